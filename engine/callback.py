@@ -1,0 +1,108 @@
+"""The TrainerCallback that turns trainer state into events and obeys stop/save/pause requests."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+from transformers import TrainerCallback
+
+from engine.events import EventWriter
+from engine.telemetry import MemorySampler
+
+
+class RunControl:
+    """Requests from the user to a running trainer, honoured at the next step boundary."""
+
+    def __init__(self) -> None:
+        self.stop_requested = threading.Event()
+        self.checkpoint_requested = threading.Event()
+        self.paused = threading.Event()
+        self.stop_reason = ""
+
+    def request_stop(self, reason: str = "stopped by the user") -> None:
+        """Stop after the current step, saving a checkpoint."""
+        self.stop_reason = reason
+        self.stop_requested.set()
+        self.paused.clear()
+
+    def request_checkpoint(self) -> None:
+        """Save a checkpoint after the current step."""
+        self.checkpoint_requested.set()
+
+    def toggle_pause(self) -> bool:
+        """Pause at the next step boundary, or resume; returns whether paused now."""
+        if self.paused.is_set():
+            self.paused.clear()
+        else:
+            self.paused.set()
+        return self.paused.is_set()
+
+
+class EventCallback(TrainerCallback):
+    """Writes start/log/eval/checkpoint events and applies RunControl between steps."""
+
+    def __init__(self, writer: EventWriter, control: RunControl, sampler: MemorySampler, start_fields: dict):
+        self.writer = writer
+        self.run_control = control
+        self.sampler = sampler
+        self.start_fields = start_fields
+        self.failure: str | None = None
+        self._last_tokens: tuple[float, float] | None = None
+        self.train_summary: dict = {}
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not state.is_world_process_zero:
+            return
+        self.writer.emit("start", total_steps=state.max_steps, start_step=state.global_step,
+                         num_train_epochs=args.num_train_epochs, **self.start_fields)
+        self.writer.emit("status", phase="training")
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        rc = self.run_control
+        while rc.paused.is_set() and not rc.stop_requested.is_set():
+            time.sleep(0.1)
+        if rc.checkpoint_requested.is_set():
+            rc.checkpoint_requested.clear()
+            control.should_save = True
+        if rc.stop_requested.is_set():
+            control.should_save = True
+            control.should_training_stop = True
+            self.writer.emit("status", phase="stopping")
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        if any(k.startswith("eval_") for k in logs):
+            metrics = {k: v for k, v in logs.items() if k.startswith("eval_")}
+            self.writer.emit("eval", step=state.global_step, epoch=state.epoch, **metrics)
+            return
+        if "train_runtime" in logs:
+            self.train_summary = dict(logs)
+            return
+        loss = logs.get("loss")
+        now = time.time()
+        tokens_per_second = None
+        tokens = logs.get("num_tokens", getattr(state, "num_input_tokens_seen", None))
+        if tokens:
+            if self._last_tokens and now > self._last_tokens[1]:
+                tokens_per_second = (tokens - self._last_tokens[0]) / (now - self._last_tokens[1])
+            self._last_tokens = (tokens, now)
+        extra = {k: v for k, v in logs.items() if k not in ("loss", "learning_rate", "grad_norm", "epoch", "num_tokens")}
+        self.writer.emit("log", step=state.global_step, total_steps=state.max_steps, epoch=state.epoch, loss=loss,
+                         learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
+                         tokens_per_second=tokens_per_second, num_tokens=tokens, **extra, **self.sampler.sample())
+        if isinstance(loss, float) and not math.isfinite(loss):
+            self.failure = (f"the loss became {loss} at step {state.global_step}: training diverged. Lower "
+                            "training.learning_rate, keep max_grad_norm on, or use bf16 instead of fp16.")
+            control.should_training_stop = True
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            self.writer.emit("checkpoint", step=state.global_step, path=f"{args.output_dir}/checkpoint-{state.global_step}")
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.is_world_process_zero and not self.run_control.stop_requested.is_set():
+            self.writer.emit("status", phase="training")

@@ -1,0 +1,103 @@
+"""A model's config and structure, found offline where possible (catalog, cache) and cached."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.architecture import LinearGroup, ModelStructure
+from engine.atomic import write_text_atomic
+from engine.errors import UserError
+from engine.paths import cache_dir
+
+if TYPE_CHECKING:
+    from engine.config import ModelSection
+
+
+@lru_cache(maxsize=1)
+def catalog() -> list[dict]:
+    """Bundled config.json data of popular open models, for offline model choice and estimates."""
+    return json.loads(resources.files("engine.catalog").joinpath("models.json").read_text(encoding="utf-8"))
+
+
+def catalog_entry(model_id: str) -> dict | None:
+    """The catalog entry of a Hub id (case-insensitive), or None."""
+    wanted = model_id.lower()
+    return next((e for e in catalog() if e["id"].lower() == wanted), None)
+
+
+def config_dict(model: "ModelSection") -> dict:
+    """The model's config.json as a dict: tiny-demo, a local folder, the catalog, or the HF cache/Hub."""
+    from engine.models import TINY_DEMO, ensure_tiny_demo
+
+    name = model.name_or_path
+    if name == TINY_DEMO:
+        return json.loads((ensure_tiny_demo() / "config.json").read_text(encoding="utf-8"))
+    path = Path(name).expanduser()
+    if path.exists():
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise UserError(f"model.name_or_path = {name}: no config.json in that directory.")
+        try:
+            return json.loads(config_file.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise UserError(f"{config_file}: broken JSON ({exc}).") from None
+    entry = catalog_entry(name)
+    if entry is not None:
+        return dict(entry["config"])
+    from engine.models import load_model_config
+
+    return load_model_config(model).to_dict()
+
+
+def _structure_to_json(structure: ModelStructure) -> dict:
+    return dataclasses.asdict(structure)
+
+
+def _structure_from_json(data: dict) -> ModelStructure:
+    data = dict(data)
+    data["linear"] = {k: LinearGroup(**v) for k, v in data["linear"].items()}
+    return ModelStructure(**data)
+
+
+def structure_for_config(config: dict) -> ModelStructure:
+    """The structure of a config dict, from the cache or measured on the meta device."""
+    key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    path = cache_dir() / "structures" / f"{key}.json"
+    try:
+        return _structure_from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        pass
+    from transformers import AutoConfig
+
+    from engine.architecture import structure_from_config
+
+    config = {k: v for k, v in config.items() if k not in ("architectures", "auto_map", "quantization_config")}
+    model_type = config.pop("model_type", None)
+    if not model_type:
+        raise UserError("the model's config.json has no model_type.")
+    try:
+        hf_config = AutoConfig.for_model(model_type, **config)
+    except (ValueError, KeyError) as exc:
+        raise UserError(f"model type {model_type!r} is not known to the installed transformers: {exc}") from None
+    structure = structure_from_config(hf_config)
+    try:
+        write_text_atomic(path, json.dumps(_structure_to_json(structure)))
+    except OSError:
+        pass
+    return structure
+
+
+def model_structure(model: "ModelSection") -> ModelStructure:
+    """The structure of the model a preset names."""
+    return structure_for_config(config_dict(model))
+
+
+def describe(entry_or_config: Any) -> str:
+    """One line about a model for listings."""
+    return str(entry_or_config)

@@ -1,0 +1,236 @@
+"""Field specs of SFTConfig, LoraConfig and BitsAndBytesConfig, read from the real classes.
+
+The specs (name, accepted types, choices, default, help) are the schema of a preset's
+`training`, `lora` and `quantization` sections. Reading them needs trl, which takes seconds to
+import, so they are cached as JSON keyed by the installed library versions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import inspect
+import json
+import re
+import typing
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import metadata
+
+from engine.atomic import write_text_atomic
+from engine.paths import cache_dir
+
+SECTIONS = ("training", "lora", "quantization")
+_PY_KINDS = {"bool": bool, "int": int, "float": float, "str": str, "list": list, "dict": dict}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One keyword argument of a real config class."""
+
+    name: str
+    kinds: tuple[str, ...]
+    """Accepted value types among bool, int, float, str, list, dict, none; empty means any."""
+    choices: tuple[str, ...] = ()
+    """Allowed string values when the field is an enum or a Literal."""
+    default: typing.Any = None
+    help: str = ""
+
+    def accepts(self, value: typing.Any) -> bool:
+        """Whether a YAML value has a type this field takes."""
+        if not self.kinds:
+            return True
+        if value is None:
+            return "none" in self.kinds
+        if isinstance(value, bool):
+            return "bool" in self.kinds
+        if isinstance(value, int) and "float" in self.kinds:
+            return True
+        return any(
+            isinstance(value, _PY_KINDS[k]) for k in self.kinds if k in _PY_KINDS
+        )
+
+    def expected(self) -> str:
+        """Words for what this field takes, for error messages."""
+        words = [k if k != "none" else "null" for k in self.kinds] or ["any value"]
+        if self.choices:
+            words.append("one of " + ", ".join(self.choices[:12]) + ("…" if len(self.choices) > 12 else ""))
+        return " or ".join(words)
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries whose classes define the schema (cheap, no imports)."""
+    versions = {}
+    for name in ("trl", "transformers", "peft", "torch", "datasets", "accelerate", "bitsandbytes"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, dict[str, FieldSpec]]:
+    """The specs of every section, from the cache or built from the real classes."""
+    versions = library_versions()
+    key = "-".join(f"{k}{versions[k]}" for k in ("trl", "transformers", "peft"))
+    path = cache_dir() / f"schema-{key}.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raw = _build_raw_schema()
+        try:
+            write_text_atomic(path, json.dumps(raw))
+        except OSError:
+            pass  # a read-only cache only costs time
+    return {
+        section: {name: FieldSpec(name=name, **{**spec, "kinds": tuple(spec["kinds"]), "choices": tuple(spec["choices"])})
+                  for name, spec in fields.items()}
+        for section, fields in raw.items()
+    }
+
+
+def _build_raw_schema() -> dict[str, dict[str, dict]]:
+    from peft import LoraConfig
+    from transformers import BitsAndBytesConfig
+    from trl import SFTConfig
+
+    return {
+        "training": dataclass_specs(SFTConfig),
+        "lora": dataclass_specs(LoraConfig, skip={"peft_type", "auto_mapping", "peft_version", "base_model_name_or_path", "revision", "inference_mode"}),
+        "quantization": _signature_specs(BitsAndBytesConfig),
+    }
+
+
+def dataclass_specs(cls: type, skip: set[str] = frozenset()) -> dict[str, dict]:
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # forward references some versions cannot resolve
+        hints = {}
+    specs = {}
+    for field in dataclasses.fields(cls):
+        if field.name.startswith("_") or field.name in skip or not field.init:
+            continue
+        annotation = hints.get(field.name, field.type)
+        kinds, choices = _kinds_of(annotation)
+        if field.default is not dataclasses.MISSING:
+            default = field.default
+        elif field.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = field.default_factory()  # type: ignore[misc]
+        else:
+            default = None
+        specs[field.name] = {
+            "kinds": kinds,
+            "choices": choices,
+            "default": _jsonable(default),
+            "help": " ".join(str(field.metadata.get("help", "")).split()),
+        }
+    return specs
+
+
+def _signature_specs(cls: type) -> dict[str, dict]:
+    helps = _docstring_args(cls.__doc__ or "")
+    specs = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+            continue
+        default = param.default if param.default is not param.empty else None
+        annotated = param.annotation is not param.empty
+        kinds, choices = _kinds_of(param.annotation) if annotated else _kinds_of_default(name, default)
+        specs[name] = {"kinds": kinds, "choices": choices, "default": _jsonable(default), "help": helps.get(name, "")}
+    return specs
+
+
+def _kinds_of_default(name: str, default: typing.Any) -> tuple[list[str], list[str]]:
+    if "dtype" in name or "storage" in name:
+        return ["str", "none"], []
+    if isinstance(default, bool):
+        return ["bool"], []
+    if isinstance(default, float):
+        return ["float"], []
+    if isinstance(default, str):
+        return ["str"], []
+    if name.endswith("modules"):
+        return ["list", "none"], []
+    return [], []
+
+
+def _kinds_of(annotation: typing.Any) -> tuple[list[str], list[str]]:
+    """Accepted kinds and choices of a type annotation (objects or strings)."""
+    if isinstance(annotation, str):
+        return _kinds_of_string(annotation)
+    kinds: list[str] = []
+    choices: list[str] = []
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or type(annotation).__name__ == "UnionType":
+        for arg in typing.get_args(annotation):
+            sub_kinds, sub_choices = _kinds_of(arg)
+            if not sub_kinds:
+                return [], []
+            kinds += [k for k in sub_kinds if k not in kinds]
+            choices += [c for c in sub_choices if c not in choices]
+        if choices and "str" in kinds and any(
+            inspect.isclass(a) and issubclass(a, enum.Enum) for a in typing.get_args(annotation)
+        ):
+            pass  # an enum given as a string: choices still apply
+        return kinds, choices
+    if origin is typing.Literal:
+        values = typing.get_args(annotation)
+        for v in values:
+            kind = "none" if v is None else type(v).__name__
+            if kind not in kinds:
+                kinds.append(kind)
+        return kinds, [v for v in values if isinstance(v, str)]
+    if annotation is type(None) or annotation is None:
+        return ["none"], []
+    if inspect.isclass(annotation) and issubclass(annotation, enum.Enum):
+        return ["str"], [str(m.value) for m in annotation]
+    base = origin or annotation
+    for kind, py in _PY_KINDS.items():
+        if base is py:
+            return [kind], []
+    if base in (tuple,):
+        return ["list"], []
+    return [], []  # a class we cannot check from YAML: accept anything
+
+
+def _kinds_of_string(text: str) -> tuple[list[str], list[str]]:
+    kinds: list[str] = []
+    for word in re.findall(r"[A-Za-z_][A-Za-z_0-9]*", text):
+        kind = {"Optional": "none", "None": "none", "NoneType": "none"}.get(word, word)
+        if kind in ("bool", "int", "float", "str", "list", "dict", "none") and kind not in kinds:
+            kinds.append(kind)
+        elif word[0].isupper() and word not in ("Optional", "Union", "Literal", "None", "NoneType"):
+            return [], []  # names another class (a nested config): accept anything
+    literal = re.search(r"Literal\[(.*?)\]", text)
+    choices = re.findall(r"'([^']*)'", literal.group(1)) if literal else []
+    if literal and "str" not in kinds:
+        kinds.append("str")
+    return kinds, choices
+
+
+def _docstring_args(doc: str) -> dict[str, str]:
+    helps: dict[str, str] = {}
+    current = None
+    for line in doc.splitlines():
+        match = re.match(r"\s{4,8}(\w+) \(`.*?`.*?\):\s*$", line)
+        if match:
+            current = match.group(1)
+            helps[current] = ""
+        elif current and line.strip():
+            helps[current] = (helps[current] + " " + line.strip()).strip()
+        elif current and not line.strip() and helps[current]:
+            current = None
+    return helps
+
+
+def _jsonable(value: typing.Any) -> typing.Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return None

@@ -1,0 +1,1 @@
+"""sft-wizard's Textual app: the wizard and the live training monitor over engine/."""
