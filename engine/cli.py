@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     probe = with_preset(sub.add_parser("probe", help="run a few real steps and measure peak memory against the estimate"))
     probe.add_argument("--steps", type=int, default=3)
     probe.add_argument("--random-init", action="store_true", help="random weights from the config (no download)")
+    chat = sub.add_parser("chat", help="try a finished run: base and fine-tuned answers side by side")
+    chat.add_argument("run_dir", metavar="RUN_DIR")
+    chat.add_argument("--prompt", help="answer this prompt and exit (otherwise read prompts from the terminal)")
+    chat.add_argument("--max-new-tokens", type=int, default=48)
     attach = sub.add_parser("attach", help="watch a run directory live (or replay a finished run)")
     attach.add_argument("run_dir", metavar="RUN_DIR")
     return parser
@@ -64,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "train": cmd_train, "check": cmd_check, "presets": cmd_presets, "import": cmd_import,
         "export-script": cmd_export_script, "gpus": cmd_gpus, "estimate": cmd_estimate, "probe": cmd_probe,
+        "chat": cmd_chat,
     }
     handler = handlers.get(args.command)
     if handler is None:
@@ -216,6 +221,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.exit_code not in (EXIT_OK, EXIT_STOPPED):
         print(f"sft-wizard: run failed: {result.message}", file=sys.stderr)
     return result.exit_code
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """Answer prompts with the base and the fine-tuned model."""
+    from engine.generate import load_generator
+
+    generator = load_generator(args.run_dir)
+    prompts = [args.prompt] if args.prompt else _read_prompts()
+    for prompt in prompts:
+        print(f"prompt:     {prompt}")
+        if generator.is_peft:
+            print(f"base:       {generator.answer(prompt, base=True, max_new_tokens=args.max_new_tokens)}")
+        print(f"fine-tuned: {generator.answer(prompt, max_new_tokens=args.max_new_tokens)}")
+    return EXIT_OK
+
+
+def _read_prompts() -> Any:
+    while True:
+        try:
+            line = input("prompt> ").strip()
+        except EOFError:
+            return
+        if line:
+            yield line
 
 
 def install_stop_signals(control: Any) -> None:

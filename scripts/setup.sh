@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Creates .venv with torch and sft-wizard (editable, with test extras). Safe to run again.
+# torch: on a machine without an NVIDIA GPU this installs the CPU build of torch==2.13.0 and
+# never downloads CUDA packages; with an NVIDIA GPU (nvidia-smi works) it installs the CUDA
+# build from PyPI. Set SFT_WIZARD_TORCH=cpu|cuda to choose yourself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TORCH_VERSION=2.13.0
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+
+want=${SFT_WIZARD_TORCH:-}
+if [ -z "$want" ]; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then want=cuda; else want=cpu; fi
+fi
+have=$(.venv/bin/python -c "import torch; print(torch.__version__)" 2>/dev/null || true)
+if [ -z "$have" ]; then
+  echo "setup: installing torch $TORCH_VERSION ($want build)"
+  if [ "$want" = cuda ]; then
+    pip install "torch==$TORCH_VERSION"
+  else
+    # A local CPU wheel where the machine has one (pip's find-links), else PyTorch's CPU index.
+    pip install --no-index "torch==$TORCH_VERSION" 2>/dev/null \
+      || pip install "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu
+  fi
+fi
+if ! .venv/bin/python -c "import engine, tui, trl, peft, textual, pytest" 2>/dev/null \
+   || [ pyproject.toml -nt .venv/.sft-wizard-installed ]; then
+  echo "setup: installing sft-wizard and its dependencies into .venv"
+  pip install -e ".[test]" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+  .venv/bin/python -c "import engine, tui, trl, peft, textual, pytest"
+  touch .venv/.sft-wizard-installed
+fi
