@@ -186,8 +186,9 @@ def _check_rows(table: Any, fmt: str, source: str) -> None:
     for number, row in enumerate(table, start=1):
         if fmt == "alpaca":
             for column in ("instruction", "output"):
-                if not isinstance(row[column], str) or not row[column].strip():
-                    raise UserError(f"{source}: row {number} has an empty or non-text `{column}` ({row[column]!r}).")
+                value = row[column]
+                if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
+                    raise UserError(f"{source}: row {number} has an empty or non-text `{column}` ({value!r}).")
         elif fmt in ("chat", "sharegpt"):
             turns = row[FORMAT_COLUMNS[fmt][0]]
             if not isinstance(turns, list) or not turns:

@@ -49,6 +49,9 @@ def apply_legacy_names(raw: dict, warnings: list[str]) -> None:
         if not isinstance(values, dict) or old not in values:
             continue
         value = values.pop(old)
+        if new == "columns.text" and value == "text":
+            warnings.append(f"{section}.{old} = 'text' is the default text column already; ignored.")
+            continue
         target_section = raw.setdefault(new_section, {}) if new_section else None
         if target_section is None or not isinstance(target_section, dict):
             continue

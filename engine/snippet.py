@@ -132,6 +132,9 @@ def _read_trainer(result: ImportResult, call: ast.Call, functions: dict[str, ast
                 result.raw["dataset"]["template"] = template
                 result.raw["dataset"]["format"] = "alpaca"
                 result.read.append(f"dataset.template = {template} (from {_dotted(keyword.value)}'s headers)")
+                # A formatting function yields whole texts, so the loss covered the prompt too.
+                result.raw["training"].setdefault("completion_only_loss", False)
+                result.read.append("training.completion_only_loss = False (formatting_func trains on the whole text)")
             else:
                 result.not_read.append(f"formatting_func {ast.unparse(keyword.value)}: not an Alpaca-style template "
                                        "sft-wizard knows; set dataset.template")
