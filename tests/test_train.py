@@ -1,0 +1,128 @@
+"""Real training runs of the demo preset on CPU: events, run directory, stop and resume, export."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO, run_cli
+from engine.events import read_events
+from engine.yamlio import load_yaml
+
+FAST = ["--set", "training.num_train_epochs=3"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "demo"
+    result = run_cli("train", "demo", "--headless", "--output-dir", str(run_dir), *FAST)
+    return run_dir, result
+
+
+def test_demo_trains_to_completion_and_loss_falls(demo_run):
+    run_dir, result = demo_run
+    assert result.returncode == 0, result.stderr
+    events = read_events(run_dir)
+    kinds = {e["event"] for e in events}
+    assert {"start", "log", "eval", "checkpoint", "end"} <= kinds
+    losses = [e["loss"] for e in events if e["event"] == "log"]
+    assert losses[-1] < losses[0] * 0.7
+    end = events[-1]
+    assert end["event"] == "end" and end["status"] == "completed" and end["final_path"].endswith("final")
+
+
+def test_headless_output_is_one_line_per_log_step_without_progress_bars(demo_run):
+    _, result = demo_run
+    step_lines = [line for line in result.stdout.splitlines() if line.startswith("step ")]
+    log_events = [e for e in read_events(demo_run[0]) if e["event"] == "log"]
+    assert len(step_lines) == len(log_events)
+    assert "it/s]" not in result.stdout + result.stderr and "{'loss'" not in result.stdout
+
+
+def test_events_carry_time_and_memory(demo_run):
+    events = read_events(demo_run[0])
+    assert all(isinstance(e["time"], float) and e["time"] > 1.7e9 for e in events)
+    start = next(e for e in events if e["event"] == "start")
+    assert start["total_steps"] > 0 and start["precision"] == "float32" and start["device"] == "cpu"
+    log = next(e for e in events if e["event"] == "log")
+    assert {"step", "epoch", "loss", "learning_rate", "grad_norm", "rss_bytes"} <= set(log)
+    assert log["rss_bytes"] > 50 * 2**20
+
+
+def test_run_yaml_records_precision_decision_and_versions(demo_run):
+    record = load_yaml((demo_run[0] / "run.yaml").read_text())
+    assert record["precision"]["dtype"] == "float32" and "CPU" in record["precision"]["reason"]
+    assert record["versions"]["trl"] and record["config"]["name"] == "demo"
+
+
+def test_final_adapter_loads_with_peft_and_generates(demo_run):
+    code = (
+        "import sys\nfrom peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        "final = sys.argv[1]\nimport json\nbase = json.load(open(final + '/adapter_config.json'))['base_model_name_or_path']\n"
+        "tok = AutoTokenizer.from_pretrained(final)\nmodel = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), final)\n"
+        "ids = tok('### Instruction:\\nWhat color is snow?\\n\\n### Response:\\n', return_tensors='pt')\n"
+        "out = model.generate(**ids, max_new_tokens=8, do_sample=False)\nprint(len(out[0]) > len(ids['input_ids'][0]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(demo_run[0] / "final")], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().endswith("True"), out.stderr
+
+
+def test_chat_compares_base_and_fine_tuned(demo_run):
+    result = run_cli("chat", str(demo_run[0]), "--prompt", "What color is snow?")
+    assert result.returncode == 0, result.stderr
+    assert "base:" in result.stdout and "fine-tuned:" in result.stdout
+
+
+def test_a_finished_run_directory_is_never_clobbered(demo_run):
+    result = run_cli("train", "demo", "--headless", "--output-dir", str(demo_run[0]), *FAST)
+    assert result.returncode == 2 and "already holds a run (completed)" in result.stderr
+
+
+def test_sigint_stops_with_a_checkpoint_and_resume_reaches_the_same_step(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["train", "demo", "--headless", "--output-dir", str(run_dir), "--set", "training.num_train_epochs=4",
+            "--set", "training.logging_steps=1", "--set", "training.save_strategy=no", "--set", "training.eval_strategy=no"]
+    process = subprocess.Popen([sys.executable, "-m", "tui", *args], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        logs = [e for e in read_events(run_dir) if e["event"] == "log"]
+        if len(logs) >= 3:
+            break
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=240)
+    assert process.returncode == 130, stderr
+    events = read_events(run_dir)
+    assert events[-1]["event"] == "end" and events[-1]["status"] == "stopped"
+    total = next(e for e in events if e["event"] == "start")["total_steps"]
+    stopped_at = events[-1]["global_step"]
+    assert 0 < stopped_at < total
+    assert (run_dir / f"checkpoint-{stopped_at}" / "optimizer.pt").is_file()
+    assert (run_dir / "final" / "adapter_config.json").is_file()
+
+    result = run_cli("train", "demo", "--headless", "--resume", *args[3:])
+    assert result.returncode == 0, result.stderr
+    events = read_events(run_dir)
+    resumed_start = [e for e in events if e["event"] == "start"][-1]
+    assert resumed_start["start_step"] == stopped_at and resumed_start["total_steps"] == total
+    assert events[-1]["status"] == "completed" and events[-1]["global_step"] == total
+    steps = [e["step"] for e in events if e["event"] == "log" and e["time"] >= resumed_start["time"]]
+    assert steps[0] == stopped_at + 1  # continues at the next step, not from zero
+
+
+def test_exported_script_runs_with_trl_directly(tmp_path):
+    out_dir = tmp_path / "exported"
+    result = run_cli("export-script", "demo", "--set", "training.num_train_epochs=1",
+                     "--set", f"training.output_dir={out_dir}")
+    assert result.returncode == 0, result.stderr
+    script = tmp_path / "train.py"
+    script.write_text(result.stdout)
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert (out_dir / "final" / "adapter_model.safetensors").is_file()
+    assert "sft_wizard" not in result.stdout and "engine" not in result.stdout.split("import")[1:2]
