@@ -11,7 +11,7 @@ from engine.presets import find_preset, list_presets, load_preset, save_preset
 from engine.snippet import import_snippet
 from engine.yamlio import load_yaml
 
-COURSE = REPO.parent / "shared" / "reference" / "course-module7.py"
+COURSE = REPO / "tests" / "data" / "course-module7.py"  # a copy of shared/reference/course-module7.py
 BUNDLED = ["course-module7", "demo", "lora-3b-bf16", "low-memory-8gb", "qlora-8b-24gb"]
 
 
