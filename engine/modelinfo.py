@@ -55,7 +55,8 @@ def config_dict(model: "ModelSection") -> dict:
     return load_model_config(model).to_dict()
 
 
-def _structure_to_json(structure: ModelStructure) -> dict:
+def structure_to_json(structure: ModelStructure) -> dict:
+    """A structure as plain data."""
     return dataclasses.asdict(structure)
 
 
@@ -65,9 +66,26 @@ def _structure_from_json(data: dict) -> ModelStructure:
     return ModelStructure(**data)
 
 
+def config_key(config: dict) -> str:
+    """A short stable hash of a config dict."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+@lru_cache(maxsize=1)
+def _bundled_structures() -> dict:
+    """Structures of the catalog models, precomputed by scripts/build_catalog.py."""
+    try:
+        return json.loads(resources.files("engine.catalog").joinpath("structures.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def structure_for_config(config: dict) -> ModelStructure:
     """The structure of a config dict, from the cache or measured on the meta device."""
-    key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    key = config_key(config)
+    bundled = _bundled_structures().get(key)
+    if bundled is not None:
+        return _structure_from_json(bundled)
     path = cache_dir() / "structures" / f"{key}.json"
     try:
         return _structure_from_json(json.loads(path.read_text(encoding="utf-8")))
@@ -87,7 +105,7 @@ def structure_for_config(config: dict) -> ModelStructure:
         raise UserError(f"model type {model_type!r} is not known to the installed transformers: {exc}") from None
     structure = structure_from_config(hf_config)
     try:
-        write_text_atomic(path, json.dumps(_structure_to_json(structure)))
+        write_text_atomic(path, json.dumps(structure_to_json(structure)))
     except OSError:
         pass
     return structure
@@ -97,7 +115,3 @@ def model_structure(model: "ModelSection") -> ModelStructure:
     """The structure of the model a preset names."""
     return structure_for_config(config_dict(model))
 
-
-def describe(entry_or_config: Any) -> str:
-    """One line about a model for listings."""
-    return str(entry_or_config)

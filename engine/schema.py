@@ -16,6 +16,7 @@ import typing
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 
 from engine.atomic import write_text_atomic
 from engine.paths import cache_dir
@@ -69,14 +70,20 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def versions_key() -> str:
+    """The installed trl/transformers/peft versions, as a file-name part."""
+    versions = library_versions()
+    return "-".join(f"{k}{versions[k]}" for k in ("trl", "transformers", "peft"))
+
+
 @lru_cache(maxsize=1)
 def schema() -> dict[str, dict[str, FieldSpec]]:
     """The specs of every section, from the cache or built from the real classes."""
-    versions = library_versions()
-    key = "-".join(f"{k}{versions[k]}" for k in ("trl", "transformers", "peft"))
+    key = versions_key()
     path = cache_dir() / f"schema-{key}.json"
+    bundled = Path(__file__).parent / "catalog" / f"schema-{key}.json"
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads((bundled if bundled.is_file() else path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raw = _build_raw_schema()
         try:

@@ -1,0 +1,106 @@
+"""The memory estimator: accuracy on published measurements, verdicts, recommendations, the command."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, run_cli, write_preset
+from engine.calibration import error_table
+from engine.config import load_config_text
+from engine.fit import Target, fit_report, parse_gpu_memory
+from engine.memory import GIB
+from engine.modelinfo import catalog_entry, structure_for_config
+
+REFERENCE = REPO / "tests" / "data" / "vram-measured.csv"  # a copy of shared/reference/vram-measured.csv
+
+QLORA_8B = """
+name: q8
+model: {name_or_path: meta-llama/Llama-3.1-8B-Instruct}
+quantization: {load_in_4bit: true, bnb_4bit_quant_type: nf4, bnb_4bit_use_double_quant: true}
+lora: {r: 16, target_modules: all-linear}
+dataset: {path: x.jsonl}
+training: {per_device_train_batch_size: 8, gradient_accumulation_steps: 2, max_length: 2048, optim: paged_adamw_8bit}
+"""
+
+
+def test_estimator_error_on_published_measurements(capsys):
+    table = error_table(REFERENCE)
+    errors = [abs(e) for _, _, e in table]
+    mape = sum(errors) / len(errors)
+    with capsys.disabled():
+        print(f"\nestimator vs vram-measured.csv: MAPE {mape:.1%}, worst {max(errors):.1%} over {len(errors)} rows")
+    assert len(table) >= 11
+    assert mape <= 0.15
+    assert max(errors) <= 0.35
+
+
+def test_breakdown_sums_to_the_total_and_names_every_term():
+    config, _ = load_config_text(QLORA_8B, "q8")
+    report = fit_report(config, structure_for_config(catalog_entry(config.model.name_or_path)["config"]),
+                        [Target("24G", 24 * GIB, False)])
+    assert sum(report.estimate.breakdown.values()) == report.estimate.total_bytes
+    assert {"weights", "gradients", "optimizer_states", "activations", "logits_and_loss", "cuda_context"} <= set(report.estimate.breakdown)
+
+
+def test_longer_sequences_and_bigger_batches_need_more_memory_and_checkpointing_less():
+    config, _ = load_config_text(QLORA_8B, "q8")
+    structure = structure_for_config(catalog_entry(config.model.name_or_path)["config"])
+    total = lambda cfg: fit_report(cfg, structure, []).estimate.total_bytes  # noqa: E731
+    longer = config.copy(); longer.training["max_length"] = 4096
+    no_ckpt = config.copy(); no_ckpt.training["activation_checkpointing"] = False
+    assert total(longer) > total(config) < total(no_ckpt)
+
+
+def test_recommendation_keeps_the_effective_batch_size():
+    config, _ = load_config_text(QLORA_8B, "q8")
+    structure = structure_for_config(catalog_entry(config.model.name_or_path)["config"])
+    report = fit_report(config, structure, [Target("24G", 24 * GIB, False)])
+    assert report.verdicts[0].status == "does not fit"
+    first = report.recommendations[0]
+    batch = int(first.overrides[0].split("=")[1])
+    accumulation = int(first.overrides[1].split("=")[1])
+    assert batch * accumulation == 16 and batch < 8
+    assert first.total_bytes <= 24 * GIB * 0.9
+
+
+def test_a_big_gpu_with_a_tiny_batch_gets_a_bigger_batch_suggested():
+    config, _ = load_config_text(QLORA_8B.replace("per_device_train_batch_size: 8, gradient_accumulation_steps: 2",
+                                                  "per_device_train_batch_size: 1, gradient_accumulation_steps: 16"), "q8")
+    structure = structure_for_config(catalog_entry(config.model.name_or_path)["config"])
+    report = fit_report(config, structure, [parse_gpu_memory("H100-80G")])
+    assert report.verdicts[0].status == "fits"
+    assert "raise per_device_train_batch_size" in report.recommendations[0].description
+
+
+def test_gpu_memory_sizes_and_names():
+    assert parse_gpu_memory("24GiB").capacity_bytes == 24 * GIB
+    assert parse_gpu_memory("16000MiB").capacity_bytes == 16000 * 2**20
+    assert parse_gpu_memory("a100-80g").capacity_bytes == 80 * GIB
+
+
+def test_estimate_json_for_a_local_directory_with_only_config_json(tmp_path):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text(json.dumps(catalog_entry("Qwen/Qwen2.5-0.5B-Instruct")["config"]))
+    preset = write_preset(tmp_path, f"model: {{name_or_path: {model_dir}}}\ndataset: {{path: x.jsonl}}\nlora: {{r: 8}}\n")
+    result = run_cli("estimate", str(preset), "--json", "--gpu-memory", "T4")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["total_bytes"] == sum(data["breakdown"].values())
+    assert data["verdicts"][0]["gpu"] == "T4" and data["verdicts"][0]["status"] in ("fits", "tight", "does not fit")
+
+
+def test_estimate_for_a_70b_qlora_preset_needs_no_torch(tmp_path):
+    preset = write_preset(tmp_path, QLORA_8B.replace("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.3-70B-Instruct"))
+    code = ("import sys, json\nfrom engine.cli import main\nrc = main(['estimate', sys.argv[1], '--json', '--gpu-memory', 'A100-80G'])\n"
+            "print('HEAVY', [m for m in ('torch', 'trl', 'transformers') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code, str(preset)], capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in out.stdout, out.stderr
+    assert json.loads(out.stdout.split("HEAVY")[0])["total_bytes"] > 40 * GIB
+
+
+def test_estimate_names_unknown_lora_targets():
+    result = run_cli("estimate", "qlora-8b-24gb", "--set", "lora.target_modules=[wq]")
+    assert result.returncode == 2 and "q_proj" in result.stderr and "Traceback" not in result.stderr
