@@ -111,6 +111,17 @@ def structure_for_config(config: dict) -> ModelStructure:
     return structure
 
 
+def hf_config(model: "ModelSection") -> Any:
+    """A transformers config built from config_dict (works offline for catalog models)."""
+    from transformers import AutoConfig
+
+    raw = {k: v for k, v in config_dict(model).items() if k not in ("auto_map", "quantization_config")}
+    model_type = raw.pop("model_type", None)
+    if not model_type:
+        raise UserError(f"model {model.name_or_path}: config.json has no model_type.")
+    return AutoConfig.for_model(model_type, **raw)
+
+
 def model_structure(model: "ModelSection") -> ModelStructure:
     """The structure of the model a preset names."""
     return structure_for_config(config_dict(model))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +106,23 @@ def model_location(model: "ModelSection") -> str:
     return name
 
 
+@lru_cache(maxsize=1)
+def hub_unreachable() -> bool:
+    """True when the Hugging Face Hub cannot be used: offline mode, or no answer within 3 seconds."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return True
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=3):
+            return False
+    except OSError:
+        return True
+
+
+def _local_only(location: str) -> bool:
+    """Load from the local cache only when the Hub is out of reach (fails fast instead of retrying)."""
+    return not Path(location).exists() and hub_unreachable()
+
+
 def _offline_error(name: str, what: str, exc: Exception) -> UserError:
     return UserError(f"model {name!r}: its {what} is not available offline (not in the local Hugging Face cache, "
                      f"and the Hub cannot be reached: {type(exc).__name__}). Download it on a connected machine "
@@ -116,7 +135,8 @@ def load_model_config(model: "ModelSection") -> Any:
 
     location = model_location(model)
     try:
-        return AutoConfig.from_pretrained(location, trust_remote_code=model.trust_remote_code, revision=model.revision)
+        return AutoConfig.from_pretrained(location, trust_remote_code=model.trust_remote_code, revision=model.revision,
+                                          local_files_only=_local_only(location))
     except OSError as exc:
         raise _offline_error(model.name_or_path, "config.json", exc) from None
     except ValueError as exc:
@@ -129,7 +149,8 @@ def load_tokenizer(model: "ModelSection") -> Any:
 
     location = model_location(model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=model.trust_remote_code, revision=model.revision)
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=model.trust_remote_code, revision=model.revision,
+                                                  local_files_only=_local_only(location))
     except OSError as exc:
         raise _offline_error(model.name_or_path, "tokenizer", exc) from None
     if tokenizer.pad_token is None:
@@ -169,14 +190,16 @@ def load_model(model: "ModelSection", precision: "PrecisionDecision", quantizati
     if model.attn_implementation:
         kwargs["attn_implementation"] = model.attn_implementation
     if random_init:
-        config = load_model_config(model)
-        return AutoModelForCausalLM.from_config(config, **kwargs)
+        from engine.modelinfo import hf_config
+
+        return AutoModelForCausalLM.from_config(hf_config(model), **kwargs)
     bnb = quantization_config(quantization, precision)
     if bnb is not None:
         kwargs["quantization_config"] = bnb
         kwargs["device_map"] = {"": 0}
     location = model_location(model)
     try:
-        return AutoModelForCausalLM.from_pretrained(location, revision=model.revision, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(location, revision=model.revision, local_files_only=_local_only(location),
+                                                    **kwargs)
     except OSError as exc:
         raise _offline_error(model.name_or_path, "weights", exc) from None

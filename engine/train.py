@@ -106,6 +106,8 @@ def run_training(config: RunConfig, *, output_dir: str | None = None, resume: st
     data.warnings += check_lengths(length_stats(data.train, tokenizer, max_length), f"dataset {config.dataset.path}")
     data.warnings += precision_notes
 
+    if estimate is None:
+        estimate = _estimate_record(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     writer = EventWriter(run_dir, listeners)
     if on_writer:
@@ -126,6 +128,16 @@ def run_training(config: RunConfig, *, output_dir: str | None = None, resume: st
         return RunResult("failed", EXIT_FAILURE, str(run_dir), None, f"{message} (traceback in {run_dir / ERROR_LOG})")
     finally:
         writer.close()
+
+
+def _estimate_record(config: RunConfig) -> dict | None:
+    """The memory estimate for run.yaml; an estimator problem never blocks training."""
+    try:
+        from engine.memory_cli import fit_for_config
+
+        return fit_for_config(config).to_dict()
+    except Exception as exc:  # the estimate is advice, not a precondition
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def _failure_message(exc: BaseException) -> str:
@@ -152,9 +164,6 @@ def _write_run_file(run_dir: Path, config: RunConfig, precision: Any, hardware: 
 
 def _train(config: RunConfig, run_dir: Path, checkpoint: str | None, precision: Any, hardware: HardwareReport,
            data: Any, tokenizer: Any, writer: EventWriter, control: Any, callback_cls: Any) -> RunResult:
-    from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
-
     from engine.models import load_model
     from engine.telemetry import MemorySampler
 
@@ -163,12 +172,6 @@ def _train(config: RunConfig, run_dir: Path, checkpoint: str | None, precision: 
         writer.emit("status", phase="warning", message=warning)
     writer.emit("status", phase="loading model")
     model = load_model(config.model, precision, config.quantization)
-    try:
-        args = SFTConfig(**sft_kwargs(config, precision, str(run_dir), on_gpu=gpu is not None))
-    except (ValueError, TypeError) as exc:
-        raise UserError(f"training settings rejected by trl.SFTConfig: {exc}") from None
-    lora = lora_kwargs(config)
-    peft_config = LoraConfig(**lora) if lora else None
     sampler = MemorySampler("cuda" if gpu is not None else "cpu")
     start_fields = {"num_train_examples": len(data.train), "num_eval_examples": len(data.eval) if data.eval is not None else 0,
                     "precision": precision.mixed if precision.mixed != "no" else precision.dtype,
@@ -177,15 +180,8 @@ def _train(config: RunConfig, run_dir: Path, checkpoint: str | None, precision: 
                     "resumed_from": checkpoint, "run_dir": str(run_dir), "name": config.name}
     callback = callback_cls(writer, control, sampler, start_fields)
     writer.emit("status", phase="tokenizing")
-    try:
-        trainer = SFTTrainer(model=model, args=args, train_dataset=data.train, eval_dataset=data.eval,
-                             processing_class=tokenizer, peft_config=peft_config, callbacks=[callback])
-    except ValueError as exc:
-        raise UserError(f"SFTTrainer rejected the setup: {exc}") from None
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-    trainer.remove_callback(PrinterCallback)  # the event stream prints instead
-    trainer.remove_callback(ProgressCallback)
+    trainer = build_trainer(config, precision, model, tokenizer, data.train, data.eval, str(run_dir),
+                            on_gpu=gpu is not None, callbacks=[callback])
     trainer.train(resume_from_checkpoint=checkpoint)
 
     if callback.failure:
@@ -203,6 +199,29 @@ def _train(config: RunConfig, run_dir: Path, checkpoint: str | None, precision: 
     message = control.stop_reason if stopped else "training completed"
     writer.emit("end", status=status, final_path=str(final_dir), message=message, **summary)
     return RunResult(status, EXIT_STOPPED if stopped else EXIT_OK, str(run_dir), str(final_dir), message)
+
+
+def build_trainer(config: RunConfig, precision: Any, model: Any, tokenizer: Any, train: Any, evaluation: Any,
+                  output_dir: str, on_gpu: bool, callbacks: list, extra_args: dict | None = None) -> Any:
+    """The SFTTrainer for a config: the one place trainer arguments are assembled."""
+    from peft import LoraConfig
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl import SFTConfig, SFTTrainer
+
+    try:
+        args = SFTConfig(**{**sft_kwargs(config, precision, output_dir, on_gpu), **(extra_args or {})})
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"training settings rejected by trl.SFTConfig: {exc}") from None
+    lora = lora_kwargs(config)
+    try:
+        trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
+                             processing_class=tokenizer, peft_config=LoraConfig(**lora) if lora else None,
+                             callbacks=callbacks)
+    except ValueError as exc:
+        raise UserError(f"SFTTrainer rejected the setup: {exc}") from None
+    trainer.remove_callback(PrinterCallback)  # the event stream prints instead
+    trainer.remove_callback(ProgressCallback)
+    return trainer
 
 
 def _summary(run_dir: Path, train_logs: dict) -> dict:

@@ -57,6 +57,7 @@ def test_run_yaml_records_precision_decision_and_versions(demo_run):
     record = load_yaml((demo_run[0] / "run.yaml").read_text())
     assert record["precision"]["dtype"] == "float32" and "CPU" in record["precision"]["reason"]
     assert record["versions"]["trl"] and record["config"]["name"] == "demo"
+    assert record["estimate"]["total_bytes"] == sum(record["estimate"]["breakdown"].values())
 
 
 def test_final_adapter_loads_with_peft_and_generates(demo_run):
