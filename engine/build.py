@@ -5,6 +5,7 @@ Training, the probe and export-script all go through here, so they cannot drift 
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -77,3 +78,41 @@ def checkpointing_enabled(config: "RunConfig") -> bool:
     if value is None:
         value = config.training_value("gradient_checkpointing")
     return bool(value)
+
+
+PRECISION_CHOICES = ("auto", "bf16", "fp16", "fp32")
+
+
+def precision_choice(config: "RunConfig") -> str:
+    """Which precision override a config carries: auto unless fp16/bf16/dtype say otherwise."""
+    if config.training.get("bf16") is True:
+        return "bf16"
+    if config.training.get("fp16") is True:
+        return "fp16"
+    if config.model.dtype == "float32" or (config.training.get("bf16") is False and config.training.get("fp16") is False):
+        return "fp32"
+    return "auto"
+
+
+def apply_precision_choice(config: "RunConfig", choice: str) -> None:
+    """Set model.dtype and training.bf16/fp16 for a precision override (auto removes them)."""
+    for key in ("bf16", "fp16"):
+        config.training.pop(key, None)
+    config.model.dtype = {"auto": "auto", "bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}[choice]
+    if choice == "bf16":
+        config.training["bf16"] = True
+    elif choice == "fp16":
+        config.training["fp16"] = True
+    elif choice == "fp32":
+        config.training.update(bf16=False, fp16=False)
+
+
+def planned_steps(config: "RunConfig", train_rows: int) -> int:
+    """Optimizer steps the run will take for a number of training rows."""
+    max_steps = config.training_value("max_steps")
+    if isinstance(max_steps, int) and max_steps > 0:
+        return max_steps
+    batches = math.ceil(train_rows / int(config.training_value("per_device_train_batch_size") or 1))
+    per_epoch = max(math.ceil(batches / int(config.training_value("gradient_accumulation_steps") or 1)), 1)
+    epochs = float(config.training_value("num_train_epochs") or 1)
+    return int(math.ceil(per_epoch * epochs)) if train_rows else 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from engine.control import take_request
 from engine.events import EventWriter
 from engine.telemetry import MemorySampler
 
@@ -62,8 +63,14 @@ class EventCallback(TrainerCallback):
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         rc = self.run_control
-        while rc.paused.is_set() and not rc.stop_requested.is_set():
-            time.sleep(0.1)
+        self._take_file_requests(args.output_dir)
+        if rc.paused.is_set():
+            self.writer.emit("status", phase="paused")
+            while rc.paused.is_set() and not rc.stop_requested.is_set():
+                self._take_file_requests(args.output_dir)
+                time.sleep(0.1)
+            if not rc.stop_requested.is_set():
+                self.writer.emit("status", phase="training")
         if rc.checkpoint_requested.is_set():
             rc.checkpoint_requested.clear()
             control.should_save = True
@@ -71,6 +78,18 @@ class EventCallback(TrainerCallback):
             control.should_save = True
             control.should_training_stop = True
             self.writer.emit("status", phase="stopping")
+
+    def _take_file_requests(self, run_dir: str) -> None:
+        """Requests from `sft-wizard attach` in another process arrive as files in the run directory."""
+        rc = self.run_control
+        if take_request(run_dir, "stop"):
+            rc.request_stop("stopped from an attached monitor")
+        if take_request(run_dir, "checkpoint"):
+            rc.request_checkpoint()
+        if take_request(run_dir, "pause"):
+            rc.paused.set()
+        if take_request(run_dir, "resume"):
+            rc.paused.clear()
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
         if not state.is_world_process_zero or not logs:

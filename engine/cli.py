@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("run_dir", metavar="RUN_DIR")
     chat.add_argument("--prompt", help="answer this prompt and exit (otherwise read prompts from the terminal)")
     chat.add_argument("--max-new-tokens", type=int, default=48)
+    merge = sub.add_parser("merge", help="merge a finished run's adapter into full model weights")
+    merge.add_argument("run_dir", metavar="RUN_DIR")
+    merge.add_argument("--output", help="where to write the merged model (default: RUN_DIR/merged)")
     attach = sub.add_parser("attach", help="watch a run directory live (or replay a finished run)")
     attach.add_argument("run_dir", metavar="RUN_DIR")
     return parser
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "train": cmd_train, "check": cmd_check, "presets": cmd_presets, "import": cmd_import,
         "export-script": cmd_export_script, "gpus": cmd_gpus, "estimate": cmd_estimate, "probe": cmd_probe,
-        "chat": cmd_chat,
+        "chat": cmd_chat, "merge": cmd_merge,
     }
     handler = handlers.get(args.command)
     if handler is None:
@@ -234,6 +237,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if generator.is_peft:
             print(f"base:       {generator.answer(prompt, base=True, max_new_tokens=args.max_new_tokens)}")
         print(f"fine-tuned: {generator.answer(prompt, max_new_tokens=args.max_new_tokens)}")
+    return EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge the adapter into full weights, printing progress."""
+    from engine.merge import merge_adapter
+
+    merge_adapter(args.run_dir, args.output, progress=lambda line: print(line, flush=True))
     return EXIT_OK
 
 

@@ -91,6 +91,9 @@ def structure_for_config(config: dict) -> ModelStructure:
         return _structure_from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         pass
+    from engine.train import quiet_libraries
+
+    quiet_libraries()
     from transformers import AutoConfig
 
     from engine.architecture import structure_from_config
@@ -113,6 +116,9 @@ def structure_for_config(config: dict) -> ModelStructure:
 
 def hf_config(model: "ModelSection") -> Any:
     """A transformers config built from config_dict (works offline for catalog models)."""
+    from engine.train import quiet_libraries
+
+    quiet_libraries()
     from transformers import AutoConfig
 
     raw = {k: v for k, v in config_dict(model).items() if k not in ("auto_map", "quantization_config")}

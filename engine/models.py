@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,11 +35,19 @@ def tiny_demo_dir() -> Path:
     return cache_dir() / "models" / f"tiny-demo-{TINY_DEMO_VERSION}"
 
 
+_build_lock = threading.Lock()
+
+
 def ensure_tiny_demo() -> Path:
     """Build tiny-demo if it is not cached yet; return its directory."""
     target = tiny_demo_dir()
-    if (target / "config.json").is_file() and (target / "model.safetensors").is_file():
-        return target
+    with _build_lock:
+        if not ((target / "config.json").is_file() and (target / "model.safetensors").is_file()):
+            _build_into(target)
+    return target
+
+
+def _build_into(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=".tiny-demo-"))
     try:
@@ -50,7 +59,6 @@ def ensure_tiny_demo() -> Path:
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
 
 
 def _tokenizer_corpus() -> list[str]:
@@ -67,6 +75,9 @@ def _tokenizer_corpus() -> list[str]:
 
 
 def _build_tiny_demo(folder: Path) -> None:
+    from engine.train import quiet_libraries
+
+    quiet_libraries()
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast

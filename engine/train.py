@@ -48,6 +48,9 @@ def quiet_libraries() -> None:
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # CPU kernel notices on import
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)(\..*)?")
+    from engine.heavy import load_libraries
+
+    load_libraries()
     import datasets
     import transformers
 
@@ -114,8 +117,14 @@ def run_training(config: RunConfig, *, output_dir: str | None = None, resume: st
         on_writer(writer)
     if not checkpoint:
         _write_run_file(run_dir, config, precision, hardware, data, estimate)
+    elif (run_dir / RUN_FILE).is_file():
+        from engine.yamlio import load_yaml
+
+        estimate = (load_yaml((run_dir / RUN_FILE).read_text(encoding="utf-8")) or {}).get("estimate") or estimate
     try:
-        return _train(config, run_dir, checkpoint, precision, hardware, data, tokenizer, writer, control, EventCallback)
+        estimate_bytes = estimate.get("total_bytes") if isinstance(estimate, dict) else None
+        return _train(config, run_dir, checkpoint, precision, hardware, data, tokenizer, writer, control, EventCallback,
+                      estimate_bytes)
     except UserError as exc:
         writer.emit("end", status="failed", final_path=None, message=str(exc))
         raise
@@ -163,7 +172,8 @@ def _write_run_file(run_dir: Path, config: RunConfig, precision: Any, hardware: 
 
 
 def _train(config: RunConfig, run_dir: Path, checkpoint: str | None, precision: Any, hardware: HardwareReport,
-           data: Any, tokenizer: Any, writer: EventWriter, control: Any, callback_cls: Any) -> RunResult:
+           data: Any, tokenizer: Any, writer: EventWriter, control: Any, callback_cls: Any,
+           estimate_bytes: int | None) -> RunResult:
     from engine.models import load_model
     from engine.telemetry import MemorySampler
 
@@ -177,7 +187,8 @@ def _train(config: RunConfig, run_dir: Path, checkpoint: str | None, precision: 
                     "precision": precision.mixed if precision.mixed != "no" else precision.dtype,
                     "precision_reason": precision.reason,
                     "device": gpu.name if gpu else "cpu", "device_total_bytes": gpu.total_bytes if gpu else hardware.ram_total_bytes,
-                    "resumed_from": checkpoint, "run_dir": str(run_dir), "name": config.name}
+                    "resumed_from": checkpoint, "run_dir": str(run_dir), "name": config.name, "pid": os.getpid(),
+                    "estimate_bytes": estimate_bytes}
     callback = callback_cls(writer, control, sampler, start_fields)
     writer.emit("status", phase="tokenizing")
     trainer = build_trainer(config, precision, model, tokenizer, data.train, data.eval, str(run_dir),

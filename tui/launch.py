@@ -3,21 +3,72 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+
+from engine.errors import EXIT_OK, EXIT_USER_ERROR, UserError
+
+
+def _ignore_hangup() -> None:
+    """A dropped SSH session or closed terminal must never stop a run."""
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def _run_app(app) -> int:
+    """Run the app; if a training thread outlives it (detach, lost terminal), wait for the run to end."""
+    _ignore_hangup()
+    try:
+        code = app.run()
+    except Exception:  # the terminal went away under the app: training must still finish
+        code = EXIT_OK
+    source = getattr(app, "detached_run", None) or getattr(app, "training_source", None)
+    thread = getattr(source, "thread", None)
+    if thread is not None and thread.is_alive():
+        try:
+            print(f"sft-wizard: training continues in this process (detached); follow it with "
+                  f"`sft-wizard attach {source.run_dir}`", file=sys.stderr, flush=True)
+        except OSError:
+            pass
+        thread.join()
+        result = getattr(source, "result", None)
+        return result.exit_code if result is not None else EXIT_OK
+    result = getattr(source, "result", None)
+    if result is not None:
+        return result.exit_code
+    return code if isinstance(code, int) else EXIT_OK
 
 
 def launch_wizard(preset: str | None) -> int:
-    """Open the wizard (optionally with a preset loaded)."""
-    print("sft-wizard: the interactive wizard is not built yet; use the commands "
-          "(`sft-wizard --help`), e.g. `sft-wizard train demo`.", file=sys.stderr)
-    return 2
+    """Open the wizard (optionally with a preset loaded at Review)."""
+    from tui.app import make_app
+
+    try:
+        app = make_app(preset)
+    except UserError as exc:
+        print(f"sft-wizard: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    return _run_app(app)
 
 
 def launch_monitor(args: argparse.Namespace) -> int:
-    """Open the live monitor for a training run or a run directory."""
-    from engine.cli import cmd_train, guarded
+    """Open the live monitor for `train` on a terminal, or for `attach RUN_DIR`."""
+    from pathlib import Path
+
+    from tui.monitor_app import MonitorApp
 
     if args.command == "attach":
-        print("sft-wizard: attach needs the live monitor, which is not built yet.", file=sys.stderr)
-        return 2
-    return guarded(cmd_train, args)
+        if not (Path(args.run_dir) / "events.jsonl").is_file():
+            print(f"sft-wizard: error: {args.run_dir} has no events.jsonl; is it a run directory?", file=sys.stderr)
+            return EXIT_USER_ERROR
+        return _run_app(MonitorApp.attach(args.run_dir))
+    from engine.presets import load_preset
+
+    try:
+        config, warnings, _ = load_preset(args.preset, args.overrides)
+    except UserError as exc:
+        print(f"sft-wizard: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return _run_app(MonitorApp.train(config, args.output_dir, args.resume))

@@ -1,0 +1,279 @@
+"""The sft-wizard Textual app: seven wizard steps over one engine RunConfig, and the monitor."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.timer import Timer
+from textual.widgets import ContentSwitcher, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from engine.config import RunConfig
+from tui.commands import WizardCommands
+from tui.messages import CheckReady, ConfigEdited, EstimateReady, LibrariesReady, PreviewReady, ProbeDone
+from tui.steps.dataset import DatasetStep
+from tui.steps.hardware import HardwareStep
+from tui.steps.method import MethodStep
+from tui.steps.model import ModelStep
+from tui.steps.review import ReviewStep
+from tui.steps.start import StartStep
+from tui.steps.training import TrainingStep
+from tui.widgets import STEP_IDS, STEP_TITLES, StepIndicator
+
+REFRESH_DELAY = 0.3
+"""Seconds of quiet after an edit before estimates and checks rerun (typing stays smooth)."""
+
+
+def new_config() -> RunConfig:
+    """The config a new run starts from: tiny-demo on the bundled demo data."""
+    from engine.presets import bundled_presets_dir
+
+    config = RunConfig(name="my-run")
+    config.dataset.path = str(bundled_presets_dir() / "data" / "demo-alpaca.jsonl")
+    config.training = {"num_train_epochs": 3, "learning_rate": 2e-4, "per_device_train_batch_size": 8,
+                       "max_length": 512, "logging_steps": 5}
+    return config
+
+
+class WizardApp(App[int]):
+    """Model → hardware → method → dataset → training → review, then the live monitor."""
+
+    CSS_PATH = "wizard.tcss"
+    TITLE = "sft-wizard"
+    COMMANDS = App.COMMANDS | {WizardCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+k"
+    BINDINGS = [
+        Binding("ctrl+n", "next_step", "Next", id="next", tooltip="Go to the next step"),
+        Binding("ctrl+p", "previous_step", "Back", id="back", tooltip="Go to the previous step"),
+        Binding("ctrl+g", "go('review')", "Review", id="review", tooltip="Jump to Review"),
+        Binding("ctrl+s", "save_preset", "Save", id="save", tooltip="Save the run as a preset"),
+        Binding("ctrl+t", "start_training", "Train", id="train", tooltip="Start training this run"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(self, config: RunConfig | None = None, start_step: str = "start", runs_root: str = "runs",
+                 warm_imports: bool = True) -> None:
+        super().__init__()
+        self.config = config or new_config()
+        self.first_step = start_step
+        self.runs_root = runs_root
+        self.warm_imports = warm_imports
+        self.estimate = None
+        self.structure = None
+        self.preview = None
+        self.check_result: CheckReady | None = None
+        self._refresh_timer: Timer | None = None
+        self.started_at = time.perf_counter()
+        self.detached_run = None
+        self.training_source = None
+        self.first_paint_seconds: float | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="frame"):
+            yield StepIndicator(id="steps")
+            with ContentSwitcher(id="switcher", initial=self.first_step):
+                yield StartStep(id="start")
+                yield ModelStep(id="model")
+                yield HardwareStep(id="hardware")
+                yield MethodStep(id="method")
+                yield DatasetStep(id="dataset")
+                yield TrainingStep(id="training")
+                yield ReviewStep(id="review")
+            yield Static("", id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_step(self.first_step)
+        self.call_after_refresh(self._first_paint)
+        self.refresh_analysis()
+
+    def _first_paint(self) -> None:
+        self.first_paint_seconds = time.perf_counter() - self.started_at
+        if self.warm_imports:
+            self.import_libraries()
+
+    # steps -----------------------------------------------------------------------------------
+    @property
+    def current_step(self) -> str:
+        """The id of the visible step."""
+        return self.query_one("#switcher", ContentSwitcher).current or "start"
+
+    def show_step(self, step_id: str) -> None:
+        """Make a step visible, reload its values from the config and focus it."""
+        self.query_one("#switcher", ContentSwitcher).current = step_id
+        self.query_one(StepIndicator).show(step_id)
+        step = self.query_one(f"#{step_id}")
+        step.load(self.config)
+        self.call_after_refresh(step.focus_first)
+
+    def action_next_step(self) -> None:
+        index = STEP_IDS.index(self.current_step)
+        if index + 1 < len(STEP_IDS):
+            self.show_step(STEP_IDS[index + 1])
+
+    def action_previous_step(self) -> None:
+        index = STEP_IDS.index(self.current_step)
+        if index > 0:
+            self.show_step(STEP_IDS[index - 1])
+
+    def action_go(self, step_id: str) -> None:
+        self.show_step(step_id)
+
+    def set_status(self, text: str) -> None:
+        """One line under the steps for what the app is doing."""
+        self.query_one("#status-line", Static).update(text)
+
+    # config changes and background analysis --------------------------------------------------
+    @on(ConfigEdited)
+    def config_edited(self, message: ConfigEdited) -> None:
+        if self._refresh_timer is not None:
+            self._refresh_timer.stop()
+        self._refresh_timer = self.set_timer(REFRESH_DELAY, lambda: self.refresh_analysis(message.section))
+
+    def refresh_analysis(self, section: str = "all") -> None:
+        """Rerun the estimate, the data preview and the checks in workers."""
+        self.run_estimate(self.config.copy())
+        if section in ("all", "dataset", "model", "training"):
+            self.run_preview(self.config.copy())
+        self.run_check(self.config.copy())
+
+    def load_config(self, config: RunConfig, step: str = "review") -> None:
+        """Replace the edited config (a loaded preset) and show a step."""
+        self.config = config
+        self.show_step(step)
+        self.refresh_analysis()
+
+    @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
+    def run_estimate(self, config: RunConfig) -> None:
+        from engine.errors import UserError
+        from engine.fit import default_targets, fit_report
+        from engine.hardware import hardware_report
+        from engine.modelinfo import model_structure
+
+        try:
+            structure = model_structure(config.model)
+            report = fit_report(config, structure, default_targets(hardware_report(), None))
+            self.post_message(EstimateReady(report, structure, None))
+        except UserError as exc:
+            self.post_message(EstimateReady(None, None, str(exc)))
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
+    def run_preview(self, config: RunConfig) -> None:
+        from engine.preview import dataset_preview
+
+        self.post_message(PreviewReady(dataset_preview(config)))
+
+    @work(thread=True, exclusive=True, group="check", exit_on_error=False)
+    def run_check(self, config: RunConfig) -> None:
+        from engine.checks import full_check
+        from engine.config import parse_config_collecting
+        from engine.errors import UserError
+
+        try:
+            _, warnings, problems = parse_config_collecting(config.to_dict(), "run")
+            if not problems:
+                report = full_check(config)
+                problems, warnings = report.problems, warnings + report.warnings
+        except UserError as exc:
+            problems, warnings = exc.problems, []
+        self.post_message(CheckReady(problems, warnings))
+
+    @work(thread=True, group="imports", exit_on_error=False)
+    def import_libraries(self) -> None:
+        start = time.perf_counter()
+        try:
+            from engine.train import quiet_libraries
+
+            quiet_libraries()
+        except Exception as exc:  # a broken install is shown, not raised
+            self.post_message(LibrariesReady(time.perf_counter() - start, str(exc)))
+            return
+        self.post_message(LibrariesReady(time.perf_counter() - start, None))
+
+    @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
+    def run_probe(self, config: RunConfig) -> None:
+        from engine.errors import UserError
+        from engine.probe import run_probe
+
+        try:
+            self.post_message(ProbeDone(run_probe(config, steps=2, random_init=False), None))
+        except UserError as exc:
+            self.post_message(ProbeDone(None, str(exc)))
+
+    @on(EstimateReady)
+    def estimate_ready(self, message: EstimateReady) -> None:
+        self.estimate, self.structure = message.report, message.structure
+        for step in (self.query_one(ModelStep), self.query_one(MethodStep)):
+            step.show_estimate(message)
+
+    @on(PreviewReady)
+    def preview_ready(self, message: PreviewReady) -> None:
+        self.preview = message.preview
+        self.query_one(DatasetStep).show_preview(message.preview)
+        self.query_one(TrainingStep).show_preview(message.preview)
+
+    @on(CheckReady)
+    def check_ready(self, message: CheckReady) -> None:
+        self.check_result = message
+        self.query_one(ReviewStep).show_check(message)
+        self.query_one(TrainingStep).show_problems(message.problems)
+
+    @on(ProbeDone)
+    def probe_done(self, message: ProbeDone) -> None:
+        self.query_one(MethodStep).show_probe(message)
+
+    @on(LibrariesReady)
+    def libraries_ready(self, message: LibrariesReady) -> None:
+        if message.problem:
+            self.set_status(f"[red]could not import the training libraries: {message.problem}[/]")
+        else:
+            self.set_status(f"[dim]training libraries ready ({message.seconds:.1f} s in the background)[/]")
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.set_status(f"[red]{event.worker.group} failed: {event.worker.error}[/]")
+
+    # actions ---------------------------------------------------------------------------------
+    def action_save_preset(self) -> None:
+        from tui.dialogs import SavePresetDialog
+
+        self.push_screen(SavePresetDialog(self.config))
+
+    def action_start_training(self) -> None:
+        from tui.monitor import MonitorScreen
+
+        if self.check_result and self.check_result.problems:
+            self.show_step("review")
+            self.notify("Fix the problems listed on Review before training.", severity="error")
+            return
+        if self.training_source is not None and self.training_source.thread and self.training_source.thread.is_alive():
+            self.notify("A run is already training in this process.", severity="warning")
+            return
+        screen = MonitorScreen.for_training(self.config.copy())
+        self.training_source = screen.source
+        self.push_screen(screen)
+
+    def step_title(self, step_id: str) -> str:
+        """The title of a step id."""
+        return STEP_TITLES[STEP_IDS.index(step_id)]
+
+
+def make_app(preset: str | None = None, runs_root: str = "runs", warm_imports: bool = True) -> WizardApp:
+    """The app, with a preset loaded at Review when one is named (UserError when it is bad)."""
+    if preset is None:
+        return WizardApp(runs_root=runs_root, warm_imports=warm_imports)
+    from engine.presets import load_preset
+
+    config, _, _ = load_preset(preset)
+    return WizardApp(config, start_step="review", runs_root=runs_root, warm_imports=warm_imports)
+
+
+def runs_root_default() -> str:
+    """Where recent runs are looked for."""
+    return str(Path("runs"))

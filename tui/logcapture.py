@@ -1,0 +1,32 @@
+"""Library warnings (transformers, TRL, PEFT, Python warnings) into the run's event stream."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+
+class EventLogHandler(logging.Handler):
+    """Writes each warning record as a status event (phase warning)."""
+
+    def __init__(self, writer: Any) -> None:
+        super().__init__(level=logging.WARNING)
+        self.writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.writer.emit("status", phase="warning", message=f"{record.name}: {record.getMessage()}"[:500])
+        except Exception:  # never let logging break training
+            pass
+
+
+def capture_library_logs(writer: Any) -> None:
+    """Route transformers/trl/peft loggers and Python warnings to the writer instead of the screen."""
+    handler = EventLogHandler(writer)
+    for name in ("transformers", "trl", "peft", "accelerate", "datasets", "py.warnings"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+    logging.captureWarnings(True)
+    warnings.simplefilter("default")

@@ -1,0 +1,35 @@
+"""The monitor as an app of its own, for `sft-wizard train` on a terminal and `sft-wizard attach`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import App
+
+from tui.monitor import MonitorScreen
+
+
+class MonitorApp(App[int]):
+    """Shows one MonitorScreen; quitting the screen ends the app."""
+
+    CSS_PATH = "wizard.tcss"
+    TITLE = "sft-wizard monitor"
+
+    def __init__(self, screen: MonitorScreen) -> None:
+        super().__init__()
+        self.monitor = screen
+        self.training_source = screen.source
+        self.detached_run = None
+
+    @classmethod
+    def train(cls, config: Any, output_dir: str | None, resume: str | None) -> "MonitorApp":
+        """Train config in this process under the monitor."""
+        return cls(MonitorScreen.for_training(config, output_dir, resume))
+
+    @classmethod
+    def attach(cls, run_dir: str) -> "MonitorApp":
+        """Follow (or replay) a run directory."""
+        return cls(MonitorScreen.for_run_dir(run_dir))
+
+    def on_mount(self) -> None:
+        self.push_screen(self.monitor)

@@ -1,0 +1,161 @@
+"""Where a monitor's events come from: a run trained in this process, or a run directory."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+Put = Callable[[dict], None]
+
+
+class RunSource:
+    """Starts delivering events and forwards the user's requests to the run."""
+
+    kind = ""
+    controllable = False
+
+    @property
+    def label(self) -> str:
+        """A name for the run before its start event arrives."""
+        return self.run_dir
+
+    run_dir: str = ""
+
+    def start(self, put: Put) -> None:
+        """Begin putting events (from a thread; put never blocks)."""
+
+    def stop(self) -> None:
+        """Stop after the current step."""
+
+    def checkpoint(self) -> None:
+        """Save a checkpoint after the current step."""
+
+    def toggle_pause(self) -> bool:
+        """Pause or resume; returns whether paused now."""
+        return False
+
+    def close(self) -> None:
+        """Stop delivering events (the run itself is not affected)."""
+
+    def config(self) -> Any:
+        """The run's config."""
+        return None
+
+    def oom_fix(self) -> Any:
+        """The first recommendation of the memory-fit engine for this run, if any."""
+        from engine.memory_cli import fit_for_config
+
+        config = self.config()
+        if config is None:
+            return None
+        try:
+            recommendations = fit_for_config(config).recommendations
+        except Exception:  # advice only
+            return None
+        return recommendations[0] if recommendations else None
+
+
+class InProcessRun(RunSource):
+    """Trains a config in a thread of this process (it outlives the UI when detached)."""
+
+    kind = "training here"
+    controllable = True
+
+    def __init__(self, config: Any, output_dir: str | None = None, resume: str | None = None) -> None:
+        from engine.callback import RunControl
+
+        self._config = config
+        self.run_dir = output_dir or config.output_dir
+        self.resume = resume
+        self.control = RunControl()
+        self.thread: threading.Thread | None = None
+        self.result: Any = None
+
+    @property
+    def label(self) -> str:
+        return self._config.name
+
+    def config(self) -> Any:
+        return self._config
+
+    def start(self, put: Put) -> None:
+        self.thread = threading.Thread(target=self._run, args=(put,), name="training", daemon=False)
+        self.thread.start()
+
+    def _run(self, put: Put) -> None:
+        from engine.errors import UserError
+        from engine.train import run_training
+        from tui.logcapture import capture_library_logs
+
+        put({"event": "status", "phase": "loading libraries", "time": time.time()})
+        try:
+            self.result = run_training(self._config, output_dir=self.run_dir, resume=self.resume, listeners=[put],
+                                       control=self.control, on_writer=capture_library_logs)
+        except UserError as exc:  # before the run directory existed: nothing written, say why
+            put({"event": "end", "status": "failed", "message": str(exc), "final_path": None, "time": time.time()})
+
+    def stop(self) -> None:
+        self.control.request_stop("stopped from the monitor")
+
+    def checkpoint(self) -> None:
+        self.control.request_checkpoint()
+
+    def toggle_pause(self) -> bool:
+        return self.control.toggle_pause()
+
+
+class AttachedRun(RunSource):
+    """Follows a run directory's events.jsonl; requests go through files the trainer looks for."""
+
+    kind = "attached"
+
+    def __init__(self, run_dir: str) -> None:
+        from engine.events import read_events, run_status
+
+        self.run_dir = str(run_dir)
+        self._closing = threading.Event()
+        self.paused = False
+        self.controllable = run_status(read_events(self.run_dir)) == "running"
+
+    def start(self, put: Put) -> None:
+        from engine.events import follow_events
+
+        def follow() -> None:
+            for event in follow_events(self.run_dir, self._closing):
+                put(event)
+                if event.get("event") == "end":
+                    self.controllable = False
+
+        threading.Thread(target=follow, name="follow-events", daemon=True).start()
+
+    def config(self) -> Any:
+        from engine.config import parse_config
+        from engine.train import RUN_FILE
+        from engine.yamlio import load_yaml
+
+        try:
+            record = load_yaml((__import__("pathlib").Path(self.run_dir) / RUN_FILE).read_text(encoding="utf-8"))
+            return parse_config(record["config"], RUN_FILE)[0]
+        except Exception:  # no or unreadable run.yaml: no advice
+            return None
+
+    def stop(self) -> None:
+        from engine.control import send_request
+
+        send_request(self.run_dir, "stop")
+
+    def checkpoint(self) -> None:
+        from engine.control import send_request
+
+        send_request(self.run_dir, "checkpoint")
+
+    def toggle_pause(self) -> bool:
+        from engine.control import send_request
+
+        self.paused = not self.paused
+        send_request(self.run_dir, "pause" if self.paused else "resume")
+        return self.paused
+
+    def close(self) -> None:
+        self._closing.set()

@@ -1,0 +1,50 @@
+"""What every wizard step shares: access to the edited config and a way to say it changed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.containers import VerticalScroll
+
+from tui.messages import ConfigEdited
+
+if TYPE_CHECKING:
+    from engine.config import RunConfig
+
+
+class Step(VerticalScroll):
+    """A wizard step: loads its widgets from the config, writes edits back into it."""
+
+    loading_values = False
+    """True while load() sets widget values, so their change events are not taken as edits."""
+
+    @property
+    def config(self) -> "RunConfig":
+        """The run config the wizard edits (owned by the app)."""
+        return self.app.config  # type: ignore[attr-defined]
+
+    def edited(self, section: str) -> None:
+        """Tell the app the config changed (estimates and checks rerun after a pause)."""
+        if not self.loading_values:
+            self.post_message(ConfigEdited(section))
+
+    def load(self, config: "RunConfig") -> None:
+        """Show the config's values (called whenever the step becomes visible)."""
+        self.loading_values = True
+        try:
+            self.load_values(config)
+        finally:
+            self.call_after_refresh(self._loaded)
+
+    def _loaded(self) -> None:
+        self.loading_values = False
+
+    def load_values(self, config: "RunConfig") -> None:
+        """Set widget values from the config; steps override this."""
+
+    def focus_first(self) -> None:
+        """Focus the step's first control."""
+        for widget in self.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
