@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from typing import Callable
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -14,6 +14,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from engine.config import RunConfig
+from engine.hardware import HardwareReport, hardware_report
 from tui.commands import WizardCommands
 from tui.messages import CheckReady, ConfigEdited, EstimateReady, LibrariesReady, PreviewReady, ProbeDone
 from tui.steps.dataset import DatasetStep
@@ -46,7 +47,7 @@ class WizardApp(App[int]):
     CSS_PATH = "wizard.tcss"
     TITLE = "sft-wizard"
     COMMANDS = App.COMMANDS | {WizardCommands}
-    COMMAND_PALETTE_BINDING = "ctrl+k"
+    COMMAND_PALETTE_BINDING = "ctrl+o"  # ctrl+k/ctrl+p are taken (Input editing, Back)
     BINDINGS = [
         Binding("ctrl+n", "next_step", "Next", id="next", tooltip="Go to the next step"),
         Binding("ctrl+p", "previous_step", "Back", id="back", tooltip="Go to the previous step"),
@@ -57,8 +58,10 @@ class WizardApp(App[int]):
     ]
 
     def __init__(self, config: RunConfig | None = None, start_step: str = "start", runs_root: str = "runs",
-                 warm_imports: bool = True) -> None:
+                 warm_imports: bool = True, hardware: Callable[[], HardwareReport] | None = None) -> None:
         super().__init__()
+        self.hardware = hardware or hardware_report
+        """Where the hardware report comes from (NVML; a fake in tests)."""
         self.config = config or new_config()
         self.first_step = start_step
         self.runs_root = runs_root
@@ -88,6 +91,9 @@ class WizardApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        from tui.hangup import exit_on_hangup
+
+        exit_on_hangup(self)
         self.show_step(self.first_step)
         self.call_after_refresh(self._first_paint)
         self.refresh_analysis()
@@ -152,12 +158,11 @@ class WizardApp(App[int]):
     def run_estimate(self, config: RunConfig) -> None:
         from engine.errors import UserError
         from engine.fit import default_targets, fit_report
-        from engine.hardware import hardware_report
         from engine.modelinfo import model_structure
 
         try:
             structure = model_structure(config.model)
-            report = fit_report(config, structure, default_targets(hardware_report(), None))
+            report = fit_report(config, structure, default_targets(self.hardware(), None))
             self.post_message(EstimateReady(report, structure, None))
         except UserError as exc:
             self.post_message(EstimateReady(None, None, str(exc)))
@@ -177,7 +182,7 @@ class WizardApp(App[int]):
         try:
             _, warnings, problems = parse_config_collecting(config.to_dict(), "run")
             if not problems:
-                report = full_check(config)
+                report = full_check(config, self.hardware())
                 problems, warnings = report.problems, warnings + report.warnings
         except UserError as exc:
             problems, warnings = exc.problems, []
@@ -264,16 +269,12 @@ class WizardApp(App[int]):
         return STEP_TITLES[STEP_IDS.index(step_id)]
 
 
-def make_app(preset: str | None = None, runs_root: str = "runs", warm_imports: bool = True) -> WizardApp:
+def make_app(preset: str | None = None, runs_root: str = "runs", warm_imports: bool = True,
+             hardware: Callable[[], HardwareReport] | None = None) -> WizardApp:
     """The app, with a preset loaded at Review when one is named (UserError when it is bad)."""
     if preset is None:
-        return WizardApp(runs_root=runs_root, warm_imports=warm_imports)
+        return WizardApp(runs_root=runs_root, warm_imports=warm_imports, hardware=hardware)
     from engine.presets import load_preset
 
     config, _, _ = load_preset(preset)
-    return WizardApp(config, start_step="review", runs_root=runs_root, warm_imports=warm_imports)
-
-
-def runs_root_default() -> str:
-    """Where recent runs are looked for."""
-    return str(Path("runs"))
+    return WizardApp(config, start_step="review", runs_root=runs_root, warm_imports=warm_imports, hardware=hardware)

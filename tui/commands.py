@@ -1,4 +1,4 @@
-"""Command palette entries (ctrl+k): go to a step, load or save a preset, train, theme."""
+"""Command palette entries (ctrl+o): go to a step, load or save a preset, train, theme."""
 
 from __future__ import annotations
 

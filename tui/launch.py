@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 
@@ -15,13 +16,26 @@ def _ignore_hangup() -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
+def _silence_terminal() -> None:
+    """Point stdout/stderr at /dev/null once the terminal is gone, so late writes cannot fail the run."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for fd in (1, 2):
+        os.dup2(devnull, fd)
+
+
 def _run_app(app) -> int:
-    """Run the app; if a training thread outlives it (detach, lost terminal), wait for the run to end."""
+    """Run the app; if a training thread outlives it (detach, lost terminal), wait for the run to end.
+
+    SIGHUP (the terminal or SSH connection went away) closes the UI only: the app installs a
+    handler that exits it (see tui.hangup), and training goes on to the end in this process.
+    """
     _ignore_hangup()
     try:
         code = app.run()
     except Exception:  # the terminal went away under the app: training must still finish
         code = EXIT_OK
+    if getattr(app, "hung_up", False):
+        _silence_terminal()
     source = getattr(app, "detached_run", None) or getattr(app, "training_source", None)
     thread = getattr(source, "thread", None)
     if thread is not None and thread.is_alive():

@@ -169,7 +169,9 @@ class MonitorScreen(Screen[None]):
                 self.query_one("#log", RichLog).write(Text(
                     f"recommended: {self.fix.description} (predicted {gib(self.fix.total_bytes)}); press w to "
                     "return to the wizard with it applied", style="bold yellow"))
-        self.notify(f"run {status}: {event.get('message')}", severity="information" if status == "completed" else "warning")
+        if self.source.controllable or isinstance(self.source, InProcessRun):  # watched live, not a replay
+            self.notify(f"run {status}: {event.get('message')}",
+                        severity="information" if status == "completed" else "warning")
 
     # actions -------------------------------------------------------------------------------------
     def action_stop(self) -> None:

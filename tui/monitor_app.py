@@ -14,6 +14,7 @@ class MonitorApp(App[int]):
 
     CSS_PATH = "wizard.tcss"
     TITLE = "sft-wizard monitor"
+    ENABLE_COMMAND_PALETTE = False
 
     def __init__(self, screen: MonitorScreen) -> None:
         super().__init__()
@@ -32,4 +33,7 @@ class MonitorApp(App[int]):
         return cls(MonitorScreen.for_run_dir(run_dir))
 
     def on_mount(self) -> None:
+        from tui.hangup import exit_on_hangup
+
+        exit_on_hangup(self)
         self.push_screen(self.monitor)

@@ -28,10 +28,9 @@ class HardwareStep(Step):
 
     def load_values(self, config) -> None:
         from engine.build import resolve_precision
-        from engine.hardware import hardware_report
         from engine.report import gib
 
-        report = hardware_report()
+        report = self.app.hardware()  # type: ignore[attr-defined]
         table = self.query_one("#gpu-table", DataTable)
         table.clear()
         banner = self.query_one("#cpu-banner", Static)

@@ -33,7 +33,7 @@ class MethodStep(Step):
     """Method and LoRA settings, with the memory estimate updating as they change."""
 
     BINDINGS = [
-        Binding("ctrl+a", "apply_suggestion", "Apply fit", id="apply_suggestion",
+        Binding("ctrl+f", "apply_suggestion", "Apply fit", id="apply_suggestion",
                 tooltip="Apply the suggested batch size and accumulation (effective batch kept)"),
         Binding("ctrl+r", "run_probe", "Probe", id="probe", tooltip="Run 2 real training steps and measure memory"),
     ]
@@ -153,7 +153,7 @@ class MethodStep(Step):
             text.append(f"{verdict.target.name}: ", style="bold")
             text.append(f"{verdict.status}\n", style=style)
         if report.recommendations:
-            text.append("suggested (ctrl+a applies the first):\n", style="bold")
+            text.append("suggested (ctrl+f applies the first):\n", style="bold")
             for rec in report.recommendations[:3]:
                 text.append(f"• {rec.description} → {gib(rec.total_bytes)}\n")
         panel.update(text)

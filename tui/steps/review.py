@@ -25,10 +25,9 @@ class ReviewStep(Step):
     def load_values(self, config) -> None:
         self.query_one("#review-yaml", Static).update(Syntax(config.to_yaml(), "yaml", theme="ansi_dark", word_wrap=True))
         try:
-            from engine.hardware import hardware_report
             from engine.script import export_script
 
-            script = export_script(config, hardware_report())
+            script = export_script(config, self.app.hardware())  # type: ignore[attr-defined]
         except Exception as exc:  # a config the script cannot express yet (e.g. missing model)
             script = f"# not available until the problems above are fixed: {exc}"
         self.query_one("#review-script", Static).update(Syntax(script, "python", theme="ansi_dark", word_wrap=True))

@@ -69,6 +69,11 @@ def _text(value: Any) -> str:
 class TrainingStep(Step):
     """Every field: its help from SFTConfig, inline validation, engine rules shown where they apply."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.invalid: dict[str, str] = {}
+        """Fields whose text does not parse, with the message."""
+
     def compose(self) -> ComposeResult:
         yield Label("Training settings (empty = SFTConfig's default, shown greyed)", classes="title")
         yield Static("", id="batch-summary")
@@ -96,6 +101,9 @@ class TrainingStep(Step):
             yield Static(Text(_first_sentence(spec.help), style="dim"), classes="help")
             yield Static("", id=f"err-{spec.name}", classes="field-error")
 
+    def focus_first(self) -> None:
+        self.query_one("#in-num_train_epochs").focus()
+
     def load_values(self, config) -> None:
         for names in GROUPS.values():
             for name in names:
@@ -122,8 +130,10 @@ class TrainingStep(Step):
             return
         name = (event.input.id or "").removeprefix("in-")
         if event.validation_result is not None and not event.validation_result.is_valid:
-            self._show_error(name, event.validation_result.failure_descriptions[0])
+            self.invalid[name] = event.validation_result.failure_descriptions[0]
+            self._show_error(name, self.invalid[name])
             return
+        self.invalid.pop(name, None)
         self._set(name, parse_value(event.value))
 
     @on(Select.Changed, ".field Select")
@@ -167,6 +177,8 @@ class TrainingStep(Step):
         for problem in problems:
             for name in re.findall(r"training\.(\w+)", problem):
                 self._show_error(name, problem.split(": ", 1)[-1])
+        for name, message in self.invalid.items():  # text that never reached the config
+            self._show_error(name, message)
 
     def _show_error(self, name: str, message: str) -> None:
         targets = self.query(f"#err-{name}")

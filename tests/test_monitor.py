@@ -1,0 +1,113 @@
+"""The live monitor: a real demo run under Pilot, the stop key, attach replay, a closed terminal."""
+
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+
+from conftest import REPO
+from engine.events import read_events
+from engine.presets import load_preset
+from engine.runstate import RunState
+from tui.monitor_app import MonitorApp
+
+RECORDED = REPO / "tests" / "data" / "recorded-run"
+SIZE = (100, 30)
+
+
+async def wait_until(pilot, condition, seconds: float = 240) -> None:
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        await pilot.pause(0.2)
+    assert condition(), "timed out"
+
+
+def demo_config(tmp_path, **training):
+    config, _, _ = load_preset("demo")
+    config.training.update({"output_dir": str(tmp_path / "run"), "num_train_epochs": 2, **training})
+    return config
+
+
+async def test_a_real_demo_run_under_the_monitor_completes_and_shows_the_summary(tmp_path):
+    app = MonitorApp.train(demo_config(tmp_path), None, None)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.monitor.state.finished)
+        await pilot.pause(0.5)
+        stats = str(app.screen.query_one("#stats").render())
+        assert app.monitor.state.end["status"] == "completed"
+        assert "final train loss" in stats and "final/" in stats
+        assert app.monitor.state.train_loss[-1][1] < app.monitor.state.train_loss[0][1]
+    app.training_source.thread.join(60)
+    assert (tmp_path / "run" / "final" / "adapter_config.json").is_file()
+
+
+async def test_the_stop_key_stops_with_a_checkpoint(tmp_path):
+    app = MonitorApp.train(demo_config(tmp_path, num_train_epochs=30, logging_steps=1, save_strategy="no",
+                                       eval_strategy="no"), None, None)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(app.monitor.state.train_loss) >= 3)
+        await pilot.press("s")
+        await pilot.pause(0.2)
+        await pilot.press("y")
+        await wait_until(pilot, lambda: app.monitor.state.finished)
+        end = app.monitor.state.end
+    app.training_source.thread.join(60)
+    assert end["status"] == "stopped"
+    step = end["global_step"]
+    assert 0 < step < app.monitor.state.total_steps
+    assert (tmp_path / "run" / f"checkpoint-{step}" / "trainer_state.json").is_file()
+
+
+async def test_attach_replays_a_finished_run_with_its_final_loss():
+    app = MonitorApp.attach(str(RECORDED))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.monitor.state.finished, 20)
+        await pilot.pause(0.5)
+        stats = str(app.screen.query_one("#stats").render())
+        assert "completed" in stats and "final train loss 0.0750" in stats
+        assert "best eval loss 1.0317 at step 231" in stats
+
+
+def test_run_state_rebuilds_progress_from_events():
+    state = RunState()
+    for event in read_events(RECORDED):
+        state.apply(event)
+    assert state.total_steps == state.step == 495 and state.finished
+    assert state.best_eval == (231, 1.0317) or state.best_eval[0] == 231
+    assert state.peak_memory_bytes > 0 and state.elapsed() > 0
+
+
+def test_a_closed_terminal_does_not_stop_training(tmp_path):
+    """`sft-wizard train demo` on a pseudo-terminal; the terminal closes mid-run; the run still completes."""
+    run_dir = tmp_path / "run"
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the program as a user starts it on a terminal
+        os.chdir(REPO)
+        os.environ["TERM"] = "xterm-256color"
+        os.execv(sys.executable, [sys.executable, "-m", "tui", "train", "demo", "--output-dir", str(run_dir),
+                                  "--set", "training.num_train_epochs=6"])
+    deadline = time.time() + 240
+    while time.time() < deadline:  # let the monitor come up and training start
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                os.read(fd, 65536)
+            except OSError:
+                break
+        if any(e["event"] == "log" for e in read_events(run_dir)):
+            break
+    os.close(fd)  # the terminal goes away (as with a dropped SSH connection): SIGHUP, EIO on writes
+    closed_at = time.time()
+    _, status = os.waitpid(pid, 0)
+    events = read_events(run_dir)
+    assert events[-1]["time"] > closed_at + 1  # the run was still going when the terminal closed
+    assert events[-1]["event"] == "end" and events[-1]["status"] == "completed", events[-3:]
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (run_dir / "final" / "adapter_config.json").is_file()
+
+
+def test_attach_command_rejects_a_folder_without_events(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "tui", "attach", str(tmp_path)], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 2 and "no events.jsonl" in result.stderr

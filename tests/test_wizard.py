@@ -1,0 +1,163 @@
+"""The wizard driven with keys alone through Pilot, as a user would over SSH."""
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from engine.yamlio import load_yaml
+from tui.app import WizardApp, make_app
+from tui.steps.dataset import DatasetStep
+
+SIZE = (100, 30)
+
+
+async def settle(pilot) -> None:
+    """Wait for the workers (estimate, preview, check) and the screen to catch up."""
+    from textual.worker import WorkerCancelled
+
+    for _ in range(3):
+        try:
+            await pilot.app.workers.wait_for_complete()
+        except WorkerCancelled:  # an exclusive worker replaced by a newer one
+            pass
+        await pilot.pause(0.05)
+
+
+async def replace_text(pilot, text: str) -> None:
+    """Clear the focused input and type text."""
+    await pilot.press("end", "ctrl+u", *list(text))
+
+
+@pytest.fixture
+def in_repo(monkeypatch, tmp_path):
+    monkeypatch.chdir(REPO)
+    return tmp_path
+
+
+async def test_walk_the_whole_wizard_with_keys_and_save_a_preset(in_repo, user_config):
+    app = make_app(runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")  # Start: "New run"
+        assert app.current_step == "model"
+        await pilot.press(*list("tiny-demo"), "enter")  # filter the catalog, choose the match
+        await settle(pilot)
+        assert app.config.model.name_or_path == "tiny-demo"
+        await pilot.press("ctrl+n")
+        assert app.current_step == "hardware"
+        await pilot.press("ctrl+n")
+        assert app.current_step == "method"
+        await pilot.press("tab", "tab", "tab", "tab")  # method -> light -> balanced -> heavy -> r
+        await replace_text(pilot, "8")
+        await settle(pilot)
+        assert app.config.lora["r"] == 8
+        await pilot.press("ctrl+n")
+        assert app.current_step == "dataset"
+        await settle(pilot)
+        assert "alpaca format" in str(app.query_one("#data-preview").render())
+        await pilot.press("ctrl+n")
+        assert app.current_step == "training"
+        await pilot.press("tab", "tab")  # num_train_epochs -> max_steps -> learning_rate
+        await replace_text(pilot, "1e-3")
+        await settle(pilot)
+        assert app.config.training["learning_rate"] == pytest.approx(1e-3)
+        await pilot.press("ctrl+p", "ctrl+n", "ctrl+n")  # back and forth keeps every value
+        assert app.config.lora["r"] == 8 and app.current_step == "review"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await replace_text(pilot, "walked")
+        await pilot.press("enter")
+        await pilot.pause()
+    saved = user_config / "walked.yaml"
+    data = load_yaml(saved.read_text())
+    assert data["name"] == "walked"
+    assert data["model"]["name_or_path"] == "tiny-demo"
+    assert data["lora"]["r"] == 8
+    assert data["training"]["learning_rate"] == pytest.approx(1e-3)
+    assert Path(data["dataset"]["path"]).is_file()
+
+
+async def test_bad_learning_rate_and_batch_size_are_shown_at_their_fields(in_repo):
+    app = make_app("demo", runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.show_step("training")
+        await pilot.pause(0.1)
+        await pilot.press("tab", "tab")
+        assert app.focused.id == "in-learning_rate"
+        await replace_text(pilot, "abc")
+        await pilot.pause()
+        error = app.query_one("#err-learning_rate")
+        assert error.display and "expected float" in str(error.render())
+        assert app.config.training.get("learning_rate") != "abc"  # the bad text never reached the config
+        app.query_one("#in-per_device_train_batch_size").focus()
+        await replace_text(pilot, "0")
+        await settle(pilot)
+        error = app.query_one("#err-per_device_train_batch_size")
+        assert error.display and "must be >= 1" in str(error.render())
+
+
+async def test_a_missing_dataset_file_is_named_on_dataset_and_review(in_repo):
+    app = make_app("demo", runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.show_step("dataset")
+        await pilot.pause()
+        await replace_text(pilot, "no/such/file.jsonl")
+        await pilot.press("enter")
+        await settle(pilot)
+        await pilot.pause(0.5)
+        await settle(pilot)
+        assert "does not exist" in str(app.query_one(DatasetStep).query_one("#data-preview").render())
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert "no/such/file.jsonl does not exist" in str(app.query_one("#check-result").render())
+
+
+async def test_saving_asks_before_overwriting(in_repo, user_config):
+    app = make_app("demo", runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for _ in range(2):
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            await replace_text(pilot, "mine")
+            await pilot.press("enter")
+            await pilot.pause()
+        assert "Overwrite" in str(app.screen.query_one("Static").render())
+        await pilot.press("n")
+        await pilot.pause()
+    assert (user_config / "mine.yaml").is_file()
+
+
+async def test_preset_option_opens_review_and_palette_goes_to_a_step(in_repo):
+    app = make_app("demo", runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.current_step == "review"
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        await pilot.press(*list("Go to step 4"))
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.current_step == "method"
+
+
+def test_first_screen_imports_no_training_library():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom tui.app import make_app\napp = make_app(warm_imports=False)\n"
+            "print([m for m in ('torch', 'transformers', 'trl', 'datasets', 'peft') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_make_app_with_a_bad_preset_is_a_user_error():
+    from engine.errors import UserError
+
+    with pytest.raises(UserError):
+        make_app("no-such-preset")
+    assert WizardApp.COMMAND_PALETTE_BINDING == "ctrl+o"
