@@ -15,6 +15,7 @@ from textual.worker import Worker, WorkerState
 
 from engine.config import RunConfig
 from engine.hardware import HardwareReport, hardware_report
+from tui import analysis
 from tui.commands import WizardCommands
 from tui.messages import CheckReady, ConfigEdited, EstimateReady, LibrariesReady, PreviewReady, ProbeDone
 from tui.steps.dataset import DatasetStep
@@ -74,6 +75,8 @@ class WizardApp(App[int]):
         self.started_at = time.perf_counter()
         self.detached_run = None
         self.training_source = None
+        self._requests: dict[str, int] = {}
+        analysis.pool()  # started before Textual takes over stdout/stderr, which child processes inherit
         self.first_paint_seconds: float | None = None
 
     def compose(self) -> ComposeResult:
@@ -96,12 +99,13 @@ class WizardApp(App[int]):
         exit_on_hangup(self)
         self.show_step(self.first_step)
         self.call_after_refresh(self._first_paint)
-        self.refresh_analysis()
 
     def _first_paint(self) -> None:
         self.first_paint_seconds = time.perf_counter() - self.started_at
+        # Only now the background work starts: the first screen never waits for it.
         if self.warm_imports:
             self.import_libraries()
+        self.refresh_analysis()
 
     # steps -----------------------------------------------------------------------------------
     @property
@@ -143,10 +147,10 @@ class WizardApp(App[int]):
 
     def refresh_analysis(self, section: str = "all") -> None:
         """Rerun the estimate, the data preview and the checks in workers."""
-        self.run_estimate(self.config.copy())
+        self.run_estimate(self.config.copy(), self._next("estimate"))
         if section in ("all", "dataset", "model", "training"):
-            self.run_preview(self.config.copy())
-        self.run_check(self.config.copy())
+            self.run_preview(self.config.copy(), self._next("preview"))
+        self.run_check(self.config.copy(), self._next("check"))
 
     def load_config(self, config: RunConfig, step: str = "review") -> None:
         """Replace the edited config (a loaded preset) and show a step."""
@@ -154,47 +158,40 @@ class WizardApp(App[int]):
         self.show_step(step)
         self.refresh_analysis()
 
-    @work(thread=True, exclusive=True, group="estimate", exit_on_error=False)
-    def run_estimate(self, config: RunConfig) -> None:
-        from engine.errors import UserError
-        from engine.fit import default_targets, fit_report
-        from engine.modelinfo import model_structure
+    def _next(self, kind: str) -> int:
+        """A new request number of a kind (UI thread only)."""
+        self._requests[kind] = self._requests.get(kind, 0) + 1
+        return self._requests[kind]
 
-        try:
-            structure = model_structure(config.model)
-            report = fit_report(config, structure, default_targets(self.hardware(), None))
-            self.post_message(EstimateReady(report, structure, None))
-        except UserError as exc:
-            self.post_message(EstimateReady(None, None, str(exc)))
+    def _current(self, kind: str, number: int) -> bool:
+        """Whether a result answers the newest request of its kind (older ones are dropped)."""
+        return self._requests.get(kind) == number
 
-    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
-    def run_preview(self, config: RunConfig) -> None:
-        from engine.preview import dataset_preview
+    @work(thread=True, group="estimate", exit_on_error=False)
+    def run_estimate(self, config: RunConfig, number: int) -> None:
+        from engine.analysis import estimate_for
 
-        self.post_message(PreviewReady(dataset_preview(config)))
+        report, structure, problem = analysis.run(estimate_for, config, self.hardware())
+        self.post_message(EstimateReady(report, structure, problem, number))
 
-    @work(thread=True, exclusive=True, group="check", exit_on_error=False)
-    def run_check(self, config: RunConfig) -> None:
-        from engine.checks import full_check
-        from engine.config import parse_config_collecting
-        from engine.errors import UserError
+    @work(thread=True, group="preview", exit_on_error=False)
+    def run_preview(self, config: RunConfig, number: int) -> None:
+        from engine.analysis import preview_for
 
-        try:
-            _, warnings, problems = parse_config_collecting(config.to_dict(), "run")
-            if not problems:
-                report = full_check(config, self.hardware())
-                problems, warnings = report.problems, warnings + report.warnings
-        except UserError as exc:
-            problems, warnings = exc.problems, []
-        self.post_message(CheckReady(problems, warnings))
+        self.post_message(PreviewReady(analysis.run(preview_for, config), number))
+
+    @work(thread=True, group="check", exit_on_error=False)
+    def run_check(self, config: RunConfig, number: int) -> None:
+        from engine.analysis import check_for
+
+        problems, warnings = analysis.run(check_for, config, self.hardware())
+        self.post_message(CheckReady(problems, warnings, number))
 
     @work(thread=True, group="imports", exit_on_error=False)
     def import_libraries(self) -> None:
         start = time.perf_counter()
         try:
-            from engine.train import quiet_libraries
-
-            quiet_libraries()
+            analysis.run(time.sleep, 0)  # starts the pool, whose processes import the libraries
         except Exception as exc:  # a broken install is shown, not raised
             self.post_message(LibrariesReady(time.perf_counter() - start, str(exc)))
             return
@@ -202,28 +199,31 @@ class WizardApp(App[int]):
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def run_probe(self, config: RunConfig) -> None:
-        from engine.errors import UserError
-        from engine.probe import run_probe
+        from engine.analysis import probe_for
 
-        try:
-            self.post_message(ProbeDone(run_probe(config, steps=2, random_init=False), None))
-        except UserError as exc:
-            self.post_message(ProbeDone(None, str(exc)))
+        result, problem = analysis.run(probe_for, config)
+        self.post_message(ProbeDone(result, problem))
 
     @on(EstimateReady)
     def estimate_ready(self, message: EstimateReady) -> None:
+        if not self._current("estimate", message.number):
+            return
         self.estimate, self.structure = message.report, message.structure
         for step in (self.query_one(ModelStep), self.query_one(MethodStep)):
             step.show_estimate(message)
 
     @on(PreviewReady)
     def preview_ready(self, message: PreviewReady) -> None:
+        if not self._current("preview", message.number):
+            return
         self.preview = message.preview
         self.query_one(DatasetStep).show_preview(message.preview)
         self.query_one(TrainingStep).show_preview(message.preview)
 
     @on(CheckReady)
     def check_ready(self, message: CheckReady) -> None:
+        if not self._current("check", message.number):
+            return
         self.check_result = message
         self.query_one(ReviewStep).show_check(message)
         self.query_one(TrainingStep).show_problems(message.problems)
@@ -237,7 +237,7 @@ class WizardApp(App[int]):
         if message.problem:
             self.set_status(f"[red]could not import the training libraries: {message.problem}[/]")
         else:
-            self.set_status(f"[dim]training libraries ready ({message.seconds:.1f} s in the background)[/]")
+            self.set_status(f"[dim]analysis ready ({message.seconds:.1f} s, in a background process)[/]")
 
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:

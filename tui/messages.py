@@ -18,7 +18,8 @@ class ConfigEdited(Message):
 class EstimateReady(Message):
     """A memory estimate (FitReport) or the problem that prevented it."""
 
-    def __init__(self, report: Any, structure: Any, problem: str | None) -> None:
+    def __init__(self, report: Any, structure: Any, problem: str | None, number: int = 0) -> None:
+        self.number = number
         self.report = report
         self.structure = structure
         self.problem = problem
@@ -28,7 +29,8 @@ class EstimateReady(Message):
 class PreviewReady(Message):
     """A dataset preview (engine.preview.DataPreview)."""
 
-    def __init__(self, preview: Any) -> None:
+    def __init__(self, preview: Any, number: int = 0) -> None:
+        self.number = number
         self.preview = preview
         super().__init__()
 
@@ -36,7 +38,8 @@ class PreviewReady(Message):
 class CheckReady(Message):
     """Problems and warnings of the whole config, as `sft-wizard check` finds them."""
 
-    def __init__(self, problems: list[str], warnings: list[str]) -> None:
+    def __init__(self, problems: list[str], warnings: list[str], number: int = 0) -> None:
+        self.number = number
         self.problems = problems
         self.warnings = warnings
         super().__init__()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -77,32 +78,57 @@ class TrainingStep(Step):
     def compose(self) -> ComposeResult:
         yield Label("Training settings (empty = SFTConfig's default, shown greyed)", classes="title")
         yield Static("", id="batch-summary")
-        specs = schema()["training"]
-        for group, names in GROUPS.items():
-            with Collapsible(title=group, collapsed=False):
-                for name in names:
-                    yield from self._field(specs[name])
-        with Collapsible(title="Advanced: any other SFTConfig field", collapsed=True):
-            others = sorted(n for n in specs if not any(n in names for names in GROUPS.values()))
-            with Horizontal(classes="row"):
-                yield Select([(n, n) for n in others], compact=True, id="advanced-key", prompt="field")
-                yield Input(compact=True, id="advanced-value", placeholder="value (YAML), Enter sets it")
-            yield Static("", id="advanced-help", classes="help")
+        yield Vertical(id="training-fields")
 
-    def _field(self, spec: FieldSpec) -> ComposeResult:
-        with Vertical(classes="field", id=f"field-{spec.name}"):
-            with Horizontal(classes="field-row"):
-                yield Label(spec.name, classes="field-name")
-                if spec.choices:
-                    yield Select([(c, c) for c in spec.choices], compact=True, id=f"in-{spec.name}", prompt=f"default: {spec.default}")
-                else:
-                    yield Input(compact=True, id=f"in-{spec.name}", placeholder=f"default: {_text(spec.default) or 'none'}",
-                                validators=[FieldValidator(spec)], valid_empty=True)
-            yield Static(Text(_first_sentence(spec.help), style="dim"), classes="help")
-            yield Static("", id=f"err-{spec.name}", classes="field-error")
+    def _groups(self) -> list[Collapsible]:
+        """The field widgets, built on first show so the wizard's first screen stays fast."""
+        specs = schema()["training"]
+        groups = [Collapsible(*[self._field(specs[name]) for name in names], title=group, collapsed=False)
+                  for group, names in GROUPS.items()]
+        others = sorted(n for n in specs if not any(n in names for names in GROUPS.values()))
+        groups.append(Collapsible(
+            Horizontal(Select([(n, n) for n in others], compact=True, id="advanced-key", prompt="field"),
+                       Input(compact=True, id="advanced-value", placeholder="value (YAML), Enter sets it"), classes="row"),
+            Static("", id="advanced-help", classes="help"),
+            title="Advanced: any other SFTConfig field", collapsed=True))
+        return groups
+
+    def _field(self, spec: FieldSpec) -> Vertical:
+        if spec.choices:
+            control = Select([(c, c) for c in spec.choices], compact=True, id=f"in-{spec.name}", prompt=f"default: {spec.default}")
+        else:
+            control = Input(compact=True, id=f"in-{spec.name}", placeholder=f"default: {_text(spec.default) or 'none'}",
+                            validators=[FieldValidator(spec)], valid_empty=True)
+        return Vertical(
+            Horizontal(Label(spec.name, classes="field-name"), control, classes="field-row"),
+            Static(Text(_first_sentence(spec.help), style="dim"), classes="help"),
+            Static("", id=f"err-{spec.name}", classes="field-error"),
+            classes="field", id=f"field-{spec.name}")
+
+    @property
+    def built(self) -> bool:
+        """Whether the field widgets exist yet (the last group's too)."""
+        return bool(self.query("#in-num_train_epochs")) and bool(self.query("#advanced-value"))
+
+    def load(self, config) -> None:
+        if not self.built:
+            self.call_later(self._build_then_load, config)
+            return
+        super().load(config)
+
+    async def _build_then_load(self, config) -> None:
+        if not self.query("#field-num_train_epochs"):
+            await self.query_one("#training-fields").mount_all(self._groups())
+        for _ in range(200):  # nested children finish mounting a few event-loop turns later
+            if self.built:
+                break
+            await asyncio.sleep(0.005)
+        super().load(config)
+        self.focus_first()
 
     def focus_first(self) -> None:
-        self.query_one("#in-num_train_epochs").focus()
+        if self.built:
+            self.query_one("#in-num_train_epochs").focus()
 
     def load_values(self, config) -> None:
         for names in GROUPS.values():
@@ -114,6 +140,7 @@ class TrainingStep(Step):
                 else:
                     widget.value = _text(value)
         self._summary()
+        self.show_problems(self._quick_problems())
 
     def _set(self, name: str, value: Any) -> None:
         if value is None:
@@ -172,6 +199,8 @@ class TrainingStep(Step):
 
     def show_problems(self, problems: list[str]) -> None:
         """Put each engine problem under the field it names."""
+        if not self.built:
+            return
         for error in self.query(".field-error"):
             error.display = False
         for problem in problems:

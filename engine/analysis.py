@@ -1,0 +1,55 @@
+"""The wizard's background analyses as plain functions of picklable data.
+
+The TUI runs them in a separate process, so importing torch/transformers and tokenising data
+never holds the UI process's GIL (no freeze while typing).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import UserError
+
+
+def estimate_for(config: Any, hardware: Any) -> tuple[Any, Any, str | None]:
+    """(FitReport, ModelStructure, problem) for a config on the given hardware."""
+    from engine.fit import default_targets, fit_report
+    from engine.modelinfo import model_structure
+
+    try:
+        structure = model_structure(config.model)
+        return fit_report(config, structure, default_targets(hardware, None)), structure, None
+    except UserError as exc:
+        return None, None, str(exc)
+
+
+def preview_for(config: Any) -> Any:
+    """The dataset preview (engine.preview.DataPreview) of a config."""
+    from engine.preview import dataset_preview
+
+    return dataset_preview(config)
+
+
+def check_for(config: Any, hardware: Any) -> tuple[list[str], list[str]]:
+    """(problems, warnings) as `sft-wizard check` finds them."""
+    from engine.checks import full_check
+    from engine.config import parse_config_collecting
+
+    try:
+        _, warnings, problems = parse_config_collecting(config.to_dict(), "run")
+        if not problems:
+            report = full_check(config, hardware)
+            problems, warnings = report.problems, warnings + report.warnings
+    except UserError as exc:
+        problems, warnings = exc.problems, []
+    return problems, warnings
+
+
+def probe_for(config: Any, steps: int = 2) -> tuple[Any, str | None]:
+    """(ProbeResult, problem): a few real training steps, measured."""
+    from engine.probe import run_probe
+
+    try:
+        return run_probe(config, steps=steps, random_init=False), None
+    except UserError as exc:
+        return None, str(exc)
