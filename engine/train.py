@@ -46,6 +46,7 @@ def quiet_libraries() -> None:
     """Silence tqdm bars and chatty library logs; warnings still reach the log handlers."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # CPU kernel notices on import
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)(\..*)?")
     from engine.heavy import load_libraries

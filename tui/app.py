@@ -209,7 +209,7 @@ class WizardApp(App[int]):
         if not self._current("estimate", message.number):
             return
         self.estimate, self.structure = message.report, message.structure
-        for step in (self.query_one(ModelStep), self.query_one(MethodStep)):
+        for step in self._steps(ModelStep, MethodStep):
             step.show_estimate(message)
 
     @on(PreviewReady)
@@ -217,20 +217,30 @@ class WizardApp(App[int]):
         if not self._current("preview", message.number):
             return
         self.preview = message.preview
-        self.query_one(DatasetStep).show_preview(message.preview)
-        self.query_one(TrainingStep).show_preview(message.preview)
+        for step in self._steps(DatasetStep, TrainingStep):
+            step.show_preview(message.preview)
 
     @on(CheckReady)
     def check_ready(self, message: CheckReady) -> None:
         if not self._current("check", message.number):
             return
         self.check_result = message
-        self.query_one(ReviewStep).show_check(message)
-        self.query_one(TrainingStep).show_problems(message.problems)
+        for step in self._steps(ReviewStep):
+            step.show_check(message)
+        for step in self._steps(TrainingStep):
+            step.show_problems(message.problems)
 
     @on(ProbeDone)
     def probe_done(self, message: ProbeDone) -> None:
-        self.query_one(MethodStep).show_probe(message)
+        for step in self._steps(MethodStep):
+            step.show_probe(message)
+
+    def _steps(self, *kinds: type) -> list:
+        """The mounted steps of these kinds (none while the app shuts down; results may arrive late)."""
+        switchers = self.screen_stack[0].query("#switcher") if self.screen_stack else []
+        if not switchers:
+            return []
+        return [step for step in switchers.first().children if isinstance(step, kinds)]
 
     @on(LibrariesReady)
     def libraries_ready(self, message: LibrariesReady) -> None:

@@ -4,20 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
+import termios
 
 from textual.app import App
 
+WATCH_SECONDS = 1.0
+
+
+def _terminal_alive() -> bool:
+    """False once the controlling terminal is gone (ioctl on a hung-up tty fails)."""
+    try:
+        termios.tcgetattr(sys.__stdin__.fileno())
+        return True
+    except (OSError, termios.error, ValueError, AttributeError):
+        return False
+
 
 def exit_on_hangup(app: App) -> None:
-    """On SIGHUP, mark the app hung up and exit it; the launcher then waits for training to finish."""
-    if not hasattr(signal, "SIGHUP"):
-        return
+    """On SIGHUP, or when the terminal is found dead, mark the app hung up and exit it.
+
+    The launcher then waits for training to finish. The periodic check covers a SIGHUP that
+    arrived before this handler existed (it was ignored then).
+    """
 
     def hung_up() -> None:
-        app.hung_up = True  # type: ignore[attr-defined]
-        app.exit(0)
+        if not getattr(app, "hung_up", False):
+            app.hung_up = True  # type: ignore[attr-defined]
+            app.exit(0)
 
-    try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hung_up)
-    except (RuntimeError, NotImplementedError, ValueError):  # not the main thread (tests) or no signals
-        pass
+    if hasattr(signal, "SIGHUP"):
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, hung_up)
+        except (RuntimeError, NotImplementedError, ValueError):  # not the main thread (tests) or no signals
+            pass
+    if not app.is_headless and sys.__stdin__ is not None and sys.__stdin__.isatty():
+        app.set_interval(WATCH_SECONDS, lambda: None if _terminal_alive() else hung_up())
