@@ -47,9 +47,11 @@ def check_for(config: Any, hardware: Any) -> tuple[list[str], list[str]]:
 
 def probe_for(config: Any, steps: int = 2) -> tuple[Any, str | None]:
     """(ProbeResult, problem): a few real training steps, measured."""
-    from engine.probe import run_probe
+    from engine.probe import run_probe, save_probe
 
     try:
-        return run_probe(config, steps=steps, random_init=False), None
+        result = run_probe(config, steps=steps, random_init=False)
+        save_probe(config, result)
+        return result, None
     except UserError as exc:
         return None, str(exc)

@@ -127,6 +127,35 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeRe
         nvml_used_bytes=nvml_used, peak_rss_bytes=None if gpu is not None else peak_rss_bytes(), message=message)
 
 
+def _probe_path(config: Any) -> Path:
+    from engine.modelinfo import config_key
+    from engine.paths import cache_dir
+
+    return cache_dir() / "probes" / f"{config_key(config.to_dict())}.json"
+
+
+def save_probe(config: Any, result: ProbeResult) -> None:
+    """Remember a probe result, so training the same config records it in run.yaml."""
+    import json
+
+    from engine.atomic import write_text_atomic
+
+    try:
+        write_text_atomic(_probe_path(config), json.dumps(result.to_dict()))
+    except OSError:
+        pass
+
+
+def saved_probe(config: Any) -> dict | None:
+    """The last probe result of exactly this config, if one was run here."""
+    import json
+
+    try:
+        return json.loads(_probe_path(config).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def run_probe_command(config: Any, steps: int, random_init: bool) -> int:
     """`sft-wizard probe`: print measured beside estimated; exit 0 fits, 3 does not."""
     from engine.memory_cli import fit_for_config
@@ -135,6 +164,7 @@ def run_probe_command(config: Any, steps: int, random_init: bool) -> int:
     if steps < 1:
         raise UserError(f"--steps {steps}: run at least one step.")
     result = run_probe(config, steps, random_init)
+    save_probe(config, result)
     print(f"probe: {result.steps} steps at batch {config.training_value('per_device_train_batch_size')} × "
           f"{config.training_value('max_length')} tokens on {result.device}: {result.message}")
     if result.device == "cpu":

@@ -159,6 +159,8 @@ def _failure_message(exc: BaseException) -> str:
 
 def _write_run_file(run_dir: Path, config: RunConfig, precision: Any, hardware: HardwareReport, data: Any,
                     estimate: dict | None) -> None:
+    from engine.probe import saved_probe
+
     gpu = hardware.training_gpu
     record = {
         "config": config.to_dict(),
@@ -167,6 +169,7 @@ def _write_run_file(run_dir: Path, config: RunConfig, precision: Any, hardware: 
         "data": {"format": data.format, "template": data.template, "train_rows": len(data.train),
                  "eval_rows": len(data.eval) if data.eval is not None else 0, "warnings": data.warnings},
         "estimate": estimate,
+        "probe": saved_probe(config),
         "versions": {"sft-wizard": __version__, **library_versions()},
     }
     write_text_atomic(run_dir / RUN_FILE, dump_yaml(record))

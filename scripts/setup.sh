@@ -21,10 +21,12 @@ if [ -z "$have" ]; then
   echo "setup: installing torch $TORCH_VERSION ($want build)"
   if [ "$want" = cuda ]; then
     pip install "torch==$TORCH_VERSION"
+  elif pip download --no-deps --no-index -d "$(mktemp -d)" "torch==$TORCH_VERSION" >/dev/null 2>&1; then
+    # This machine carries a CPU wheel where pip looks (find-links): it wins over PyPI's CUDA build.
+    pip install "torch==$TORCH_VERSION"
   else
-    # A local CPU wheel where the machine has one (pip's find-links), else PyTorch's CPU index.
-    pip install --no-index "torch==$TORCH_VERSION" 2>/dev/null \
-      || pip install "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu
+    pip install "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu \
+      --extra-index-url https://pypi.org/simple
   fi
 fi
 if ! .venv/bin/python -c "import engine, tui, trl, peft, textual, pytest" 2>/dev/null \

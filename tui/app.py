@@ -76,6 +76,8 @@ class WizardApp(App[int]):
         self.detached_run = None
         self.training_source = None
         self._requests: dict[str, int] = {}
+        self.cuda_device: str | None = None
+        """UUID of the GPU chosen on the Hardware step (None: CUDA's device 0)."""
         analysis.pool()  # started before Textual takes over stdout/stderr, which child processes inherit
         self.first_paint_seconds: float | None = None
 
@@ -270,9 +272,24 @@ class WizardApp(App[int]):
         if self.training_source is not None and self.training_source.thread and self.training_source.thread.is_alive():
             self.notify("A run is already training in this process.", severity="warning")
             return
+        if self.cuda_device and not self._select_device(self.cuda_device):
+            return
         screen = MonitorScreen.for_training(self.config.copy())
         self.training_source = screen.source
         self.push_screen(screen)
+
+    def _select_device(self, uuid: str) -> bool:
+        """Make the chosen GPU the only one CUDA sees, if CUDA is not initialised in this process yet."""
+        import os
+        import sys
+
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized() and os.environ.get("CUDA_VISIBLE_DEVICES") != uuid:
+            self.notify("CUDA is already initialised in this process; restart sft-wizard to train on another GPU "
+                        f"(or set CUDA_VISIBLE_DEVICES={uuid}).", severity="error", timeout=10)
+            return False
+        os.environ["CUDA_VISIBLE_DEVICES"] = uuid
+        return True
 
     def step_title(self, step_id: str) -> str:
         """The title of a step id."""

@@ -38,6 +38,7 @@ class MonitorScreen(Screen[None]):
         Binding("t", "try_prompt", "Try", id="try", tooltip="Generate from base and fine-tuned models"),
         Binding("m", "merge", "Merge", id="merge", tooltip="Merge the adapter into full weights"),
         Binding("w", "back_to_wizard", "Wizard", id="wizard", tooltip="Back to the wizard (with the fix applied)"),
+        Binding("r", "resume", "Resume", id="resume", tooltip="Resume a stopped run from its latest checkpoint"),
         Binding("q", "quit_monitor", "Quit", id="quit_monitor"),
     ]
 
@@ -234,6 +235,22 @@ class MonitorScreen(Screen[None]):
         except UserError as exc:
             self.app.call_from_thread(log.write, Text(str(exc), style="red"))
 
+    def action_resume(self) -> None:
+        from engine.train import latest_checkpoint
+
+        status = (self.state.end or {}).get("status")
+        config = self.source.config()
+        if status not in ("stopped", "failed") or config is None or not latest_checkpoint(self.source.run_dir):
+            self.notify("Resume needs a stopped or failed run with a checkpoint.")
+            return
+        source = getattr(self.app, "training_source", None)
+        if source is not None and getattr(source, "thread", None) and source.thread.is_alive():
+            self.notify("A run is already training in this process.", severity="warning")
+            return
+        screen = MonitorScreen.for_training(config, output_dir=self.source.run_dir, resume="latest")
+        self.app.training_source = screen.source  # type: ignore[attr-defined]
+        self.app.switch_screen(screen)
+
     def action_back_to_wizard(self) -> None:
         from tui.app import WizardApp
 
@@ -270,8 +287,10 @@ class MonitorScreen(Screen[None]):
         self.app.exit(0)
 
     def _leave(self) -> None:
+        from tui.app import WizardApp
+
         self.source.close()
-        if len(self.app.screen_stack) > 2:
+        if isinstance(self.app, WizardApp):
             self.app.pop_screen()
         else:
             self.app.exit(0)

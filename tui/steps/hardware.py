@@ -19,6 +19,9 @@ class HardwareStep(Step):
         yield Label("Hardware: what this machine has (NVML; no CUDA context is created)", classes="title")
         yield Static("", id="cpu-banner")
         yield DataTable(id="gpu-table", cursor_type="row")
+        yield Label("Train on (several GPUs are visible; sets CUDA_VISIBLE_DEVICES for the run)", id="device-label",
+                    classes="subtitle")
+        yield Select([], compact=True, id="device", allow_blank=True, prompt="cuda:0 (default)")
         yield Label("Precision (auto decides from the GPU's compute capability)", classes="subtitle")
         yield Select([(choice, choice) for choice in PRECISION_CHOICES], compact=True, allow_blank=False, value="auto", id="precision")
         yield Static("", id="precision-reason")
@@ -46,6 +49,13 @@ class HardwareStep(Step):
                 table.add_row(device.name, f"cuda:{device.cuda_index}" if device.cuda_index is not None else "hidden",
                               memory, gib(device.free_bytes), ".".join(map(str, device.compute_capability)),
                               Text("yes", style="green") if device.bf16 else Text("no", style="red"))
+        visible = report.visible_gpus
+        device = self.query_one("#device", Select)
+        device.set_options([(f"cuda:{d.cuda_index} {d.name} ({gib(d.free_bytes)} free)", d.uuid) for d in visible])
+        chosen = self.app.cuda_device  # type: ignore[attr-defined]
+        device.value = chosen if chosen in [d.uuid for d in visible] else Select.NULL
+        for widget in (device, self.query_one("#device-label")):
+            widget.display = len(visible) > 1
         self.query_one("#precision", Select).value = precision_choice(config)
         decision, notes = resolve_precision(config, report)
         text = Text.assemble(("decision: ", "bold"), f"weights {decision.dtype}, mixed precision {decision.mixed}",
@@ -53,6 +63,11 @@ class HardwareStep(Step):
         for note in notes:
             text.append(f"\n{note}", style="yellow")
         self.query_one("#precision-reason", Static).update(text)
+
+    @on(Select.Changed, "#device")
+    def device_changed(self, event: Select.Changed) -> None:
+        if not self.loading_values:
+            self.app.cuda_device = None if event.value is Select.NULL else str(event.value)  # type: ignore[attr-defined]
 
     @on(Select.Changed, "#precision")
     def precision_changed(self, event: Select.Changed) -> None:
