@@ -216,3 +216,16 @@ def default_targets(hardware: "HardwareReport", gpu_memory: str | None) -> list[
     targets = local_targets(hardware)
     return targets or [Target("24 GiB GPU (no local GPU; use --gpu-memory)", int(24 * GIB), local=False)]
 
+
+
+def recommend_after_oom(config: "RunConfig", structure: ModelStructure, device_total_bytes: int | None) -> list[Recommendation]:
+    """Changes after a real out-of-memory: plan for the device, and for less than the estimate.
+
+    The run needed more than the device has, so when the estimate claimed it fits, the estimate
+    was low for this setup: the plan then asks for a tenth less than the estimate too.
+    """
+    inputs = inputs_from_config(config, structure)
+    estimate = estimate_memory(inputs).total_bytes
+    capacity = min(device_total_bytes or estimate, int(estimate * 0.9))
+    # recommend() keeps a headroom of its own below the capacity it is given; give it the real target
+    return recommend(config, inputs, int(capacity / (1 - TIGHT_HEADROOM)))

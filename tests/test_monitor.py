@@ -111,3 +111,24 @@ def test_attach_command_rejects_a_folder_without_events(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tui", "attach", str(tmp_path)], capture_output=True, text=True,
                             cwd=REPO, timeout=60)
     assert result.returncode == 2 and "no events.jsonl" in result.stderr
+
+
+async def test_out_of_memory_shows_the_estimate_and_a_change_that_keeps_the_effective_batch(tmp_path, monkeypatch):
+    import torch
+    import trl
+
+    def out_of_memory(self, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trl.SFTTrainer, "train", out_of_memory)
+    app = MonitorApp.train(demo_config(tmp_path), None, None)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.monitor.state.finished)
+        await pilot.pause(0.5)
+        log = "".join(str(line.text) for line in app.screen.query_one("#log").lines)
+        end = app.monitor.state.end
+    app.training_source.thread.join(60)
+    assert end["status"] == "failed" and "out of memory" in end["message"].lower()
+    assert "out of memory: estimated" in log
+    assert "lower per_device_train_batch_size to" in log and "(effective batch stays 8)" in log
+    assert (tmp_path / "run" / "error.log").is_file()  # the traceback, never on screen

@@ -127,3 +127,31 @@ def test_exported_script_runs_with_trl_directly(tmp_path):
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert (out_dir / "final" / "adapter_model.safetensors").is_file()
     assert "sft_wizard" not in result.stdout and "engine" not in result.stdout.split("import")[1:2]
+
+
+def test_merge_writes_full_weights_that_load_and_generate(demo_run, tmp_path):
+    out = tmp_path / "merged"
+    result = run_cli("merge", str(demo_run[0]), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert (out / "config.json").is_file() and (out / "sft-wizard-run.yaml").is_file()
+    code = ("import sys\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\nm = AutoModelForCausalLM.from_pretrained(sys.argv[1])\n"
+            "t = AutoTokenizer.from_pretrained(sys.argv[1])\nprint(len(m.generate(**t('### Instruction:\\nhi', return_tensors='pt'), max_new_tokens=4)[0]))")
+    ran = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0 and int(ran.stdout.strip().splitlines()[-1]) > 0, ran.stderr
+
+
+def test_nan_loss_stops_the_run_without_saving_over_the_last_good_checkpoint():
+    from types import SimpleNamespace
+
+    from engine.callback import EventCallback, RunControl
+
+    events = []
+    writer = SimpleNamespace(emit=lambda kind, **fields: events.append((kind, fields)))
+    sampler = SimpleNamespace(sample=lambda: {"rss_bytes": 1})
+    callback = EventCallback(writer, RunControl(), sampler, {})
+    state = SimpleNamespace(is_world_process_zero=True, global_step=7, max_steps=10, epoch=0.5, num_input_tokens_seen=0)
+    control = SimpleNamespace(should_training_stop=False, should_save=False)
+    callback.on_log(None, state, control, logs={"loss": float("nan"), "learning_rate": 1e-3})
+    assert control.should_training_stop and not control.should_save
+    assert "became nan at step 7" in callback.failure
+    assert events[-1][0] == "log" and events[-1][1]["loss"] != events[-1][1]["loss"]  # NaN reported as is

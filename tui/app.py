@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from typing import Callable
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Static
@@ -211,31 +213,35 @@ class WizardApp(App[int]):
         if not self._current("estimate", message.number):
             return
         self.estimate, self.structure = message.report, message.structure
-        for step in self._steps(ModelStep, MethodStep):
-            step.show_estimate(message)
+        with suppress(NoMatches):  # a late result while the app shuts down
+            for step in self._steps(ModelStep, MethodStep):
+                step.show_estimate(message)
 
     @on(PreviewReady)
     def preview_ready(self, message: PreviewReady) -> None:
         if not self._current("preview", message.number):
             return
         self.preview = message.preview
-        for step in self._steps(DatasetStep, TrainingStep):
-            step.show_preview(message.preview)
+        with suppress(NoMatches):
+            for step in self._steps(DatasetStep, TrainingStep):
+                step.show_preview(message.preview)
 
     @on(CheckReady)
     def check_ready(self, message: CheckReady) -> None:
         if not self._current("check", message.number):
             return
         self.check_result = message
-        for step in self._steps(ReviewStep):
-            step.show_check(message)
-        for step in self._steps(TrainingStep):
-            step.show_problems(message.problems)
+        with suppress(NoMatches):
+            for step in self._steps(ReviewStep):
+                step.show_check(message)
+            for step in self._steps(TrainingStep):
+                step.show_problems(message.problems)
 
     @on(ProbeDone)
     def probe_done(self, message: ProbeDone) -> None:
-        for step in self._steps(MethodStep):
-            step.show_probe(message)
+        with suppress(NoMatches):
+            for step in self._steps(MethodStep):
+                step.show_probe(message)
 
     def _steps(self, *kinds: type) -> list:
         """The mounted steps of these kinds (none while the app shuts down; results may arrive late)."""

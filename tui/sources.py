@@ -42,16 +42,17 @@ class RunSource:
         """The run's config."""
         return None
 
-    def oom_fix(self) -> Any:
-        """The first recommendation of the memory-fit engine for this run, if any."""
-        from engine.memory_cli import fit_for_config
+    def oom_fix(self, device_total_bytes: int | None) -> Any:
+        """The memory-fit engine's first change after an out-of-memory on this device, if any."""
+        from engine.fit import recommend_after_oom
+        from engine.modelinfo import model_structure
 
         config = self.config()
         if config is None:
             return None
         try:
-            recommendations = fit_for_config(config).recommendations
-        except Exception:  # advice only
+            recommendations = recommend_after_oom(config, model_structure(config.model), device_total_bytes)
+        except Exception:  # advice only: never let it break the monitor
             return None
         return recommendations[0] if recommendations else None
 
