@@ -89,6 +89,7 @@ def run_training(config: RunConfig, *, output_dir: str | None = None, resume: st
                  hardware: HardwareReport | None = None, estimate: dict | None = None,
                  on_writer: Callable[[EventWriter], None] | None = None) -> RunResult:
     """Train config to the end (or until stopped); UserError for anything the user must fix."""
+    quiet_libraries()
     from engine.callback import EventCallback, RunControl
 
     control = control or RunControl()
@@ -100,7 +101,6 @@ def run_training(config: RunConfig, *, output_dir: str | None = None, resume: st
     precision, precision_notes = resolve_precision(config, hardware)
     checkpoint = _check_run_dir(run_dir, resume)
 
-    quiet_libraries()
     from engine.data import check_lengths, length_stats, prepare_data
     from engine.models import load_tokenizer
 

@@ -16,11 +16,28 @@ def _ignore_hangup() -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
-def _silence_terminal() -> None:
-    """Point stdout/stderr at /dev/null once the terminal is gone, so late writes cannot fail the run."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
+def _leave_terminal(log_path: str | None, source) -> None:
+    """Stop using the terminal: output goes to a log file (or nowhere), SIGHUP is ignored again.
+
+    Needed after the app exits with training still running (detach, or a dropped terminal):
+    asyncio put SIGHUP back to its default (which kills) when the app's loop closed, and a write
+    to a terminal that is gone would fail.
+    """
+    _ignore_hangup()
+    for name in ("SIGCONT", "SIGTSTP", "SIGWINCH"):  # Textual's terminal handlers outlive its app
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    from engine.cli import install_stop_signals
+
+    install_stop_signals(source.control)  # SIGTERM/SIGINT still stop gracefully, with a checkpoint
+    try:
+        target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if log_path else None
+    except OSError:
+        target = None
+    if target is None:
+        target = os.open(os.devnull, os.O_WRONLY)
     for fd in (1, 2):
-        os.dup2(devnull, fd)
+        os.dup2(target, fd)
 
 
 def _run_app(app) -> int:
@@ -34,16 +51,17 @@ def _run_app(app) -> int:
         code = app.run()
     except Exception:  # the terminal went away under the app: training must still finish
         code = EXIT_OK
-    if getattr(app, "hung_up", False):
-        _silence_terminal()
     source = getattr(app, "detached_run", None) or getattr(app, "training_source", None)
     thread = getattr(source, "thread", None)
     if thread is not None and thread.is_alive():
+        log_path = os.path.join(source.run_dir, "detached.log")
         try:
-            print(f"sft-wizard: training continues in this process (detached); follow it with "
-                  f"`sft-wizard attach {source.run_dir}`", file=sys.stderr, flush=True)
+            print(f"sft-wizard: training continues in this process (pid {os.getpid()}), detached from the terminal;\n"
+                  f"  follow it with `sft-wizard attach {source.run_dir}` (output goes to {log_path})",
+                  file=sys.stderr, flush=True)
         except OSError:
             pass
+        _leave_terminal(log_path, source)
         thread.join()
         result = getattr(source, "result", None)
         return result.exit_code if result is not None else EXIT_OK
