@@ -82,6 +82,8 @@ class RunState:
             self.checkpoints.append(str(event.get("path")))
         elif kind == "end":
             self.end = dict(event)
+            if isinstance(event.get("global_step"), int):
+                self.step = event["global_step"]
             self.phase = {"completed": "done", "stopped": "stopped", "failed": "failed"}.get(str(event.get("status")), "done")
 
     @property

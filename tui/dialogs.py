@@ -52,9 +52,9 @@ class SavePresetDialog(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label(f"Save preset to {user_presets_dir()}")
             yield Label("name")
-            yield Input(self.config.name, compact=True, id="preset-name")
+            yield Input(self.config.name, id="preset-name")
             yield Label("description")
-            yield Input(self.config.description, compact=True, id="preset-description")
+            yield Input(self.config.description, id="preset-description")
             yield Static("", id="save-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save (Enter)", id="save", variant="primary")
