@@ -51,7 +51,8 @@ class EventCallback(TrainerCallback):
         self.sampler = sampler
         self.start_fields = start_fields
         self.failure: str | None = None
-        self._last_tokens: tuple[float, float] | None = None
+        self._last_tokens: tuple[float, float, int] | None = None
+        """(tokens seen, time, step) at the previous log, for throughput."""
         self.train_summary: dict = {}
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
@@ -103,16 +104,20 @@ class EventCallback(TrainerCallback):
             return
         loss = logs.get("loss")
         now = time.time()
-        tokens_per_second = None
+        tokens_per_second = samples_per_second = None
         tokens = logs.get("num_tokens", getattr(state, "num_input_tokens_seen", None))
-        if tokens:
-            if self._last_tokens and now > self._last_tokens[1]:
-                tokens_per_second = (tokens - self._last_tokens[0]) / (now - self._last_tokens[1])
-            self._last_tokens = (tokens, now)
+        if self._last_tokens and now > self._last_tokens[1]:
+            elapsed = now - self._last_tokens[1]
+            if tokens:
+                tokens_per_second = (tokens - self._last_tokens[0]) / elapsed
+            samples_per_step = args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+            samples_per_second = (state.global_step - self._last_tokens[2]) * samples_per_step / elapsed
+        self._last_tokens = (tokens or 0, now, state.global_step)
         extra = {k: v for k, v in logs.items() if k not in ("loss", "learning_rate", "grad_norm", "epoch", "num_tokens")}
         self.writer.emit("log", step=state.global_step, total_steps=state.max_steps, epoch=state.epoch, loss=loss,
                          learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
-                         tokens_per_second=tokens_per_second, num_tokens=tokens, **extra, **self.sampler.sample())
+                         tokens_per_second=tokens_per_second, samples_per_second=samples_per_second, num_tokens=tokens,
+                         **extra, **self.sampler.sample())
         if isinstance(loss, float) and not math.isfinite(loss):
             self.failure = (f"the loss became {loss} at step {state.global_step}: training diverged. Lower "
                             "training.learning_rate, keep max_grad_norm on, or use bf16 instead of fp16.")

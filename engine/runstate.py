@@ -67,6 +67,7 @@ class RunState:
             self.learning_rate = event.get("learning_rate", self.learning_rate)
             self.grad_norm = event.get("grad_norm", self.grad_norm)
             self.tokens_per_second = event.get("tokens_per_second") or self.tokens_per_second
+            self.samples_per_second = event.get("samples_per_second") or self.samples_per_second
             self._step_times.append((now, self.step))
             self._step_times = self._step_times[-20:]
             memory = {k: v for k, v in event.items() if k.endswith("_bytes")}
@@ -77,7 +78,6 @@ class RunState:
         elif kind == "eval":
             if isinstance(event.get("eval_loss"), (int, float)):
                 self.eval_loss.append((int(event.get("step") or self.step), float(event["eval_loss"])))
-            self.samples_per_second = event.get("eval_samples_per_second", self.samples_per_second)
         elif kind == "checkpoint":
             self.checkpoints.append(str(event.get("path")))
         elif kind == "end":

@@ -36,15 +36,25 @@ def wizard(monkeypatch, tmp_path):
 
 
 async def settle(pilot) -> None:
+    """Wait until workers are done, results are drawn and lazily built steps exist."""
     from textual.worker import WorkerCancelled
 
-    for _ in range(3):
+    from tui.steps.training import TrainingStep
+
+    app = pilot.app
+    for _ in range(50):
         try:
-            await pilot.app.workers.wait_for_complete()
+            await app.workers.wait_for_complete()
         except WorkerCancelled:
             pass
         await pilot.pause(0.1)
-    pilot.app.query_one("#status-line").update("")
+        ready = app.preview is not None and app.check_result is not None and app.estimate is not None
+        if app.current_step == "training":
+            ready = ready and app.query_one(TrainingStep).built
+        if ready and not any(worker.is_running for worker in app.workers):
+            break
+    await pilot.pause(0.2)
+    app.query_one("#status-line").update("")
 
 
 @pytest.mark.parametrize("step", ["start", "model", "hardware", "method", "dataset", "training", "review"])

@@ -50,6 +50,8 @@ def test_events_carry_time_and_memory(demo_run):
     assert start["total_steps"] > 0 and start["precision"] == "float32" and start["device"] == "cpu"
     log = next(e for e in events if e["event"] == "log")
     assert {"step", "epoch", "loss", "learning_rate", "grad_norm", "rss_bytes"} <= set(log)
+    later = [e for e in events if e["event"] == "log"][2]
+    assert later["tokens_per_second"] > 0 and later["samples_per_second"] > 0
     assert log["rss_bytes"] > 50 * 2**20
 
 
@@ -155,3 +157,25 @@ def test_nan_loss_stops_the_run_without_saving_over_the_last_good_checkpoint():
     assert control.should_training_stop and not control.should_save
     assert "became nan at step 7" in callback.failure
     assert events[-1][0] == "log" and events[-1][1]["loss"] != events[-1][1]["loss"]  # NaN reported as is
+
+
+def test_control_files_from_an_attached_monitor_reach_the_trainer(tmp_path):
+    from types import SimpleNamespace
+
+    from engine.callback import EventCallback, RunControl
+    from engine.control import send_request
+
+    events = []
+    writer = SimpleNamespace(emit=lambda kind, **fields: events.append((kind, fields)))
+    callback = EventCallback(writer, RunControl(), SimpleNamespace(sample=dict), {})
+    args = SimpleNamespace(output_dir=str(tmp_path))
+    state = SimpleNamespace(is_world_process_zero=True)
+    control = SimpleNamespace(should_training_stop=False, should_save=False)
+    send_request(tmp_path, "checkpoint")
+    callback.on_step_end(args, state, control)
+    assert control.should_save and not control.should_training_stop
+    control.should_save = False
+    send_request(tmp_path, "stop")
+    callback.on_step_end(args, state, control)
+    assert control.should_save and control.should_training_stop
+    assert not list(tmp_path.glob(".request-*"))  # requests are consumed

@@ -149,7 +149,9 @@ class MonitorScreen(Screen[None]):
         if s.grad_norm is not None:
             text.append("grad ", style="bold").append(f"{s.grad_norm:.2f}  ")
         if s.tokens_per_second:
-            text.append("", style="bold").append(f"{s.tokens_per_second:,.0f} tok/s  ")
+            text.append(f"{s.tokens_per_second:,.0f} tok/s  ")
+        if s.samples_per_second:
+            text.append(f"{s.samples_per_second:,.1f} samples/s  ")
         peak = s.peak_memory_bytes
         if peak:
             what = "peak RSS" if s.device == "cpu" else "peak"
