@@ -49,10 +49,6 @@ class EventWriter:
                 self._listeners.remove(listener)
         return record
 
-    def add_listener(self, listener: Listener) -> None:
-        """Start passing events to one more listener."""
-        self._listeners.append(listener)
-
     def close(self) -> None:
         """Close the file."""
         with self._lock:

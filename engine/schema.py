@@ -21,7 +21,6 @@ from pathlib import Path
 from engine.atomic import write_text_atomic
 from engine.paths import cache_dir
 
-SECTIONS = ("training", "lora", "quantization")
 _PY_KINDS = {"bool": bool, "int": int, "float": float, "str": str, "list": list, "dict": dict}
 
 
@@ -176,10 +175,6 @@ def _kinds_of(annotation: typing.Any) -> tuple[list[str], list[str]]:
                 return [], []
             kinds += [k for k in sub_kinds if k not in kinds]
             choices += [c for c in sub_choices if c not in choices]
-        if choices and "str" in kinds and any(
-            inspect.isclass(a) and issubclass(a, enum.Enum) for a in typing.get_args(annotation)
-        ):
-            pass  # an enum given as a string: choices still apply
         return kinds, choices
     if origin is typing.Literal:
         values = typing.get_args(annotation)

@@ -27,7 +27,7 @@ from tui.steps.model import ModelStep
 from tui.steps.review import ReviewStep
 from tui.steps.start import StartStep
 from tui.steps.training import TrainingStep
-from tui.widgets import STEP_IDS, STEP_TITLES, StepIndicator
+from tui.widgets import STEP_IDS, StepIndicator
 
 REFRESH_DELAY = 0.3
 """Seconds of quiet after an edit before estimates and checks rerun (typing stays smooth)."""
@@ -296,10 +296,6 @@ class WizardApp(App[int]):
             return False
         os.environ["CUDA_VISIBLE_DEVICES"] = uuid
         return True
-
-    def step_title(self, step_id: str) -> str:
-        """The title of a step id."""
-        return STEP_TITLES[STEP_IDS.index(step_id)]
 
 
 def make_app(preset: str | None = None, runs_root: str = "runs", warm_imports: bool = True,

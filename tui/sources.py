@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 Put = Callable[[dict], None]
@@ -136,7 +137,7 @@ class AttachedRun(RunSource):
         from engine.yamlio import load_yaml
 
         try:
-            record = load_yaml((__import__("pathlib").Path(self.run_dir) / RUN_FILE).read_text(encoding="utf-8"))
+            record = load_yaml((Path(self.run_dir) / RUN_FILE).read_text(encoding="utf-8"))
             return parse_config(record["config"], RUN_FILE)[0]
         except Exception:  # no or unreadable run.yaml: no advice
             return None

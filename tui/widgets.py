@@ -30,8 +30,3 @@ def bar(used: float, total: float, width: int = 20) -> Text:
     style = "red" if share > 0.9 else "yellow" if share > 0.7 else "green"
     return Text("█" * filled, style=style) + Text("░" * (width - filled), style="dim")
 
-
-class Help(Static):
-    """A dim help line under a field."""
-
-    DEFAULT_CLASSES = "help"
