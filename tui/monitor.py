@@ -22,7 +22,8 @@ from engine.runstate import RunState, format_duration
 from tui.charts import LineChart, Series, smooth
 from tui.sources import AttachedRun, InProcessRun, RunSource
 
-REDRAW_SECONDS = 0.25
+REDRAW_SECONDS = 0.5
+"""How often queued events are applied and panels redrawn (2 Hz: live enough, cheap for training)."""
 ZOOM_POINTS = 50
 
 
@@ -100,11 +101,25 @@ class MonitorScreen(Screen[None]):
                 log.write(line)
             if event.get("event") == "end":
                 self.finished(event)
-        if changed or not self.state.finished:
+        if changed:
             self.redraw()
+        elif not self.state.finished:
+            self._draw_progress()  # only the clock moved
 
     def redraw(self) -> None:
         """Draw every panel from the state."""
+        state = self.state
+        self._draw_progress()
+        train, evals = state.train_loss, state.eval_loss
+        if self.zoomed:
+            train = train[-ZOOM_POINTS:]
+            evals = [p for p in evals if train and p[0] >= train[0][0]]
+        self.query_one("#loss-chart", LineChart).set_data(
+            [Series("train", smooth(train, self.smoothing), "cyan"), Series("eval", evals, "magenta")])
+        self.query_one("#memory-chart", LineChart).set_data(*self._memory_series())
+        self.query_one("#stats", Static).update(self._stats())
+
+    def _draw_progress(self) -> None:
         state = self.state
         title = Text.assemble((state.name or self.source.label, "bold"), f"  {self.source.kind}  ",
                               (state.phase, _PHASE_STYLE.get(state.phase, "bold")),
@@ -116,14 +131,6 @@ class MonitorScreen(Screen[None]):
         self.query_one("#progress-text", Static).update(
             f" step {state.step}/{state.total_steps or '?'}  epoch {state.epoch:.2f}  "
             f"elapsed {format_duration(state.elapsed())}  ETA {format_duration(eta)}")
-        train, evals = state.train_loss, state.eval_loss
-        if self.zoomed:
-            train = train[-ZOOM_POINTS:]
-            evals = [p for p in evals if train and p[0] >= train[0][0]]
-        self.query_one("#loss-chart", LineChart).set_data(
-            [Series("train", smooth(train, self.smoothing), "cyan"), Series("eval", evals, "magenta")])
-        self.query_one("#memory-chart", LineChart).set_data(*self._memory_series())
-        self.query_one("#stats", Static).update(self._stats())
 
     def _memory_series(self) -> tuple[list[Series], list[tuple[float, str]]]:
         samples = self.state.memory[-ZOOM_POINTS:] if self.zoomed else self.state.memory
