@@ -3,43 +3,14 @@
 from __future__ import annotations
 
 import math
-import threading
 import time
 from typing import Any
 
 from transformers import TrainerCallback
 
-from engine.control import take_request
+from engine.control import RunControl, take_request
 from engine.events import EventWriter
 from engine.telemetry import MemorySampler
-
-
-class RunControl:
-    """Requests from the user to a running trainer, honoured at the next step boundary."""
-
-    def __init__(self) -> None:
-        self.stop_requested = threading.Event()
-        self.checkpoint_requested = threading.Event()
-        self.paused = threading.Event()
-        self.stop_reason = ""
-
-    def request_stop(self, reason: str = "stopped by the user") -> None:
-        """Stop after the current step, saving a checkpoint."""
-        self.stop_reason = reason
-        self.stop_requested.set()
-        self.paused.clear()
-
-    def request_checkpoint(self) -> None:
-        """Save a checkpoint after the current step."""
-        self.checkpoint_requested.set()
-
-    def toggle_pause(self) -> bool:
-        """Pause at the next step boundary, or resume; returns whether paused now."""
-        if self.paused.is_set():
-            self.paused.clear()
-        else:
-            self.paused.set()
-        return self.paused.is_set()
 
 
 class EventCallback(TrainerCallback):

@@ -213,7 +213,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train headless: one line per log step, SIGINT/SIGTERM stop at a step boundary with a checkpoint."""
-    from engine.callback import RunControl
+    from engine.control import RunControl
     from engine.printer import LinePrinter
     from engine.train import run_training
 

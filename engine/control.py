@@ -1,10 +1,11 @@
-"""Controlling a run from another process (attach): request files in the run directory.
+"""Controlling a run: in-process requests (RunControl) and, from another process, request files.
 
 The training callback looks for them between steps (one stat each, no polling thread).
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from engine.atomic import write_text_atomic
@@ -32,3 +33,31 @@ def take_request(run_dir: str | Path, action: str) -> bool:
         return True
     except FileNotFoundError:
         return False
+
+
+class RunControl:
+    """Requests from the user to a running trainer, honoured at the next step boundary."""
+
+    def __init__(self) -> None:
+        self.stop_requested = threading.Event()
+        self.checkpoint_requested = threading.Event()
+        self.paused = threading.Event()
+        self.stop_reason = ""
+
+    def request_stop(self, reason: str = "stopped by the user") -> None:
+        """Stop after the current step, saving a checkpoint."""
+        self.stop_reason = reason
+        self.stop_requested.set()
+        self.paused.clear()
+
+    def request_checkpoint(self) -> None:
+        """Save a checkpoint after the current step."""
+        self.checkpoint_requested.set()
+
+    def toggle_pause(self) -> bool:
+        """Pause at the next step boundary, or resume; returns whether paused now."""
+        if self.paused.is_set():
+            self.paused.clear()
+        else:
+            self.paused.set()
+        return self.paused.is_set()

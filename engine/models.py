@@ -103,11 +103,11 @@ def _build_tiny_demo(folder: Path) -> None:
     model.save_pretrained(folder)
 
 
-def model_location(model: "ModelSection") -> str:
-    """The path or Hub id from_pretrained gets; builds tiny-demo, checks local directories."""
+def model_location(model: "ModelSection", build: bool = True) -> str:
+    """The path or Hub id from_pretrained gets; builds tiny-demo (unless told not to), checks local folders."""
     name = model.name_or_path
     if name == TINY_DEMO:
-        return str(ensure_tiny_demo())
+        return str(ensure_tiny_demo() if build else tiny_demo_dir())
     path = Path(name).expanduser()
     if path.exists() or name.startswith((".", "/", "~")):
         if not (path / "config.json").is_file():

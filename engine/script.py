@@ -42,7 +42,7 @@ def export_script(config: "RunConfig", hardware: "HardwareReport") -> str:
         "from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig",
         "from trl import SFTConfig, SFTTrainer",
         "",
-        f"MODEL = {model_location(config.model)!r}",
+        f"MODEL = {model_location(config.model, build=False)!r}",
         f"DATA_FILE = {ds.path!r}",
         f"EVAL_FILE = {ds.eval_path!r}",
         f"EVAL_SPLIT = {ds.eval_split!r}",

@@ -90,7 +90,8 @@ def run_training(config: RunConfig, *, output_dir: str | None = None, resume: st
                  on_writer: Callable[[EventWriter], None] | None = None) -> RunResult:
     """Train config to the end (or until stopped); UserError for anything the user must fix."""
     quiet_libraries()
-    from engine.callback import EventCallback, RunControl
+    from engine.callback import EventCallback
+    from engine.control import RunControl
 
     control = control or RunControl()
     run_dir = Path(output_dir or config.output_dir)

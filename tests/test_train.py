@@ -145,7 +145,8 @@ def test_merge_writes_full_weights_that_load_and_generate(demo_run, tmp_path):
 def test_nan_loss_stops_the_run_without_saving_over_the_last_good_checkpoint():
     from types import SimpleNamespace
 
-    from engine.callback import EventCallback, RunControl
+    from engine.callback import EventCallback
+    from engine.control import RunControl
 
     events = []
     writer = SimpleNamespace(emit=lambda kind, **fields: events.append((kind, fields)))
@@ -162,8 +163,8 @@ def test_nan_loss_stops_the_run_without_saving_over_the_last_good_checkpoint():
 def test_control_files_from_an_attached_monitor_reach_the_trainer(tmp_path):
     from types import SimpleNamespace
 
-    from engine.callback import EventCallback, RunControl
-    from engine.control import send_request
+    from engine.callback import EventCallback
+    from engine.control import RunControl, send_request
 
     events = []
     writer = SimpleNamespace(emit=lambda kind, **fields: events.append((kind, fields)))

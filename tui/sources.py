@@ -65,7 +65,7 @@ class InProcessRun(RunSource):
     controllable = True
 
     def __init__(self, config: Any, output_dir: str | None = None, resume: str | None = None) -> None:
-        from engine.callback import RunControl
+        from engine.control import RunControl
 
         self._config = config
         self.run_dir = output_dir or config.output_dir
