@@ -161,3 +161,14 @@ def test_make_app_with_a_bad_preset_is_a_user_error():
     with pytest.raises(UserError):
         make_app("no-such-preset")
     assert WizardApp.COMMAND_PALETTE_BINDING == "ctrl+o"
+
+
+def test_starting_a_run_from_the_wizard_imports_nothing_heavy_on_the_ui_thread():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom engine.presets import load_preset\nfrom tui.monitor import MonitorScreen\n"
+            "MonitorScreen.for_training(load_preset('demo')[0])\n"
+            "print([m for m in ('torch', 'transformers', 'trl', 'datasets', 'peft') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
