@@ -172,3 +172,17 @@ def test_starting_a_run_from_the_wizard_imports_nothing_heavy_on_the_ui_thread()
             "print([m for m in ('torch', 'transformers', 'trl', 'datasets', 'peft') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+async def test_apply_fit_key_takes_the_suggested_batch_and_keeps_the_effective_batch(in_repo):
+    app = make_app("low-memory-8gb", runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.show_step("method")
+        await pilot.pause(0.2)
+        assert app.estimate.recommendations[0].description.startswith("raise per_device_train_batch_size")
+        await pilot.press("ctrl+f")
+        await pilot.pause(0.2)
+        batch = app.config.training_value("per_device_train_batch_size")
+        accumulation = app.config.training_value("gradient_accumulation_steps")
+        assert batch > 1 and batch * accumulation == 16

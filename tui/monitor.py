@@ -271,12 +271,9 @@ class MonitorScreen(Screen[None]):
             self.notify("The wizard is available after the run, when the monitor was opened from it.")
             return
         if self.fix is not None:
-            from engine.config import apply_override, parse_config
+            from engine.config import parse_config
 
-            raw = self.app.config.to_dict()
-            for override in self.fix.overrides:
-                apply_override(raw, override)
-            self.app.config, _ = parse_config(raw, "fix")
+            self.app.config, _ = parse_config(self.app.config.to_dict(), "fix", self.fix.overrides)
             self.notify(f"Applied: {self.fix.description}")
         self.app.pop_screen()
         self.app.show_step("method")

@@ -163,15 +163,10 @@ class MethodStep(Step):
         if not report or not report.recommendations:
             self.notify("No change suggested: the run fits as it is.")
             return
-        from engine.config import apply_override
-
-        raw = self.config.to_dict()
-        for override in report.recommendations[0].overrides:
-            apply_override(raw, override)
         from engine.config import parse_config
 
-        self.app.config, _ = parse_config(raw, "suggestion")  # type: ignore[attr-defined]
-        self.app.config.dataset = self.config.dataset  # keep resolved paths
+        overrides = report.recommendations[0].overrides
+        self.app.config, _ = parse_config(self.config.to_dict(), "suggestion", overrides)  # type: ignore[attr-defined]
         self.notify(f"Applied: {report.recommendations[0].description}")
         self.load(self.app.config)  # type: ignore[attr-defined]
         self.edited("training")
