@@ -3,8 +3,8 @@
 import sys
 from pathlib import Path
 
-from engine.calibration import error_table
-from engine.memory import GIB
+from engine.fit.calibration import error_table
+from engine.units import GIB
 
 default = Path(__file__).resolve().parent.parent.parent / "shared" / "reference" / "vram-measured.csv"
 path = Path(sys.argv[1]) if len(sys.argv) > 1 else default

@@ -10,7 +10,7 @@ import statistics
 import sys
 import time
 
-from tui.app import make_app
+from tui.wizard.app import make_app
 
 
 async def measure(seconds: float) -> list[float]:

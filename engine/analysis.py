@@ -13,8 +13,8 @@ from engine.errors import UserError
 
 def estimate_for(config: Any, hardware: Any) -> tuple[Any, Any, str | None]:
     """(FitReport, ModelStructure, problem) for a config on the given hardware."""
-    from engine.fit import default_targets, fit_report
-    from engine.modelinfo import model_structure
+    from engine.fit.verdicts import default_targets, fit_report
+    from engine.models.structure import model_structure
 
     try:
         structure = model_structure(config.model)
@@ -25,15 +25,15 @@ def estimate_for(config: Any, hardware: Any) -> tuple[Any, Any, str | None]:
 
 def preview_for(config: Any) -> Any:
     """The dataset preview (engine.preview.DataPreview) of a config."""
-    from engine.preview import dataset_preview
+    from engine.data.preview import dataset_preview
 
     return dataset_preview(config)
 
 
 def check_for(config: Any, hardware: Any) -> tuple[list[str], list[str]]:
     """(problems, warnings) as `sft-wizard check` finds them."""
-    from engine.checks import full_check
-    from engine.config import parse_config_collecting
+    from engine.config.parsing import parse_config_collecting
+    from engine.run.checks import full_check
 
     try:
         _, warnings, problems = parse_config_collecting(config.to_dict(), "run")
@@ -47,7 +47,7 @@ def check_for(config: Any, hardware: Any) -> tuple[list[str], list[str]]:
 
 def probe_for(config: Any, steps: int = 2) -> tuple[Any, str | None]:
     """(ProbeResult, problem): a few real training steps, measured."""
-    from engine.probe import run_probe, save_probe
+    from engine.run.probe import run_probe, save_probe
 
     try:
         result = run_probe(config, steps=steps, random_init=False)

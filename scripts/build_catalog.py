@@ -12,7 +12,8 @@ from pathlib import Path
 
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp()  # measure fresh, never from a stale cache
 
-from engine import modelinfo, schema  # noqa: E402
+from engine.config import schema  # noqa: E402
+from engine.models import structure as modelinfo  # noqa: E402
 
 catalog_dir = Path(modelinfo.__file__).parent / "catalog"
 structures = {}

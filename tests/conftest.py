@@ -51,3 +51,22 @@ model: {{name_or_path: tiny-demo}}
 dataset: {{path: {DEMO_DATA}}}
 training: {{num_train_epochs: 1}}
 """
+
+
+async def wait_until(pilot, condition, seconds: float = 60, what: str = "the condition") -> None:
+    """Let the app run until condition() holds; fail (never hang) after `seconds`."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        await pilot.pause()
+        await asyncio.sleep(0.02)
+
+
+async def settle_wizard(pilot, seconds: float = 120) -> None:
+    """Wait until the wizard has analysed every edit and shown every newest result."""
+    await wait_until(pilot, lambda: pilot.app.analysis_settled, seconds, "the wizard's analyses")
+    await pilot.pause()

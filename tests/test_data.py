@@ -3,12 +3,13 @@
 import json
 
 import pytest
-
 from conftest import DEMO_DATA, run_cli, write_preset
-from engine.config import DatasetSection, ModelSection
-from engine.data import check_lengths, length_stats, prepare_data
+
+from engine.config.run_config import DatasetSection, ModelSection
+from engine.data.lengths import check_lengths, length_stats
+from engine.data.prepare import prepare_data
 from engine.errors import UserError
-from engine.models import load_tokenizer
+from engine.models.hub import load_tokenizer
 
 
 def write_jsonl(path, rows):
@@ -102,6 +103,7 @@ def test_every_row_longer_than_max_length_is_an_error():
     assert "will be truncated" in check_lengths(stats, "demo")[0]
 
 
+@pytest.mark.slow
 def test_cli_bad_data_exits_2_and_leaves_no_run_directory(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "a", "output": "b"}\nnot json\n')

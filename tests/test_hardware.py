@@ -3,11 +3,12 @@
 import json
 
 import pytest
-
 from conftest import run_cli
-from engine.hardware import decide_precision, hardware_report
-from engine.report import format_hardware
 from fake_nvml import GIB, FakeDevice, FakeNvml, a100, t4
+
+from engine.fit.report import format_hardware
+from engine.machine.hardware import hardware_report
+from engine.machine.precision import decide_precision
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +80,7 @@ def test_mig_instances_are_the_cuda_devices(monkeypatch):
     assert "MIG instance" in format_hardware(report)
 
 
+@pytest.mark.slow
 def test_gpus_command_on_this_cpu_machine():
     text = run_cli("gpus")
     assert text.returncode == 0 and "CPU mode" in text.stdout and "Traceback" not in text.stderr
@@ -87,9 +89,9 @@ def test_gpus_command_on_this_cpu_machine():
 
 
 def test_precision_auto_and_hardware_rules_on_a_t4():
-    from engine.build import resolve_precision
-    from engine.config import load_config_text
-    from engine.rules import check_hardware_rules
+    from engine.config.parsing import load_config_text
+    from engine.config.resolve import resolve_precision
+    from engine.config.rules import check_hardware_rules
 
     text = "model: {name_or_path: tiny-demo}\ndataset: {path: x.jsonl}\nlora: {r: 8}\n"
     config, _ = load_config_text(text, "p")

@@ -5,13 +5,13 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import REPO, run_cli, write_preset
-from engine.calibration import error_table
-from engine.config import load_config_text
-from engine.fit import Target, fit_report, parse_gpu_memory
-from engine.memory import GIB
-from engine.modelinfo import catalog_entry, structure_for_config
+
+from engine.config.parsing import load_config_text
+from engine.fit.calibration import error_table
+from engine.fit.verdicts import Target, fit_report, parse_gpu_memory
+from engine.models.structure import catalog_entry, structure_for_config
+from engine.units import GIB
 
 REFERENCE = REPO / "tests" / "data" / "vram-measured.csv"  # a copy of shared/reference/vram-measured.csv
 
@@ -80,6 +80,7 @@ def test_gpu_memory_sizes_and_names():
     assert parse_gpu_memory("a100-80g").capacity_bytes == 80 * GIB
 
 
+@pytest.mark.slow
 def test_estimate_json_for_a_local_directory_with_only_config_json(tmp_path):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
@@ -92,15 +93,17 @@ def test_estimate_json_for_a_local_directory_with_only_config_json(tmp_path):
     assert data["verdicts"][0]["gpu"] == "T4" and data["verdicts"][0]["status"] in ("fits", "tight", "does not fit")
 
 
+@pytest.mark.slow
 def test_estimate_for_a_70b_qlora_preset_needs_no_torch(tmp_path):
     preset = write_preset(tmp_path, QLORA_8B.replace("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.3-70B-Instruct"))
-    code = ("import sys, json\nfrom engine.cli import main\nrc = main(['estimate', sys.argv[1], '--json', '--gpu-memory', 'A100-80G'])\n"
+    code = ("import sys, json\nfrom engine.cli.main import main\nrc = main(['estimate', sys.argv[1], '--json', '--gpu-memory', 'A100-80G'])\n"
             "print('HEAVY', [m for m in ('torch', 'trl', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code, str(preset)], capture_output=True, text=True, timeout=120)
     assert "HEAVY []" in out.stdout, out.stderr
     assert json.loads(out.stdout.split("HEAVY")[0])["total_bytes"] > 40 * GIB
 
 
+@pytest.mark.slow
 def test_estimate_names_unknown_lora_targets():
     result = run_cli("estimate", "qlora-8b-24gb", "--set", "lora.target_modules=[wq]")
     assert result.returncode == 2 and "q_proj" in result.stderr and "Traceback" not in result.stderr

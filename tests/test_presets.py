@@ -3,12 +3,12 @@
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO, run_cli
-from engine.config import parse_config
+
+from engine.config.parsing import parse_config
+from engine.config.presets import find_preset, list_presets, load_preset, save_preset
+from engine.config.snippet import import_snippet
 from engine.errors import UserError
-from engine.presets import find_preset, list_presets, load_preset, save_preset
-from engine.snippet import import_snippet
 from engine.yamlio import load_yaml
 
 COURSE = REPO / "tests" / "data" / "course-module7.py"  # a copy of shared/reference/course-module7.py
@@ -75,6 +75,7 @@ def test_course_code_imports_to_the_course_preset_in_substance():
     assert any("Dataset.from_dict" in line for line in result.not_read)
 
 
+@pytest.mark.slow
 def test_import_command_writes_a_preset_and_reports_what_it_could_not_read(tmp_path):
     out = tmp_path / "course.yaml"
     result = run_cli("import", str(COURSE), "--output", str(out))
@@ -107,6 +108,7 @@ def test_import_reads_well_known_names_and_model_ids(tmp_path):
     assert raw["lora"] == {"r": 8, "target_modules": ["q_proj", "v_proj"]}
 
 
+@pytest.mark.slow
 def test_import_of_broken_python_is_a_user_error(tmp_path):
     code = tmp_path / "bad.py"
     code.write_text("!pip install trl\n")
@@ -114,6 +116,7 @@ def test_import_of_broken_python_is_a_user_error(tmp_path):
     assert result.returncode == 2 and "not valid Python at line 1" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_presets_command_lists_bundled_presets():
     result = run_cli("presets")
     assert result.returncode == 0

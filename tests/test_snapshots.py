@@ -4,14 +4,16 @@ The hardware is a fake NVML with an A100 and a T4 so the pictures do not depend 
 Update after a deliberate change with: bash scripts/test.sh tests/test_snapshots.py --snapshot-update
 """
 
-import pytest
 
-from conftest import REPO
-from engine.hardware import hardware_report
-from engine.presets import load_preset
+import pytest
+from conftest import REPO, settle_wizard, wait_until
 from fake_nvml import FakeNvml, a100, t4
-from tui.app import WizardApp
-from tui.monitor_app import MonitorApp
+from textual.widgets import Input
+
+from engine.config.presets import load_preset
+from engine.machine.hardware import hardware_report
+from tui.monitor.app import MonitorApp
+from tui.wizard.app import WizardApp
 
 SIZE = (100, 30)
 RECORDED = REPO / "tests" / "data" / "recorded-run"
@@ -36,25 +38,16 @@ def wizard(monkeypatch, tmp_path):
 
 
 async def settle(pilot) -> None:
-    """Wait until workers are done, results are drawn and lazily built steps exist."""
-    from textual.worker import WorkerCancelled
-
-    from tui.steps.training import TrainingStep
-
+    """Wait until every analysis is shown, lazily built steps exist and the step has its focus."""
     app = pilot.app
-    for _ in range(50):
-        try:
-            await app.workers.wait_for_complete()
-        except WorkerCancelled:
-            pass
-        await pilot.pause(0.1)
-        ready = app.preview is not None and app.check_result is not None and app.estimate is not None
-        if app.current_step == "training":
-            ready = ready and app.query_one(TrainingStep).built
-        if ready and not any(worker.is_running for worker in app.workers):
-            break
-    await pilot.pause(0.2)
+    await settle_wizard(pilot)
+    wanted = "in-num_train_epochs" if app.current_step == "training" else None  # built on first show
+    await wait_until(pilot, lambda: app.focused is not None and wanted in (None, app.focused.id), what="the step's focus")
     app.query_one("#status-line").update("")
+    for field in app.screen.query(Input):
+        field.cursor_blink = False  # the blink phase at capture time must not decide the picture
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("step", ["start", "model", "hardware", "method", "dataset", "training", "review"])
@@ -64,10 +57,8 @@ def test_wizard_step_snapshot(step, wizard, snap_compare):
 
 def test_monitor_renders_every_panel_from_a_recorded_run(snap_compare):
     async def replayed(pilot) -> None:
-        for _ in range(20):
-            await pilot.pause(0.1)
-            if pilot.app.monitor.state.finished:
-                break
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: "finished" in str(pilot.app.screen.query_one("#stats").render()), 30,
+                         "the replayed run's summary")
+        await pilot.pause()
 
     assert snap_compare(MonitorApp.attach(str(RECORDED)), terminal_size=SIZE, run_before=replayed)

@@ -1,6 +1,5 @@
 """Real training runs of the demo preset on CPU: events, run directory, stop and resume, export."""
 
-import json
 import os
 import signal
 import subprocess
@@ -8,9 +7,9 @@ import sys
 import time
 
 import pytest
-
 from conftest import REPO, run_cli
-from engine.events import read_events
+
+from engine.run.events import read_events
 from engine.yamlio import load_yaml
 
 FAST = ["--set", "training.num_train_epochs=3"]
@@ -23,6 +22,7 @@ def demo_run(tmp_path_factory):
     return run_dir, result
 
 
+@pytest.mark.slow
 def test_demo_trains_to_completion_and_loss_falls(demo_run):
     run_dir, result = demo_run
     assert result.returncode == 0, result.stderr
@@ -35,6 +35,7 @@ def test_demo_trains_to_completion_and_loss_falls(demo_run):
     assert end["event"] == "end" and end["status"] == "completed" and end["final_path"].endswith("final")
 
 
+@pytest.mark.slow
 def test_headless_output_is_one_line_per_log_step_without_progress_bars(demo_run):
     _, result = demo_run
     step_lines = [line for line in result.stdout.splitlines() if line.startswith("step ")]
@@ -43,6 +44,7 @@ def test_headless_output_is_one_line_per_log_step_without_progress_bars(demo_run
     assert "it/s]" not in result.stdout + result.stderr and "{'loss'" not in result.stdout
 
 
+@pytest.mark.slow
 def test_events_carry_time_and_memory(demo_run):
     events = read_events(demo_run[0])
     assert all(isinstance(e["time"], float) and e["time"] > 1.7e9 for e in events)
@@ -55,6 +57,7 @@ def test_events_carry_time_and_memory(demo_run):
     assert log["rss_bytes"] > 50 * 2**20
 
 
+@pytest.mark.slow
 def test_run_yaml_records_precision_decision_and_versions(demo_run):
     record = load_yaml((demo_run[0] / "run.yaml").read_text())
     assert record["precision"]["dtype"] == "float32" and "CPU" in record["precision"]["reason"]
@@ -62,6 +65,7 @@ def test_run_yaml_records_precision_decision_and_versions(demo_run):
     assert record["estimate"]["total_bytes"] == sum(record["estimate"]["breakdown"].values())
 
 
+@pytest.mark.slow
 def test_final_adapter_loads_with_peft_and_generates(demo_run):
     code = (
         "import sys\nfrom peft import PeftModel\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
@@ -74,17 +78,20 @@ def test_final_adapter_loads_with_peft_and_generates(demo_run):
     assert out.stdout.strip().endswith("True"), out.stderr
 
 
+@pytest.mark.slow
 def test_chat_compares_base_and_fine_tuned(demo_run):
     result = run_cli("chat", str(demo_run[0]), "--prompt", "What color is snow?")
     assert result.returncode == 0, result.stderr
     assert "base:" in result.stdout and "fine-tuned:" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_finished_run_directory_is_never_clobbered(demo_run):
     result = run_cli("train", "demo", "--headless", "--output-dir", str(demo_run[0]), *FAST)
     assert result.returncode == 2 and "already holds a run (completed)" in result.stderr
 
 
+@pytest.mark.slow
 def test_sigint_stops_with_a_checkpoint_and_resume_reaches_the_same_step(tmp_path):
     run_dir = tmp_path / "run"
     args = ["train", "demo", "--headless", "--output-dir", str(run_dir), "--set", "training.num_train_epochs=4",
@@ -118,7 +125,11 @@ def test_sigint_stops_with_a_checkpoint_and_resume_reaches_the_same_step(tmp_pat
     assert steps[0] == stopped_at + 1  # continues at the next step, not from zero
 
 
+@pytest.mark.slow
 def test_exported_script_runs_with_trl_directly(tmp_path):
+    from engine.models.tiny_demo import ensure_tiny_demo
+
+    ensure_tiny_demo()  # the script names tiny-demo's folder; export-script itself never builds it
     out_dir = tmp_path / "exported"
     result = run_cli("export-script", "demo", "--set", "training.num_train_epochs=1",
                      "--set", f"training.output_dir={out_dir}")
@@ -128,9 +139,24 @@ def test_exported_script_runs_with_trl_directly(tmp_path):
     ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr[-2000:]
     assert (out_dir / "final" / "adapter_model.safetensors").is_file()
-    assert "sft_wizard" not in result.stdout and "engine" not in result.stdout.split("import")[1:2]
+    imported = {name.split(".")[0] for name in _imported_modules(result.stdout)}
+    assert "trl" in imported and not imported & {"engine", "tui", "sft_wizard"}, imported
 
 
+def _imported_modules(source: str) -> list[str]:
+    """Every module a Python source imports."""
+    import ast
+
+    names = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.slow
 def test_merge_writes_full_weights_that_load_and_generate(demo_run, tmp_path):
     out = tmp_path / "merged"
     result = run_cli("merge", str(demo_run[0]), "--output", str(out))
@@ -145,8 +171,8 @@ def test_merge_writes_full_weights_that_load_and_generate(demo_run, tmp_path):
 def test_nan_loss_stops_the_run_without_saving_over_the_last_good_checkpoint():
     from types import SimpleNamespace
 
-    from engine.callback import EventCallback
-    from engine.control import RunControl
+    from engine.run.callback import EventCallback
+    from engine.run.control import RunControl
 
     events = []
     writer = SimpleNamespace(emit=lambda kind, **fields: events.append((kind, fields)))
@@ -163,8 +189,8 @@ def test_nan_loss_stops_the_run_without_saving_over_the_last_good_checkpoint():
 def test_control_files_from_an_attached_monitor_reach_the_trainer(tmp_path):
     from types import SimpleNamespace
 
-    from engine.callback import EventCallback
-    from engine.control import RunControl, send_request
+    from engine.run.callback import EventCallback
+    from engine.run.control import RunControl, send_request
 
     events = []
     writer = SimpleNamespace(emit=lambda kind, **fields: events.append((kind, fields)))

@@ -3,25 +3,20 @@
 from pathlib import Path
 
 import pytest
+from conftest import REPO, settle_wizard, wait_until
+from textual.command import CommandList, CommandPalette
 
-from conftest import REPO
 from engine.yamlio import load_yaml
-from tui.app import WizardApp, make_app
-from tui.steps.dataset import DatasetStep
+from tui.shared.dialogs import ConfirmDialog, SavePresetDialog
+from tui.wizard.app import make_app
+from tui.wizard.steps.dataset import DatasetStep
 
 SIZE = (100, 30)
 
 
 async def settle(pilot) -> None:
-    """Wait for the workers (estimate, preview, check) and the screen to catch up."""
-    from textual.worker import WorkerCancelled
-
-    for _ in range(3):
-        try:
-            await pilot.app.workers.wait_for_complete()
-        except WorkerCancelled:  # an exclusive worker replaced by a newer one
-            pass
-        await pilot.pause(0.05)
+    """Wait for the analyses (estimate, preview, check) of every edit and the screen to catch up."""
+    await settle_wizard(pilot)
 
 
 async def replace_text(pilot, text: str) -> None:
@@ -83,7 +78,7 @@ async def test_bad_learning_rate_and_batch_size_are_shown_at_their_fields(in_rep
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         app.show_step("training")
-        await pilot.pause(0.1)
+        await wait_until(pilot, lambda: getattr(app.focused, "id", None) == "in-num_train_epochs", what="the first field")
         await pilot.press("tab", "tab")
         assert app.focused.id == "in-learning_rate"
         await replace_text(pilot, "abc")
@@ -107,8 +102,6 @@ async def test_a_missing_dataset_file_is_named_on_dataset_and_review(in_repo):
         await replace_text(pilot, "no/such/file.jsonl")
         await pilot.press("enter")
         await settle(pilot)
-        await pilot.pause(0.5)
-        await settle(pilot)
         assert "does not exist" in str(app.query_one(DatasetStep).query_one("#data-preview").render())
         await pilot.press("ctrl+g")
         await settle(pilot)
@@ -121,13 +114,14 @@ async def test_saving_asks_before_overwriting(in_repo, user_config):
         await settle(pilot)
         for _ in range(2):
             await pilot.press("ctrl+s")
-            await pilot.pause()
+            await wait_until(pilot, lambda: isinstance(app.screen, SavePresetDialog), what="the save dialog")
             await replace_text(pilot, "mine")
             await pilot.press("enter")
-            await pilot.pause()
+            await wait_until(pilot, lambda: not isinstance(app.screen, SavePresetDialog), what="the dialog to close")
+        assert isinstance(app.screen, ConfirmDialog)
         assert "Overwrite" in str(app.screen.query_one("Static").render())
         await pilot.press("n")
-        await pilot.pause()
+        await wait_until(pilot, lambda: not isinstance(app.screen, ConfirmDialog), what="the question to close")
     assert (user_config / "mine.yaml").is_file()
 
 
@@ -137,19 +131,24 @@ async def test_preset_option_opens_review_and_palette_goes_to_a_step(in_repo):
         await settle(pilot)
         assert app.current_step == "review"
         await pilot.press("ctrl+o")
-        await pilot.pause()
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="the command palette")
+
+        def palette_offers(text: str) -> bool:
+            options = app.screen.query(CommandList)
+            return bool(options) and options.first().option_count > 0 and text in str(options.first().get_option_at_index(0).prompt)
+
         await pilot.press(*list("Go to step 4"))
-        await pilot.pause(0.3)
+        await wait_until(pilot, lambda: palette_offers("Go to step 4"), what="the palette's match")
         await pilot.press("enter")
-        await pilot.pause()
-        assert app.current_step == "method"
+        await wait_until(pilot, lambda: app.current_step == "method", what="the Method step")
 
 
+@pytest.mark.slow
 def test_first_screen_imports_no_training_library():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom tui.app import make_app\napp = make_app(warm_imports=False)\n"
+    code = ("import sys\nfrom tui.wizard.app import make_app\napp = make_app(warm_imports=False)\n"
             "print([m for m in ('torch', 'transformers', 'trl', 'datasets', 'peft') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
@@ -160,14 +159,14 @@ def test_make_app_with_a_bad_preset_is_a_user_error():
 
     with pytest.raises(UserError):
         make_app("no-such-preset")
-    assert WizardApp.COMMAND_PALETTE_BINDING == "ctrl+o"
 
 
+@pytest.mark.slow
 def test_starting_a_run_from_the_wizard_imports_nothing_heavy_on_the_ui_thread():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom engine.presets import load_preset\nfrom tui.monitor import MonitorScreen\n"
+    code = ("import sys\nfrom engine.config.presets import load_preset\nfrom tui.monitor.screen import MonitorScreen\n"
             "MonitorScreen.for_training(load_preset('demo')[0])\n"
             "print([m for m in ('torch', 'transformers', 'trl', 'datasets', 'peft') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
@@ -179,10 +178,10 @@ async def test_apply_fit_key_takes_the_suggested_batch_and_keeps_the_effective_b
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         app.show_step("method")
-        await pilot.pause(0.2)
-        assert app.estimate.recommendations[0].description.startswith("raise per_device_train_batch_size")
+        await pilot.pause()
+        assert app.state.estimate.recommendations[0].description.startswith("raise per_device_train_batch_size")
         await pilot.press("ctrl+f")
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: app.config.training_value("per_device_train_batch_size") > 1, what="the fit")
         batch = app.config.training_value("per_device_train_batch_size")
         accumulation = app.config.training_value("gradient_accumulation_steps")
         assert batch > 1 and batch * accumulation == 16

@@ -7,7 +7,8 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `sft-wizard` console script."""
-    from engine.cli import build_parser, main as engine_main
+    from engine.cli.main import build_parser
+    from engine.cli.main import main as engine_main
 
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)

@@ -22,15 +22,18 @@ def _terminal_alive() -> bool:
 
 
 def exit_on_hangup(app: App) -> None:
-    """On SIGHUP, or when the terminal is found dead, mark the app hung up and exit it.
+    """On SIGHUP, or when the terminal is found dead, exit the app (once).
 
     The launcher then waits for training to finish. The periodic check covers a SIGHUP that
     arrived before this handler existed (it was ignored then).
     """
 
+    exiting = False
+
     def hung_up() -> None:
-        if not getattr(app, "hung_up", False):
-            app.hung_up = True  # type: ignore[attr-defined]
+        nonlocal exiting
+        if not exiting:
+            exiting = True
             app.exit(0)
 
     if hasattr(signal, "SIGHUP"):

@@ -27,7 +27,7 @@ def _leave_terminal(log_path: str | None, source) -> None:
     for name in ("SIGCONT", "SIGTSTP", "SIGWINCH"):  # Textual's terminal handlers outlive its app
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
-    from engine.cli import install_stop_signals
+    from engine.cli.main import install_stop_signals
 
     install_stop_signals(source.control)  # SIGTERM/SIGINT still stop gracefully, with a checkpoint
     try:
@@ -51,8 +51,10 @@ def _run_app(app) -> int:
         code = app.run()
     except Exception:  # the terminal went away under the app: training must still finish
         code = EXIT_OK
-    source = getattr(app, "detached_run", None) or getattr(app, "training_source", None)
-    thread = getattr(source, "thread", None)
+    from tui.monitor.sources import InProcessRun
+
+    source = InProcessRun.latest()
+    thread = source.thread if source is not None else None
     if thread is not None and thread.is_alive():
         log_path = os.path.join(source.run_dir, "detached.log")
         try:
@@ -73,7 +75,7 @@ def _run_app(app) -> int:
 
 def launch_wizard(preset: str | None) -> int:
     """Open the wizard (optionally with a preset loaded at Review)."""
-    from tui.app import make_app
+    from tui.wizard.app import make_app
 
     try:
         app = make_app(preset)
@@ -87,14 +89,14 @@ def launch_monitor(args: argparse.Namespace) -> int:
     """Open the live monitor for `train` on a terminal, or for `attach RUN_DIR`."""
     from pathlib import Path
 
-    from tui.monitor_app import MonitorApp
+    from tui.monitor.app import MonitorApp
 
     if args.command == "attach":
         if not (Path(args.run_dir) / "events.jsonl").is_file():
             print(f"sft-wizard: error: {args.run_dir} has no events.jsonl; is it a run directory?", file=sys.stderr)
             return EXIT_USER_ERROR
         return _run_app(MonitorApp.attach(args.run_dir))
-    from engine.presets import load_preset
+    from engine.config.presets import load_preset
 
     try:
         config, warnings, _ = load_preset(args.preset, args.overrides)

@@ -1,0 +1,35 @@
+"""`sft-wizard probe`: measured peak memory beside the estimate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import EXIT_DOES_NOT_FIT, EXIT_OK, UserError
+from engine.run.probe import run_probe, save_probe
+from engine.units import gib
+
+
+def run_probe_command(config: Any, steps: int, random_init: bool) -> int:
+    """`sft-wizard probe`: print measured beside estimated; exit 0 fits, 3 does not."""
+    from engine.fit.report import format_fit
+    from engine.fit.verdicts import fit_for_config
+
+    if steps < 1:
+        raise UserError(f"--steps {steps}: run at least one step.")
+    result = run_probe(config, steps, random_init)
+    save_probe(config, result)
+    print(f"probe: {result.steps} steps at batch {config.training_value('per_device_train_batch_size')} × "
+          f"{config.training_value('max_length')} tokens on {result.device}: {result.message}")
+    if result.device == "cpu":
+        print(f"  peak RSS {gib(result.peak_rss_bytes)} (CPU run; the estimate below is for a GPU)")
+    else:
+        print(f"  measured: max reserved {gib(result.peak_reserved_bytes)}, max allocated "
+              f"{gib(result.peak_allocated_bytes)}, NVML used {gib(result.nvml_used_bytes or 0)}")
+        measured = result.measured_bytes
+        if measured:
+            error = (result.estimate_bytes - measured) / measured
+            print(f"  estimated {gib(result.estimate_bytes)} ({error:+.1%} against measured)")
+    if not result.fits:
+        print(format_fit(fit_for_config(config), "estimate"))
+        return EXIT_DOES_NOT_FIT
+    return EXIT_OK

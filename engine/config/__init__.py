@@ -1,0 +1,1 @@
+"""Run configuration: the preset YAML, its schema from the real library classes, rules, presets and tutorial import."""

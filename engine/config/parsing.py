@@ -1,0 +1,150 @@
+"""Turning preset YAML (and --set overrides) into a checked RunConfig, with every problem named."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from typing import Any
+
+from engine.config.legacy import apply_legacy_names
+from engine.config.rules import check_config_rules
+from engine.config.run_config import (
+    DatasetSection,
+    ModelSection,
+    RunConfig,
+    all_specs,
+)
+from engine.config.schema import FieldSpec
+from engine.errors import UserError
+from engine.yamlio import load_yaml
+
+TOP_LEVEL = ("name", "description", "model", "quantization", "lora", "dataset", "training")
+
+
+def parse_config(raw: Any, source: str = "preset", overrides: list[str] | None = None) -> tuple[RunConfig, list[str]]:
+    """Validate preset data (plus `--set` overrides) into a RunConfig and its warnings.
+
+    Raises UserError listing every problem found, each naming the key, the value and what
+    is expected.
+    """
+    config, warnings, problems = parse_config_collecting(raw, source, overrides)
+    if problems:
+        raise UserError(problems[0], problems)
+    return config, warnings
+
+
+def parse_config_collecting(raw: Any, source: str = "preset",
+                            overrides: list[str] | None = None) -> tuple[RunConfig, list[str], list[str]]:
+    """Like parse_config, but returns the problems beside a config of the valid settings."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: a preset is a YAML mapping (name:, model:, training: …), not {type(raw).__name__}.")
+    raw = copy.deepcopy(raw)
+    for override in overrides or []:
+        apply_override(raw, override)
+    warnings: list[str] = []
+    problems: list[str] = []
+    apply_legacy_names(raw, warnings)
+    for key in raw:
+        if key not in TOP_LEVEL:
+            problems.append(_unknown(source, key, None, TOP_LEVEL))
+    specs = all_specs()
+    sections: dict[str, Any] = {}
+    for section in ("model", "dataset", "training", "lora", "quantization"):
+        value = raw.get(section)
+        if value is None and section in ("lora", "quantization"):
+            sections[section] = None
+            continue
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            problems.append(f"{source}: `{section}` must be a mapping of settings, got {value!r}.")
+            value = {}
+        sections[section] = _checked_section(source, section, value, specs[section], problems)
+    for key in ("name", "description"):
+        if key in raw and not isinstance(raw[key], (str, type(None))):
+            problems.append(f"{source}: `{key}` must be text, got {raw[key]!r}.")
+    model = ModelSection(**sections["model"])
+    dataset = DatasetSection(**sections["dataset"])
+    config = RunConfig(
+        name=str(raw.get("name") or "untitled"),
+        description=str(raw.get("description") or ""),
+        model=model,
+        quantization=sections["quantization"],
+        lora=sections["lora"],
+        dataset=dataset,
+        training=sections["training"],
+    )
+
+
+    rule_problems, rule_warnings = check_config_rules(config, source)
+    problems.extend(rule_problems)
+    warnings.extend(rule_warnings)
+    return config, warnings, problems
+
+
+def _checked_section(source: str, section: str, values: dict, specs: dict[str, FieldSpec], problems: list[str]) -> dict:
+    checked = {}
+    for key, value in values.items():
+        spec = specs.get(key)
+        if spec is None:
+            problems.append(_unknown(source, key, section, specs))
+            continue
+        if not spec.accepts(value):
+            problems.append(f"{source}: {section}.{key} = {value!r} is not valid: expected {spec.expected()}.")
+            continue
+        if spec.choices and isinstance(value, str) and not _in_choices(value, spec.choices):
+            close = difflib.get_close_matches(value, spec.choices, n=3, cutoff=0.5)
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            listed = ", ".join(spec.choices[:10]) + (", …" if len(spec.choices) > 10 else "")
+            problems.append(f"{source}: {section}.{key} = {value!r} is not one of {listed}.{hint}")
+            continue
+        checked[key] = value
+    return checked
+
+
+def _in_choices(value: str, choices: tuple[str, ...]) -> bool:
+    return any(value == c or ("[" in c and value.startswith(c.split("[")[0])) for c in choices)
+
+
+def _unknown(source: str, key: str, section: str | None, valid: Any) -> str:
+    where = f"in `{section}`" if section else "at the top level"
+    close = difflib.get_close_matches(str(key), list(valid), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    owner = {"training": " (trl.SFTConfig)", "lora": " (peft.LoraConfig)", "quantization": " (transformers.BitsAndBytesConfig)"}.get(section or "", "")
+    return f"{source}: unknown key `{key}` {where}{owner}.{hint}"
+
+
+def apply_override(raw: dict, override: str) -> None:
+    """Apply one `section.key=value` override (value read as YAML) to raw preset data."""
+    if "=" not in override:
+        raise UserError(f"--set {override!r}: expected section.key=value, e.g. training.learning_rate=1e-4.")
+    path, _, text = override.partition("=")
+    try:
+        value = load_yaml(text) if text.strip() else None
+    except Exception as exc:  # yaml.YAMLError
+        raise UserError(f"--set {override!r}: the value is not valid YAML ({exc}).") from None
+    keys = [k for k in path.strip().split(".") if k]
+    if not keys or keys[0] not in TOP_LEVEL:
+        close = difflib.get_close_matches(keys[0] if keys else "", TOP_LEVEL, n=1)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise UserError(f"--set {override!r}: `{path}` does not start with a preset section ({', '.join(TOP_LEVEL)}).{hint}")
+    node = raw
+    for key in keys[:-1]:
+        if not isinstance(node.get(key), dict):
+            node[key] = {}
+        node = node[key]
+    node[keys[-1]] = value
+
+
+def load_config_text(text: str, source: str, overrides: list[str] | None = None) -> tuple[RunConfig, list[str]]:
+    """Parse preset YAML text into a validated RunConfig and warnings."""
+    try:
+        raw = load_yaml(text)
+    except Exception as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise UserError(f"{source}: not valid YAML{where}: {problem}.") from None
+    return parse_config(raw, source, overrides)

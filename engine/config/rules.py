@@ -1,0 +1,216 @@
+"""Rules across fields, checked before any model loads; each problem names the fix."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+    from engine.machine.hardware import HardwareReport
+
+_INTEGRATIONS = {"wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow", "comet_ml": "comet_ml",
+                 "clearml": "clearml", "dvclive": "dvclive", "neptune": "neptune", "trackio": "trackio",
+                 "swanlab": "swanlab", "codecarbon": "codecarbon", "azure_ml": "azureml", "dagshub": "dagshub"}
+
+
+def _positive(config: "RunConfig", key: str, minimum: float, strict: bool, problems: list[str], source: str) -> None:
+    value = config.training.get(key)
+    if value is None:
+        return
+    bad = value <= minimum if strict else value < minimum
+    if bad:
+        relation = ">" if strict else ">="
+        problems.append(f"{source}: training.{key} = {value!r} must be {relation} {minimum:g}.")
+
+
+def check_config_rules(config: "RunConfig", source: str) -> tuple[list[str], list[str]]:
+    """Problems and warnings that follow from the config alone (no hardware, no model)."""
+    problems = [
+        *_number_problems(config, source),
+        *_precision_problems(config, source),
+        *_evaluation_problems(config, source),
+        *_load_best_problems(config, source),
+        *_quantization_problems(config, source),
+        *_lora_problems(config, source),
+        *_model_and_dataset_problems(config, source),
+        *_report_to_problems(config, source),
+    ]
+    return problems, _config_warnings(config)
+
+
+def _number_problems(config: "RunConfig", source: str) -> list[str]:
+    """Training numbers outside their range: rates, batch sizes, lengths, epochs, step intervals, clipping."""
+    problems: list[str] = []
+    _positive(config, "learning_rate", 0, True, problems, source)
+    for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        _positive(config, key, 1, False, problems, source)
+    _positive(config, "max_length", 1, False, problems, source)
+    _positive(config, "num_train_epochs", 0, True, problems, source)
+    for key in ("save_steps", "eval_steps", "logging_steps"):
+        _positive(config, key, 0, True, problems, source)
+    max_grad_norm = config.training.get("max_grad_norm")
+    if max_grad_norm is not None and max_grad_norm < 0:
+        problems.append(f"{source}: training.max_grad_norm = {max_grad_norm!r} must be >= 0 (0 turns clipping off).")
+    return problems
+
+
+def _precision_problems(config: "RunConfig", source: str) -> list[str]:
+    """Mixed-precision flags that contradict each other (fp16 and bf16 both on)."""
+    t = config.training
+    if t.get("fp16") is True and t.get("bf16") is True:
+        return [f"{source}: training.fp16 and training.bf16 are both true; choose one (or leave both out for auto)."]
+    return []
+
+
+def _evaluation_problems(config: "RunConfig", source: str) -> list[str]:
+    """An eval strategy without evaluation data, or evaluation data given twice or as a bad share."""
+    problems: list[str] = []
+    dataset = config.dataset
+    eval_strategy = config.training_value("eval_strategy")
+    has_eval_data = dataset.eval_split is not None or dataset.eval_path
+    if eval_strategy != "no" and not has_eval_data:
+        problems.append(f"{source}: training.eval_strategy = {eval_strategy!r} needs evaluation data: "
+                        "set dataset.eval_split (e.g. 0.1) or dataset.eval_path.")
+    if dataset.eval_split is not None and dataset.eval_path:
+        problems.append(f"{source}: dataset.eval_split and dataset.eval_path are both set; use one.")
+    if dataset.eval_split is not None and not 0 < dataset.eval_split < 1:
+        problems.append(f"{source}: dataset.eval_split = {dataset.eval_split!r} must be between 0 and 1 (a share of rows).")
+    return problems
+
+
+def _load_best_problems(config: "RunConfig", source: str) -> list[str]:
+    """load_best_model_at_end without evaluation, or with save and eval strategies/steps that do not line up."""
+    value = config.training_value
+    if not value("load_best_model_at_end"):
+        return []
+    eval_strategy = value("eval_strategy")
+    save_strategy = value("save_strategy")
+    if eval_strategy == "no":
+        return [f"{source}: training.load_best_model_at_end needs evaluation: set training.eval_strategy to "
+                f"{save_strategy!r} (the save strategy) and give evaluation data."]
+    if save_strategy != eval_strategy:
+        return [f"{source}: training.load_best_model_at_end needs save_strategy ({save_strategy!r}) and "
+                f"eval_strategy ({eval_strategy!r}) to match."]
+    if eval_strategy == "steps":
+        save_steps = value("save_steps")
+        eval_steps = config.training.get("eval_steps") or value("logging_steps")
+        if save_steps and eval_steps and save_steps >= 1 and eval_steps >= 1 and save_steps % eval_steps:
+            return [f"{source}: training.load_best_model_at_end needs save_steps ({save_steps:g}) to be a "
+                    f"multiple of eval_steps ({eval_steps:g}); e.g. save_steps: {eval_steps * max(1, round(save_steps / eval_steps)):g}."]
+    return []
+
+
+def _quantization_problems(config: "RunConfig", source: str) -> list[str]:
+    """A quantization section with no or both bit widths, an unknown 4-bit type, or no LoRA to train."""
+    problems: list[str] = []
+    q = config.quantization or {}
+    if q.get("load_in_4bit") and q.get("load_in_8bit"):
+        problems.append(f"{source}: quantization.load_in_4bit and quantization.load_in_8bit are both true; choose one.")
+    if q and not (q.get("load_in_4bit") or q.get("load_in_8bit")):
+        problems.append(f"{source}: quantization is set but neither load_in_4bit nor load_in_8bit is true; "
+                        "set one, or `quantization: null` for 16-bit weights.")
+    if q.get("bnb_4bit_quant_type") not in (None, "nf4", "fp4"):
+        problems.append(f"{source}: quantization.bnb_4bit_quant_type = {q['bnb_4bit_quant_type']!r} must be nf4 or fp4.")
+    if q and config.lora is None:
+        problems.append(f"{source}: a quantized model cannot be fully fine-tuned; set `lora:` (QLoRA) or `quantization: null`.")
+    return problems
+
+
+def _lora_problems(config: "RunConfig", source: str) -> list[str]:
+    """LoRA rank and dropout outside their ranges."""
+    problems: list[str] = []
+    lora = config.lora or {}
+    if "r" in lora and lora["r"] < 1:
+        problems.append(f"{source}: lora.r = {lora['r']!r} must be >= 1.")
+    if "lora_dropout" in lora and not 0 <= lora["lora_dropout"] < 1:
+        problems.append(f"{source}: lora.lora_dropout = {lora['lora_dropout']!r} must be in [0, 1).")
+    return problems
+
+
+def _model_and_dataset_problems(config: "RunConfig", source: str) -> list[str]:
+    """An empty model or dataset path, or a dataset template that does not fit the data format."""
+    problems: list[str] = []
+    if not config.model.name_or_path:
+        problems.append(f"{source}: model.name_or_path is empty; give a Hub id, a local directory or tiny-demo.")
+    if not config.dataset.path:
+        problems.append(f"{source}: dataset.path is empty; give a JSON/JSONL/CSV/Parquet file or a Hub dataset id.")
+    fmt, template = config.dataset.format, config.dataset.template
+    if template in ("alpaca", "alpaca-zh") and fmt in ("chat", "sharegpt", "text"):
+        problems.append(f"{source}: dataset.template = {template!r} formats instruction data, but dataset.format is "
+                        f"{fmt!r}; use template chat-template (or auto).")
+    if template == "chat-template" and fmt in ("alpaca", "text", "prompt-completion"):
+        problems.append(f"{source}: dataset.template = chat-template needs chat or sharegpt data, but dataset.format is {fmt!r}.")
+    return problems
+
+
+def _report_to_problems(config: "RunConfig", source: str) -> list[str]:
+    """report_to integrations whose package is not installed."""
+    problems: list[str] = []
+    for name in _report_targets(config.training_value("report_to")):
+        module = _INTEGRATIONS.get(name)
+        if module and importlib.util.find_spec(module) is None:
+            problems.append(f"{source}: training.report_to includes {name!r}, but the {module} package is not installed; "
+                            f"`pip install {module}` or --set training.report_to=none.")
+    return problems
+
+
+def _config_warnings(config: "RunConfig") -> list[str]:
+    """Settings that are allowed but have surprising effects (auto_find_batch_size, push_to_hub)."""
+    warnings: list[str] = []
+    t = config.training
+    if t.get("auto_find_batch_size"):
+        warnings.append("training.auto_find_batch_size halves the batch on OOM without raising gradient accumulation, "
+                        "which silently changes the effective batch size; `sft-wizard estimate` suggests a batch that fits instead.")
+    if t.get("push_to_hub"):
+        warnings.append("training.push_to_hub needs network access to the Hub and a token.")
+    return warnings
+
+
+def _report_targets(report_to: object) -> list[str]:
+    if report_to in (None, "none"):
+        return []
+    if isinstance(report_to, str):
+        return [report_to]
+    return [str(x) for x in report_to or []]
+
+
+def needs_bitsandbytes(config: "RunConfig") -> list[str]:
+    """The settings of this config that need bitsandbytes and a CUDA GPU."""
+    reasons = []
+    q = config.quantization or {}
+    if q.get("load_in_4bit"):
+        reasons.append("quantization.load_in_4bit")
+    if q.get("load_in_8bit"):
+        reasons.append("quantization.load_in_8bit")
+    optim = str(config.training_value("optim"))
+    if "8bit" in optim or "paged" in optim or "bnb" in optim:
+        reasons.append(f"training.optim = {optim}")
+    return reasons
+
+
+def check_hardware_rules(config: "RunConfig", hardware: "HardwareReport", source: str) -> list[str]:
+    """Problems running this config on this machine's hardware (each with the fix)."""
+    problems = []
+    gpu = hardware.training_gpu
+    bnb_needs = needs_bitsandbytes(config)
+    if bnb_needs and gpu is None:
+        fixes = []
+        if any(n.startswith("quantization") for n in bnb_needs):
+            fixes.append("--set quantization=null")
+        if any(n.startswith("training.optim") for n in bnb_needs):
+            fixes.append("--set training.optim=adamw_torch")
+        problems.append(f"{source}: {' and '.join(bnb_needs)} need bitsandbytes on a CUDA GPU, and this machine has none "
+                        f"({hardware.nvml_error or 'no visible GPU'}). Run it on a GPU machine, or use {' '.join(fixes)}.")
+    elif bnb_needs and importlib.util.find_spec("bitsandbytes") is None:
+        problems.append(f"{source}: {' and '.join(bnb_needs)} need bitsandbytes; `pip install bitsandbytes`.")
+    if config.training.get("fp16") is True and gpu is None:
+        problems.append(f"{source}: training.fp16 needs a CUDA GPU, and this machine has none; "
+                        "use --set training.fp16=false (fp32 on CPU) or leave fp16/bf16 out for auto.")
+    wants_bf16 = config.training.get("bf16") is True or config.model.dtype == "bfloat16"
+    if wants_bf16 and gpu is not None and not gpu.bf16:
+        cc = ".".join(map(str, gpu.compute_capability))
+        problems.append(f"{source}: bf16 was asked for, but {gpu.name} (compute capability {cc}) has no native bf16 "
+                        "(it needs 8.0+); use fp16 (--set training.bf16=false --set training.fp16=true "
+                        "--set model.dtype=float16) or leave precision on auto.")
+    return problems

@@ -1,0 +1,119 @@
+"""The run configuration: one object read from a preset's YAML, validated, and written back.
+
+`training`, `lora` and `quantization` hold keyword arguments of SFTConfig, LoraConfig and
+BitsAndBytesConfig verbatim; their names and types come from those classes (engine.schema).
+`model` and `dataset` are sft-wizard's own sections, defined here.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.config.schema import FieldSpec, dataclass_specs, schema
+from engine.yamlio import dump_yaml
+
+DATASET_FORMATS = ("auto", "alpaca", "chat", "sharegpt", "text", "prompt-completion")
+TEMPLATES = ("auto", "alpaca", "alpaca-zh", "chat-template", "none")
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+
+
+@dataclass
+class ModelSection:
+    """Which model to fine-tune and how to load it."""
+
+    name_or_path: str = field(default="tiny-demo", metadata={"help": "A Hub id, a local directory, or tiny-demo."})
+    dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto (from the GPU), bfloat16, float16 or float32."})
+    attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, eager or flash_attention_2; empty for the model's default."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Run code shipped with the model (off unless you trust it)."})
+    revision: str | None = field(default=None, metadata={"help": "A branch, tag or commit of a Hub model."})
+
+
+@dataclass
+class DatasetSection:
+    """Where the training data is and how it becomes text."""
+
+    path: str = field(default="", metadata={"help": "A local JSON, JSONL, CSV or Parquet file, or a Hub dataset id."})
+    format: str = field(default="auto", metadata={"help": "alpaca, chat, sharegpt, text, prompt-completion, or auto to detect."})
+    template: str = field(default="auto", metadata={"help": "alpaca, alpaca-zh, chat-template, none, or auto to pick from the format."})
+    eval_split: float | None = field(default=None, metadata={"help": "Share of rows held out for evaluation (0 < x < 1)."})
+    eval_path: str | None = field(default=None, metadata={"help": "A separate evaluation file, instead of eval_split."})
+    columns: dict = field(default_factory=dict, metadata={"help": "Column mapping, e.g. {instruction: question, output: answer}."})
+    split: str = field(default="train", metadata={"help": "The split to read from a Hub dataset."})
+    subset: str | None = field(default=None, metadata={"help": "The configuration name of a Hub dataset."})
+    max_rows: int | None = field(default=None, metadata={"help": "Use at most this many training rows."})
+    seed: int = field(default=42, metadata={"help": "Seed of the train/eval split."})
+
+
+@dataclass
+class RunConfig:
+    """Everything one fine-tuning run needs; what the wizard edits and presets store."""
+
+    name: str = "untitled"
+    description: str = ""
+    model: ModelSection = field(default_factory=ModelSection)
+    quantization: dict | None = None
+    lora: dict | None = field(default_factory=lambda: {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"})
+    dataset: DatasetSection = field(default_factory=DatasetSection)
+    training: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data in preset order, sections of own fields without defaults."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "model": _non_default(self.model, keep=("name_or_path", "dtype")),
+            "quantization": copy.deepcopy(self.quantization),
+            "lora": copy.deepcopy(self.lora),
+            "dataset": _non_default(self.dataset, keep=("path", "format", "template")),
+            "training": copy.deepcopy(self.training),
+        }
+
+    def to_yaml(self) -> str:
+        """The config as preset YAML."""
+        return dump_yaml(self.to_dict())
+
+    def copy(self) -> "RunConfig":
+        """A deep copy, for edits that must not touch the original."""
+        return copy.deepcopy(self)
+
+    @property
+    def output_dir(self) -> str:
+        """The run directory: training.output_dir, or runs/NAME."""
+        return str(self.training.get("output_dir") or f"runs/{self.name}")
+
+    def training_value(self, key: str) -> Any:
+        """A training setting as it will be used: the preset's value or SFTConfig's default."""
+        if key in self.training:
+            return self.training[key]
+        spec = schema()["training"].get(key)
+        return spec.default if spec else None
+
+
+def _non_default(section: Any, keep: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(section):
+        value = getattr(section, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        if f.name in keep or value != default:
+            out[f.name] = copy.deepcopy(value)
+    return out
+
+
+def own_specs() -> dict[str, dict[str, FieldSpec]]:
+    """Specs of sft-wizard's own sections, in the same form as the library ones."""
+    out = {}
+    for section, cls in (("model", ModelSection), ("dataset", DatasetSection)):
+        out[section] = {name: FieldSpec(name=name, kinds=tuple(s["kinds"]), choices=tuple(s["choices"]), default=s["default"], help=s["help"])
+                        for name, s in dataclass_specs(cls).items()}
+    out["model"]["dtype"] = dataclasses.replace(out["model"]["dtype"], choices=DTYPES)
+    out["dataset"]["format"] = dataclasses.replace(out["dataset"]["format"], choices=DATASET_FORMATS)
+    out["dataset"]["template"] = dataclasses.replace(out["dataset"]["template"], choices=TEMPLATES)
+    return out
+
+
+def all_specs() -> dict[str, dict[str, FieldSpec]]:
+    """Field specs of every section of a preset."""
+    return {**own_specs(), **schema()}

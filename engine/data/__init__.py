@@ -1,0 +1,1 @@
+"""Training data: reading files, their formats, preparation, lengths and the preview."""

@@ -1,0 +1,72 @@
+"""Reading, checking, converting and splitting a preset's dataset into what SFTTrainer trains on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from engine.data.formats import _apply_column_mapping, _check_rows, resolve_format, resolve_template, to_training_row
+from engine.data.lengths import LengthStats, check_lengths, length_stats
+from engine.data.reading import read_table
+from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.config.run_config import DatasetSection, RunConfig
+
+
+@dataclass
+class PreparedData:
+    """Train and eval datasets in a form SFTTrainer takes, and what was decided on the way."""
+
+    train: Any
+    eval: Any | None
+    format: str
+    template: str
+    columns_found: list[str]
+    warnings: list[str] = field(default_factory=list)
+    stats: LengthStats | None = None
+    """Token lengths of the training rows, once measured against max_length."""
+
+
+def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedData:
+    """Read, check, convert and split the data of a preset's dataset section."""
+    source = f"dataset {section.path}"
+    table = _apply_column_mapping(read_table(section.path, section), section, source)
+    columns_found = list(table.column_names)
+    if len(table) == 0:
+        raise UserError(f"{source} has no rows.")
+    fmt = resolve_format(table, section, source)
+    template = resolve_template(fmt, section.template)
+    if template == "chat-template" and tokenizer is not None and not getattr(tokenizer, "chat_template", None):
+        raise UserError(f"{source}: chat data needs the tokenizer's chat template, and this model's tokenizer has none; "
+                        "use a chat (instruct) model or convert the data to alpaca format.")
+    _check_rows(table, fmt, source)
+    if section.max_rows:
+        table = table.select(range(min(section.max_rows, len(table))))
+    converted = table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names)
+    eval_table = None
+    if section.eval_path:
+        eval_source = f"dataset {section.eval_path}"
+        eval_raw = _apply_column_mapping(read_table(section.eval_path, section), section, eval_source)
+        if resolve_format(eval_raw, section, eval_source) != fmt and section.format == "auto":
+            raise UserError(f"{eval_source} has a different format from the training data ({fmt}).")
+        _check_rows(eval_raw, fmt, eval_source)
+        eval_table = eval_raw.map(lambda row: to_training_row(row, fmt, template), remove_columns=eval_raw.column_names)
+    elif section.eval_split:
+        if len(converted) < 2:
+            raise UserError(f"{source} has {len(converted)} row(s): too few to hold out an eval split.")
+        parts = converted.train_test_split(test_size=section.eval_split, seed=section.seed)
+        converted, eval_table = parts["train"], parts["test"]
+    return PreparedData(converted, eval_table, fmt, template, columns_found)
+
+
+def prepare_for_training(config: "RunConfig", tokenizer: Any) -> PreparedData:
+    """The data exactly as training takes it: read, checked, converted, split, lengths measured and warned about.
+
+    Training, `check` and the wizard's preview all go through here, so they never disagree.
+    """
+    data = prepare_data(config.dataset, tokenizer)
+    if tokenizer is not None:
+        data.stats = length_stats(data.train, tokenizer, config.training_value("max_length"))
+        data.warnings += check_lengths(data.stats, f"dataset {config.dataset.path}")
+    return data

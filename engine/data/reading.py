@@ -1,0 +1,82 @@
+"""Loading local files and Hub datasets as datasets.Dataset, with errors a user can act on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.config.run_config import DatasetSection
+
+
+LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+def read_table(path: str, section: "DatasetSection", split: str | None = None) -> Any:
+    """Load a local file or a Hub dataset as a datasets.Dataset, with errors a user can act on."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    local = Path(path).expanduser()
+    suffix = local.suffix.lower()
+    if suffix in LOCAL_SUFFIXES or local.exists():
+        if not local.is_file():
+            raise UserError(f"dataset file {path} does not exist (looked from {Path.cwd()}).")
+        if suffix not in LOCAL_SUFFIXES:
+            raise UserError(f"dataset file {path}: unsupported type {suffix or '(none)'}; use .json, .jsonl, .csv or .parquet.")
+        if LOCAL_SUFFIXES[suffix] == "json":
+            return datasets.Dataset.from_list(_read_json_rows(local))
+        try:
+            return datasets.load_dataset(LOCAL_SUFFIXES[suffix], data_files=str(local), split="train")
+        except Exception as exc:  # pyarrow / pandas parse errors
+            raise UserError(f"dataset file {path}: cannot be read as {suffix[1:].upper()}: {_short(exc)}") from None
+    try:
+        return datasets.load_dataset(path, section.subset, split=split or section.split, revision=None)
+    except Exception as exc:
+        if "offline" in str(exc).lower() or "connect" in str(exc).lower() or type(exc).__name__ in ("ConnectionError", "OfflineModeIsEnabled"):
+            raise UserError(f"dataset {path!r} is not a local file and not available offline (Hub unreachable): "
+                            f"download it first or give a local JSON/JSONL/CSV/Parquet file.") from None
+        raise UserError(f"dataset {path!r}: not a local file, and loading it from the Hub failed: {_short(exc)}") from None
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[-1] if text else type(exc).__name__)[:300]
+
+
+def _read_json_rows(path: Path) -> list[dict]:
+    text = path.read_text(encoding="utf-8", errors="strict") if path.stat().st_size else ""
+    if not text.strip():
+        raise UserError(f"dataset file {path} is empty; it needs at least one row.")
+    stripped = text.lstrip()
+    if stripped.startswith("[") or (stripped.startswith("{") and path.suffix.lower() == ".json" and "\n{" not in stripped):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"dataset file {path}: broken JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}.") from None
+        if isinstance(data, dict):
+            lists = [v for v in data.values() if isinstance(v, list)]
+            if len(lists) != 1:
+                raise UserError(f"dataset file {path}: a JSON file holds a list of rows (or one key with that list).")
+            data = lists[0]
+        rows = data
+        where = "item"
+    else:
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise UserError(f"dataset file {path}: broken JSON at line {number}, column {exc.colno}: {exc.msg}.") from None
+        where = "line"
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise UserError(f"dataset file {path}: {where} {number} is {type(row).__name__}, not an object with columns.")
+    if not rows:
+        raise UserError(f"dataset file {path} has no rows.")
+    return rows

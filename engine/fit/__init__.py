@@ -1,0 +1,1 @@
+"""Memory fit: the estimate, verdicts and recommendations, calibration and reports."""

@@ -1,0 +1,185 @@
+"""Predicting the peak GPU memory of a training run from the model's structure alone.
+
+The prediction is what NVML would show as used by the training process. Each term is in the
+breakdown so the user sees what to change. Formulas follow memory-estimation.md; the two
+fitted constants (logit bytes and allocator overhead) are calibrated on
+shared/reference/vram-measured.csv (see benchmarks/estimator_accuracy.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from engine.models.architecture import ModelStructure
+from engine.units import GIB, gib
+
+CUDA_CONTEXT_BYTES = int(0.5 * GIB)
+"""CUDA context, cuBLAS workspace and kernels with lazy module loading (CUDA 12+)."""
+ALLOCATOR_OVERHEAD = 0.07
+"""Caching-allocator fragmentation: reserved (and NVML) above allocated, as a share of the peak."""
+LOGIT_BYTES_16BIT = 10.0
+"""Bytes per token and vocabulary entry at the loss: 16-bit logits, their fp32 copy, log-softmax."""
+LOGIT_BYTES_FP32 = 8.0
+"""The same when lm_head already computes in fp32 (no separate upcast copy)."""
+NF4_BYTES = 0.5
+NF4_CONSTANTS = 4 / 64
+"""One fp32 absmax per block of 64 weights."""
+NF4_DOUBLE_QUANT_CONSTANTS = 0.127 / 8
+"""Double quantization: 8-bit absmax plus second-level constants, about 0.127 bit per weight."""
+INT8_BYTES = 1.0
+
+
+@dataclass
+class MemoryInputs:
+    """Everything the estimate depends on, in plain numbers."""
+
+    structure: ModelStructure
+    batch_size: int
+    seq_len: int
+    weight_bytes: float = 2.0
+    """Bytes per unquantized weight: 2 for bf16/fp16, 4 for fp32."""
+    quantization: str | None = None
+    """None, "4bit" or "8bit"."""
+    double_quant: bool = False
+    lora_r: int | None = None
+    lora_targets: list[str] = field(default_factory=list)
+    lora_dropout: float = 0.0
+    lora_extra_trainable: int = 0
+    """Parameters of modules_to_save copies (trained in full)."""
+    lora_param_bytes: float = 4.0
+    """PEFT keeps LoRA weights in fp32; TRL casts them to bf16 for quantized models."""
+    optimizer: str = "adamw_torch"
+    checkpointing: bool = True
+    attention: str = "sdpa"
+    upcast_non_quantized: bool = False
+    """Whether non-quantized weights of a k-bit model are cast to fp32 (older PEFT/TRL did)."""
+
+
+@dataclass
+class Estimate:
+    """Predicted peak memory with its parts (bytes)."""
+
+    total_bytes: int
+    breakdown: dict[str, int]
+    trainable_params: int
+    notes: list[str] = field(default_factory=list)
+    inputs: MemoryInputs | None = None
+
+
+def optimizer_state_bytes(optimizer: str, param_bytes: float) -> tuple[float, str | None]:
+    """Optimizer state bytes per trainable parameter, and a note when it lives outside the allocator."""
+    name = optimizer.lower()
+    note = "paged optimizer states are CUDA managed memory: NVML shows them, torch.cuda.memory_reserved does not" \
+        if "paged" in name else None
+    if "8bit" in name or "bnb_8bit" in name:
+        per = 2.0 if "adam" in name or "ademamix" in name else 1.0
+        return per + 0.02, note  # + block statistics
+    if "4bit" in name:
+        return 1.0, note
+    if name.startswith("sgd"):
+        return 0.0, note
+    if "adafactor" in name:
+        return 0.05, note  # factored second moments: rows + columns
+    if "lion" in name or "rmsprop" in name or "adagrad" in name:
+        return 4.0 if "32bit" in name or param_bytes >= 4 else param_bytes, note
+    # AdamW and friends: two states in the parameters' dtype.
+    return 2 * param_bytes, note
+
+
+def _weights(s: ModelStructure, inputs: MemoryInputs) -> tuple[int, int]:
+    """Bytes of the base weights, and of its non-quantized part."""
+    if inputs.quantization is None:
+        return int(s.total_params * inputs.weight_bytes), 0
+    quantized = sum(g.params for name, g in s.linear.items() if name != "lm_head") + fused_expert_params(s)
+    if inputs.quantization == "4bit":
+        per = NF4_BYTES + (NF4_DOUBLE_QUANT_CONSTANTS if inputs.double_quant else NF4_CONSTANTS)
+    else:
+        per = INT8_BYTES + 0.01
+    other_bytes = 4.0 if inputs.upcast_non_quantized else inputs.weight_bytes
+    unquantized = int((s.total_params - quantized) * other_bytes)
+    return int(quantized * per) + unquantized, unquantized
+
+
+def fused_expert_params(s: ModelStructure) -> int:
+    """Mixture-of-experts weights stored as fused 3-D tensors rather than Linear layers."""
+    norms_and_biases = (2 * s.num_layers + 1) * s.hidden_size * 4
+    return max(0, s.other_params - norms_and_biases) if s.num_experts else 0
+
+
+def lora_params(s: ModelStructure, r: int, targets: list[str]) -> int:
+    """Trainable LoRA parameters: r·(in + out) for every targeted Linear layer."""
+    return sum(r * (s.linear[name].in_features + s.linear[name].out_features) * s.linear[name].count
+               for name in targets if name in s.linear)
+
+
+def _layer_activation_bytes(s: ModelStructure, inputs: MemoryInputs) -> float:
+    """Bytes saved for backward by one decoder layer, per token, in 16-bit compute."""
+    h, i = s.hidden_size, s.intermediate_size
+    kv = s.num_kv_heads * s.head_dim
+    q = s.num_heads * s.head_dim
+    experts = max(1, s.experts_per_token)
+    # attention: norm in/out, q, k, v, output; MLP: norm in/out, gate, act(gate), up, gate*up (per active expert)
+    elements = 2 * h + q + 2 * kv + q + 2 * h + 4 * i * experts
+    fp32_norm_copies = 2 * 2 * h * 4  # RMSNorm computes in fp32: input copy and normalised copy, twice a layer
+    lora = 0.0
+    if inputs.lora_r:
+        for name in inputs.lora_targets:
+            group = inputs.structure.linear.get(name)
+            if group is None:
+                continue
+            per_layer = group.count / max(1, s.num_layers)
+            dropout = group.in_features * 3 if inputs.lora_dropout > 0 else 0  # dropped input (16-bit) + mask
+            lora += per_layer * (dropout + inputs.lora_r * 2)
+    return elements * 2 + fp32_norm_copies + lora
+
+
+def estimate_memory(inputs: MemoryInputs) -> Estimate:
+    """Predict peak training memory (NVML view) with its breakdown."""
+    s = inputs.structure
+    tokens = inputs.batch_size * inputs.seq_len
+    notes: list[str] = []
+    weights, unquantized = _weights(s, inputs)
+
+    if inputs.lora_r:
+        trainable = lora_params(s, inputs.lora_r, inputs.lora_targets) + inputs.lora_extra_trainable
+        param_bytes = inputs.lora_param_bytes
+        trainable_weight_bytes = trainable * param_bytes
+    else:
+        trainable = s.total_params
+        param_bytes = inputs.weight_bytes
+        trainable_weight_bytes = 0  # the weights term already holds them
+    gradients = trainable * param_bytes
+    state_per_param, paged_note = optimizer_state_bytes(inputs.optimizer, param_bytes)
+    optimizer = trainable * state_per_param
+    if paged_note:
+        notes.append(paged_note)
+
+    layer = _layer_activation_bytes(s, inputs)
+    if inputs.checkpointing:
+        # one hidden state per layer boundary, plus one layer recomputed in full during backward
+        activations = tokens * (2 * s.hidden_size * s.num_layers + layer)
+    else:
+        activations = tokens * layer * s.num_layers
+    attention_matrix = 0
+    if inputs.attention == "eager":
+        per_layer = 5 * s.num_heads * inputs.seq_len * tokens  # scores, softmax and dropout mask
+        attention_matrix = per_layer * (1 if inputs.checkpointing else s.num_layers)
+        notes.append("eager attention materialises the attention matrix; sdpa or flash_attention_2 do not")
+    logits_fp32 = inputs.quantization is not None and inputs.upcast_non_quantized or inputs.weight_bytes >= 4
+    logits = tokens * s.vocab_size * (LOGIT_BYTES_FP32 if logits_fp32 else LOGIT_BYTES_16BIT)
+
+    allocated = weights + trainable_weight_bytes + gradients + optimizer + activations + attention_matrix + logits
+    overhead = int(allocated * ALLOCATOR_OVERHEAD)
+    breakdown = {
+        "weights": int(weights),
+        "trainable_params": int(trainable_weight_bytes),
+        "gradients": int(gradients),
+        "optimizer_states": int(optimizer),
+        "activations": int(activations + attention_matrix),
+        "logits_and_loss": int(logits),
+        "cuda_context": CUDA_CONTEXT_BYTES,
+        "allocator_overhead": overhead,
+    }
+    if unquantized and inputs.quantization:
+        notes.append(f"{gib(unquantized)} of the weights stay unquantized (embeddings, lm_head, norms)")
+    return Estimate(sum(breakdown.values()), breakdown, int(trainable), notes, inputs)

@@ -1,0 +1,1 @@
+"""The machine: GPUs over NVML, the precision decision and memory telemetry."""

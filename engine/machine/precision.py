@@ -1,0 +1,33 @@
+"""The precision a run uses on a device: bf16 with TF32 from Ampere, fp16 before, fp32 on CPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.machine.hardware import Gpu
+
+
+@dataclass
+class PrecisionDecision:
+    """The dtype and mixed precision a run uses on a device, with the reason."""
+
+    dtype: str
+    """Model weights dtype: bfloat16, float16 or float32."""
+    mixed: str
+    """Mixed precision for SFTConfig: bf16, fp16 or no."""
+    tf32: bool
+    reason: str
+
+
+def decide_precision(gpu: "Gpu | None") -> PrecisionDecision:
+    """bf16 from compute capability 8.0, fp16 on older CUDA GPUs, fp32 on CPU; TF32 from Ampere."""
+    if gpu is None:
+        return PrecisionDecision("float32", "no", False, "no CUDA GPU: fp32 on the CPU")
+    cc = ".".join(map(str, gpu.compute_capability))
+    if gpu.bf16:
+        return PrecisionDecision("bfloat16", "bf16", True,
+                                 f"{gpu.name} has compute capability {cc} (>= 8.0): native bf16, TF32 matmuls on")
+    return PrecisionDecision("float16", "fp16", False,
+                             f"{gpu.name} has compute capability {cc} (< 8.0): no native bf16, so fp16 with loss scaling")

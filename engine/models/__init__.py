@@ -1,0 +1,1 @@
+"""Models: locating them, the built-in tiny-demo, their structure and loading."""

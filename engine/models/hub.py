@@ -1,0 +1,81 @@
+"""Locating a model (tiny-demo, a local folder or a Hub id) and loading its config and tokenizer offline-first."""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import UserError
+from engine.models.tiny_demo import TINY_DEMO, ensure_tiny_demo, tiny_demo_dir
+
+if TYPE_CHECKING:
+    from engine.config.run_config import ModelSection
+
+
+def model_location(model: "ModelSection", build: bool = True) -> str:
+    """The path or Hub id from_pretrained gets; builds tiny-demo (unless told not to), checks local folders."""
+    name = model.name_or_path
+    if name == TINY_DEMO:
+        return str(ensure_tiny_demo() if build else tiny_demo_dir())
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")):
+        if not (path / "config.json").is_file():
+            raise UserError(f"model.name_or_path = {name}: no config.json in that directory; "
+                            "point it at a folder saved with save_pretrained, or use a Hub id.")
+        return str(path)
+    return name
+
+
+@lru_cache(maxsize=1)
+def hub_unreachable() -> bool:
+    """True when the Hugging Face Hub cannot be used: offline mode, or no answer within 3 seconds."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return True
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=3):
+            return False
+    except OSError:
+        return True
+
+
+def _local_only(location: str) -> bool:
+    """Load from the local cache only when the Hub is out of reach (fails fast instead of retrying)."""
+    return not Path(location).exists() and hub_unreachable()
+
+
+def _offline_error(name: str, what: str, exc: Exception) -> UserError:
+    return UserError(f"model {name!r}: its {what} is not available offline (not in the local Hugging Face cache, "
+                     f"and the Hub cannot be reached: {type(exc).__name__}). Download it on a connected machine "
+                     f"(`hf download {name}`) or set model.name_or_path to a local directory.")
+
+
+def load_model_config(model: "ModelSection") -> Any:
+    """The model's transformers config (config.json only, no weights)."""
+    from transformers import AutoConfig
+
+    location = model_location(model)
+    try:
+        return AutoConfig.from_pretrained(location, trust_remote_code=model.trust_remote_code, revision=model.revision,
+                                          local_files_only=_local_only(location))
+    except OSError as exc:
+        raise _offline_error(model.name_or_path, "config.json", exc) from None
+    except ValueError as exc:
+        raise UserError(f"model {model.name_or_path!r}: {exc}") from None
+
+
+def load_tokenizer(model: "ModelSection") -> Any:
+    """The model's tokenizer, with a pad token set (the EOS token when it has none)."""
+    from transformers import AutoTokenizer
+
+    location = model_location(model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, trust_remote_code=model.trust_remote_code, revision=model.revision,
+                                                  local_files_only=_local_only(location))
+    except OSError as exc:
+        raise _offline_error(model.name_or_path, "tokenizer", exc) from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer

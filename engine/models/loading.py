@@ -1,0 +1,58 @@
+"""Finding and loading models and tokenizers, including the built-in `tiny-demo`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.models.hub import _local_only, _offline_error, model_location
+
+if TYPE_CHECKING:
+    from engine.config.run_config import ModelSection
+    from engine.machine.precision import PrecisionDecision
+
+
+def torch_dtype(name: str) -> Any:
+    """The torch dtype for a dtype string such as bfloat16."""
+    import torch
+
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[name]
+
+
+def quantization_config(quantization: dict | None, precision: "PrecisionDecision") -> Any:
+    """The BitsAndBytesConfig for a preset's quantization section (compute dtype from precision)."""
+    if not quantization:
+        return None
+    from transformers import BitsAndBytesConfig
+
+    kwargs = dict(quantization)
+    for key in ("bnb_4bit_compute_dtype", "bnb_4bit_quant_storage"):
+        if isinstance(kwargs.get(key), str):
+            kwargs[key] = torch_dtype(kwargs[key])
+    if kwargs.get("load_in_4bit") and kwargs.get("bnb_4bit_compute_dtype") is None:
+        kwargs["bnb_4bit_compute_dtype"] = torch_dtype(precision.dtype)
+    return BitsAndBytesConfig(**kwargs)
+
+
+def load_model(model: "ModelSection", precision: "PrecisionDecision", quantization: dict | None,
+               random_init: bool = False) -> Any:
+    """Load the causal LM with the decided dtype (or random weights from its config)."""
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch_dtype(precision.dtype)
+    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": model.trust_remote_code}
+    if model.attn_implementation:
+        kwargs["attn_implementation"] = model.attn_implementation
+    if random_init:
+        from engine.models.structure import hf_config
+
+        return AutoModelForCausalLM.from_config(hf_config(model), **kwargs)
+    bnb = quantization_config(quantization, precision)
+    if bnb is not None:
+        kwargs["quantization_config"] = bnb
+        kwargs["device_map"] = {"": 0}
+    location = model_location(model)
+    try:
+        return AutoModelForCausalLM.from_pretrained(location, revision=model.revision, local_files_only=_local_only(location),
+                                                    **kwargs)
+    except OSError as exc:
+        raise _offline_error(model.name_or_path, "weights", exc) from None

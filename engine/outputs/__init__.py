@@ -1,0 +1,1 @@
+"""What a run produces for users: generation, merged models and exported scripts."""

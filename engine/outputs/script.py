@@ -1,0 +1,157 @@
+"""A standalone Python script that reproduces a run with TRL directly (export-script).
+
+The script's row conversion is the engine's own code (engine/data/formats.py), copied in with
+inspect.getsource, so the script trains on exactly the text `sft-wizard train` does.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+from typing import TYPE_CHECKING
+
+from engine.config.resolve import lora_kwargs, resolve_precision, sft_kwargs
+from engine.data import formats
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+    from engine.machine.hardware import HardwareReport
+    from engine.machine.precision import PrecisionDecision
+
+CONVERSION_CONSTANTS = ("ALPACA_TEMPLATES", "FORMAT_COLUMNS", "_SHAREGPT_ROLES")
+"""The names in engine.data.formats that the copied conversion functions read."""
+CONVERSION_FUNCTIONS = (formats.detect_format, formats.column_renames, formats.rename_columns,
+                        formats.resolve_template, formats.to_training_row)
+"""The engine functions that turn a loaded table into rows SFTTrainer trains on."""
+
+
+def _py(value: object, indent: str = "") -> str:
+    """A value as Python source: a non-empty dict one entry a line, anything else as its repr."""
+    if not isinstance(value, dict) or not value:
+        return repr(value)
+    inner = indent + "    "
+    entries = "".join(f"{inner}{key!r}: {_py(item, inner)},\n" for key, item in value.items())
+    return f"{{\n{entries}{indent}}}"
+
+
+def conversion_source() -> str:
+    """The engine's row conversion code (its constants and functions) as module-level Python."""
+    constants = "\n".join(f"{name} = {_py(getattr(formats, name))}" for name in CONVERSION_CONSTANTS)
+    functions = "\n\n".join(inspect.getsource(function) for function in CONVERSION_FUNCTIONS)
+    return f"{constants}\n\n\n{functions}"
+
+
+def export_script(config: "RunConfig", hardware: "HardwareReport") -> str:
+    """Python source that trains the same run without sft-wizard."""
+    precision, _ = resolve_precision(config, hardware)
+    sections = [_header(config, precision), _conversion(), _loading(config),
+                _main(config, hardware, precision), 'if __name__ == "__main__":\n    main()\n']
+    return "\n\n".join(sections)
+
+
+def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
+    """The docstring, the imports and the settings of the run."""
+    from engine.models.hub import model_location
+
+    ds = config.dataset
+    return "\n".join([
+        "#!/usr/bin/env python3",
+        f'"""Fine-tune {config.name} with TRL directly; exported by `sft-wizard export-script`.',
+        "",
+        "Run it to train; importing it only defines the settings and the data conversion.",
+        '"""',
+        "",
+        "import torch",
+        "from datasets import load_dataset",
+        "from peft import LoraConfig",
+        "from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig",
+        "from trl import SFTConfig, SFTTrainer",
+        "",
+        f"MODEL = {model_location(config.model, build=False)!r}",
+        f"DATA_FILE = {ds.path!r}",
+        f"EVAL_FILE = {ds.eval_path!r}",
+        f"EVAL_SPLIT = {ds.eval_split!r}",
+        f"FORMAT = {ds.format!r}  # alpaca, chat, sharegpt, text, prompt-completion, or auto to detect",
+        f"TEMPLATE = {ds.template!r}  # alpaca, alpaca-zh, chat-template, none, or auto to pick from the format",
+        f"COLUMNS = {dict(ds.columns or {})!r}  # our name -> the data's column name",
+        f"# precision: {precision.reason}",
+        f"DTYPE = torch.{precision.dtype}",
+        "",
+    ])
+
+
+def _conversion() -> str:
+    """The engine's conversion code, then the function that applies it to a whole table."""
+    return f'''# Row conversion: sft-wizard's own code ({formats.__name__}), copied in unchanged.
+
+{conversion_source()}
+
+def to_training_rows(table):
+    """Every row of a loaded table in the shape SFTTrainer trains on, converted as sft-wizard does."""
+    table = rename_columns(table, column_renames(COLUMNS))
+    fmt = detect_format(table.column_names) if FORMAT == "auto" else FORMAT
+    if fmt is None:
+        raise SystemExit(f"cannot tell the data format from the columns {{table.column_names}}; set FORMAT")
+    template = resolve_template(fmt, TEMPLATE)
+    return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names)
+'''
+
+
+def _loading(config: "RunConfig") -> str:
+    """The function that loads a data file or Hub dataset and converts it."""
+    return f'''def load(path):
+    """Load a local data file, or a Hub dataset id, as rows SFTTrainer trains on."""
+    kind = {{"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}}.get(path.rsplit(".", 1)[-1])
+    if kind:
+        table = load_dataset(kind, data_files=path, split="train")
+    else:
+        table = load_dataset(path, split={config.dataset.split!r})
+    return to_training_rows(table)
+'''
+
+
+def _main(config: "RunConfig", hardware: "HardwareReport", precision: "PrecisionDecision") -> str:
+    """The main() that loads data and model, trains, and saves."""
+    return ('def main():\n    """Load the data and the model, train, and save the result."""\n'
+            + textwrap.indent(_training(config, hardware, precision), "    "))
+
+
+def _training(config: "RunConfig", hardware: "HardwareReport", precision: "PrecisionDecision") -> str:
+    """The body of main(): data, tokenizer, model, trainer, training and saving."""
+    ds = config.dataset
+    training = sft_kwargs(config, precision, config.output_dir, hardware.training_gpu is not None)
+    lora = lora_kwargs(config)
+    quant = dict(config.quantization) if config.quantization else None
+    if quant and quant.get("load_in_4bit") and not quant.get("bnb_4bit_compute_dtype"):
+        quant["bnb_4bit_compute_dtype"] = precision.dtype
+    return "\n".join([
+        "train = load(DATA_FILE)",
+        "evaluation = load(EVAL_FILE) if EVAL_FILE else None",
+        "if EVAL_SPLIT:",
+        f"    parts = train.train_test_split(test_size=EVAL_SPLIT, seed={ds.seed})",
+        "    train, evaluation = parts['train'], parts['test']",
+        "",
+        f"tokenizer = AutoTokenizer.from_pretrained(MODEL, trust_remote_code={config.model.trust_remote_code})",
+        "if tokenizer.pad_token is None:",
+        "    tokenizer.pad_token = tokenizer.eos_token",
+        f"quantization = BitsAndBytesConfig(**{_py(quant)})" if quant else "quantization = None",
+        "if quantization is not None and isinstance(quantization.bnb_4bit_compute_dtype, str):",
+        "    quantization.bnb_4bit_compute_dtype = getattr(torch, quantization.bnb_4bit_compute_dtype)",
+        "model = AutoModelForCausalLM.from_pretrained(",
+        "    MODEL,",
+        "    dtype=DTYPE,",
+        f"    trust_remote_code={config.model.trust_remote_code},",
+        *([f"    attn_implementation={config.model.attn_implementation!r},"] if config.model.attn_implementation else []),
+        "    quantization_config=quantization,",
+        "    device_map={'': 0} if quantization is not None else None,",
+        ")",
+        "",
+        f"args = SFTConfig(**{_py(training)})",
+        f"peft_config = LoraConfig(**{_py(lora)})" if lora else "peft_config = None  # full fine-tuning",
+        "trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,",
+        "                     processing_class=tokenizer, peft_config=peft_config)",
+        "trainer.train()",
+        f"trainer.save_model({config.output_dir + '/final'!r})",
+        f"tokenizer.save_pretrained({config.output_dir + '/final'!r})",
+        "",
+    ])

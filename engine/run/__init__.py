@@ -1,0 +1,1 @@
+"""Running training: checks, the trainer, events, control, run directories and the probe."""

@@ -1,0 +1,73 @@
+"""`check`: every problem a run would hit, found without loading anything heavier than a tokenizer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.config.resolve import resolve_precision
+from engine.config.rules import check_hardware_rules
+from engine.errors import UserError
+from engine.machine.hardware import hardware_report
+
+
+@dataclass
+class CheckReport:
+    """What `check` found: problems (each with its fix), warnings and facts worth showing."""
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+    precision: str = ""
+    stats: Any = None
+
+
+def full_check(config: Any, hardware: Any = None) -> CheckReport:
+    """Check hardware fit, the model's modules against LoRA targets, and the data."""
+    from engine.libraries import quiet_libraries
+
+    report = CheckReport()
+    hardware = hardware or hardware_report()
+    report.problems += check_hardware_rules(config, hardware, "preset")
+    precision, notes = resolve_precision(config, hardware)
+    report.precision = f"{precision.mixed if precision.mixed != 'no' else precision.dtype} — {precision.reason}"
+    report.warnings += notes
+    quiet_libraries()
+    tokenizer = _collect(report, lambda: _check_model(config, report))
+    _collect(report, lambda: _check_data(config, tokenizer, report))
+    return report
+
+
+def _collect(report: CheckReport, step: Any) -> Any:
+    try:
+        return step()
+    except UserError as exc:
+        report.problems += exc.problems
+        return None
+
+
+def _check_model(config: Any, report: CheckReport) -> Any:
+    from engine.models.architecture import lora_targets
+    from engine.models.hub import load_tokenizer
+    from engine.models.structure import model_structure
+
+    structure = model_structure(config.model)
+    report.facts.append(f"model: {structure.model_type}, {structure.total_params / 1e6:,.1f}M parameters, "
+                        f"{structure.num_layers} layers, vocabulary {structure.vocab_size:,}")
+    if config.lora is not None:
+        targets = lora_targets(structure, config.lora.get("target_modules"))
+        report.facts.append(f"LoRA targets: {', '.join(targets)}")
+    return _collect(report, lambda: load_tokenizer(config.model))
+
+
+def _check_data(config: Any, tokenizer: Any, report: CheckReport) -> None:
+    from engine.data.prepare import prepare_for_training
+
+    data = prepare_for_training(config, tokenizer)
+    report.facts.append(f"data: {data.format} format, template {data.template}, {len(data.train)} train / "
+                        f"{len(data.eval) if data.eval is not None else 0} eval rows")
+    if data.stats is not None:
+        report.stats = data.stats
+        report.facts.append(f"token lengths: median {data.stats.median}, p95 {data.stats.p95}, max {data.stats.max} "
+                            f"(max_length {data.stats.max_length})")
+    report.warnings += data.warnings

@@ -1,0 +1,47 @@
+"""Finding earlier runs (run directories with events.jsonl) and summarising them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.run.events import EVENTS_FILE, read_events, run_status
+from engine.run.rundir import latest_checkpoint
+from engine.run.state import RunState
+
+
+@dataclass
+class RunSummary:
+    """One run directory as a list row."""
+
+    path: Path
+    name: str
+    status: str
+    final_loss: float | None
+    started: float | None
+    last_checkpoint: str | None
+
+    @property
+    def date(self) -> str:
+        """Start time as local date and time."""
+        return time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started)) if self.started else "?"
+
+
+def summarise_run(run_dir: Path) -> RunSummary:
+    """Status, final loss and start time of a run directory."""
+    events = read_events(run_dir)
+    state = RunState.from_events(events)
+    first_start = next((e["time"] for e in events if e.get("event") == "start"), None)
+    return RunSummary(run_dir, state.name or run_dir.name, run_status(events), state.summary()["final_loss"],
+                      first_start, latest_checkpoint(run_dir))
+
+
+def find_runs(root: str | Path = "runs", limit: int = 20) -> list[RunSummary]:
+    """Run directories under root (and root itself), newest first."""
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    candidates = [p.parent for p in base.glob(f"*/{EVENTS_FILE}")] + [p.parent for p in base.glob(EVENTS_FILE)]
+    runs = [summarise_run(p) for p in candidates]
+    return sorted(runs, key=lambda r: r.started or 0, reverse=True)[:limit]

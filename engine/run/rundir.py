@@ -1,0 +1,79 @@
+"""The run directory: its file names, run.yaml, the latest checkpoint, and refusing to clobber an earlier run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import UserError
+from engine.run.events import EVENTS_FILE, read_events, run_status
+from engine.yamlio import load_yaml
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+
+RUN_FILE = "run.yaml"
+FINAL_DIR = "final"
+ERROR_LOG = "error.log"
+CHECKPOINT_NAME = re.compile(r"^checkpoint\-(\d+)$")
+"""transformers.trainer_utils._re_checkpoint: the names the Trainer saves and resumes from."""
+
+
+def latest_checkpoint(run_dir: str | Path) -> str | None:
+    """The checkpoint the Trainer would resume from: transformers' get_last_checkpoint rule, without importing it.
+
+    Importing transformers takes seconds (it loads torch); run lists and the monitor call this on
+    the UI thread. tests/test_rundir.py holds this to the library's function.
+    """
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        return None
+    steps = {int(match[1]): path for path in folder.iterdir()
+             if (match := CHECKPOINT_NAME.search(path.name)) and path.is_dir()}
+    return str(steps[max(steps)]) if steps else None
+
+
+def read_run_file(run_dir: str | Path) -> dict:
+    """run.yaml as data; UserError when the folder is not a run directory."""
+    path = Path(run_dir) / RUN_FILE
+    try:
+        record = load_yaml(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise UserError(f"{run_dir} has no {RUN_FILE}; is it an sft-wizard run directory?") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise UserError(f"{path} is not an sft-wizard run record (no `config` section).")
+    return record
+
+
+def run_config(run_dir: str | Path) -> "RunConfig":
+    """The resolved config a run directory was trained with (from its run.yaml)."""
+    from engine.config.parsing import parse_config
+
+    return parse_config(read_run_file(run_dir)["config"], str(Path(run_dir) / RUN_FILE))[0]
+
+
+def checkpoint_to_resume(run_dir: Path, resume: str | bool | None) -> str | None:
+    """Refuse to clobber an earlier run; return the checkpoint to resume from, if any."""
+    if resume:
+        if isinstance(resume, str) and resume not in ("latest", ""):
+            if not (Path(resume) / "trainer_state.json").is_file():
+                raise UserError(f"--resume {resume}: not a checkpoint folder (no trainer_state.json).")
+            return resume
+        checkpoint = latest_checkpoint(run_dir)
+        if checkpoint is None:
+            raise UserError(f"--resume: {run_dir} has no checkpoint-N folder to resume from.")
+        return checkpoint
+    if (run_dir / EVENTS_FILE).exists() or latest_checkpoint(run_dir):
+        status = run_status(read_events(run_dir))
+        raise UserError(f"{run_dir} already holds a run ({status}); resume it with --resume, or choose another "
+                        "directory with --output-dir (or training.output_dir).")
+    return None
+
+
+def recorded(run_dir: str | Path, key: str) -> Any:
+    """One top-level entry of a run's run.yaml, or None when there is no readable record."""
+    try:
+        return read_run_file(run_dir).get(key)
+    except UserError:
+        return None

@@ -1,0 +1,209 @@
+"""Running one fine-tuning run: checks, data, model, SFTTrainer, run directory and events.
+
+Everything a user can get wrong is checked while planning, before the run directory is created,
+so a bad config or bad data never leaves a half-written run behind.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from engine import __version__
+from engine.atomic import write_text_atomic
+from engine.config.resolve import resolve_precision
+from engine.config.rules import check_hardware_rules
+from engine.config.run_config import RunConfig
+from engine.config.schema import library_versions
+from engine.errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, UserError
+from engine.libraries import quiet_libraries
+from engine.machine.hardware import HardwareReport, hardware_report
+from engine.machine.precision import PrecisionDecision
+from engine.run.events import EventWriter, Listener, read_events
+from engine.run.rundir import ERROR_LOG, FINAL_DIR, RUN_FILE, checkpoint_to_resume, latest_checkpoint, recorded
+from engine.run.state import RunState
+from engine.run.trainer import build_trainer
+from engine.yamlio import dump_yaml
+
+
+@dataclass
+class RunRequest:
+    """What a caller asks of run_training."""
+
+    config: RunConfig
+    output_dir: str | None = None
+    """The run directory; training.output_dir when None."""
+    resume: str | bool | None = None
+    """A checkpoint folder, or True/"latest" for the run directory's latest checkpoint."""
+    listeners: list[Listener] = field(default_factory=list)
+    """Called with every event (the headless printer, the monitor's queue); they must never block."""
+    control: Any = None
+    """The RunControl that stop/pause/checkpoint requests arrive through."""
+    hardware: HardwareReport | None = None
+    """The machine, when the caller has read it already."""
+    on_writer: Callable[[EventWriter], None] | None = None
+    """Called with the event writer once it exists (the monitor hooks library log capture there)."""
+
+
+@dataclass
+class RunPlan:
+    """Everything decided and checked before the run directory exists."""
+
+    config: RunConfig
+    run_dir: Path
+    checkpoint: str | None
+    precision: PrecisionDecision
+    hardware: HardwareReport
+    tokenizer: Any
+    data: Any
+    """The engine.data.prepare.PreparedData the trainer gets."""
+    estimate: dict | None
+
+    @property
+    def estimate_bytes(self) -> int | None:
+        """The estimated peak, when the estimate succeeded."""
+        return self.estimate.get("total_bytes") if isinstance(self.estimate, dict) else None
+
+
+@dataclass
+class RunResult:
+    """How a run ended."""
+
+    status: str
+    """completed, stopped or failed."""
+    exit_code: int
+    run_dir: str
+    final_dir: str | None
+    message: str
+
+
+def plan_run(request: RunRequest) -> RunPlan:
+    """Check the machine, the run directory and the data, and decide precision; UserError for anything to fix."""
+    quiet_libraries()
+    from engine.data.prepare import prepare_for_training
+    from engine.models.hub import load_tokenizer
+
+    config = request.config
+    run_dir = Path(request.output_dir or config.output_dir)
+    hardware = request.hardware or hardware_report()
+    problems = check_hardware_rules(config, hardware, "preset")
+    if problems:
+        raise UserError(problems[0], problems)
+    precision, precision_notes = resolve_precision(config, hardware)
+    checkpoint = checkpoint_to_resume(run_dir, request.resume)
+    tokenizer = load_tokenizer(config.model)
+    data = prepare_for_training(config, tokenizer)
+    data.warnings += precision_notes
+    estimate = (recorded(run_dir, "estimate") if checkpoint else None) or _estimate_record(config)
+    return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate)
+
+
+def run_training(request: RunRequest) -> RunResult:
+    """Train a config to the end (or until stopped); UserError for anything the user must fix."""
+    from engine.run.control import RunControl
+
+    plan = plan_run(request)
+    control = request.control or RunControl()
+    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    writer = EventWriter(plan.run_dir, request.listeners)
+    if request.on_writer:
+        request.on_writer(writer)
+    if not plan.checkpoint:
+        _write_run_file(plan)
+    try:
+        return _train(plan, writer, control)
+    except UserError as exc:
+        writer.emit("end", status="failed", final_path=None, message=str(exc))
+        raise
+    except BaseException as exc:
+        (plan.run_dir / ERROR_LOG).write_text(traceback.format_exc(), encoding="utf-8")
+        message = _failure_message(exc)
+        writer.emit("end", status="failed", final_path=None, message=message)
+        if isinstance(exc, KeyboardInterrupt):
+            return RunResult("stopped", EXIT_STOPPED, str(plan.run_dir), None, "interrupted without saving")
+        return RunResult("failed", EXIT_FAILURE, str(plan.run_dir), None,
+                         f"{message} (traceback in {plan.run_dir / ERROR_LOG})")
+    finally:
+        writer.close()
+
+
+def _estimate_record(config: RunConfig) -> dict | None:
+    """The memory estimate for run.yaml; an estimator problem never blocks training."""
+    try:
+        from engine.fit.verdicts import fit_for_config
+
+        return fit_for_config(config).to_dict()
+    except Exception as exc:  # the estimate is advice, not a precondition
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _failure_message(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:400]
+    if "out of memory" in text.lower():
+        return f"CUDA out of memory. {text} Run `sft-wizard estimate` for a batch size that fits."
+    return text
+
+
+def _write_run_file(plan: RunPlan) -> None:
+    from engine.run.probe import saved_probe
+
+    gpu, data = plan.hardware.training_gpu, plan.data
+    record = {
+        "config": plan.config.to_dict(),
+        "precision": asdict(plan.precision),
+        "device": gpu.name if gpu else f"cpu ({plan.hardware.cpu_count} cores)",
+        "data": {"format": data.format, "template": data.template, "train_rows": len(data.train),
+                 "eval_rows": len(data.eval) if data.eval is not None else 0, "warnings": data.warnings},
+        "estimate": plan.estimate,
+        "probe": saved_probe(plan.config),
+        "versions": {"sft-wizard": __version__, **library_versions()},
+    }
+    write_text_atomic(plan.run_dir / RUN_FILE, dump_yaml(record))
+
+
+def _start_fields(plan: RunPlan) -> dict:
+    """What the `start` event says about the run, beside the step counts the callback adds."""
+    gpu, precision, data = plan.hardware.training_gpu, plan.precision, plan.data
+    return {"num_train_examples": len(data.train), "num_eval_examples": len(data.eval) if data.eval is not None else 0,
+            "precision": precision.mixed if precision.mixed != "no" else precision.dtype,
+            "precision_reason": precision.reason, "device": gpu.name if gpu else "cpu",
+            "device_total_bytes": gpu.total_bytes if gpu else plan.hardware.ram_total_bytes,
+            "resumed_from": plan.checkpoint, "run_dir": str(plan.run_dir), "name": plan.config.name,
+            "pid": os.getpid(), "estimate_bytes": plan.estimate_bytes}
+
+
+def _train(plan: RunPlan, writer: EventWriter, control: Any) -> RunResult:
+    from engine.machine.telemetry import MemorySampler
+    from engine.models.loading import load_model
+    from engine.run.callback import EventCallback
+
+    on_gpu = plan.hardware.training_gpu is not None
+    for warning in plan.data.warnings:
+        writer.emit("status", phase="warning", message=warning)
+    writer.emit("status", phase="loading model")
+    model = load_model(plan.config.model, plan.precision, plan.config.quantization)
+    callback = EventCallback(writer, control, MemorySampler("cuda" if on_gpu else "cpu"), _start_fields(plan))
+    writer.emit("status", phase="tokenizing")
+    trainer = build_trainer(plan.config, plan.precision, model, plan.tokenizer, plan.data.train, plan.data.eval,
+                            str(plan.run_dir), on_gpu=on_gpu, callbacks=[callback])
+    trainer.train(resume_from_checkpoint=plan.checkpoint)
+
+    if callback.failure:
+        writer.emit("end", status="failed", final_path=None, message=callback.failure,
+                    last_checkpoint=latest_checkpoint(plan.run_dir))
+        return RunResult("failed", EXIT_FAILURE, str(plan.run_dir), None, callback.failure)
+    writer.emit("status", phase="saving")
+    final_dir = plan.run_dir / FINAL_DIR
+    trainer.save_model(str(final_dir))
+    plan.tokenizer.save_pretrained(str(final_dir))
+    stopped = control.stop_requested.is_set()
+    status = "stopped" if stopped else "completed"
+    summary = RunState.from_events(read_events(plan.run_dir)).summary()
+    summary["train_runtime"] = callback.train_summary.get("train_runtime")
+    summary["global_step"] = trainer.state.global_step
+    message = control.stop_reason if stopped else "training completed"
+    writer.emit("end", status=status, final_path=str(final_dir), message=message, **summary)
+    return RunResult(status, EXIT_STOPPED if stopped else EXIT_OK, str(plan.run_dir), str(final_dir), message)

@@ -1,0 +1,1 @@
+"""The live training monitor: screen, charts, event sources and the try-a-prompt screen."""

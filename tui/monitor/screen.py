@@ -1,0 +1,338 @@
+"""The live training monitor: progress, loss, memory and log panels over the run's event stream.
+
+Training (in-process, a plain thread) or a followed events.jsonl (attach) puts events on a
+queue without ever waiting for the UI; a timer drains the queue a few times a second and redraws.
+"""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, RichLog, Static
+
+from engine.run.event_text import format_event
+from engine.run.state import RunState, format_duration
+from engine.units import GIB, gib
+from tui.monitor.charts import LineChart, Series, smooth
+from tui.monitor.sources import AttachedRun, InProcessRun, RunSource
+
+REDRAW_SECONDS = 0.5
+"""How often queued events are applied and panels redrawn (2 Hz: live enough, cheap for training)."""
+ZOOM_POINTS = 50
+
+
+class MonitorScreen(Screen[None]):
+    """Watches one run: live in this process, live in another (attach), or finished (replay)."""
+
+    class Closed(Message):
+        """The user left the monitor; `fix` is the out-of-memory change to apply in the wizard, if asked for."""
+
+        def __init__(self, fix: Any = None, to_wizard: bool = False) -> None:
+            self.fix = fix
+            self.to_wizard = to_wizard
+            super().__init__()
+
+    BINDINGS = [
+        Binding("s", "stop", "Stop", id="stop", tooltip="Stop after this step, saving a checkpoint and final/"),
+        Binding("c", "checkpoint", "Checkpoint", id="checkpoint", tooltip="Save a checkpoint after this step"),
+        Binding("p", "pause", "Pause", id="pause", tooltip="Pause at the next step boundary, or resume"),
+        Binding("z", "zoom", "Zoom", id="zoom", tooltip=f"Show only the last {ZOOM_POINTS} points"),
+        Binding("e", "smoothing", "Smooth", id="smooth", tooltip="Smooth the train loss curve"),
+        Binding("t", "try_prompt", "Try", id="try", tooltip="Generate from base and fine-tuned models"),
+        Binding("m", "merge", "Merge", id="merge", tooltip="Merge the adapter into full weights"),
+        Binding("w", "back_to_wizard", "Wizard", id="wizard", tooltip="Back to the wizard (with the fix applied)"),
+        Binding("r", "resume", "Resume", id="resume", tooltip="Resume a stopped run from its latest checkpoint"),
+        Binding("q", "quit_monitor", "Quit", id="quit_monitor"),
+    ]
+
+    def __init__(self, source: RunSource) -> None:
+        super().__init__()
+        self.source = source
+        self.state = RunState()
+        self.zoomed = False
+        self.smoothing = 0.0
+        self.estimate_bytes: int | None = None
+        self.fix: Any = None
+
+    @classmethod
+    def for_training(cls, config: Any, output_dir: str | None = None, resume: str | None = None) -> "MonitorScreen":
+        """A monitor that trains config in this process."""
+        return cls(InProcessRun(config, output_dir, resume))
+
+    @classmethod
+    def for_run_dir(cls, run_dir: str) -> "MonitorScreen":
+        """A monitor over an existing run directory (live or finished)."""
+        return cls(AttachedRun(run_dir))
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="monitor"):
+            yield Static("", id="run-title")
+            with Horizontal(id="progress-row"):
+                yield ProgressBar(id="progress", show_eta=False, show_percentage=True)
+                yield Static("", id="progress-text")
+            with Horizontal(id="charts"):
+                loss = LineChart(id="loss-chart")
+                loss.border_title = "loss: train (cyan) · eval (magenta)"
+                yield loss
+                memory = LineChart(fmt="{:.2f}", id="memory-chart")
+                memory.border_title = "memory GiB"
+                yield memory
+            yield Static("", id="stats")
+            yield RichLog(id="log", max_lines=500, wrap=True, markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.source.start(self.events.put)
+        self.set_interval(REDRAW_SECONDS, self.drain)
+
+    def drain(self) -> None:
+        """Apply queued events and redraw once (never per event)."""
+        changed = False
+        log = self.query_one("#log", RichLog)
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            changed = True
+            self.state.apply(event)
+            self.estimate_bytes = self.state.estimate_bytes or self.estimate_bytes
+            line = _log_line(event)
+            if line is not None:
+                log.write(line)
+            if event.get("event") == "end":
+                self.finished(event)
+        if changed:
+            self.redraw()
+        elif not self.state.finished:
+            self._draw_progress()  # only the clock moved
+
+    def redraw(self) -> None:
+        """Draw every panel from the state."""
+        state = self.state
+        self._draw_progress()
+        train, evals = state.train_loss, state.eval_loss
+        if self.zoomed:
+            train = train[-ZOOM_POINTS:]
+            evals = [p for p in evals if train and p[0] >= train[0][0]]
+        self.query_one("#loss-chart", LineChart).set_data(
+            [Series("train", smooth(train, self.smoothing), "cyan"), Series("eval", evals, "magenta")])
+        self.query_one("#memory-chart", LineChart).set_data(*self._memory_series())
+        self.query_one("#stats", Static).update(self._stats())
+
+    def _draw_progress(self) -> None:
+        state = self.state
+        title = Text.assemble((state.name or self.source.label, "bold"), f"  {self.source.kind}  ",
+                              (state.phase, _PHASE_STYLE.get(state.phase, "bold")),
+                              f"  {state.device} {state.precision}".rstrip())
+        self.query_one("#run-title", Static).update(title)
+        progress = self.query_one("#progress", ProgressBar)
+        progress.update(total=state.total_steps or None, progress=state.step)
+        eta = state.eta_seconds()
+        self.query_one("#progress-text", Static).update(
+            f" step {state.step}/{state.total_steps or '?'}  epoch {state.epoch:.2f}  "
+            f"elapsed {format_duration(state.elapsed())}  ETA {format_duration(eta)}")
+
+    def _memory_series(self) -> tuple[list[Series], list[tuple[float, str]]]:
+        samples = self.state.memory[-ZOOM_POINTS:] if self.zoomed else self.state.memory
+        series = []
+        for key, color in (("allocated_bytes", "green"), ("reserved_bytes", "yellow"), ("nvml_used_bytes", "red"),
+                           ("rss_bytes", "green")):
+            points = [(m["step"], m[key] / GIB) for m in samples if key in m]
+            if points:
+                series.append(Series(key.removesuffix("_bytes"), points, color))
+        hlines = []
+        total = self.state.device_total_bytes
+        if total and any("nvml_used_bytes" in m for m in samples):
+            hlines.append((total / GIB, "red"))
+        if self.estimate_bytes and self.state.device != "cpu":
+            hlines.append((self.estimate_bytes / 2**30, "blue"))
+        return series, hlines
+
+    def _stats(self) -> Text:
+        s = self.state
+        text = Text()
+        if s.learning_rate is not None:
+            text.append("lr ", style="bold").append(f"{s.learning_rate:.2e}  ")
+        if s.grad_norm is not None:
+            text.append("grad ", style="bold").append(f"{s.grad_norm:.2f}  ")
+        if s.tokens_per_second:
+            text.append(f"{s.tokens_per_second:,.0f} tok/s  ")
+        if s.samples_per_second:
+            text.append(f"{s.samples_per_second:,.1f} samples/s  ")
+        peak = s.peak_memory_bytes
+        if peak:
+            what = "peak RSS" if s.device == "cpu" else "peak"
+            text.append(f"{what} ", style="bold").append(gib(peak))
+            if self.estimate_bytes and s.device != "cpu":
+                text.append(f" (estimate {gib(self.estimate_bytes)})")
+        if s.end:
+            text.append("\n")
+            text.append_text(_summary(s))
+        return text
+
+    def finished(self, event: dict) -> None:
+        """React to the end of the run: summary, and for OOM the fix from the memory-fit engine."""
+        status = event.get("status")
+        if status == "failed" and "out of memory" in str(event.get("message", "")).lower():
+            self.fix = self.source.oom_fix(self.state.device_total_bytes)
+            peak = self.state.peak_memory_bytes
+            self.query_one("#log", RichLog).write(Text(
+                f"out of memory: estimated {gib(self.estimate_bytes or 0)}, last measured "
+                f"{gib(peak) if peak else 'n/a'} of {gib(self.state.device_total_bytes or 0)}", style="bold red"))
+            if self.fix:
+                self.query_one("#log", RichLog).write(Text(
+                    f"recommended: {self.fix.description} (predicted {gib(self.fix.total_bytes)}); press w to "
+                    "return to the wizard with it applied", style="bold yellow"))
+        if self.source.controllable or isinstance(self.source, InProcessRun):  # watched live, not a replay
+            self.notify(f"run {status}: {event.get('message')}",
+                        severity="information" if status == "completed" else "warning")
+
+    # actions -------------------------------------------------------------------------------------
+    def action_stop(self) -> None:
+        if self.state.finished or not self.source.controllable:
+            self.notify("The run is not running.")
+            return
+        from tui.shared.dialogs import ConfirmDialog
+
+        self.app.push_screen(ConfirmDialog("Stop training after this step? A checkpoint and final/ are saved.",
+                                           "Stop", "Keep training"),
+                             lambda yes: self._stop() if yes else None)
+
+    def _stop(self) -> None:
+        self.source.stop()
+        self.notify("Stopping after this step…")
+
+    def action_checkpoint(self) -> None:
+        if self.source.controllable and not self.state.finished:
+            self.source.checkpoint()
+            self.notify("A checkpoint will be saved after this step.")
+
+    def action_pause(self) -> None:
+        if self.source.controllable and not self.state.finished:
+            paused = self.source.toggle_pause()
+            self.notify("Pausing at the next step…" if paused else "Resuming.")
+
+    def action_zoom(self) -> None:
+        self.zoomed = not self.zoomed
+        self.redraw()
+
+    def action_smoothing(self) -> None:
+        self.smoothing = 0.0 if self.smoothing else 0.8
+        self.redraw()
+
+    def action_try_prompt(self) -> None:
+        final = (self.state.end or {}).get("final_path")
+        if not final:
+            self.notify("Try a prompt once the run has finished and saved final/.")
+            return
+        from tui.monitor.finish import TryPromptScreen
+
+        self.app.push_screen(TryPromptScreen(self.source.run_dir))
+
+    def action_merge(self) -> None:
+        if not (self.state.end or {}).get("final_path"):
+            self.notify("Merge once the run has finished.")
+            return
+        self.query_one("#log", RichLog).write(Text("merging the adapter into full weights…", style="bold"))
+        self.merge(self.source.run_dir)
+
+    @work(thread=True, exclusive=True, group="merge", exit_on_error=False)
+    def merge(self, run_dir: str) -> None:
+        from engine.errors import UserError
+        from engine.outputs.merge import merge_adapter
+
+        log = self.query_one("#log", RichLog)
+        try:
+            path = merge_adapter(run_dir, progress=lambda line: self.app.call_from_thread(log.write, line))
+            self.app.call_from_thread(log.write, Text(f"merged model written to {path}", style="bold green"))
+        except UserError as exc:
+            self.app.call_from_thread(log.write, Text(str(exc), style="red"))
+
+    def action_resume(self) -> None:
+        from engine.run.rundir import latest_checkpoint
+
+        status = (self.state.end or {}).get("status")
+        config = self.source.config()
+        if status not in ("stopped", "failed") or config is None or not latest_checkpoint(self.source.run_dir):
+            self.notify("Resume needs a stopped or failed run with a checkpoint.")
+            return
+        if InProcessRun.training_now() is not None:
+            self.notify("A run is already training in this process.", severity="warning")
+            return
+        self.app.switch_screen(MonitorScreen.for_training(config, output_dir=self.source.run_dir, resume="latest"))
+
+    def action_back_to_wizard(self) -> None:
+        if not self.state.finished:
+            self.notify("The wizard is available after the run.")
+            return
+        self.source.close()
+        self.post_message(self.Closed(self.fix, to_wizard=True))
+
+    def action_quit_monitor(self) -> None:
+        if self.state.finished or not isinstance(self.source, InProcessRun):
+            self._leave()
+            return
+        from tui.shared.dialogs import ConfirmDialog
+
+        self.app.push_screen(ConfirmDialog("Training is running in this process. Detach (it finishes in the "
+                                           "background; `sft-wizard attach` reopens it) or stop it?",
+                                           "Detach", "Stop it"),
+                             self._quit_answer)
+
+    def _quit_answer(self, detach: bool) -> None:
+        if not detach:
+            self._stop()
+            return
+        self.app.exit(0)  # the launcher sees the run still training and detaches it
+
+    def _leave(self) -> None:
+        self.source.close()
+        self.post_message(self.Closed())
+
+
+_PHASE_STYLE = {"training": "bold green", "done": "bold green", "failed": "bold red", "stopped": "bold yellow",
+                "stopping": "bold yellow", "paused": "bold yellow"}
+
+
+_LOG_STYLES = {"eval": "magenta", "checkpoint": "green", "status": "dim"}
+
+
+def _log_line(event: dict) -> Text | None:
+    """An event as a styled line of the log panel: the headless printer's text (log events have panels)."""
+    kind = event.get("event")
+    line = format_event(event) if kind != "log" else None
+    if line is None:
+        return None
+    if kind == "end":
+        style = "bold green" if event.get("status") == "completed" else "bold red"
+    elif kind == "status" and event.get("phase") == "warning":
+        style = "yellow"
+    else:
+        style = _LOG_STYLES.get(str(kind), "")
+    return Text(line, style=style)
+
+
+def _summary(state: RunState) -> Text:
+    end = state.end or {}
+    text = Text.assemble(("finished: ", "bold"), f"{end.get('status')}  ")
+    if state.train_loss:
+        text.append(f"final train loss {state.train_loss[-1][1]:.4f}  ")
+    best = state.best_eval
+    if best:
+        text.append(f"best eval loss {best[1]:.4f} at step {best[0]}  ")
+    text.append(f"runtime {format_duration(state.elapsed())}  ")
+    if end.get("final_path"):
+        text.append(f"final/: {end['final_path']}  ", style="bold")
+        text.append("t try a prompt · m merge", style="dim")
+    return text
+

@@ -1,0 +1,174 @@
+"""Where a monitor's events come from: a run trained in this process, or a run directory."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+Put = Callable[[dict], None]
+
+
+class RunSource:
+    """Starts delivering events and forwards the user's requests to the run."""
+
+    kind = ""
+    controllable = False
+
+    @property
+    def label(self) -> str:
+        """A name for the run before its start event arrives."""
+        return self.run_dir
+
+    run_dir: str = ""
+
+    def start(self, put: Put) -> None:
+        """Begin putting events (from a thread; put never blocks)."""
+
+    def stop(self) -> None:
+        """Stop after the current step."""
+
+    def checkpoint(self) -> None:
+        """Save a checkpoint after the current step."""
+
+    def toggle_pause(self) -> bool:
+        """Pause or resume; returns whether paused now."""
+        return False
+
+    def close(self) -> None:
+        """Stop delivering events (the run itself is not affected)."""
+
+    def config(self) -> Any:
+        """The run's config."""
+        return None
+
+    def oom_fix(self, device_total_bytes: int | None) -> Any:
+        """The memory-fit engine's first change after an out-of-memory on this device, if any."""
+        from engine.fit.verdicts import recommend_after_oom
+        from engine.models.structure import model_structure
+
+        config = self.config()
+        if config is None:
+            return None
+        try:
+            recommendations = recommend_after_oom(config, model_structure(config.model), device_total_bytes)
+        except Exception:  # advice only: never let it break the monitor
+            return None
+        return recommendations[0] if recommendations else None
+
+
+class InProcessRun(RunSource):
+    """Trains a config in a thread of this process (it outlives the UI when detached)."""
+
+    kind = "training here"
+    controllable = True
+    _latest: "InProcessRun | None" = None
+    """The newest run started in this process (one process trains one run at a time)."""
+
+    @classmethod
+    def latest(cls) -> "InProcessRun | None":
+        """The newest run started in this process, running or ended."""
+        return cls._latest
+
+    @classmethod
+    def training_now(cls) -> "InProcessRun | None":
+        """The run training in this process right now, if any."""
+        run = cls._latest
+        return run if run is not None and run.thread is not None and run.thread.is_alive() else None
+
+    def __init__(self, config: Any, output_dir: str | None = None, resume: str | None = None) -> None:
+        from engine.run.control import RunControl
+
+        self._config = config
+        self.run_dir = output_dir or config.output_dir
+        self.resume = resume
+        self.control = RunControl()
+        self.thread: threading.Thread | None = None
+        self.result: Any = None
+
+    @property
+    def label(self) -> str:
+        return self._config.name
+
+    def config(self) -> Any:
+        return self._config
+
+    def start(self, put: Put) -> None:
+        self.thread = threading.Thread(target=self._run, args=(put,), name="training", daemon=False)
+        InProcessRun._latest = self
+        self.thread.start()
+
+    def _run(self, put: Put) -> None:
+        from engine.errors import UserError
+        from engine.run.train import RunRequest, run_training
+        from tui.monitor.logcapture import capture_library_logs
+
+        put({"event": "status", "phase": "loading libraries", "time": time.time()})
+        try:
+            self.result = run_training(RunRequest(self._config, self.run_dir, self.resume, [put], self.control,
+                                                  on_writer=capture_library_logs))
+        except UserError as exc:  # before the run directory existed: nothing written, say why
+            put({"event": "end", "status": "failed", "message": str(exc), "final_path": None, "time": time.time()})
+
+    def stop(self) -> None:
+        self.control.request_stop("stopped from the monitor")
+
+    def checkpoint(self) -> None:
+        self.control.request_checkpoint()
+
+    def toggle_pause(self) -> bool:
+        return self.control.toggle_pause()
+
+
+class AttachedRun(RunSource):
+    """Follows a run directory's events.jsonl; requests go through files the trainer looks for."""
+
+    kind = "attached"
+
+    def __init__(self, run_dir: str) -> None:
+        from engine.run.events import read_events, run_status
+
+        self.run_dir = str(run_dir)
+        self._closing = threading.Event()
+        self.paused = False
+        self.controllable = run_status(read_events(self.run_dir)) == "running"
+
+    def start(self, put: Put) -> None:
+        from engine.run.events import follow_events
+
+        def follow() -> None:
+            for event in follow_events(self.run_dir, self._closing):
+                put(event)
+                if event.get("event") == "end":
+                    self.controllable = False
+
+        threading.Thread(target=follow, name="follow-events", daemon=True).start()
+
+    def config(self) -> Any:
+        from engine.errors import UserError
+        from engine.run.rundir import run_config
+
+        try:
+            return run_config(self.run_dir)
+        except UserError:  # no or unreadable run.yaml: no advice
+            return None
+
+    def stop(self) -> None:
+        from engine.run.control import send_request
+
+        send_request(self.run_dir, "stop")
+
+    def checkpoint(self) -> None:
+        from engine.run.control import send_request
+
+        send_request(self.run_dir, "checkpoint")
+
+    def toggle_pause(self) -> bool:
+        from engine.run.control import send_request
+
+        self.paused = not self.paused
+        send_request(self.run_dir, "pause" if self.paused else "resume")
+        return self.paused
+
+    def close(self) -> None:
+        self._closing.set()

@@ -1,0 +1,1 @@
+"""Widgets, dialogs and messages that the wizard and the monitor share."""

@@ -1,0 +1,1 @@
+"""The wizard: the app, its steps, command palette and background analyses."""

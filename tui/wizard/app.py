@@ -1,0 +1,340 @@
+"""The sft-wizard Textual app: seven wizard steps over one engine RunConfig, and the monitor."""
+
+from __future__ import annotations
+
+import time
+from contextlib import suppress
+from typing import Callable
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.css.query import NoMatches
+from textual.timer import Timer
+from textual.widgets import ContentSwitcher, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from engine.config.presets import new_run_config
+from engine.config.run_config import RunConfig
+from engine.machine.hardware import HardwareReport, hardware_report
+from tui.monitor.screen import MonitorScreen
+from tui.monitor.sources import InProcessRun
+from tui.wizard import analysis
+from tui.wizard.commands import WizardCommands
+from tui.wizard.messages import (
+    CheckReady,
+    ConfigChosen,
+    ConfigEdited,
+    EstimateReady,
+    LibrariesReady,
+    PreviewReady,
+    ProbeDone,
+    ProbeRequested,
+    RunOpened,
+)
+from tui.wizard.state import WizardState
+from tui.wizard.steps.dataset import DatasetStep
+from tui.wizard.steps.hardware import HardwareStep
+from tui.wizard.steps.method import MethodStep
+from tui.wizard.steps.model import ModelStep
+from tui.wizard.steps.review import ReviewStep
+from tui.wizard.steps.start import StartStep
+from tui.wizard.steps.training import TrainingStep
+from tui.wizard.widgets import STEP_IDS, StepIndicator
+
+STEP_CLASSES = {"start": StartStep, "model": ModelStep, "hardware": HardwareStep, "method": MethodStep,
+                "dataset": DatasetStep, "training": TrainingStep, "review": ReviewStep}
+"""The wizard's steps in order, by id."""
+REFRESH_DELAY = 0.3
+"""Seconds of quiet after an edit before estimates and checks rerun (typing stays smooth)."""
+
+
+class WizardApp(App[int]):
+    """Model → hardware → method → dataset → training → review, then the live monitor."""
+
+    CSS_PATH = "../sft_wizard.tcss"
+    TITLE = "sft-wizard"
+    COMMANDS = App.COMMANDS | {WizardCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+o"  # ctrl+k/ctrl+p are taken (Input editing, Back)
+    BINDINGS = [
+        Binding("ctrl+n", "next_step", "Next", id="next", tooltip="Go to the next step"),
+        Binding("ctrl+p", "previous_step", "Back", id="back", tooltip="Go to the previous step"),
+        Binding("ctrl+g", "go('review')", "Review", id="review", tooltip="Jump to Review"),
+        Binding("ctrl+s", "save_preset", "Save", id="save", tooltip="Save the run as a preset"),
+        Binding("ctrl+t", "start_training", "Train", id="train", tooltip="Start training this run"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+    ]
+
+    def __init__(self, config: RunConfig | None = None, start_step: str = "start", runs_root: str = "runs",
+                 warm_imports: bool = True, hardware: Callable[[], HardwareReport] | None = None) -> None:
+        super().__init__()
+        self.state = WizardState(config or new_run_config(), hardware or hardware_report, runs_root)
+        """The config the steps edit and the newest analysis results."""
+        self.first_step = start_step
+        self.warm_imports = warm_imports
+        self._refresh_timer: Timer | None = None
+        self.started_at = time.perf_counter()
+        self._requests: dict[str, int] = {}
+        self._answered: dict[str, int] = {}
+        analysis.pool()  # started before Textual takes over stdout/stderr, which child processes inherit
+        self.first_paint_seconds: float | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="frame"):
+            yield StepIndicator(id="steps")
+            with ContentSwitcher(id="switcher", initial=self.first_step):
+                for step_id, step_class in STEP_CLASSES.items():
+                    yield step_class(self.state, id=step_id)
+            yield Static("", id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        from tui.hangup import exit_on_hangup
+
+        exit_on_hangup(self)
+        self.show_step(self.first_step)
+        self.call_after_refresh(self._first_paint)
+
+    def _first_paint(self) -> None:
+        self.first_paint_seconds = time.perf_counter() - self.started_at
+        # Only now the background work starts: the first screen never waits for it.
+        if self.warm_imports:
+            self.import_libraries()
+        self.refresh_analysis()
+
+    @property
+    def config(self) -> RunConfig:
+        """The run config being edited."""
+        return self.state.config
+
+    # steps -----------------------------------------------------------------------------------
+    @property
+    def current_step(self) -> str:
+        """The id of the visible step."""
+        return self.query_one("#switcher", ContentSwitcher).current or "start"
+
+    def show_step(self, step_id: str) -> None:
+        """Make a step visible, reload its values from the config and focus it."""
+        self.query_one("#switcher", ContentSwitcher).current = step_id
+        self.query_one(StepIndicator).show(step_id)
+        step = self.query_one(f"#{step_id}")
+        step.load(self.config)
+        self.call_after_refresh(step.focus_first)
+
+    def action_next_step(self) -> None:
+        index = STEP_IDS.index(self.current_step)
+        if index + 1 < len(STEP_IDS):
+            self.show_step(STEP_IDS[index + 1])
+
+    def action_previous_step(self) -> None:
+        index = STEP_IDS.index(self.current_step)
+        if index > 0:
+            self.show_step(STEP_IDS[index - 1])
+
+    def action_go(self, step_id: str) -> None:
+        self.show_step(step_id)
+
+    def set_status(self, text: str) -> None:
+        """One line under the steps for what the app is doing."""
+        self.query_one("#status-line", Static).update(text)
+
+    # config changes and background analysis --------------------------------------------------
+    @on(ConfigEdited)
+    def config_edited(self, message: ConfigEdited) -> None:
+        if self._refresh_timer is not None:
+            self._refresh_timer.stop()
+        self._refresh_timer = self.set_timer(REFRESH_DELAY, lambda: self._refresh_after_edit(message.section))
+
+    def _refresh_after_edit(self, section: str) -> None:
+        self._refresh_timer = None
+        self.refresh_analysis(section)
+
+    @property
+    def analysis_settled(self) -> bool:
+        """Whether every edit has been analysed and every newest result is shown (tests wait on this)."""
+        return bool(self._requests) and self._refresh_timer is None and self._answered == self._requests
+
+    def refresh_analysis(self, section: str = "all") -> None:
+        """Rerun the estimate, the data preview and the checks in workers."""
+        self.run_estimate(self.config.copy(), self._next("estimate"))
+        if section in ("all", "dataset", "model", "training"):
+            self.run_preview(self.config.copy(), self._next("preview"))
+        self.run_check(self.config.copy(), self._next("check"))
+
+    @on(ConfigChosen)
+    def config_chosen(self, message: ConfigChosen) -> None:
+        """Replace the edited config (a new run, a loaded preset, imported code) and show a step."""
+        self.state.config = message.config
+        if message.step is not None:
+            self.show_step(message.step)
+        self.refresh_analysis()
+
+    @on(ProbeRequested)
+    def probe_requested(self, message: ProbeRequested) -> None:
+        self.run_probe(message.config)
+
+    @on(RunOpened)
+    def run_opened(self, message: RunOpened) -> None:
+        self.push_screen(MonitorScreen.for_run_dir(message.run_dir))
+
+    def _next(self, kind: str) -> int:
+        """A new request number of a kind (UI thread only)."""
+        self._requests[kind] = self._requests.get(kind, 0) + 1
+        return self._requests[kind]
+
+    def _current(self, kind: str, number: int) -> bool:
+        """Whether a result answers the newest request of its kind (older ones are dropped)."""
+        if self._requests.get(kind) != number:
+            return False
+        self._answered[kind] = number
+        return True
+
+    @work(thread=True, group="estimate", exit_on_error=False)
+    def run_estimate(self, config: RunConfig, number: int) -> None:
+        from engine.analysis import estimate_for
+
+        report, structure, problem = analysis.run(estimate_for, config, self.state.hardware())
+        self.post_message(EstimateReady(report, structure, problem, number))
+
+    @work(thread=True, group="preview", exit_on_error=False)
+    def run_preview(self, config: RunConfig, number: int) -> None:
+        from engine.analysis import preview_for
+
+        self.post_message(PreviewReady(analysis.run(preview_for, config), number))
+
+    @work(thread=True, group="check", exit_on_error=False)
+    def run_check(self, config: RunConfig, number: int) -> None:
+        from engine.analysis import check_for
+
+        problems, warnings = analysis.run(check_for, config, self.state.hardware())
+        self.post_message(CheckReady(problems, warnings, number))
+
+    @work(thread=True, group="imports", exit_on_error=False)
+    def import_libraries(self) -> None:
+        start = time.perf_counter()
+        try:
+            analysis.run(time.sleep, 0)  # starts the pool, whose processes import the libraries
+        except Exception as exc:  # a broken install is shown, not raised
+            self.post_message(LibrariesReady(time.perf_counter() - start, str(exc)))
+            return
+        self.post_message(LibrariesReady(time.perf_counter() - start, None))
+
+    @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
+    def run_probe(self, config: RunConfig) -> None:
+        from engine.analysis import probe_for
+
+        result, problem = analysis.run(probe_for, config)
+        self.post_message(ProbeDone(result, problem))
+
+    @on(EstimateReady)
+    def estimate_ready(self, message: EstimateReady) -> None:
+        if not self._current("estimate", message.number):
+            return
+        self.state.estimate, self.state.structure = message.report, message.structure
+        with suppress(NoMatches):  # a late result while the app shuts down
+            for step in self._steps(ModelStep, MethodStep):
+                step.show_estimate(message)
+
+    @on(PreviewReady)
+    def preview_ready(self, message: PreviewReady) -> None:
+        if not self._current("preview", message.number):
+            return
+        self.state.preview = message.preview
+        with suppress(NoMatches):
+            for step in self._steps(DatasetStep, TrainingStep):
+                step.show_preview(message.preview)
+
+    @on(CheckReady)
+    def check_ready(self, message: CheckReady) -> None:
+        if not self._current("check", message.number):
+            return
+        self.state.check_result = message
+        with suppress(NoMatches):
+            for step in self._steps(ReviewStep):
+                step.show_check(message)
+            for step in self._steps(TrainingStep):
+                step.show_problems(message.problems)
+
+    @on(ProbeDone)
+    def probe_done(self, message: ProbeDone) -> None:
+        with suppress(NoMatches):
+            for step in self._steps(MethodStep):
+                step.show_probe(message)
+
+    def _steps(self, *kinds: type) -> list:
+        """The mounted steps of these kinds (none while the app shuts down; results may arrive late)."""
+        switchers = self.screen_stack[0].query("#switcher") if self.screen_stack else []
+        if not switchers:
+            return []
+        return [step for step in switchers.first().children if isinstance(step, kinds)]
+
+    @on(LibrariesReady)
+    def libraries_ready(self, message: LibrariesReady) -> None:
+        if message.problem:
+            self.set_status(f"[red]could not import the training libraries: {message.problem}[/]")
+        else:
+            self.set_status(f"[dim]analysis ready ({message.seconds:.1f} s, in a background process)[/]")
+
+    @on(Worker.StateChanged)
+    def worker_failed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            if event.worker.group in self._requests:  # the failure is the answer: nothing more will come
+                self._answered[event.worker.group] = self._requests[event.worker.group]
+            self.set_status(f"[red]{event.worker.group} failed: {event.worker.error}[/]")
+
+    # actions ---------------------------------------------------------------------------------
+    def action_save_preset(self) -> None:
+        from tui.shared.dialogs import SavePresetDialog
+
+        self.push_screen(SavePresetDialog(self.config))
+
+    def action_start_training(self) -> None:
+        if self.state.check_result and self.state.check_result.problems:
+            self.show_step("review")
+            self.notify("Fix the problems listed on Review before training.", severity="error")
+            return
+        if InProcessRun.training_now() is not None:
+            self.notify("A run is already training in this process.", severity="warning")
+            return
+        if self.state.cuda_device and not self._select_device(self.state.cuda_device):
+            return
+        self.push_screen(MonitorScreen.for_training(self.config.copy()))
+
+    @on(MonitorScreen.Closed)
+    def monitor_closed(self, message: MonitorScreen.Closed) -> None:
+        """Back from the monitor to the wizard, at Method with the out-of-memory fix applied when asked for."""
+        self.pop_screen()
+        if not message.to_wizard:
+            return
+        if message.fix is not None:
+            from engine.config.parsing import parse_config
+
+            self.state.config, _ = parse_config(self.config.to_dict(), "fix", message.fix.overrides)
+            self.notify(f"Applied: {message.fix.description}")
+            self.refresh_analysis()
+        self.show_step("method")
+
+    def _select_device(self, uuid: str) -> bool:
+        """Make the chosen GPU the only one CUDA sees, if CUDA is not initialised in this process yet."""
+        import os
+        import sys
+
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_initialized() and os.environ.get("CUDA_VISIBLE_DEVICES") != uuid:
+            self.notify("CUDA is already initialised in this process; restart sft-wizard to train on another GPU "
+                        f"(or set CUDA_VISIBLE_DEVICES={uuid}).", severity="error", timeout=10)
+            return False
+        os.environ["CUDA_VISIBLE_DEVICES"] = uuid
+        return True
+
+
+def make_app(preset: str | None = None, runs_root: str = "runs", warm_imports: bool = True,
+             hardware: Callable[[], HardwareReport] | None = None) -> WizardApp:
+    """The app, with a preset loaded at Review when one is named (UserError when it is bad)."""
+    if preset is None:
+        return WizardApp(runs_root=runs_root, warm_imports=warm_imports, hardware=hardware)
+    from engine.config.presets import load_preset
+
+    config, _, _ = load_preset(preset)
+    return WizardApp(config, start_step="review", runs_root=runs_root, warm_imports=warm_imports, hardware=hardware)

@@ -1,0 +1,88 @@
+"""Messages that workers post to the app (post_message is thread-safe and never blocks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class ConfigEdited(Message):
+    """A step changed the run config; estimates and checks are stale."""
+
+    def __init__(self, section: str) -> None:
+        self.section = section
+        super().__init__()
+
+
+class EstimateReady(Message):
+    """A memory estimate (FitReport) or the problem that prevented it."""
+
+    def __init__(self, report: Any, structure: Any, problem: str | None, number: int = 0) -> None:
+        self.number = number
+        self.report = report
+        self.structure = structure
+        self.problem = problem
+        super().__init__()
+
+
+class PreviewReady(Message):
+    """A dataset preview (engine.preview.DataPreview)."""
+
+    def __init__(self, preview: Any, number: int = 0) -> None:
+        self.number = number
+        self.preview = preview
+        super().__init__()
+
+
+class CheckReady(Message):
+    """Problems and warnings of the whole config, as `sft-wizard check` finds them."""
+
+    def __init__(self, problems: list[str], warnings: list[str], number: int = 0) -> None:
+        self.number = number
+        self.problems = problems
+        self.warnings = warnings
+        super().__init__()
+
+
+class ProbeDone(Message):
+    """A pre-flight probe result (engine.probe.ProbeResult) or its failure."""
+
+    def __init__(self, result: Any, problem: str | None) -> None:
+        self.result = result
+        self.problem = problem
+        super().__init__()
+
+
+class LibrariesReady(Message):
+    """torch/transformers/trl finished importing in the background."""
+
+    def __init__(self, seconds: float, problem: str | None) -> None:
+        self.seconds = seconds
+        self.problem = problem
+        super().__init__()
+
+
+class ConfigChosen(Message):
+    """A step replaced the whole config (a new run, a preset, imported code); `step` is shown next, if any."""
+
+    def __init__(self, config: Any, step: str | None) -> None:
+        self.config = config
+        self.step = step
+        super().__init__()
+
+
+class ProbeRequested(Message):
+    """The Method step asks for a pre-flight probe of a copy of the config."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        super().__init__()
+
+
+class RunOpened(Message):
+    """The Start step asks to open a recent run's directory in the monitor."""
+
+    def __init__(self, run_dir: str) -> None:
+        self.run_dir = run_dir
+        super().__init__()

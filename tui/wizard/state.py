@@ -1,0 +1,33 @@
+"""What the wizard's steps read and edit: the run config and the newest analysis results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+    from engine.machine.hardware import HardwareReport
+    from tui.wizard.messages import CheckReady
+
+
+@dataclass
+class WizardState:
+    """One wizard session's shared state; the app owns it and each step holds a reference."""
+
+    config: "RunConfig"
+    """The run config every step edits."""
+    hardware: "Callable[[], HardwareReport]"
+    """Where the hardware report comes from (NVML; a fake in tests)."""
+    runs_root: str = "runs"
+    """Where recent runs are looked for."""
+    estimate: Any = None
+    """The newest FitReport, or None before the first estimate."""
+    structure: Any = None
+    """The model's ModelStructure from the newest estimate."""
+    preview: Any = None
+    """The newest DataPreview."""
+    check_result: "CheckReady | None" = None
+    """The newest problems and warnings."""
+    cuda_device: str | None = None
+    """UUID of the GPU chosen on the Hardware step (None: CUDA's device 0)."""

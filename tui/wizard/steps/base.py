@@ -1,0 +1,56 @@
+"""What every wizard step shares: access to the edited config and a way to say it changed."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.containers import VerticalScroll
+
+from tui.wizard.messages import ConfigEdited
+from tui.wizard.state import WizardState
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+
+
+class Step(VerticalScroll):
+    """A wizard step: loads its widgets from the config, writes edits back into it."""
+
+    loading_values = False
+    """True while load() sets widget values, so their change events are not taken as edits."""
+
+    def __init__(self, state: WizardState, *, id: str) -> None:
+        super().__init__(id=id)
+        self.state = state
+        """The wizard's shared state (owned by the app)."""
+
+    @property
+    def config(self) -> "RunConfig":
+        """The run config the wizard edits."""
+        return self.state.config
+
+    def edited(self, section: str) -> None:
+        """Tell the app the config changed (estimates and checks rerun after a pause)."""
+        if not self.loading_values:
+            self.post_message(ConfigEdited(section))
+
+    def load(self, config: "RunConfig") -> None:
+        """Show the config's values (called whenever the step becomes visible)."""
+        self.loading_values = True
+        try:
+            self.load_values(config)
+        finally:
+            self.call_after_refresh(self._loaded)
+
+    def _loaded(self) -> None:
+        self.loading_values = False
+
+    def load_values(self, config: "RunConfig") -> None:
+        """Set widget values from the config; steps override this."""
+
+    def focus_first(self) -> None:
+        """Focus the step's first control."""
+        for widget in self.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return

@@ -1,0 +1,78 @@
+"""Step 3: the GPUs NVML sees (or CPU mode), and the precision decision with an override."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import DataTable, Label, Select, Static
+
+from engine.config.resolve import PRECISION_CHOICES, apply_precision_choice, precision_choice
+from tui.wizard.steps.base import Step
+from tui.wizard.widgets import bar
+
+
+class HardwareStep(Step):
+    """Which device trains, and in which precision."""
+
+    def compose(self) -> ComposeResult:
+        yield Label("Hardware: what this machine has (NVML; no CUDA context is created)", classes="title")
+        yield Static("", id="cpu-banner")
+        yield DataTable(id="gpu-table", cursor_type="row")
+        yield Label("Train on (several GPUs are visible; sets CUDA_VISIBLE_DEVICES for the run)", id="device-label",
+                    classes="subtitle")
+        yield Select([], compact=True, id="device", allow_blank=True, prompt="cuda:0 (default)")
+        yield Label("Precision (auto decides from the GPU's compute capability)", classes="subtitle")
+        yield Select([(choice, choice) for choice in PRECISION_CHOICES], compact=True, allow_blank=False, value="auto", id="precision")
+        yield Static("", id="precision-reason")
+
+    def on_mount(self) -> None:
+        self.query_one("#gpu-table", DataTable).add_columns("GPU", "CUDA", "memory used / total", "free", "cc", "bf16")
+
+    def load_values(self, config) -> None:
+        from engine.config.resolve import resolve_precision
+        from engine.units import gib
+
+        report = self.state.hardware()
+        table = self.query_one("#gpu-table", DataTable)
+        table.clear()
+        banner = self.query_one("#cpu-banner", Static)
+        if not report.gpus:
+            banner.update(Text(f"CPU mode: no NVIDIA GPU ({report.nvml_error}). {report.cpu_count} cores, "
+                               f"{gib(report.ram_total_bytes)} RAM. Training runs in fp32 on the CPU: "
+                               "fine for tiny-demo; estimates below plan for a GPU.", style="bold yellow"))
+        else:
+            banner.update("")
+        for gpu in report.gpus:
+            for device in gpu.mig_instances or [gpu]:
+                memory = bar(device.used_bytes, device.total_bytes) + Text(f" {gib(device.used_bytes)} / {gib(device.total_bytes)}")
+                table.add_row(device.name, f"cuda:{device.cuda_index}" if device.cuda_index is not None else "hidden",
+                              memory, gib(device.free_bytes), ".".join(map(str, device.compute_capability)),
+                              Text("yes", style="green") if device.bf16 else Text("no", style="red"))
+        visible = report.visible_gpus
+        device = self.query_one("#device", Select)
+        device.set_options([(f"cuda:{d.cuda_index} {d.name} ({gib(d.free_bytes)} free)", d.uuid) for d in visible])
+        chosen = self.state.cuda_device
+        device.value = chosen if chosen in [d.uuid for d in visible] else Select.NULL
+        for widget in (device, self.query_one("#device-label")):
+            widget.display = len(visible) > 1
+        self.query_one("#precision", Select).value = precision_choice(config)
+        decision, notes = resolve_precision(config, report)
+        text = Text.assemble(("decision: ", "bold"), f"weights {decision.dtype}, mixed precision {decision.mixed}",
+                             ", TF32 on" if decision.tf32 and report.gpus else "", f"\nwhy: {decision.reason}")
+        for note in notes:
+            text.append(f"\n{note}", style="yellow")
+        self.query_one("#precision-reason", Static).update(text)
+
+    @on(Select.Changed, "#device")
+    def device_changed(self, event: Select.Changed) -> None:
+        if not self.loading_values:
+            self.state.cuda_device = None if event.value is Select.NULL else str(event.value)
+
+    @on(Select.Changed, "#precision")
+    def precision_changed(self, event: Select.Changed) -> None:
+        if self.loading_values or event.value == precision_choice(self.config):
+            return
+        apply_precision_choice(self.config, str(event.value))
+        self.load(self.config)
+        self.edited("training")

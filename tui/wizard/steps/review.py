@@ -1,0 +1,50 @@
+"""Step 7: every problem and warning, the preset as YAML, the equivalent script; save or train."""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Label, Static, TabbedContent, TabPane
+
+from tui.wizard.steps.base import Step
+
+
+class ReviewStep(Step):
+    """The last look before saving (ctrl+s) or training (ctrl+t)."""
+
+    def compose(self) -> ComposeResult:
+        yield Label("Review: ctrl+s saves a preset, ctrl+t starts training", classes="title")
+        yield Static("checking…", id="check-result")
+        with TabbedContent(id="review-tabs"):
+            with TabPane("Preset YAML", id="tab-yaml"):
+                yield Static("", id="review-yaml")
+            with TabPane("Python script", id="tab-script"):
+                yield Static("", id="review-script")
+
+    def load_values(self, config) -> None:
+        self.query_one("#review-yaml", Static).update(Syntax(config.to_yaml(), "yaml", theme="ansi_dark", word_wrap=True))
+        try:
+            from engine.outputs.script import export_script
+
+            script = export_script(config, self.state.hardware())
+        except Exception as exc:  # a config the script cannot express yet (e.g. missing model)
+            script = f"# not available until the problems above are fixed: {exc}"
+        self.query_one("#review-script", Static).update(Syntax(script, "python", theme="ansi_dark", word_wrap=True))
+
+    def focus_first(self) -> None:
+        super().focus_first()
+        self.call_after_refresh(self.scroll_home, animate=False)
+
+    def show_check(self, message) -> None:
+        """List problems (red) and warnings (yellow), or say all is well."""
+        text = Text()
+        if not message.problems:
+            text.append("✓ no problems: ready to train\n", style="bold green")
+        for problem in message.problems:
+            text.append(f"✗ {problem}\n", style="red")
+        for warning in message.warnings:
+            text.append(f"! {warning}\n", style="yellow")
+        self.query_one("#check-result", Static).update(text)
+        if getattr(self.parent, "current", None) == self.id:
+            self.load_values(self.config)

@@ -1,0 +1,90 @@
+"""Step 1: a new run, a saved preset, tutorial code to import, or a recent run to open."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.widgets import Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from engine.errors import UserError
+from tui.wizard.messages import ConfigChosen, RunOpened
+from tui.wizard.steps.base import Step
+
+
+class StartStep(Step):
+    """Where a run comes from."""
+
+    def compose(self) -> ComposeResult:
+        yield Label("Start: pick a preset, start fresh, import tutorial code, or open a recent run", classes="title")
+        yield OptionList(id="start-options")
+        yield Label("Import tutorial code (read with ast, never run): path to a .py file", classes="subtitle")
+        yield Input(compact=True, placeholder="course.py", id="import-path")
+        yield Static("", id="import-result")
+
+    def load_values(self, config) -> None:
+        from engine.config.presets import list_presets
+        from engine.run.recent import find_runs
+
+        options = self.query_one("#start-options", OptionList)
+        options.clear_options()
+        options.add_option(Option(Text.assemble(("New run", "bold"), "  tiny-demo on the demo data, change anything"), id="new"))
+        options.add_option(None)
+        for preset in list_presets():
+            options.add_option(Option(Text.assemble(("preset ", "dim"), (preset.name, "bold"), f"  {preset.description}"),
+                                      id=f"preset:{preset.path}"))
+        runs = find_runs(self.state.runs_root)
+        if runs:
+            options.add_option(None)
+        for run in runs:
+            loss = f"loss {run.final_loss:.3f}" if run.final_loss is not None else "no loss yet"
+            options.add_option(Option(Text.assemble(("run ", "dim"), (run.name, "bold"), f"  {run.status}, {loss}, {run.date}  ",
+                                                    (str(run.path), "dim")), id=f"run:{run.path}"))
+        options.highlighted = 0
+
+    @on(OptionList.OptionSelected, "#start-options")
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        choice = event.option.id or ""
+        if choice == "new":
+            from engine.config.presets import new_run_config
+
+            self.post_message(ConfigChosen(new_run_config(), "model"))
+        elif choice.startswith("preset:"):
+            self._load_preset(choice.split(":", 1)[1])
+        elif choice.startswith("run:"):
+            self.post_message(RunOpened(choice.split(":", 1)[1]))
+
+    def _load_preset(self, path: str) -> None:
+        from engine.config.presets import load_preset
+
+        try:
+            config, warnings, _ = load_preset(path)
+        except UserError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        for warning in warnings:
+            self.notify(warning, severity="warning", timeout=8)
+        self.post_message(ConfigChosen(config, "review"))
+
+    @on(Input.Submitted, "#import-path")
+    def import_code(self, event: Input.Submitted) -> None:
+        from engine.config.snippet import preset_from_code
+
+        result_view = self.query_one("#import-result", Static)
+        try:
+            imported = preset_from_code(event.value.strip())
+        except UserError as exc:
+            result_view.update(Text(str(exc), style="red"))
+            return
+        lines = Text()
+        lines.append(f"read {len(imported.result.read)} settings", style="green")
+        for item in imported.result.not_read:
+            lines.append(f"\nnot read: {item}", style="yellow")
+        for item in imported.warnings:
+            lines.append(f"\n{item}", style="dim")
+        for item in imported.to_complete:
+            lines.append(f"\nto fix: {item}", style="red")
+        result_view.update(lines)
+        self.post_message(ConfigChosen(imported.config, None))
+        self.notify("Imported; review each step (ctrl+n) or jump to Review (ctrl+g).")
