@@ -1,7 +1,8 @@
 """The wizard's background analyses as plain functions of picklable data.
 
 The TUI runs them in a separate process, so importing torch/transformers and tokenising data
-never holds the UI process's GIL (no freeze while typing).
+never holds the UI process's GIL (no freeze while typing); the probe, which trains, gets a fresh
+process of its own on the chosen GPU (tui.wizard.analysis.run_alone), so no CUDA memory outlives it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from engine.errors import UserError
 
 def estimate_for(config: Any, hardware: Any) -> tuple[Any, Any, str | None]:
     """(FitReport, ModelStructure, problem) for a config on the given hardware."""
+    from engine.config.resolve import resolve_precision
     from engine.fit.verdicts import default_targets, fit_report
     from engine.models.structure import model_structure
 
     try:
         structure = model_structure(config.model)
-        return fit_report(config, structure, default_targets(hardware, None)), structure, None
+        mixed = resolve_precision(config, hardware)[0].mixed
+        return fit_report(config, structure, default_targets(hardware, None), mixed), structure, None
     except UserError as exc:
         return None, None, str(exc)
 
@@ -46,7 +49,7 @@ def check_for(config: Any, hardware: Any) -> tuple[list[str], list[str]]:
 
 
 def probe_for(config: Any, steps: int = 2) -> tuple[Any, str | None]:
-    """(ProbeResult, problem): a few real training steps, measured."""
+    """(ProbeResult, problem): a few real training steps, measured (run it in a process of its own)."""
     from engine.run.probe import run_probe, save_probe
 
     try:

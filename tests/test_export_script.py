@@ -106,3 +106,39 @@ def global_names_used(table):
     """Every global or builtin name the functions (and lambdas) in a symbol table read."""
     names = {s.get_name() for s in table.get_symbols() if s.is_global() and s.is_referenced()}
     return names.union(*(global_names_used(child) for child in table.get_children()))
+
+
+@pytest.mark.parametrize("capability, gpu", [((7, 5), "t4"), ((8, 0), "a100"), (None, None)])
+@pytest.mark.parametrize("preset", ["demo", "course-module7", "qlora-8b-24gb", "lora-3b-bf16"])
+def test_the_script_decides_precision_where_it_runs_as_the_engine_would_there(preset, capability, gpu, tmp_path,
+                                                                             monkeypatch):
+    """Exported on this CPU machine, run on a T4, an A100 or a CPU: the engine's decision for that machine."""
+    import fake_nvml
+    import torch
+
+    from engine.config.resolve import resolve_precision
+
+    config, _, _ = load_preset(preset)
+    script = tmp_path / "train.py"
+    script.write_text(export_script(config, hardware_report()), encoding="utf-8")
+    namespace = script_namespace(script)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: capability is not None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *args: capability)
+    dtype, mixed, fields = namespace["precision_here"]()
+    there = hardware_report(fake_nvml.FakeNvml([getattr(fake_nvml, gpu)()]) if gpu else fake_nvml.FakeNvml([]))
+    engine_decision, _ = resolve_precision(config, there)
+    assert (dtype, mixed) == (getattr(torch, engine_decision.dtype), engine_decision.mixed)
+    assert fields["use_cpu"] is (capability is None) and fields["fp16"] is (mixed == "fp16")
+    assert fields.get("tf32", False) is (capability == (8, 0) and engine_decision.tf32)
+
+
+def test_the_script_keeps_fp16_trainable_weights_in_fp32(tmp_path):
+    import torch
+
+    script, _ = exported(tmp_path, "{path: data.jsonl}")
+    namespace = script_namespace(script)
+    layer = torch.nn.Linear(2, 2).half()
+    frozen = torch.nn.Linear(2, 2).half().requires_grad_(False)
+    assert namespace["trainable_in_fp32"](torch.nn.Sequential(layer, frozen)) == 2
+    assert layer.weight.dtype == torch.float32 and frozen.weight.dtype == torch.float16
+    assert "trainable_in_fp32(trainer.model)" in script.read_text()

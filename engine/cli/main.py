@@ -231,6 +231,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from engine.outputs.generate import load_generator
 
     generator = load_generator(args.run_dir)
+    if generator.note:
+        print(f"# {generator.note}", file=sys.stderr)
     prompts = [args.prompt] if args.prompt else _read_prompts()
     for prompt in prompts:
         print(f"prompt:     {prompt}")

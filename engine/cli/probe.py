@@ -23,12 +23,14 @@ def run_probe_command(config: Any, steps: int, random_init: bool) -> int:
     if result.device == "cpu":
         print(f"  peak RSS {gib(result.peak_rss_bytes)} (CPU run; the estimate below is for a GPU)")
     else:
+        own = gib(result.process_used_bytes) if result.process_used_bytes else "not listed"
         print(f"  measured: max reserved {gib(result.peak_reserved_bytes)}, max allocated "
-              f"{gib(result.peak_allocated_bytes)}, NVML used {gib(result.nvml_used_bytes or 0)}")
+              f"{gib(result.peak_allocated_bytes)}; NVML: this process {own}, "
+              f"whole device {gib(result.nvml_used_bytes or 0)}")
         measured = result.measured_bytes
         if measured:
             error = (result.estimate_bytes - measured) / measured
-            print(f"  estimated {gib(result.estimate_bytes)} ({error:+.1%} against measured)")
+            print(f"  estimated {gib(result.estimate_bytes)} ({error:+.1%} against {result.measured_source})")
     if not result.fits:
         print(format_fit(fit_for_config(config), "estimate"))
         return EXIT_DOES_NOT_FIT

@@ -6,43 +6,46 @@ Training, the probe and export-script all go through here, so they cannot drift 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from engine.machine.precision import PrecisionDecision, decide_precision
+from engine.machine.precision import PrecisionDecision, decide_precision, dtype_and_mixed
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
     from engine.machine.hardware import HardwareReport
 
 
+def asked_mixed_precision(config: "RunConfig") -> str | None:
+    """The mixed precision the preset asks for (bf16, fp16 or no), or None to let the device decide."""
+    training = config.training
+    if training.get("bf16") is True:
+        return "bf16"
+    if training.get("fp16") is True:
+        return "fp16"
+    if training.get("bf16") is False and training.get("fp16") is False:
+        return "no"
+    return None
+
+
 def resolve_precision(config: "RunConfig", hardware: "HardwareReport") -> tuple[PrecisionDecision, list[str]]:
     """The precision a run uses here: explicit settings win over the hardware decision."""
-    decision = decide_precision(hardware.training_gpu)
+    gpu = hardware.training_gpu
+    decision = decide_precision(gpu)
+    asked = asked_mixed_precision(config)
+    dtype, mixed = dtype_and_mixed(gpu.bf16 if gpu else None, asked, config.model.dtype, config.lora is None)
+    reason = decision.reason
+    if asked == "no":
+        reason = f"training.bf16 and fp16 are off in the preset ({reason})"
+    elif asked is not None:
+        reason = f"training.{asked} is set in the preset ({reason})"
+    if mixed == "fp16" and dtype == "float32" and config.model.dtype == "auto":
+        reason += "; fp32 weights for fp16 AMP full fine-tuning"
     notes: list[str] = []
-    t = config.training
-    if t.get("bf16") is True:
-        decision = replace(decision, mixed="bf16", reason=f"training.bf16 is set in the preset ({decision.reason})")
-    elif t.get("fp16") is True:
-        decision = replace(decision, mixed="fp16", reason=f"training.fp16 is set in the preset ({decision.reason})")
-        gpu = hardware.training_gpu
-        if gpu is not None and gpu.bf16:
-            notes.append(f"{gpu.name} supports bf16, which needs no loss scaling and is more stable than the fp16 "
-                         "this preset asks for; consider --set training.fp16=false --set training.bf16=true.")
-    elif t.get("bf16") is False and t.get("fp16") is False:
-        decision = replace(decision, mixed="no", reason=f"training.bf16 and fp16 are off in the preset ({decision.reason})")
-    if config.model.dtype != "auto":
-        decision = replace(decision, dtype=config.model.dtype)
-    elif decision.mixed == "fp16" and config.lora is None:
-        # fp16 AMP cannot unscale fp16 gradients: full fine-tuning keeps fp32 master weights.
-        decision = replace(decision, dtype="float32", reason=decision.reason + "; fp32 weights for fp16 AMP full fine-tuning")
-    elif decision.mixed == "fp16":
-        decision = replace(decision, dtype="float16")
-    elif decision.mixed == "bf16":
-        decision = replace(decision, dtype="bfloat16")
-    if "tf32" in t:
-        decision = replace(decision, tf32=bool(t["tf32"]))
-    return decision, notes
+    if asked == "fp16" and gpu is not None and gpu.bf16:
+        notes.append(f"{gpu.name} supports bf16, which needs no loss scaling and is more stable than the fp16 "
+                     "this preset asks for; consider --set training.fp16=false --set training.bf16=true.")
+    tf32 = bool(config.training["tf32"]) if "tf32" in config.training else decision.tf32
+    return PrecisionDecision(dtype, mixed, tf32, reason), notes
 
 
 def sft_kwargs(config: "RunConfig", precision: PrecisionDecision, output_dir: str, on_gpu: bool) -> dict[str, Any]:
@@ -51,8 +54,8 @@ def sft_kwargs(config: "RunConfig", precision: PrecisionDecision, output_dir: st
     kwargs["output_dir"] = output_dir
     kwargs["bf16"] = precision.mixed == "bf16"
     kwargs["fp16"] = precision.mixed == "fp16"
-    if precision.tf32 and on_gpu:
-        kwargs["tf32"] = True
+    if on_gpu:
+        kwargs["tf32"] = precision.tf32  # False too: an explicit tf32: false must reach the library
     else:
         kwargs.pop("tf32", None)
     if not on_gpu:

@@ -102,7 +102,7 @@ def _load_best_problems(config: "RunConfig", source: str) -> list[str]:
 
 
 def _quantization_problems(config: "RunConfig", source: str) -> list[str]:
-    """A quantization section with no or both bit widths, an unknown 4-bit type, or no LoRA to train."""
+    """A quantization section with no or both bit widths, an unknown 4-bit type or dtype, or no LoRA to train."""
     problems: list[str] = []
     q = config.quantization or {}
     if q.get("load_in_4bit") and q.get("load_in_8bit"):
@@ -114,7 +114,36 @@ def _quantization_problems(config: "RunConfig", source: str) -> list[str]:
         problems.append(f"{source}: quantization.bnb_4bit_quant_type = {q['bnb_4bit_quant_type']!r} must be nf4 or fp4.")
     if q and config.lora is None:
         problems.append(f"{source}: a quantized model cannot be fully fine-tuned; set `lora:` (QLoRA) or `quantization: null`.")
-    return problems
+    return problems + _quantization_dtype_problems(q, source)
+
+
+def _quantization_dtype_problems(q: dict, source: str) -> list[str]:
+    """bnb_4bit_compute_dtype or bnb_4bit_quant_storage values that name no torch dtype."""
+    return [f"{source}: quantization.{key} = {q[key]!r} is not a torch dtype; use one of: {', '.join(torch_dtype_names())}."
+            for key in ("bnb_4bit_compute_dtype", "bnb_4bit_quant_storage")
+            if q.get(key) is not None and not is_torch_dtype_name(q[key])]
+
+
+_COMMON_DTYPE_NAMES = frozenset({"bfloat16", "float16", "float32", "float64", "uint8", "int8", "int16", "int32"})
+"""Names every torch has, answered without importing torch (config rules run on the UI thread)."""
+
+
+def is_torch_dtype_name(name: object) -> bool:
+    """Whether torch has a dtype of this name (`getattr(torch, name)`); imports torch only for uncommon names."""
+    if not isinstance(name, str):
+        return False
+    if name in _COMMON_DTYPE_NAMES:
+        return True
+    import torch
+
+    return isinstance(getattr(torch, name, None), torch.dtype)
+
+
+def torch_dtype_names() -> list[str]:
+    """Every dtype name torch has, sorted (bfloat16, float16, float32, uint8, ...)."""
+    import torch
+
+    return sorted(name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype))
 
 
 def _lora_problems(config: "RunConfig", source: str) -> list[str]:

@@ -103,8 +103,13 @@ def local_targets(hardware: "HardwareReport") -> list[Target]:
     return [Target(f"cuda:{g.cuda_index} {g.name}", g.free_bytes, local=True) for g in hardware.visible_gpus]
 
 
-def inputs_from_config(config: "RunConfig", structure: ModelStructure) -> MemoryInputs:
-    """Estimator inputs for a config, modelling what the installed TRL/PEFT do."""
+def inputs_from_config(config: "RunConfig", structure: ModelStructure, mixed: str | None = None) -> MemoryInputs:
+    """Estimator inputs for a config, modelling what the installed TRL/PEFT and sft-wizard do.
+
+    `mixed` is the run's mixed precision (bf16, fp16 or no) when known. Under fp16 every trainable
+    parameter is kept in fp32 (the GradScaler needs it): full fine-tuning then holds fp32 weights.
+    """
+    fp16_amp = mixed == "fp16" or config.training.get("fp16") is True
     quant = config.quantization or {}
     quantization = "4bit" if quant.get("load_in_4bit") else "8bit" if quant.get("load_in_8bit") else None
     lora = config.lora
@@ -122,15 +127,16 @@ def inputs_from_config(config: "RunConfig", structure: ModelStructure) -> Memory
         structure=structure,
         batch_size=int(config.training_value("per_device_train_batch_size") or 1),
         seq_len=int(max_length),
-        weight_bytes=4.0 if config.model.dtype == "float32" else 2.0,
+        weight_bytes=4.0 if config.model.dtype == "float32" or (fp16_amp and lora is None) else 2.0,
         quantization=quantization,
         double_quant=bool(quant.get("bnb_4bit_use_double_quant")),
         lora_r=int(lora.get("r", 8)) if lora is not None else None,
         lora_targets=targets,
         lora_dropout=float(lora.get("lora_dropout", 0.0)) if lora is not None else 0.0,
         lora_extra_trainable=extra,
-        # current TRL casts LoRA weights of quantized models to bf16; PEFT keeps them fp32 otherwise
-        lora_param_bytes=2.0 if quantization else 4.0,
+        # current TRL casts LoRA weights of quantized models to bf16; PEFT keeps them fp32 otherwise,
+        # and so does sft-wizard under fp16 (engine.run.trainer.trainable_in_fp32)
+        lora_param_bytes=2.0 if quantization and not fp16_amp else 4.0,
         optimizer=str(config.training_value("optim")),
         checkpointing=checkpointing_enabled(config),
         attention=config.model.attn_implementation or "sdpa",
@@ -200,9 +206,10 @@ def recommend(config: "RunConfig", inputs: MemoryInputs, capacity: int) -> list[
     return out
 
 
-def fit_report(config: "RunConfig", structure: ModelStructure, targets: list[Target]) -> FitReport:
+def fit_report(config: "RunConfig", structure: ModelStructure, targets: list[Target],
+               mixed: str | None = None) -> FitReport:
     """Estimate, verdicts for every target, and recommendations for the first one."""
-    inputs = inputs_from_config(config, structure)
+    inputs = inputs_from_config(config, structure, mixed)
     estimate = estimate_memory(inputs)
     report = FitReport(estimate, _verdicts(estimate, targets))
     if targets:
@@ -219,23 +226,27 @@ def default_targets(hardware: "HardwareReport", gpu_memory: str | None) -> list[
 
 
 
-def recommend_after_oom(config: "RunConfig", structure: ModelStructure, device_total_bytes: int | None) -> list[Recommendation]:
-    """Changes after a real out-of-memory: plan for the device, and for less than the estimate.
+def recommend_after_oom(config: "RunConfig", structure: ModelStructure, available_bytes: int | None,
+                        mixed: str | None = None) -> list[Recommendation]:
+    """Changes after a real out-of-memory: plan for the memory the run had, and for less than the estimate.
 
-    The run needed more than the device has, so when the estimate claimed it fits, the estimate
-    was low for this setup: the plan then asks for a tenth less than the estimate too.
+    `available_bytes` is what was free on the device when the run started (other processes hold
+    the rest). The run needed more than that, so when the estimate claimed it fits, the estimate
+    was low for this setup: the plan then asks for a tenth less than the estimate too. recommend()
+    keeps its usual headroom below that.
     """
-    inputs = inputs_from_config(config, structure)
+    inputs = inputs_from_config(config, structure, mixed)
     estimate = estimate_memory(inputs).total_bytes
-    capacity = min(device_total_bytes or estimate, int(estimate * 0.9))
-    # recommend() keeps a headroom of its own below the capacity it is given; give it the real target
-    return recommend(config, inputs, int(capacity / (1 - TIGHT_HEADROOM)))
+    return recommend(config, inputs, min(available_bytes or estimate, int(estimate * 0.9)))
 
 
 def fit_for_config(config: "RunConfig", gpu_memory: str | None = None):
     """The FitReport of a config against --gpu-memory or the local GPUs."""
+    from engine.config.resolve import resolve_precision
     from engine.fit.verdicts import default_targets, fit_report
     from engine.machine.hardware import hardware_report
     from engine.models.structure import model_structure
 
-    return fit_report(config, model_structure(config.model), default_targets(hardware_report(), gpu_memory))
+    hardware = hardware_report()
+    mixed = resolve_precision(config, hardware)[0].mixed
+    return fit_report(config, model_structure(config.model), default_targets(hardware, gpu_memory), mixed)

@@ -31,3 +31,24 @@ def decide_precision(gpu: "Gpu | None") -> PrecisionDecision:
                                  f"{gpu.name} has compute capability {cc} (>= 8.0): native bf16, TF32 matmuls on")
     return PrecisionDecision("float16", "fp16", False,
                              f"{gpu.name} has compute capability {cc} (< 8.0): no native bf16, so fp16 with loss scaling")
+
+
+def dtype_and_mixed(gpu_has_bf16: bool | None, asked_mixed: str | None, asked_dtype: str,
+                    full_fine_tuning: bool) -> tuple[str, str]:
+    """The weights dtype and the mixed precision: the device's choice, overridden by what the preset asks.
+
+    gpu_has_bf16 is None on a CPU. sft-wizard's decision and the scripts export-script writes both
+    run this function (the scripts decide on the machine they run on).
+    """
+    if gpu_has_bf16 is None:
+        dtype, mixed = "float32", "no"
+    else:
+        dtype, mixed = ("bfloat16", "bf16") if gpu_has_bf16 else ("float16", "fp16")
+    mixed = asked_mixed or mixed
+    if asked_dtype != "auto":
+        return asked_dtype, mixed
+    if mixed == "fp16":  # fp16 AMP unscales fp32 gradients only: full fine-tuning keeps fp32 weights
+        return ("float32" if full_fine_tuning else "float16"), mixed
+    if mixed == "bf16":
+        return "bfloat16", mixed
+    return dtype, mixed

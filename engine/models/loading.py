@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.config.rules import torch_dtype_names
+from engine.errors import UserError
 from engine.models.hub import _local_only, _offline_error, model_location
 
 if TYPE_CHECKING:
@@ -11,11 +13,14 @@ if TYPE_CHECKING:
     from engine.machine.precision import PrecisionDecision
 
 
-def torch_dtype(name: str) -> Any:
-    """The torch dtype for a dtype string such as bfloat16."""
+def torch_dtype(name: str, key: str = "dtype") -> Any:
+    """The torch dtype a name such as bfloat16 or uint8 stands for; UserError naming `key` for any other name."""
     import torch
 
-    return {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[name]
+    dtype = getattr(torch, name, None) if isinstance(name, str) else None
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    raise UserError(f"{key} = {name!r} is not a torch dtype; use one of: {', '.join(torch_dtype_names())}.")
 
 
 def quantization_config(quantization: dict | None, precision: "PrecisionDecision") -> Any:
@@ -27,7 +32,7 @@ def quantization_config(quantization: dict | None, precision: "PrecisionDecision
     kwargs = dict(quantization)
     for key in ("bnb_4bit_compute_dtype", "bnb_4bit_quant_storage"):
         if isinstance(kwargs.get(key), str):
-            kwargs[key] = torch_dtype(kwargs[key])
+            kwargs[key] = torch_dtype(kwargs[key], f"quantization.{key}")
     if kwargs.get("load_in_4bit") and kwargs.get("bnb_4bit_compute_dtype") is None:
         kwargs["bnb_4bit_compute_dtype"] = torch_dtype(precision.dtype)
     return BitsAndBytesConfig(**kwargs)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
 
 
 @dataclass
@@ -18,6 +21,8 @@ class Generator:
     template: str
     fmt: str
     is_peft: bool
+    note: str = ""
+    """One line saying where and how the model generates (GPU or CPU, dtype, quantization), for the caller to print."""
 
     def format_prompt(self, prompt: str) -> str:
         """The prompt as the run's template rendered its training rows (the part before the answer)."""
@@ -47,7 +52,7 @@ class Generator:
 
 
 def load_generator(run_dir: str) -> Generator:
-    """Load a run's final/ (adapter or full model) with its tokenizer and template."""
+    """Load a run's final/ (adapter or full model) with its tokenizer and template, on the GPU when there is one."""
     from engine.libraries import quiet_libraries
     from engine.run.rundir import FINAL_DIR, read_run_file, run_config
 
@@ -55,19 +60,71 @@ def load_generator(run_dir: str) -> Generator:
     final = root / FINAL_DIR
     if not final.is_dir():
         raise UserError(f"{run_dir} has no {FINAL_DIR}/ folder: the run has not finished or saved yet.")
-    data = read_run_file(root).get("data") or {}
+    record = read_run_file(root)
+    data = record.get("data") or {}
     config = run_config(root)
     quiet_libraries()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    placement = generation_placement(config, (record.get("precision") or {}).get("dtype"))
     tokenizer = AutoTokenizer.from_pretrained(final)
-    if (final / "adapter_config.json").is_file():
+    is_peft = (final / "adapter_config.json").is_file()
+    if is_peft:
         from peft import AutoPeftModelForCausalLM
 
-        model = AutoPeftModelForCausalLM.from_pretrained(final)
-        is_peft = True
+        model = AutoPeftModelForCausalLM.from_pretrained(final, **placement.load_kwargs)
     else:
-        model = AutoModelForCausalLM.from_pretrained(final)
-        is_peft = False
+        model = AutoModelForCausalLM.from_pretrained(final, **placement.load_kwargs)
     model.eval()
-    return Generator(model, tokenizer, data.get("template", config.dataset.template), data.get("format", config.dataset.format), is_peft)
+    return Generator(model, tokenizer, data.get("template", config.dataset.template), data.get("format", config.dataset.format),
+                     is_peft, placement.note)
+
+
+@dataclass
+class Placement:
+    """Where a run's model generates: from_pretrained keyword arguments (device map, dtype, quantization) and a note."""
+
+    load_kwargs: dict[str, Any]
+    note: str
+
+
+def generation_placement(config: "RunConfig", trained_dtype: str | None) -> Placement:
+    """The first CUDA device in 16-bit (quantized as trained) when torch sees one, else the CPU in fp32."""
+    import torch
+
+    if torch.cuda.is_available():
+        return _cuda_placement(config, trained_dtype)
+    return _cpu_placement(config)
+
+
+def _cuda_placement(config: "RunConfig", trained_dtype: str | None) -> Placement:
+    """cuda:0 in the run's 16-bit dtype (bf16 where supported, else fp16), the base quantized as in training."""
+    import torch
+
+    from engine.machine.precision import PrecisionDecision
+    from engine.models.loading import quantization_config, torch_dtype
+
+    dtype = "float16" if trained_dtype == "float16" or not torch.cuda.is_bf16_supported() else "bfloat16"
+    precision = PrecisionDecision(dtype, "fp16" if dtype == "float16" else "bf16", False, "generation on the GPU")
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype), "device_map": {"": 0}}
+    note = f"generating on cuda:0 ({torch.cuda.get_device_name(0)}) in {dtype}"
+    bnb = quantization_config(config.quantization, precision)
+    if bnb is not None:
+        kwargs["quantization_config"] = bnb
+        note += f", the base model {_bits(config.quantization)}-bit as trained"
+    return Placement(kwargs, note)
+
+
+def _cpu_placement(config: "RunConfig") -> Placement:
+    """The CPU in fp32, without quantization (bitsandbytes' 4/8-bit layers are meant for CUDA)."""
+    import torch
+
+    note = "no CUDA GPU: generating on the CPU in float32"
+    if config.quantization:
+        note += f", without the run's {_bits(config.quantization)}-bit quantization"
+    return Placement({"dtype": torch.float32}, note)
+
+
+def _bits(quantization: dict) -> int:
+    """4 or 8: the bit width a quantization section loads the base model in."""
+    return 8 if quantization.get("load_in_8bit") else 4

@@ -10,8 +10,10 @@ import inspect
 import textwrap
 from typing import TYPE_CHECKING
 
-from engine.config.resolve import lora_kwargs, resolve_precision, sft_kwargs
+from engine.config.resolve import asked_mixed_precision, lora_kwargs, resolve_precision, sft_kwargs
 from engine.data import formats
+from engine.machine.precision import dtype_and_mixed
+from engine.run.trainer import trainable_in_fp32
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
@@ -23,6 +25,10 @@ CONVERSION_CONSTANTS = ("ALPACA_TEMPLATES", "FORMAT_COLUMNS", "_SHAREGPT_ROLES")
 CONVERSION_FUNCTIONS = (formats.detect_format, formats.column_renames, formats.rename_columns,
                         formats.resolve_template, formats.to_training_row)
 """The engine functions that turn a loaded table into rows SFTTrainer trains on."""
+DEVICE_FUNCTIONS = (dtype_and_mixed, trainable_in_fp32)
+"""The engine functions that decide precision on the machine the script runs on and keep fp16 AMP working."""
+DECIDED_WHERE_IT_RUNS = ("bf16", "fp16", "tf32", "use_cpu")
+"""SFTConfig fields the script sets for the machine it runs on, not the one it was exported on."""
 
 
 def _py(value: object, indent: str = "") -> str:
@@ -44,7 +50,7 @@ def conversion_source() -> str:
 def export_script(config: "RunConfig", hardware: "HardwareReport") -> str:
     """Python source that trains the same run without sft-wizard."""
     precision, _ = resolve_precision(config, hardware)
-    sections = [_header(config, precision), _conversion(), _loading(config),
+    sections = [_header(config, precision), _conversion(), _device(), _loading(config),
                 _main(config, hardware, precision), 'if __name__ == "__main__":\n    main()\n']
     return "\n\n".join(sections)
 
@@ -74,8 +80,12 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
         f"FORMAT = {ds.format!r}  # alpaca, chat, sharegpt, text, prompt-completion, or auto to detect",
         f"TEMPLATE = {ds.template!r}  # alpaca, alpaca-zh, chat-template, none, or auto to pick from the format",
         f"COLUMNS = {dict(ds.columns or {})!r}  # our name -> the data's column name",
-        f"# precision: {precision.reason}",
-        f"DTYPE = torch.{precision.dtype}",
+        "# Precision is decided where the script runs (bf16 on compute capability 8.0+, fp16 before, fp32",
+        f"# on CPU); here it was: {precision.reason}",
+        f"ASKED_MIXED = {asked_mixed_precision(config)!r}  # bf16, fp16 or no to force one; None: the GPU decides",
+        f"WEIGHTS_DTYPE = {config.model.dtype!r}  # auto, or bfloat16 / float16 / float32",
+        f"ASKED_TF32 = {config.training.get('tf32')!r}  # None: on from compute capability 8.0",
+        f"FULL_FINE_TUNING = {config.lora is None}",
         "",
     ])
 
@@ -94,6 +104,25 @@ def to_training_rows(table):
         raise SystemExit(f"cannot tell the data format from the columns {{table.column_names}}; set FORMAT")
     template = resolve_template(fmt, TEMPLATE)
     return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names)
+'''
+
+
+def _device() -> str:
+    """sft-wizard's precision rule and its fp16 fix, copied in, and the function that applies them here."""
+    functions = "\n\n".join(inspect.getsource(function) for function in DEVICE_FUNCTIONS)
+    return f'''# Precision: sft-wizard's own code, copied in unchanged.
+
+{functions}
+
+def precision_here():
+    """(weights dtype, mixed precision, SFTConfig device fields) for the machine this script runs on."""
+    on_gpu = torch.cuda.is_available()
+    has_bf16 = torch.cuda.get_device_capability() >= (8, 0) if on_gpu else None
+    dtype, mixed = dtype_and_mixed(has_bf16, ASKED_MIXED, WEIGHTS_DTYPE, FULL_FINE_TUNING)
+    fields = {{"bf16": mixed == "bf16", "fp16": mixed == "fp16", "use_cpu": not on_gpu}}
+    if on_gpu:
+        fields["tf32"] = bool(has_bf16) if ASKED_TF32 is None else ASKED_TF32
+    return getattr(torch, dtype), mixed, fields
 '''
 
 
@@ -119,12 +148,13 @@ def _main(config: "RunConfig", hardware: "HardwareReport", precision: "Precision
 def _training(config: "RunConfig", hardware: "HardwareReport", precision: "PrecisionDecision") -> str:
     """The body of main(): data, tokenizer, model, trainer, training and saving."""
     ds = config.dataset
-    training = sft_kwargs(config, precision, config.output_dir, hardware.training_gpu is not None)
+    training = {key: value for key, value in sft_kwargs(config, precision, config.output_dir, False).items()
+                if key not in DECIDED_WHERE_IT_RUNS}
     lora = lora_kwargs(config)
     quant = dict(config.quantization) if config.quantization else None
-    if quant and quant.get("load_in_4bit") and not quant.get("bnb_4bit_compute_dtype"):
-        quant["bnb_4bit_compute_dtype"] = precision.dtype
     return "\n".join([
+        "dtype, mixed, device_fields = precision_here()",
+        "print(f'training with {dtype} weights, mixed precision {mixed}, on {\"cuda\" if torch.cuda.is_available() else \"cpu\"}')",
         "train = load(DATA_FILE)",
         "evaluation = load(EVAL_FILE) if EVAL_FILE else None",
         "if EVAL_SPLIT:",
@@ -135,21 +165,24 @@ def _training(config: "RunConfig", hardware: "HardwareReport", precision: "Preci
         "if tokenizer.pad_token is None:",
         "    tokenizer.pad_token = tokenizer.eos_token",
         f"quantization = BitsAndBytesConfig(**{_py(quant)})" if quant else "quantization = None",
-        "if quantization is not None and isinstance(quantization.bnb_4bit_compute_dtype, str):",
-        "    quantization.bnb_4bit_compute_dtype = getattr(torch, quantization.bnb_4bit_compute_dtype)",
+        "if quantization is not None and quantization.load_in_4bit:",
+        "    compute = quantization.bnb_4bit_compute_dtype",
+        "    quantization.bnb_4bit_compute_dtype = getattr(torch, compute) if isinstance(compute, str) else compute or dtype",
         "model = AutoModelForCausalLM.from_pretrained(",
         "    MODEL,",
-        "    dtype=DTYPE,",
+        "    dtype=dtype,",
         f"    trust_remote_code={config.model.trust_remote_code},",
         *([f"    attn_implementation={config.model.attn_implementation!r},"] if config.model.attn_implementation else []),
         "    quantization_config=quantization,",
-        "    device_map={'': 0} if quantization is not None else None,",
+        "    device_map={'': torch.cuda.current_device()} if quantization is not None and torch.cuda.is_available() else None,",
         ")",
         "",
-        f"args = SFTConfig(**{_py(training)})",
+        f"args = SFTConfig(**{_py(training)}, **device_fields)",
         f"peft_config = LoraConfig(**{_py(lora)})" if lora else "peft_config = None  # full fine-tuning",
         "trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,",
         "                     processing_class=tokenizer, peft_config=peft_config)",
+        "if mixed == 'fp16':",
+        "    trainable_in_fp32(trainer.model)",
         "trainer.train()",
         f"trainer.save_model({config.output_dir + '/final'!r})",
         f"tokenizer.save_pretrained({config.output_dir + '/final'!r})",

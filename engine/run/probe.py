@@ -14,6 +14,13 @@ from typing import Any
 
 from engine.errors import UserError
 
+MEASUREMENTS = (("process_used_bytes", "NVML used by this process"), ("peak_reserved_bytes", "PyTorch max reserved"),
+                ("peak_rss_bytes", "peak RSS"))
+"""The readings comparable with the estimate, best first, with how each is named."""
+PROBE_TRAINING_ARGS = {"save_strategy": "no", "eval_strategy": "no", "logging_strategy": "no",
+                       "gradient_accumulation_steps": 1, "load_best_model_at_end": False, "report_to": "none"}
+"""Training arguments of a probe: no checkpoints, evaluation or logging, one batch per step."""
+
 
 @dataclass
 class ProbeResult:
@@ -25,18 +32,33 @@ class ProbeResult:
     estimate_bytes: int
     peak_reserved_bytes: int | None
     peak_allocated_bytes: int | None
+    process_used_bytes: int | None
+    """This process's GPU memory as NVML counts it (None where NVML does not list our PID, as in containers)."""
     nvml_used_bytes: int | None
+    """The whole device's used memory: every process and the driver's reserve."""
     peak_rss_bytes: int | None
     message: str
 
     @property
     def measured_bytes(self) -> int | None:
-        """The measurement comparable with the estimate (NVML used on a GPU, else peak RSS)."""
-        return self.nvml_used_bytes or self.peak_reserved_bytes or self.peak_rss_bytes
+        """The measurement comparable with the estimate (see MEASUREMENTS)."""
+        return self._measurement()[0]
+
+    @property
+    def measured_source(self) -> str | None:
+        """What measured_bytes is: NVML used by this process, PyTorch max reserved or peak RSS."""
+        return self._measurement()[1]
+
+    def _measurement(self) -> tuple[int | None, str | None]:
+        for field_name, label in MEASUREMENTS:
+            if getattr(self, field_name):
+                return getattr(self, field_name), label
+        return None, None
 
     def to_dict(self) -> dict:
         """Plain data for run.yaml."""
-        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"measured_bytes": self.measured_bytes}
+        return ({k: getattr(self, k) for k in self.__dataclass_fields__}
+                | {"measured_bytes": self.measured_bytes, "measured_source": self.measured_source})
 
 
 def _synthetic_rows(vocab_size: int, length: int, count: int) -> Any:
@@ -68,19 +90,15 @@ def _random_model(config: Any, precision: Any) -> Any:
 
 
 def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeResult:
-    """Train `steps` steps in a temporary directory and measure peak memory."""
+    """Train `steps` steps in a temporary directory and measure peak memory; running out of it means no fit."""
     from engine.config.resolve import resolve_precision
     from engine.config.rules import check_hardware_rules
-    from engine.config.run_config import ModelSection
     from engine.fit.verdicts import fit_for_config
     from engine.libraries import quiet_libraries
+    from engine.machine.gpu_choice import choose_training_gpu
     from engine.machine.hardware import hardware_report
-    from engine.machine.telemetry import peak_rss_bytes
-    from engine.models.hub import load_tokenizer
-    from engine.models.loading import load_model
-    from engine.run.trainer import build_trainer
 
-    hardware = hardware_report()
+    hardware, _ = choose_training_gpu(hardware_report())  # the GPU training would take, before CUDA starts
     problems = check_hardware_rules(config, hardware, "preset")
     if problems:
         raise UserError(problems[0], problems)
@@ -88,44 +106,78 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeRe
     precision, _ = resolve_precision(config, hardware)
     report = fit_for_config(config)
     quiet_libraries()
-    import torch
+    tokenizer = _tokenizer(config, random_init)
+    fits, message, memory = _measure(config, precision, tokenizer, steps, random_init, "cpu" if gpu is None else "cuda")
+    return ProbeResult(
+        device=gpu.name if gpu else "cpu", steps=steps, fits=fits, estimate_bytes=report.estimate.total_bytes,
+        peak_reserved_bytes=memory.get("peak_bytes"), peak_allocated_bytes=memory.get("peak_allocated_bytes"),
+        process_used_bytes=memory.get("process_used_bytes"), nvml_used_bytes=memory.get("nvml_used_bytes"),
+        peak_rss_bytes=memory.get("peak_rss_bytes"), message=message)
 
-    batch = int(config.training_value("per_device_train_batch_size") or 1)
-    length = int(config.training_value("max_length") or 1024)
+
+def _tokenizer(config: Any, random_init: bool) -> Any:
+    """The model's tokenizer; tiny-demo's for a random-init probe of a model whose tokenizer is not here."""
+    from engine.config.run_config import ModelSection
+    from engine.models.hub import load_tokenizer
+
     try:
-        tokenizer = load_tokenizer(config.model)
+        return load_tokenizer(config.model)
     except UserError:
         if not random_init:
             raise
         # The rows are token ids already; the tokenizer only supplies padding, so tiny-demo's will do.
-        tokenizer = load_tokenizer(ModelSection())
-    model = _random_model(config, precision) if random_init else load_model(config.model, precision, config.quantization)
-    vocab = int(model.config.get_text_config().vocab_size)
-    rows = _synthetic_rows(vocab, length, batch * steps)
-    folder = tempfile.mkdtemp(prefix="sft-wizard-probe-")
-    if gpu is not None:
-        torch.cuda.reset_peak_memory_stats()
-    extra = {"max_steps": steps, "save_strategy": "no", "eval_strategy": "no", "logging_strategy": "no",
-             "gradient_accumulation_steps": 1, "load_best_model_at_end": False, "report_to": "none"}
-    fits, message = True, "ran without running out of memory"
-    nvml_used = None
-    try:
-        trainer = build_trainer(config, precision, model, tokenizer, rows, None, folder, on_gpu=gpu is not None,
-                                callbacks=[], extra_args=extra)
-        trainer.train()
-        if gpu is not None:
-            from engine.machine.telemetry import MemorySampler
+        return load_tokenizer(ModelSection())
 
-            nvml_used = MemorySampler("cuda").sample().get("nvml_used_bytes")
-    except torch.OutOfMemoryError as exc:
-        fits, message = False, f"CUDA out of memory: {str(exc).splitlines()[0][:200]}"
+
+def _measure(config: Any, precision: Any, tokenizer: Any, steps: int, random_init: bool,
+             device: str) -> tuple[bool, str, dict[str, int]]:
+    """(fits, message, memory readings) of loading the model and training; out of memory at either means no fit."""
+    from engine.machine.telemetry import MemorySampler
+
+    sampler = MemorySampler(device)  # the allocator's peak statistics start here
+    try:
+        model = _load_model(config, precision, random_init)
+    except Exception as exc:
+        return _out_of_memory(exc, "loading the model", sampler)
+    try:
+        _train(config, precision, model, tokenizer, steps, on_gpu=device != "cpu")
+        return True, "ran without running out of memory", sampler.sample()
+    except Exception as exc:
+        del model
+        return _out_of_memory(exc, "training", sampler)
+
+
+def _load_model(config: Any, precision: Any, random_init: bool) -> Any:
+    """The model as training would load it, or with random weights."""
+    from engine.models.loading import load_model
+
+    return _random_model(config, precision) if random_init else load_model(config.model, precision, config.quantization)
+
+
+def _train(config: Any, precision: Any, model: Any, tokenizer: Any, steps: int, on_gpu: bool) -> None:
+    """Train `steps` steps on worst-case rows (full batch, every row max_length tokens) in a temporary directory."""
+    from engine.run.trainer import build_trainer
+
+    batch = int(config.training_value("per_device_train_batch_size") or 1)
+    length = int(config.training_value("max_length") or 1024)
+    rows = _synthetic_rows(int(model.config.get_text_config().vocab_size), length, batch * steps)
+    folder = tempfile.mkdtemp(prefix="sft-wizard-probe-")
+    try:
+        build_trainer(config, precision, model, tokenizer, rows, None, folder, on_gpu=on_gpu, callbacks=[],
+                      extra_args=PROBE_TRAINING_ARGS | {"max_steps": steps}).train()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return ProbeResult(
-        device=gpu.name if gpu else "cpu", steps=steps, fits=fits, estimate_bytes=report.estimate.total_bytes,
-        peak_reserved_bytes=int(torch.cuda.max_memory_reserved()) if gpu is not None else None,
-        peak_allocated_bytes=int(torch.cuda.max_memory_allocated()) if gpu is not None else None,
-        nvml_used_bytes=nvml_used, peak_rss_bytes=None if gpu is not None else peak_rss_bytes(), message=message)
+
+
+def _out_of_memory(exc: Exception, stage: str, sampler: Any) -> tuple[bool, str, dict[str, int]]:
+    """(False, message, memory readings) after running out of memory, which is freed; any other exception is raised."""
+    from engine.machine.oom import is_out_of_memory, release_memory
+
+    if not is_out_of_memory(exc):
+        raise exc
+    memory = sampler.sample()
+    release_memory(exc)
+    return False, f"out of memory while {stage}: {type(exc).__name__}: {exc}".splitlines()[0][:300], memory
 
 
 def _probe_path(config: Any) -> Path:

@@ -64,8 +64,11 @@ def checkpoint_to_resume(run_dir: Path, resume: str | bool | None) -> str | None
         if checkpoint is None:
             raise UserError(f"--resume: {run_dir} has no checkpoint-N folder to resume from.")
         return checkpoint
-    if (run_dir / EVENTS_FILE).exists() or latest_checkpoint(run_dir):
-        status = run_status(read_events(run_dir))
+    events = read_events(run_dir) if (run_dir / EVENTS_FILE).exists() else []
+    if _failed_before_training(events) and not latest_checkpoint(run_dir):
+        return None  # nothing was trained: a new attempt appends to the same events.jsonl
+    if events or latest_checkpoint(run_dir):
+        status = run_status(events)
         raise UserError(f"{run_dir} already holds a run ({status}); resume it with --resume, or choose another "
                         "directory with --output-dir (or training.output_dir).")
     return None
@@ -77,3 +80,8 @@ def recorded(run_dir: str | Path, key: str) -> Any:
         return read_run_file(run_dir).get(key)
     except UserError:
         return None
+
+
+def _failed_before_training(events: list[dict]) -> bool:
+    """Whether every attempt in these events failed before a single training step was logged."""
+    return bool(events) and run_status(events) == "failed" and not any(e.get("event") == "log" for e in events)

@@ -28,6 +28,8 @@ class RunState:
     memory: list[dict] = field(default_factory=list)
     device: str = ""
     device_total_bytes: int | None = None
+    device_free_bytes: int | None = None
+    """Memory free on the device when the run started (other processes hold the rest)."""
     precision: str = ""
     estimate_bytes: int | None = None
     warnings: list[str] = field(default_factory=list)
@@ -46,6 +48,7 @@ class RunState:
             self.started = now
             self.device = str(event.get("device") or "")
             self.device_total_bytes = event.get("device_total_bytes")
+            self.device_free_bytes = event.get("device_free_bytes")
             self.precision = str(event.get("precision") or "")
             self.estimate_bytes = event.get("estimate_bytes") or self.estimate_bytes
             self.name = str(event.get("name") or self.name)
@@ -109,8 +112,8 @@ class RunState:
 
     @property
     def peak_memory_bytes(self) -> int | None:
-        """The highest memory reading (NVML used or reserved on a GPU, RSS on CPU)."""
-        values = [m.get("nvml_used_bytes") or m.get("peak_bytes") or m.get("peak_rss_bytes") or m.get("rss_bytes") or 0
+        """The highest memory reading of this run (its own NVML figure, else reserved, on a GPU; RSS on CPU)."""
+        values = [m.get("process_used_bytes") or m.get("nvml_used_bytes") or m.get("peak_bytes") or m.get("peak_rss_bytes") or m.get("rss_bytes") or 0
                   for m in self.memory]
         return max(values) if values else None
 

@@ -20,7 +20,9 @@ from engine.config.run_config import RunConfig
 from engine.config.schema import library_versions
 from engine.errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, UserError
 from engine.libraries import quiet_libraries
+from engine.machine.gpu_choice import choose_training_gpu
 from engine.machine.hardware import HardwareReport, hardware_report
+from engine.machine.oom import is_out_of_memory, release_memory
 from engine.machine.precision import PrecisionDecision
 from engine.run.events import EventWriter, Listener, read_events
 from engine.run.rundir import ERROR_LOG, FINAL_DIR, RUN_FILE, checkpoint_to_resume, latest_checkpoint, recorded
@@ -42,8 +44,10 @@ class RunRequest:
     """Called with every event (the headless printer, the monitor's queue); they must never block."""
     control: Any = None
     """The RunControl that stop/pause/checkpoint requests arrive through."""
-    hardware: HardwareReport | None = None
-    """The machine, when the caller has read it already."""
+    hardware: Callable[[], HardwareReport] = hardware_report
+    """Where the hardware report comes from (NVML; a fake in tests)."""
+    gpu: str | None = None
+    """The GPU to train on (CUDA index or UUID); None: the one with the most free memory."""
     on_writer: Callable[[EventWriter], None] | None = None
     """Called with the event writer once it exists (the monitor hooks library log capture there)."""
 
@@ -85,18 +89,20 @@ def plan_run(request: RunRequest) -> RunPlan:
     quiet_libraries()
     from engine.data.prepare import prepare_for_training
     from engine.models.hub import load_tokenizer
+    from engine.run.trainer import trainer_arguments
 
     config = request.config
     run_dir = Path(request.output_dir or config.output_dir)
-    hardware = request.hardware or hardware_report()
+    hardware, gpu_note = choose_training_gpu(request.hardware(), request.gpu, request.hardware)
     problems = check_hardware_rules(config, hardware, "preset")
     if problems:
         raise UserError(problems[0], problems)
     precision, precision_notes = resolve_precision(config, hardware)
+    trainer_arguments(config, precision, str(run_dir), hardware.training_gpu is not None)  # refusals come now
     checkpoint = checkpoint_to_resume(run_dir, request.resume)
     tokenizer = load_tokenizer(config.model)
     data = prepare_for_training(config, tokenizer)
-    data.warnings += precision_notes
+    data.warnings += precision_notes + ([gpu_note] if gpu_note else [])
     estimate = (recorded(run_dir, "estimate") if checkpoint else None) or _estimate_record(config)
     return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate)
 
@@ -121,6 +127,7 @@ def run_training(request: RunRequest) -> RunResult:
     except BaseException as exc:
         (plan.run_dir / ERROR_LOG).write_text(traceback.format_exc(), encoding="utf-8")
         message = _failure_message(exc)
+        release_memory(exc)
         writer.emit("end", status="failed", final_path=None, message=message)
         if isinstance(exc, KeyboardInterrupt):
             return RunResult("stopped", EXIT_STOPPED, str(plan.run_dir), None, "interrupted without saving")
@@ -142,7 +149,7 @@ def _estimate_record(config: RunConfig) -> dict | None:
 
 def _failure_message(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".splitlines()[0][:400]
-    if "out of memory" in text.lower():
+    if is_out_of_memory(exc):
         return f"CUDA out of memory. {text} Run `sft-wizard estimate` for a batch size that fits."
     return text
 
@@ -171,6 +178,7 @@ def _start_fields(plan: RunPlan) -> dict:
             "precision": precision.mixed if precision.mixed != "no" else precision.dtype,
             "precision_reason": precision.reason, "device": gpu.name if gpu else "cpu",
             "device_total_bytes": gpu.total_bytes if gpu else plan.hardware.ram_total_bytes,
+            "device_free_bytes": gpu.free_bytes if gpu else plan.hardware.ram_available_bytes,
             "resumed_from": plan.checkpoint, "run_dir": str(plan.run_dir), "name": plan.config.name,
             "pid": os.getpid(), "estimate_bytes": plan.estimate_bytes}
 

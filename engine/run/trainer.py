@@ -7,14 +7,17 @@ from typing import Any
 from engine.config.resolve import lora_kwargs, sft_kwargs
 from engine.config.run_config import RunConfig
 from engine.errors import UserError
+from engine.machine.precision import PrecisionDecision
 
 
-def build_trainer(config: RunConfig, precision: Any, model: Any, tokenizer: Any, train: Any, evaluation: Any,
-                  output_dir: str, on_gpu: bool, callbacks: list, extra_args: dict | None = None) -> Any:
-    """The SFTTrainer for a config: the one place trainer arguments are assembled."""
+def trainer_arguments(config: RunConfig, precision: PrecisionDecision, output_dir: str, on_gpu: bool,
+                      extra_args: dict | None = None) -> Any:
+    """The SFTConfig and LoraConfig of a run; UserError when the libraries refuse the settings.
+
+    Planning calls this before the run directory exists, so a refused setting leaves nothing behind.
+    """
     from peft import LoraConfig
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     try:
         args = SFTConfig(**{**sft_kwargs(config, precision, output_dir, on_gpu), **(extra_args or {})})
@@ -22,11 +25,42 @@ def build_trainer(config: RunConfig, precision: Any, model: Any, tokenizer: Any,
         raise UserError(f"training settings rejected by trl.SFTConfig: {exc}") from None
     lora = lora_kwargs(config)
     try:
+        return args, LoraConfig(**lora) if lora else None
+    except (ValueError, TypeError) as exc:
+        raise UserError(f"lora settings rejected by peft.LoraConfig: {exc}") from None
+
+
+def trainable_in_fp32(model) -> int:  # unannotated: export-script copies it into scripts
+    """Keep every trainable parameter in float32; return how many had to be cast.
+
+    fp16 mixed precision scales the loss, and its GradScaler unscales float32 gradients only:
+    TRL casts the adapters of a quantized model to bfloat16, and PEFT leaves modules_to_save (and
+    full fine-tuning) in the weights' float16. Either crashes at the first optimizer step.
+    """
+    import torch
+
+    cast = 0
+    for parameter in model.parameters():
+        if parameter.requires_grad and parameter.dtype != torch.float32:
+            parameter.data = parameter.data.float()
+            cast += 1
+    return cast
+
+
+def build_trainer(config: RunConfig, precision: PrecisionDecision, model: Any, tokenizer: Any, train: Any,
+                  evaluation: Any, output_dir: str, on_gpu: bool, callbacks: list, extra_args: dict | None = None) -> Any:
+    """The SFTTrainer for a config: the one place trainer arguments are assembled."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+    from trl import SFTTrainer
+
+    args, peft_config = trainer_arguments(config, precision, output_dir, on_gpu, extra_args)
+    try:
         trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
-                             processing_class=tokenizer, peft_config=LoraConfig(**lora) if lora else None,
-                             callbacks=callbacks)
+                             processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
     except ValueError as exc:
         raise UserError(f"SFTTrainer rejected the setup: {exc}") from None
+    if precision.mixed == "fp16":
+        trainable_in_fp32(trainer.model)
     trainer.remove_callback(PrinterCallback)  # the event stream prints instead
     trainer.remove_callback(ProgressCallback)
     return trainer

@@ -40,7 +40,8 @@ class TryPromptScreen(ModalScreen[None]):
 
         try:
             self.generator = load_generator(self.run_dir)
-            self.app.call_from_thread(self.query_one("#tuned-answer", Static).update, Text("ready", style="dim"))
+            self.app.call_from_thread(self.query_one("#tuned-answer", Static).update,
+                                      Text(self.generator.note or "ready", style="dim"))
         except UserError as exc:
             self.app.call_from_thread(self.query_one("#tuned-answer", Static).update, Text(str(exc), style="red"))
 

@@ -42,8 +42,8 @@ class RunSource:
         """The run's config."""
         return None
 
-    def oom_fix(self, device_total_bytes: int | None) -> Any:
-        """The memory-fit engine's first change after an out-of-memory on this device, if any."""
+    def oom_fix(self, available_bytes: int | None) -> Any:
+        """The memory-fit engine's first change after an out-of-memory, for the memory the run had, if any."""
         from engine.fit.verdicts import recommend_after_oom
         from engine.models.structure import model_structure
 
@@ -51,7 +51,7 @@ class RunSource:
         if config is None:
             return None
         try:
-            recommendations = recommend_after_oom(config, model_structure(config.model), device_total_bytes)
+            recommendations = recommend_after_oom(config, model_structure(config.model), available_bytes)
         except Exception:  # advice only: never let it break the monitor
             return None
         return recommendations[0] if recommendations else None

@@ -1,13 +1,24 @@
-"""A small process pool for the engine's analyses, shared by every app in this process."""
+"""Processes for the engine's analyses: a small pool shared by every app in this process, and one-off processes."""
 
 from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any, Callable
 
+POLL_SECONDS = 0.2
+"""How often a thread waiting on a one-off process checks whether it was cancelled."""
+EXIT_SECONDS = 30
+"""How long a one-off process that has answered may take to exit before it is killed."""
+
 _pool: ProcessPoolExecutor | None = None
+
+
+class Cancelled(Exception):
+    """The one-off process was stopped because its caller was cancelled."""
 
 
 def _warm() -> None:
@@ -30,3 +41,60 @@ def pool() -> ProcessPoolExecutor:
 def run(function: Callable[..., Any], *args: Any) -> Any:
     """Run function(*args) in the pool and wait (call this from a thread worker, never the UI)."""
     return pool().submit(function, *args).result()
+
+
+def run_alone(function: Callable[..., Any], *args: Any, cuda_device: str | None = None,
+              cancelled: Callable[[], bool] = lambda: False) -> Any:
+    """Run function(*args) in a spawned process of its own, which has exited when this returns or raises.
+
+    The process sees only `cuda_device` (a GPU UUID) when one is given, so its CUDA context and
+    cached memory live and die with it. Raises what function raised, Cancelled (the process
+    terminated) once cancelled() is true, or ChildProcessError when the process dies unanswered.
+    Call this from a thread worker, never the UI.
+    """
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_answer, args=(sender, cuda_device, function, args))
+    process.start()
+    sender.close()
+    try:
+        succeeded, value = _receive(receiver, process, cancelled)
+    finally:
+        receiver.close()
+        _end(process)
+    if not succeeded:
+        raise value
+    return value
+
+
+def _answer(sender: Connection, cuda_device: str | None, function: Callable[..., Any], args: tuple) -> None:
+    """In the one-off process: restrict CUDA to cuda_device (before anything imports torch), run, send (ok, value)."""
+    if cuda_device:
+        os.environ["CUDA_VISIBLE_DEVICES"] = cuda_device
+    try:
+        answer = (True, function(*args))
+    except Exception as exc:
+        answer = (False, exc)
+    sender.send(answer)
+    sender.close()
+
+
+def _receive(receiver: Connection, process: Any, cancelled: Callable[[], bool]) -> tuple[bool, Any]:
+    """The one-off process's (ok, value); terminates it and raises Cancelled once cancelled() is true."""
+    while not receiver.poll(POLL_SECONDS):
+        if cancelled():
+            process.terminate()
+            raise Cancelled()
+    try:
+        return receiver.recv()
+    except EOFError:
+        process.join()
+        raise ChildProcessError(f"the process exited with code {process.exitcode} without an answer") from None
+
+
+def _end(process: Any) -> None:
+    """Wait for a one-off process to exit, killing it if it lingers."""
+    process.join(EXIT_SECONDS)
+    if process.is_alive():
+        process.kill()
+        process.join()

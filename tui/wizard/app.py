@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.config.presets import new_run_config
 from engine.config.run_config import RunConfig
@@ -172,7 +172,7 @@ class WizardApp(App[int]):
 
     @on(ProbeRequested)
     def probe_requested(self, message: ProbeRequested) -> None:
-        self.run_probe(message.config)
+        self.run_probe(message.config, self.state.cuda_device)
 
     @on(RunOpened)
     def run_opened(self, message: RunOpened) -> None:
@@ -221,10 +221,18 @@ class WizardApp(App[int]):
         self.post_message(LibrariesReady(time.perf_counter() - start, None))
 
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
-    def run_probe(self, config: RunConfig) -> None:
+    def run_probe(self, config: RunConfig, cuda_device: str | None) -> None:
+        """Probe in a process of its own on the chosen GPU; a newer probe or quitting stops it."""
         from engine.analysis import probe_for
 
-        result, problem = analysis.run(probe_for, config)
+        worker = get_current_worker()
+        try:
+            result, problem = analysis.run_alone(probe_for, config, cuda_device=cuda_device,
+                                                 cancelled=lambda: worker.is_cancelled)
+        except analysis.Cancelled:
+            return
+        except Exception as exc:  # the probe crashed: say so instead of waiting forever
+            result, problem = None, f"the probe failed: {type(exc).__name__}: {exc}"
         self.post_message(ProbeDone(result, problem))
 
     @on(EstimateReady)

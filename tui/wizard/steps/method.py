@@ -184,7 +184,7 @@ class MethodStep(Step):
             return
         result = message.result
         measured = result.measured_bytes or 0
-        where = "peak RSS (CPU)" if result.device == "cpu" else "NVML used"
+        where = result.measured_source
         view.update(Text.assemble(("probe: ", "bold"), f"{result.message}\n{where} {gib(measured)}, "
                                   f"estimated {gib(result.estimate_bytes)} (GPU)",
                                   style="green" if result.fits else "red"))

@@ -1,0 +1,46 @@
+"""One process trains on one GPU: choose it and make it the only one CUDA sees, before CUDA starts."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+from engine.errors import UserError
+from engine.machine.hardware import Gpu, HardwareReport, hardware_report
+from engine.units import gib
+
+
+def _wanted(gpus: list[Gpu], wanted: str) -> Gpu:
+    """The visible GPU a user named by CUDA index or (a prefix of) its UUID."""
+    for gpu in gpus:
+        if wanted == str(gpu.cuda_index) or gpu.uuid == wanted or (wanted.startswith(("GPU-", "MIG-"))
+                                                                    and gpu.uuid.startswith(wanted)):
+            return gpu
+    names = ", ".join(f"{g.cuda_index} ({g.name}, {g.uuid})" for g in gpus)
+    raise UserError(f"GPU {wanted!r} is not one of the visible GPUs: {names}.")
+
+
+def choose_training_gpu(hardware: HardwareReport, wanted: str | None = None,
+                        read_hardware: Callable[[], HardwareReport] = hardware_report) -> tuple[HardwareReport, str | None]:
+    """Restrict CUDA_VISIBLE_DEVICES to one GPU (the wanted one, else the one with most free memory).
+
+    Returns the hardware as seen after the restriction and a note saying which GPU and why, or
+    None when nothing had to be chosen. Several visible GPUs would make transformers wrap the
+    model in nn.DataParallel, which TRL refuses after the model has loaded.
+    """
+    visible = hardware.visible_gpus
+    if len(visible) <= 1 and wanted is None:
+        return hardware, None
+    chosen = _wanted(visible, wanted) if wanted is not None else max(visible, key=lambda g: g.free_bytes)
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_initialized() and len(visible) > 1:
+        raise UserError("CUDA is already initialised in this process with several GPUs visible; start sft-wizard "
+                        f"with CUDA_VISIBLE_DEVICES={chosen.uuid} to train on one of them.")
+    reason = "as asked" if wanted is not None else f"the most free memory, {gib(chosen.free_bytes)}"
+    os.environ["CUDA_VISIBLE_DEVICES"] = chosen.uuid
+    restricted = read_hardware()
+    others = len(visible) - 1
+    note = (f"training on {chosen.name} ({chosen.uuid}, {reason}); {others} other GPU(s) hidden with "
+            f"CUDA_VISIBLE_DEVICES. Set CUDA_VISIBLE_DEVICES yourself to choose.")
+    return restricted, note
