@@ -214,3 +214,36 @@ def test_out_of_memory_advice_plans_for_the_free_memory_and_keeps_headroom():
     after = recommend_after_oom(config, structure, free, "bf16")
     assert after and after[0].total_bytes <= free * (1 - TIGHT_HEADROOM)
     assert after[0].total_bytes < before
+
+
+def test_a_quantized_model_loads_on_this_process_device(monkeypatch):
+    import torch
+
+    from engine.models.loading import quantized_device
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert quantized_device() == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    assert quantized_device() == 0
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert quantized_device() == 3
+
+
+@pytest.mark.slow
+def test_train_on_a_machine_with_two_gpus_hides_the_other_before_cuda_starts(tmp_path, monkeypatch):
+    """n_gpu would be 2 without it, and TRL refuses nn.DataParallel after loading the model."""
+    from engine.run.train import RunRequest, plan_run
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    busy, idle = a100("GPU-busy"), a100("GPU-idle")
+    busy.used = 70 * GIB
+    nvml = FakeNvml([busy, idle])
+    config = _on_tiny_demo("demo")
+    config.training.update(output_dir=str(tmp_path / "run"), bf16=False, fp16=False, tf32=False)  # no CUDA here
+    plan = plan_run(RunRequest(config, hardware=lambda: hardware_report(nvml)))
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "GPU-idle"
+    assert plan.hardware.training_gpu.uuid == "GPU-idle"
+    assert any("GPU-idle" in warning and "hidden" in warning for warning in plan.data.warnings)
+    assert not (tmp_path / "run").exists()  # planning writes nothing

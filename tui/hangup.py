@@ -6,10 +6,14 @@ import asyncio
 import signal
 import sys
 import termios
+import threading
 
 from textual.app import App
 
-WATCH_SECONDS = 1.0
+WATCH_SECONDS = 0.5
+"""How often the app checks that its terminal is still there."""
+HUNG_UP = threading.Event()
+"""Set once the terminal is gone: the launcher then lets nothing but training keep the process."""
 
 
 def _terminal_alive() -> bool:
@@ -28,12 +32,9 @@ def exit_on_hangup(app: App) -> None:
     arrived before this handler existed (it was ignored then).
     """
 
-    exiting = False
-
     def hung_up() -> None:
-        nonlocal exiting
-        if not exiting:
-            exiting = True
+        if not HUNG_UP.is_set():
+            HUNG_UP.set()
             app.exit(0)
 
     if hasattr(signal, "SIGHUP"):

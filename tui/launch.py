@@ -6,8 +6,16 @@ import argparse
 import os
 import signal
 import sys
+import threading
+import time
 
 from engine.errors import EXIT_OK, EXIT_USER_ERROR, UserError
+from tui.hangup import HUNG_UP
+from tui.monitor.sources import InProcessRun
+from tui.wizard import analysis
+
+HANGUP_GRACE_SECONDS = 1.0
+"""How long after a hang-up (and after training, if any) the process may take to end by itself."""
 
 
 def _ignore_hangup() -> None:
@@ -45,17 +53,28 @@ def _run_app(app) -> int:
 
     SIGHUP (the terminal or SSH connection went away) closes the UI only: the app installs a
     handler that exits it (see tui.hangup), and training goes on to the end in this process.
+    Then nothing else may keep the process: not the analysis workers, not Textual's threads
+    blocked on the dead terminal.
     """
     _ignore_hangup()
+    threading.Thread(target=_end_after_hangup, name="hangup-watchdog", daemon=True).start()
     try:
         code = app.run()
     except Exception:  # the terminal went away under the app: training must still finish
         code = EXIT_OK
-    from tui.monitor.sources import InProcessRun
+    analysis.terminate()  # quitting is instant: no analysis outlives the UI
+    code = _wait_for_training(code if isinstance(code, int) else EXIT_OK)
+    if HUNG_UP.is_set():
+        _exit_now(code)
+    return code
 
+
+def _wait_for_training(code: int) -> int:
+    """Detach from the terminal and wait while this process's run trains; its exit code, or the app's."""
     source = InProcessRun.latest()
-    thread = source.thread if source is not None else None
-    if thread is not None and thread.is_alive():
+    if source is None:
+        return code
+    if source.thread is not None and source.thread.is_alive():
         log_path = os.path.join(source.run_dir, "detached.log")
         try:
             print(f"sft-wizard: training continues in this process (pid {os.getpid()}), detached from the terminal;\n"
@@ -64,13 +83,33 @@ def _run_app(app) -> int:
         except OSError:
             pass
         _leave_terminal(log_path, source)
-        thread.join()
-        result = getattr(source, "result", None)
-        return result.exit_code if result is not None else EXIT_OK
-    result = getattr(source, "result", None)
-    if result is not None:
-        return result.exit_code
-    return code if isinstance(code, int) else EXIT_OK
+        source.thread.join()
+    return source.result.exit_code if source.result is not None else code
+
+
+def _end_after_hangup() -> None:
+    """Once the terminal is gone, let training finish, then end the process if it has not ended by itself.
+
+    Textual's shutdown can block for good writing to a dead terminal; by then nothing is left to save.
+    """
+    HUNG_UP.wait()
+    running = InProcessRun.training_now()
+    if running is not None and running.thread is not None:
+        running.thread.join()
+    time.sleep(HANGUP_GRACE_SECONDS)
+    latest = InProcessRun.latest()
+    _exit_now(latest.result.exit_code if latest is not None and latest.result is not None else EXIT_OK)
+
+
+def _exit_now(code: int) -> None:
+    """End the process at once with code, its analysis workers first."""
+    analysis.terminate()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 def launch_wizard(preset: str | None) -> int:

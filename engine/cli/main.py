@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--output", help="where to write the merged model (default: RUN_DIR/merged)")
     attach = sub.add_parser("attach", help="watch a run directory live (or replay a finished run)")
     attach.add_argument("run_dir", metavar="RUN_DIR")
+    runs = sub.add_parser("runs", help="recent runs: status (running, completed, stopped, failed, died), step, loss")
+    runs.add_argument("root", nargs="?", default="runs", metavar="ROOT", help="where the runs are (default: ./runs)")
+    stop = sub.add_parser("stop", help="ask a live run to stop after its current step, saving a checkpoint and final/")
+    stop.add_argument("run_dir", metavar="RUN_DIR")
+    checkpoint = sub.add_parser("checkpoint", help="ask a live run to save a checkpoint after its current step")
+    checkpoint.add_argument("run_dir", metavar="RUN_DIR")
     return parser
 
 
@@ -71,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "train": cmd_train, "check": cmd_check, "presets": cmd_presets, "import": cmd_import,
         "export-script": cmd_export_script, "gpus": cmd_gpus, "estimate": cmd_estimate, "probe": cmd_probe,
-        "chat": cmd_chat, "merge": cmd_merge,
+        "chat": cmd_chat, "merge": cmd_merge, "runs": cmd_runs, "stop": cmd_request, "checkpoint": cmd_request,
     }
     handler = handlers.get(args.command)
     if handler is None:
@@ -247,6 +253,35 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from engine.outputs.merge import merge_adapter
 
     merge_adapter(args.run_dir, args.output, progress=lambda line: print(line, flush=True))
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List the recent run directories under ROOT: status, step, final loss, start and path."""
+    from engine.run.recent import find_runs
+
+    runs = find_runs(args.root)
+    if not runs:
+        print(f"no runs under {args.root}")
+        return EXIT_OK
+    print(f"{'STATUS':<11}  {'STEP':>11}  {'LOSS':>8}  {'STARTED':<16}  PATH")
+    for run in runs:
+        step = f"{run.step}/{run.total_steps}" if run.total_steps else str(run.step)
+        loss = f"{run.final_loss:.4f}" if run.final_loss is not None else "-"
+        print(f"{run.status:<11}  {step:>11}  {loss:>8}  {run.date:<16}  {run.path}")
+    return EXIT_OK
+
+
+_REQUESTED = {"stop": "stop after its current step, saving a checkpoint and final/",
+              "checkpoint": "save a checkpoint after its current step"}
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    """Ask the live run in RUN_DIR to stop or save a checkpoint at its next step."""
+    from engine.run.control import send_to_live_run
+
+    life = send_to_live_run(args.run_dir, args.command)
+    print(f"asked the run in {args.run_dir} (pid {life.pid} on {life.host}) to {_REQUESTED[args.command]}")
     return EXIT_OK
 
 

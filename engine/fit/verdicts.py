@@ -233,11 +233,12 @@ def recommend_after_oom(config: "RunConfig", structure: ModelStructure, availabl
     `available_bytes` is what was free on the device when the run started (other processes hold
     the rest). The run needed more than that, so when the estimate claimed it fits, the estimate
     was low for this setup: the plan then asks for a tenth less than the estimate too. recommend()
-    keeps its usual headroom below that.
+    keeps its usual headroom below the free memory.
     """
     inputs = inputs_from_config(config, structure, mixed)
     estimate = estimate_memory(inputs).total_bytes
-    return recommend(config, inputs, min(available_bytes or estimate, int(estimate * 0.9)))
+    below_estimate = int(estimate * 0.9 / (1 - TIGHT_HEADROOM))  # recommend() takes its headroom off this again
+    return recommend(config, inputs, min(available_bytes or below_estimate, below_estimate))
 
 
 def fit_for_config(config: "RunConfig", gpu_memory: str | None = None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from engine.config.rules import torch_dtype_names
@@ -54,10 +55,20 @@ def load_model(model: "ModelSection", precision: "PrecisionDecision", quantizati
     bnb = quantization_config(quantization, precision)
     if bnb is not None:
         kwargs["quantization_config"] = bnb
-        kwargs["device_map"] = {"": 0}
+        kwargs["device_map"] = {"": quantized_device()}
     location = model_location(model)
     try:
         return AutoModelForCausalLM.from_pretrained(location, revision=model.revision, local_files_only=_local_only(location),
                                                     **kwargs)
     except OSError as exc:
         raise _offline_error(model.name_or_path, "weights", exc) from None
+
+
+def quantized_device() -> int | str:
+    """Where a bitsandbytes model loads: this process's own CUDA device (each rank's, under accelerate), else the CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cpu"
+    local_rank = os.environ.get("LOCAL_RANK")
+    return int(local_rank) if local_rank is not None else torch.cuda.current_device()

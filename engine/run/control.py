@@ -9,6 +9,9 @@ import threading
 from pathlib import Path
 
 from engine.atomic import write_text_atomic
+from engine.errors import UserError
+from engine.run.events import EVENTS_FILE, read_events
+from engine.run.liveness import LOCK_FILE, Liveness, death_note, read_liveness, run_status
 
 ACTIONS = ("stop", "checkpoint", "pause", "resume")
 
@@ -23,6 +26,28 @@ def send_request(run_dir: str | Path, action: str) -> None:
     if action not in ACTIONS:
         raise ValueError(action)
     write_text_atomic(request_file(run_dir, action), action)
+
+
+def send_to_live_run(run_dir: str | Path, action: str) -> Liveness:
+    """Send an action to the run in run_dir when its training process lives; UserError otherwise."""
+    folder = Path(run_dir)
+    if not (folder / EVENTS_FILE).is_file() and not (folder / LOCK_FILE).is_file():
+        raise UserError(f"{run_dir} is not a run directory (no {EVENTS_FILE}).")
+    events, life = read_events(folder), read_liveness(folder)
+    status = run_status(events, life)
+    if status == "died":
+        raise UserError(f"the run in {run_dir} {death_note(events, life)}; nothing to {action}. Continue it with "
+                        f"`sft-wizard train PRESET --output-dir {run_dir} --resume`.")
+    if status != "running":
+        raise UserError(f"the run in {run_dir} is not alive ({status}); nothing to {action}.")
+    send_request(folder, action)
+    return life
+
+
+def discard_requests(run_dir: str | Path) -> None:
+    """Drop requests left for an earlier process of this run directory (one that died before taking them)."""
+    for action in ACTIONS:
+        take_request(run_dir, action)
 
 
 def take_request(run_dir: str | Path, action: str) -> bool:

@@ -72,8 +72,9 @@ def read_events(run_dir: str | os.PathLike) -> list[dict]:
     return events
 
 
-def follow_events(run_dir: str | os.PathLike, stop: threading.Event, poll_seconds: float = 0.25) -> Iterator[dict]:
-    """Yield events as they are appended (like tail -f) until `stop` is set or the run ends."""
+def follow_events(run_dir: str | os.PathLike, stop: threading.Event, poll_seconds: float = 0.25,
+                  idle: Callable[[], bool] | None = None) -> Iterator[dict]:
+    """Yield events as they are appended (like tail -f) until `stop` is set or `idle()`, asked at each lull, is true."""
     path = Path(run_dir) / EVENTS_FILE
     while not path.exists() and not stop.is_set():
         stop.wait(poll_seconds)
@@ -84,6 +85,8 @@ def follow_events(run_dir: str | os.PathLike, stop: threading.Event, poll_second
         while not stop.is_set():
             chunk = handle.readline()
             if not chunk:
+                if idle is not None and idle():
+                    return
                 stop.wait(poll_seconds)
                 continue
             pending += chunk
@@ -95,12 +98,3 @@ def follow_events(run_dir: str | os.PathLike, stop: threading.Event, poll_second
             except json.JSONDecodeError:
                 continue
             yield event
-
-
-def run_status(events: list[dict]) -> str:
-    """running, or the status of the last `end` event."""
-    ends = [e for e in events if e.get("event") == "end"]
-    starts = [e for e in events if e.get("event") == "start"]
-    if ends and (not starts or ends[-1]["time"] >= starts[-1]["time"]):
-        return str(ends[-1].get("status"))
-    return "running" if starts else "not started"

@@ -6,7 +6,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.run.events import EVENTS_FILE, read_events, run_status
+from engine.run.events import EVENTS_FILE, read_events
+from engine.run.liveness import read_liveness, run_status
 from engine.run.rundir import latest_checkpoint
 from engine.run.state import RunState
 
@@ -18,6 +19,9 @@ class RunSummary:
     path: Path
     name: str
     status: str
+    """running, completed, stopped, failed, died, died? or not started (see engine.run.liveness.run_status)."""
+    step: int
+    total_steps: int
     final_loss: float | None
     started: float | None
     last_checkpoint: str | None
@@ -29,12 +33,12 @@ class RunSummary:
 
 
 def summarise_run(run_dir: Path) -> RunSummary:
-    """Status, final loss and start time of a run directory."""
+    """Status, step, final loss and start time of a run directory."""
     events = read_events(run_dir)
     state = RunState.from_events(events)
     first_start = next((e["time"] for e in events if e.get("event") == "start"), None)
-    return RunSummary(run_dir, state.name or run_dir.name, run_status(events), state.summary()["final_loss"],
-                      first_start, latest_checkpoint(run_dir))
+    return RunSummary(run_dir, state.name or run_dir.name, run_status(events, read_liveness(run_dir)), state.step,
+                      state.total_steps, state.summary()["final_loss"], first_start, latest_checkpoint(run_dir))
 
 
 def find_runs(root: str | Path = "runs", limit: int = 20) -> list[RunSummary]:

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
-from engine.run.events import EVENTS_FILE, read_events, run_status
+from engine.run.events import EVENTS_FILE, read_events
+from engine.run.liveness import ALIVE, Liveness, death_note, read_liveness, run_status
 from engine.yamlio import load_yaml
 
 if TYPE_CHECKING:
@@ -54,24 +55,44 @@ def run_config(run_dir: str | Path) -> "RunConfig":
 
 
 def checkpoint_to_resume(run_dir: Path, resume: str | bool | None) -> str | None:
-    """Refuse to clobber an earlier run; return the checkpoint to resume from, if any."""
-    if resume:
-        if isinstance(resume, str) and resume not in ("latest", ""):
-            if not (Path(resume) / "trainer_state.json").is_file():
-                raise UserError(f"--resume {resume}: not a checkpoint folder (no trainer_state.json).")
-            return resume
-        checkpoint = latest_checkpoint(run_dir)
-        if checkpoint is None:
-            raise UserError(f"--resume: {run_dir} has no checkpoint-N folder to resume from.")
-        return checkpoint
+    """Refuse a run directory a live process trains in, or an earlier run's; return the checkpoint to resume from."""
     events = read_events(run_dir) if (run_dir / EVENTS_FILE).exists() else []
-    if _failed_before_training(events) and not latest_checkpoint(run_dir):
+    life = read_liveness(run_dir)
+    status = run_status(events, life)
+    if life.state == ALIVE and status == "running":
+        raise UserError(f"{run_dir} is being trained right now (pid {life.pid} on {life.host}); watch it with "
+                        f"`sft-wizard attach {run_dir}`, or stop it with `sft-wizard stop {run_dir}`.")
+    if resume:
+        return _resume_point(run_dir, resume)
+    if _nothing_trained(events, status) and not latest_checkpoint(run_dir):
         return None  # nothing was trained: a new attempt appends to the same events.jsonl
     if events or latest_checkpoint(run_dir):
-        status = run_status(events)
-        raise UserError(f"{run_dir} already holds a run ({status}); resume it with --resume, or choose another "
-                        "directory with --output-dir (or training.output_dir).")
+        raise UserError(_holds_a_run(run_dir, events, life, status))
     return None
+
+
+def _resume_point(run_dir: Path, resume: str | bool) -> str:
+    """The checkpoint --resume names: a folder, or the run directory's latest."""
+    if isinstance(resume, str) and resume not in ("latest", ""):
+        if not (Path(resume) / "trainer_state.json").is_file():
+            raise UserError(f"--resume {resume}: not a checkpoint folder (no trainer_state.json).")
+        return resume
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise UserError(f"--resume: {run_dir} has no checkpoint-N folder to resume from.")
+    return checkpoint
+
+
+def _holds_a_run(run_dir: Path, events: list[dict], life: Liveness, status: str) -> str:
+    """Why a fresh start in run_dir is refused, and what to do instead."""
+    elsewhere = "choose another directory with --output-dir (or training.output_dir)"
+    if status != "died":
+        return f"{run_dir} already holds a run ({status}); resume it with --resume, or {elsewhere}."
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        return f"{run_dir} holds a run that {death_note(events, life)}, before any checkpoint; {elsewhere}."
+    return (f"{run_dir} holds a run that {death_note(events, life)}; continue it from {Path(checkpoint).name} "
+            f"with --resume, or {elsewhere}.")
 
 
 def recorded(run_dir: str | Path, key: str) -> Any:
@@ -82,6 +103,6 @@ def recorded(run_dir: str | Path, key: str) -> Any:
         return None
 
 
-def _failed_before_training(events: list[dict]) -> bool:
-    """Whether every attempt in these events failed before a single training step was logged."""
-    return bool(events) and run_status(events) == "failed" and not any(e.get("event") == "log" for e in events)
+def _nothing_trained(events: list[dict], status: str) -> bool:
+    """Whether every attempt in these events failed or died before a single training step was logged."""
+    return bool(events) and status in ("failed", "died") and not any(e.get("event") == "log" for e in events)

@@ -87,7 +87,8 @@ class RunState:
             self.end = dict(event)
             if isinstance(event.get("global_step"), int):
                 self.step = event["global_step"]
-            self.phase = {"completed": "done", "stopped": "stopped", "failed": "failed"}.get(str(event.get("status")), "done")
+            self.phase = {"completed": "done", "stopped": "stopped", "failed": "failed",
+                          "died": "died"}.get(str(event.get("status")), "done")
 
     @property
     def finished(self) -> bool:

@@ -109,11 +109,19 @@ def plan_run(request: RunRequest) -> RunPlan:
 
 def run_training(request: RunRequest) -> RunResult:
     """Train a config to the end (or until stopped); UserError for anything the user must fix."""
-    from engine.run.control import RunControl
+    from engine.run.control import RunControl, discard_requests
+    from engine.run.liveness import RunLock
 
     plan = plan_run(request)
     control = request.control or RunControl()
     plan.run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(plan.run_dir):  # held until the run ends; the OS drops it if this process dies
+        discard_requests(plan.run_dir)
+        return _train_in_run_dir(plan, request, control)
+
+
+def _train_in_run_dir(plan: RunPlan, request: RunRequest, control: Any) -> RunResult:
+    """Write the run's records and train, turning any failure into an `end` event."""
     writer = EventWriter(plan.run_dir, request.listeners)
     if request.on_writer:
         request.on_writer(writer)

@@ -49,7 +49,7 @@ class MonitorScreen(Screen[None]):
         Binding("t", "try_prompt", "Try", id="try", tooltip="Generate from base and fine-tuned models"),
         Binding("m", "merge", "Merge", id="merge", tooltip="Merge the adapter into full weights"),
         Binding("w", "back_to_wizard", "Wizard", id="wizard", tooltip="Back to the wizard (with the fix applied)"),
-        Binding("r", "resume", "Resume", id="resume", tooltip="Resume a stopped run from its latest checkpoint"),
+        Binding("r", "resume", "Resume", id="resume", tooltip="Resume a stopped or died run from its last checkpoint"),
         Binding("q", "quit_monitor", "Quit", id="quit_monitor"),
     ]
 
@@ -263,8 +263,8 @@ class MonitorScreen(Screen[None]):
 
         status = (self.state.end or {}).get("status")
         config = self.source.config()
-        if status not in ("stopped", "failed") or config is None or not latest_checkpoint(self.source.run_dir):
-            self.notify("Resume needs a stopped or failed run with a checkpoint.")
+        if status not in ("stopped", "failed", "died") or config is None or not latest_checkpoint(self.source.run_dir):
+            self.notify("Resume needs a stopped, failed or died run with a checkpoint.")
             return
         if InProcessRun.training_now() is not None:
             self.notify("A run is already training in this process.", severity="warning")
@@ -300,8 +300,8 @@ class MonitorScreen(Screen[None]):
         self.post_message(self.Closed())
 
 
-_PHASE_STYLE = {"training": "bold green", "done": "bold green", "failed": "bold red", "stopped": "bold yellow",
-                "stopping": "bold yellow", "paused": "bold yellow"}
+_PHASE_STYLE = {"training": "bold green", "done": "bold green", "failed": "bold red", "died": "bold red",
+                "stopped": "bold yellow", "stopping": "bold yellow", "paused": "bold yellow"}
 
 
 _LOG_STYLES = {"eval": "magenta", "checkpoint": "green", "status": "dim"}

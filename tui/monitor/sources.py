@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 Put = Callable[[dict], None]
+LIVENESS_SECONDS = 2.0
+"""How often an attached monitor, with nothing new to show, checks that the run's process lives."""
 
 
 class RunSource:
@@ -126,23 +129,54 @@ class AttachedRun(RunSource):
     kind = "attached"
 
     def __init__(self, run_dir: str) -> None:
-        from engine.run.events import read_events, run_status
+        from engine.run.liveness import read_status
 
         self.run_dir = str(run_dir)
         self._closing = threading.Event()
         self.paused = False
-        self.controllable = run_status(read_events(self.run_dir)) == "running"
+        self.controllable = read_status(self.run_dir) == "running"
+        self._milestones: list[dict] = []
+        """The start and end events followed so far: all the status rule needs besides run.lock."""
+        self._next_check = 0.0
 
     def start(self, put: Put) -> None:
         from engine.run.events import follow_events
 
         def follow() -> None:
-            for event in follow_events(self.run_dir, self._closing):
+            for event in follow_events(self.run_dir, self._closing, idle=self._died):
                 put(event)
+                if event.get("event") in ("start", "end"):
+                    self._milestones.append(event)
                 if event.get("event") == "end":
                     self.controllable = False
+            if not self._closing.is_set():
+                self.controllable = False
+                put(self._death())
 
         threading.Thread(target=follow, name="follow-events", daemon=True).start()
+
+    def _died(self) -> bool:
+        """Whether the run's training process is gone (run.lock is looked at every LIVENESS_SECONDS at most)."""
+        from engine.run.liveness import read_liveness, run_status
+
+        now = time.monotonic()
+        if now < self._next_check:
+            return False
+        self._next_check = now + LIVENESS_SECONDS
+        return run_status(self._milestones, read_liveness(self.run_dir)) == "died"
+
+    def _death(self) -> dict:
+        """The `end` a run that died never wrote, for the monitor to show."""
+        from engine.run.events import read_events
+        from engine.run.liveness import death_note, read_liveness
+        from engine.run.rundir import latest_checkpoint
+
+        events, life = read_events(self.run_dir), read_liveness(self.run_dir)
+        last_sign = max(life.heartbeat or 0.0, events[-1]["time"] if events else 0.0)
+        checkpoint = latest_checkpoint(self.run_dir)
+        then = f"press r to resume it from {Path(checkpoint).name}" if checkpoint else "it saved no checkpoint"
+        return {"event": "end", "status": "died", "time": last_sign, "final_path": None,
+                "message": f"the run {death_note(events, life)}; {then}"}
 
     def config(self) -> Any:
         from engine.errors import UserError

@@ -5,7 +5,9 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.connection import Connection
 from typing import Any, Callable
 
@@ -15,10 +17,14 @@ EXIT_SECONDS = 30
 """How long a one-off process that has answered may take to exit before it is killed."""
 
 _pool: ProcessPoolExecutor | None = None
+_closed = threading.Event()
+"""Set by terminate(): no new analysis may start until an app opens the pool again."""
+_one_off: set[Any] = set()
+"""The one-off processes running now (a probe), so that quitting can end them."""
 
 
 class Cancelled(Exception):
-    """The one-off process was stopped because its caller was cancelled."""
+    """The work was stopped: its caller was cancelled, or the app is quitting."""
 
 
 def _warm() -> None:
@@ -28,9 +34,16 @@ def _warm() -> None:
     quiet_libraries()
 
 
+def open_pool() -> None:
+    """Allow analyses again (an app starts); the pool itself starts with the first one."""
+    _closed.clear()
+
+
 def pool() -> ProcessPoolExecutor:
-    """The pool (created on first use; spawn, so no Textual state is forked)."""
+    """The pool (created on first use; spawn, so no Textual state is forked); Cancelled once terminated."""
     global _pool
+    if _closed.is_set():
+        raise Cancelled()
     if _pool is None:
         _pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"),
                                     initializer=_warm)
@@ -39,8 +52,20 @@ def pool() -> ProcessPoolExecutor:
 
 
 def run(function: Callable[..., Any], *args: Any) -> Any:
-    """Run function(*args) in the pool and wait (call this from a thread worker, never the UI)."""
-    return pool().submit(function, *args).result()
+    """Run function(*args) in the pool and wait (call this from a thread worker, never the UI).
+
+    Raises Cancelled once the pool was terminated (the app is quitting), so no thread is left
+    waiting for a process that is gone.
+    """
+    submitted_to = pool()
+    future = submitted_to.submit(function, *args)
+    while True:
+        try:
+            return future.result(timeout=POLL_SECONDS)
+        except FutureTimeout:
+            if _pool is not submitted_to:
+                future.cancel()
+                raise Cancelled() from None
 
 
 def run_alone(function: Callable[..., Any], *args: Any, cuda_device: str | None = None,
@@ -52,16 +77,20 @@ def run_alone(function: Callable[..., Any], *args: Any, cuda_device: str | None 
     terminated) once cancelled() is true, or ChildProcessError when the process dies unanswered.
     Call this from a thread worker, never the UI.
     """
+    if _closed.is_set():
+        raise Cancelled()
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     process = context.Process(target=_answer, args=(sender, cuda_device, function, args))
     process.start()
+    _one_off.add(process)
     sender.close()
     try:
         succeeded, value = _receive(receiver, process, cancelled)
     finally:
         receiver.close()
         _end(process)
+        _one_off.discard(process)
     if not succeeded:
         raise value
     return value
@@ -98,3 +127,23 @@ def _end(process: Any) -> None:
     if process.is_alive():
         process.kill()
         process.join()
+
+
+def terminate() -> None:
+    """End every analysis process now, without waiting for work in flight (quitting must be instant).
+
+    Pool workers may be importing torch for a minute; the executor would wait for them at exit.
+    Waiting threads get BrokenProcessPool, which nobody is left to read.
+    """
+    global _pool
+    _closed.set()
+    processes = list(_one_off)
+    if _pool is not None:
+        processes += list((getattr(_pool, "_processes", None) or {}).values())  # no public way before 3.14
+        _pool.shutdown(wait=False, cancel_futures=True)
+        _pool = None
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+    for process in processes:
+        process.join(1)

@@ -77,15 +77,16 @@ class WizardApp(App[int]):
         self.started_at = time.perf_counter()
         self._requests: dict[str, int] = {}
         self._answered: dict[str, int] = {}
-        analysis.pool()  # started before Textual takes over stdout/stderr, which child processes inherit
+        analysis.open_pool()
+        analysis.pool()  # made before Textual takes over stdout/stderr, which child processes inherit
         self.first_paint_seconds: float | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="frame"):
             yield StepIndicator(id="steps")
             with ContentSwitcher(id="switcher", initial=self.first_step):
-                for step_id, step_class in STEP_CLASSES.items():
-                    yield step_class(self.state, id=step_id)
+                # Only the first step before the first paint; the others are mounted right after it.
+                yield STEP_CLASSES[self.first_step](self.state, id=self.first_step)
             yield Static("", id="status-line")
         yield Footer()
 
@@ -96,9 +97,14 @@ class WizardApp(App[int]):
         self.show_step(self.first_step)
         self.call_after_refresh(self._first_paint)
 
-    def _first_paint(self) -> None:
+    async def _first_paint(self) -> None:
         self.first_paint_seconds = time.perf_counter() - self.started_at
-        # Only now the background work starts: the first screen never waits for it.
+        # Only now the other steps and the background work start: the first screen never waits for them.
+        switcher = self.query_one("#switcher", ContentSwitcher)
+        with self.batch_update():
+            for step_id, step_class in STEP_CLASSES.items():
+                if step_id != self.first_step:
+                    await switcher.add_content(step_class(self.state, id=step_id))
         if self.warm_imports:
             self.import_libraries()
         self.refresh_analysis()
@@ -116,6 +122,9 @@ class WizardApp(App[int]):
 
     def show_step(self, step_id: str) -> None:
         """Make a step visible, reload its values from the config and focus it."""
+        if not self.query(f"#{step_id}"):  # asked for before the other steps are mounted (a key right at start)
+            self.call_after_refresh(self.show_step, step_id)
+            return
         self.query_one("#switcher", ContentSwitcher).current = step_id
         self.query_one(StepIndicator).show(step_id)
         step = self.query_one(f"#{step_id}")
@@ -289,7 +298,13 @@ class WizardApp(App[int]):
         if event.state == WorkerState.ERROR:
             if event.worker.group in self._requests:  # the failure is the answer: nothing more will come
                 self._answered[event.worker.group] = self._requests[event.worker.group]
-            self.set_status(f"[red]{event.worker.group} failed: {event.worker.error}[/]")
+            with suppress(NoMatches):  # workers cut short by quitting fail while the screen goes
+                self.set_status(f"[red]{event.worker.group} failed: {event.worker.error}[/]")
+
+    def exit(self, *args, **kwargs) -> None:
+        """Quit at once: end the analysis processes, so the workers waiting on them return instead of the app waiting."""
+        analysis.terminate()
+        super().exit(*args, **kwargs)
 
     # actions ---------------------------------------------------------------------------------
     def action_save_preset(self) -> None:

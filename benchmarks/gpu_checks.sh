@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The checks only a real CUDA GPU can make, in one batch (../shared/docs/gpu.md explains the offline set-up).
+# Run from the repository root on the GPU machine; each line prints what it measured. Nothing is downloaded:
+# models are built from the bundled catalog's config.json with random weights (--random-init) or are tiny-demo.
+set -uo pipefail
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+sw="python3 -m tui"
+out=${OUT:-/tmp/sft-wizard-gpu-checks}
+mkdir -p "$out"
+step() { echo; echo "== $*"; }
+
+step "NVML report and the precision decision"
+$sw gpus
+$sw gpus --json > "$out/gpus.json" && echo "gpus --json: ok"
+
+step "fp16 AMP with a 4-bit model (the T4 path, forced on this GPU): trainable weights must stay fp32"
+$sw train demo --headless --output-dir "$out/fp16-qlora" --set training.num_train_epochs=1 \
+  --set training.bf16=false --set training.fp16=true \
+  --set quantization.load_in_4bit=true --set quantization.bnb_4bit_quant_type=nf4
+echo "exit $?"
+
+step "fp16 AMP with fp16 weights and full fine-tuning (PEFT's modules_to_save, full FT)"
+$sw train demo --headless --output-dir "$out/fp16-full" --set training.num_train_epochs=1 \
+  --set training.bf16=false --set training.fp16=true --set lora=null --set model.dtype=float16
+echo "exit $?"
+
+step "bf16 QLoRA with paged 8-bit AdamW, CUDA memory in the log events"
+$sw train demo --headless --output-dir "$out/bf16-qlora" --set training.num_train_epochs=1 \
+  --set quantization.load_in_4bit=true --set training.optim=paged_adamw_8bit
+grep -m1 '"reserved_bytes"' "$out/bf16-qlora/events.jsonl" | cut -c1-300
+
+step "chat generates on the GPU, 4-bit like the run"
+$sw chat "$out/bf16-qlora" --prompt "What is the capital of France?"
+
+step "the exported script decides precision and device here"
+$sw export-script demo --set training.num_train_epochs=1 --set "training.output_dir=$out/exported" > "$out/train.py"
+python3 "$out/train.py" 2>&1 | grep -m1 "^training with"
+ls "$out/exported/final" | head -3
+
+step "probe: measured vs estimated, 0.5B and 8B configs, LoRA bf16 and QLoRA 4-bit, two lengths"
+for model in Qwen/Qwen2.5-0.5B-Instruct meta-llama/Llama-3.1-8B-Instruct; do
+  for length in 512 2048; do
+    $sw probe lora-3b-bf16 --random-init --steps 2 --set "model.name_or_path=$model" \
+      --set "training.max_length=$length" --set dataset.path=presets/data/demo-alpaca.jsonl
+    $sw probe qlora-8b-24gb --random-init --steps 2 --set "model.name_or_path=$model" \
+      --set "training.max_length=$length" --set dataset.path=presets/data/demo-alpaca.jsonl
+  done
+done
+
+step "out of memory: the probe exits 3 with advice (an 8B model, full fine-tuning, batch 64 x 4096)"
+$sw probe lora-3b-bf16 --random-init --steps 1 --set model.name_or_path=meta-llama/Llama-3.1-8B-Instruct \
+  --set lora=null --set training.per_device_train_batch_size=64 --set training.max_length=4096 \
+  --set dataset.path=presets/data/demo-alpaca.jsonl
+echo "exit $? (3 expected)"
