@@ -15,6 +15,8 @@ from engine.machine.hardware import hardware_report
 from tui.monitor.app import MonitorApp
 from tui.wizard.app import WizardApp
 
+pytestmark = pytest.mark.slow  # every test starts the wizard, whose analyses run in spawned processes
+
 SIZE = (100, 30)
 RECORDED = REPO / "tests" / "data" / "recorded-run"
 

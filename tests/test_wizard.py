@@ -11,6 +11,8 @@ from tui.shared.dialogs import ConfirmDialog, SavePresetDialog
 from tui.wizard.app import make_app
 from tui.wizard.steps.dataset import DatasetStep
 
+pytestmark = pytest.mark.slow  # every test starts the wizard, whose analyses run in spawned processes
+
 SIZE = (100, 30)
 
 
@@ -143,7 +145,6 @@ async def test_preset_option_opens_review_and_palette_goes_to_a_step(in_repo):
         await wait_until(pilot, lambda: app.current_step == "method", what="the Method step")
 
 
-@pytest.mark.slow
 def test_first_screen_imports_no_training_library():
     import subprocess
     import sys
@@ -161,7 +162,6 @@ def test_make_app_with_a_bad_preset_is_a_user_error():
         make_app("no-such-preset")
 
 
-@pytest.mark.slow
 def test_starting_a_run_from_the_wizard_imports_nothing_heavy_on_the_ui_thread():
     import subprocess
     import sys
