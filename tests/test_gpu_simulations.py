@@ -184,7 +184,7 @@ def test_a_setting_sftconfig_refuses_leaves_no_run_directory(tmp_path):
 def test_a_run_that_failed_before_its_first_step_does_not_block_the_next(tmp_path, monkeypatch):
     import trl
 
-    from engine.run.events import read_events
+    from engine.record.events import read_events
     from engine.run.train import RunRequest, run_training
 
     config = _on_tiny_demo("demo")

@@ -11,8 +11,8 @@ import pytest
 from conftest import REPO, wait_until
 
 from engine.config.presets import load_preset
-from engine.run.events import read_events
-from engine.run.state import RunState
+from engine.record.events import read_events
+from engine.record.state import RunState
 from tui.monitor.app import MonitorApp
 from tui.shared.dialogs import ConfirmDialog
 

@@ -6,7 +6,7 @@ import pytest
 
 from engine.config.resolve import planned_steps
 from engine.config.run_config import RunConfig
-from engine.run.event_text import format_event
+from engine.record.event_text import format_event
 from tui.monitor.charts import _DOTS, LABEL_WIDTH, Series, plot, smooth
 
 # ---------------------------------------------------------------- chart helpers

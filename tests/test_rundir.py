@@ -3,8 +3,8 @@
 import pytest
 
 from engine.errors import UserError
-from engine.run.recent import summarise_run
-from engine.run.rundir import checkpoint_to_resume, latest_checkpoint, read_run_file, run_config
+from engine.record.recent import summarise_run
+from engine.record.rundir import checkpoint_to_resume, latest_checkpoint, read_run_file, run_config
 
 
 def _make_run_dir(tmp_path):

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-from engine.run.events import read_events
+from engine.record.events import read_events
 
 ROWS, COLUMNS = 30, 100
 PAINT_SECONDS = 60

@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import REPO, run_cli
 
-from engine.run.events import read_events
+from engine.record.events import read_events
 from engine.yamlio import load_yaml
 
 FAST = ["--set", "training.num_train_epochs=3"]

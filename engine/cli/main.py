@@ -258,7 +258,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List the recent run directories under ROOT: status, step, final loss, start and path."""
-    from engine.run.recent import find_runs
+    from engine.record.recent import find_runs
 
     runs = find_runs(args.root)
     if not runs:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from engine.run.event_text import format_event
+from engine.record.event_text import format_event
 
 
 class LinePrinter:

@@ -54,7 +54,7 @@ class Generator:
 def load_generator(run_dir: str) -> Generator:
     """Load a run's final/ (adapter or full model) with its tokenizer and template, on the GPU when there is one."""
     from engine.libraries import quiet_libraries
-    from engine.run.rundir import FINAL_DIR, read_run_file, run_config
+    from engine.record.rundir import FINAL_DIR, read_run_file, run_config
 
     root = Path(run_dir)
     final = root / FINAL_DIR

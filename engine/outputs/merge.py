@@ -11,7 +11,7 @@ from engine.errors import UserError
 def merge_adapter(run_dir: str, output: str | None = None, progress: Callable[[str], None] = print) -> str:
     """Write base + adapter as one model (safetensors, with tokenizer and run.yaml) and return its path."""
     from engine.libraries import quiet_libraries
-    from engine.run.rundir import FINAL_DIR, RUN_FILE
+    from engine.record.rundir import FINAL_DIR, RUN_FILE
 
     final = Path(run_dir) / FINAL_DIR
     if not (final / "adapter_config.json").is_file():

@@ -9,8 +9,8 @@ from typing import Any
 from transformers import TrainerCallback
 
 from engine.machine.telemetry import MemorySampler
+from engine.record.events import EventWriter
 from engine.run.control import RunControl, take_request
-from engine.run.events import EventWriter
 
 
 class EventCallback(TrainerCallback):

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from engine.atomic import write_text_atomic
 from engine.errors import UserError
-from engine.run.events import EVENTS_FILE, read_events
-from engine.run.liveness import LOCK_FILE, Liveness, death_note, read_liveness, run_status
+from engine.record.events import EVENTS_FILE, read_events
+from engine.record.liveness import LOCK_FILE, Liveness, death_note, read_liveness, run_status
 
 ACTIONS = ("stop", "checkpoint", "pause", "resume")
 

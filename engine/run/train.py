@@ -24,9 +24,9 @@ from engine.machine.gpu_choice import choose_training_gpu
 from engine.machine.hardware import HardwareReport, hardware_report
 from engine.machine.oom import is_out_of_memory, release_memory
 from engine.machine.precision import PrecisionDecision
-from engine.run.events import EventWriter, Listener, read_events
-from engine.run.rundir import ERROR_LOG, FINAL_DIR, RUN_FILE, checkpoint_to_resume, latest_checkpoint, recorded
-from engine.run.state import RunState
+from engine.record.events import EventWriter, Listener, read_events
+from engine.record.rundir import ERROR_LOG, FINAL_DIR, RUN_FILE, checkpoint_to_resume, latest_checkpoint, recorded
+from engine.record.state import RunState
 from engine.run.trainer import build_trainer
 from engine.yamlio import dump_yaml
 
@@ -109,8 +109,8 @@ def plan_run(request: RunRequest) -> RunPlan:
 
 def run_training(request: RunRequest) -> RunResult:
     """Train a config to the end (or until stopped); UserError for anything the user must fix."""
+    from engine.record.liveness import RunLock
     from engine.run.control import RunControl, discard_requests
-    from engine.run.liveness import RunLock
 
     plan = plan_run(request)
     control = request.control or RunControl()

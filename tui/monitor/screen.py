@@ -18,8 +18,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, RichLog, Static
 
-from engine.run.event_text import format_event
-from engine.run.state import RunState, format_duration
+from engine.record.event_text import format_event
+from engine.record.state import RunState, format_duration
 from engine.units import GIB, gib
 from tui.monitor.charts import LineChart, Series, smooth
 from tui.monitor.sources import AttachedRun, InProcessRun, RunSource
@@ -259,7 +259,7 @@ class MonitorScreen(Screen[None]):
             self.app.call_from_thread(log.write, Text(str(exc), style="red"))
 
     def action_resume(self) -> None:
-        from engine.run.rundir import latest_checkpoint
+        from engine.record.rundir import latest_checkpoint
 
         status = (self.state.end or {}).get("status")
         config = self.source.config()

@@ -129,7 +129,7 @@ class AttachedRun(RunSource):
     kind = "attached"
 
     def __init__(self, run_dir: str) -> None:
-        from engine.run.liveness import read_status
+        from engine.record.liveness import read_status
 
         self.run_dir = str(run_dir)
         self._closing = threading.Event()
@@ -140,7 +140,7 @@ class AttachedRun(RunSource):
         self._next_check = 0.0
 
     def start(self, put: Put) -> None:
-        from engine.run.events import follow_events
+        from engine.record.events import follow_events
 
         def follow() -> None:
             for event in follow_events(self.run_dir, self._closing, idle=self._died):
@@ -157,7 +157,7 @@ class AttachedRun(RunSource):
 
     def _died(self) -> bool:
         """Whether the run's training process is gone (run.lock is looked at every LIVENESS_SECONDS at most)."""
-        from engine.run.liveness import read_liveness, run_status
+        from engine.record.liveness import read_liveness, run_status
 
         now = time.monotonic()
         if now < self._next_check:
@@ -167,9 +167,9 @@ class AttachedRun(RunSource):
 
     def _death(self) -> dict:
         """The `end` a run that died never wrote, for the monitor to show."""
-        from engine.run.events import read_events
-        from engine.run.liveness import death_note, read_liveness
-        from engine.run.rundir import latest_checkpoint
+        from engine.record.events import read_events
+        from engine.record.liveness import death_note, read_liveness
+        from engine.record.rundir import latest_checkpoint
 
         events, life = read_events(self.run_dir), read_liveness(self.run_dir)
         last_sign = max(life.heartbeat or 0.0, events[-1]["time"] if events else 0.0)
@@ -180,7 +180,7 @@ class AttachedRun(RunSource):
 
     def config(self) -> Any:
         from engine.errors import UserError
-        from engine.run.rundir import run_config
+        from engine.record.rundir import run_config
 
         try:
             return run_config(self.run_dir)

@@ -25,7 +25,7 @@ class StartStep(Step):
 
     def load_values(self, config) -> None:
         from engine.config.presets import list_presets
-        from engine.run.recent import find_runs
+        from engine.record.recent import find_runs
 
         options = self.query_one("#start-options", OptionList)
         options.clear_options()

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.run.events import read_events
-from engine.run.state import RunState
+from engine.record.events import read_events
+from engine.record.state import RunState
 
 LOCK_FILE = "run.lock"
 HEARTBEAT_SECONDS = 5.0

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
-from engine.run.events import EVENTS_FILE, read_events
-from engine.run.liveness import ALIVE, Liveness, death_note, read_liveness, run_status
+from engine.record.events import EVENTS_FILE, read_events
+from engine.record.liveness import ALIVE, Liveness, death_note, read_liveness, run_status
 from engine.yamlio import load_yaml
 
 if TYPE_CHECKING:

@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.run.events import EVENTS_FILE, read_events
-from engine.run.liveness import read_liveness, run_status
-from engine.run.rundir import latest_checkpoint
-from engine.run.state import RunState
+from engine.record.events import EVENTS_FILE, read_events
+from engine.record.liveness import read_liveness, run_status
+from engine.record.rundir import latest_checkpoint
+from engine.record.state import RunState
 
 
 @dataclass
@@ -19,7 +19,7 @@ class RunSummary:
     path: Path
     name: str
     status: str
-    """running, completed, stopped, failed, died, died? or not started (see engine.run.liveness.run_status)."""
+    """running, completed, stopped, failed, died, died? or not started (see engine.record.liveness.run_status)."""
     step: int
     total_steps: int
     final_loss: float | None
