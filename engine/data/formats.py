@@ -49,7 +49,8 @@ def rename_columns(table, renames: dict):
     return table.rename_columns(renames) if renames else table
 
 
-def _apply_column_mapping(table: Any, section: "DatasetSection", source: str) -> Any:
+def apply_column_mapping(table: Any, section: "DatasetSection", source: str) -> Any:
+    """The table with dataset.columns applied; UserError naming any mapped column the file lacks."""
     renames = column_renames(section.columns or {})
     missing = [theirs for theirs in renames if theirs not in table.column_names]
     if missing:
@@ -101,7 +102,8 @@ def to_training_row(row: dict, fmt: str, template: str) -> dict:
     return {"text": str(row["text"])}
 
 
-def _check_rows(table: Any, fmt: str, source: str) -> None:
+def check_rows(table: Any, fmt: str, source: str) -> None:
+    """UserError naming the first row (1-based) that the format cannot train on."""
     for number, row in enumerate(table, start=1):
         if fmt == "alpaca":
             for column in ("instruction", "output"):

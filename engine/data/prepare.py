@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.data.formats import _apply_column_mapping, _check_rows, resolve_format, resolve_template, to_training_row
+from engine.data.formats import apply_column_mapping, check_rows, resolve_format, resolve_template, to_training_row
 from engine.data.lengths import LengthStats, check_lengths, length_stats
 from engine.data.reading import read_table
 from engine.errors import UserError
@@ -31,7 +31,7 @@ class PreparedData:
 def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedData:
     """Read, check, convert and split the data of a preset's dataset section."""
     source = f"dataset {section.path}"
-    table = _apply_column_mapping(read_table(section.path, section), section, source)
+    table = apply_column_mapping(read_table(section.path, section), section, source)
     columns_found = list(table.column_names)
     if len(table) == 0:
         raise UserError(f"{source} has no rows.")
@@ -40,17 +40,17 @@ def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedDa
     if template == "chat-template" and tokenizer is not None and not getattr(tokenizer, "chat_template", None):
         raise UserError(f"{source}: chat data needs the tokenizer's chat template, and this model's tokenizer has none; "
                         "use a chat (instruct) model or convert the data to alpaca format.")
-    _check_rows(table, fmt, source)
+    check_rows(table, fmt, source)
     if section.max_rows:
         table = table.select(range(min(section.max_rows, len(table))))
     converted = table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names)
     eval_table = None
     if section.eval_path:
         eval_source = f"dataset {section.eval_path}"
-        eval_raw = _apply_column_mapping(read_table(section.eval_path, section), section, eval_source)
+        eval_raw = apply_column_mapping(read_table(section.eval_path, section), section, eval_source)
         if resolve_format(eval_raw, section, eval_source) != fmt and section.format == "auto":
             raise UserError(f"{eval_source} has a different format from the training data ({fmt}).")
-        _check_rows(eval_raw, fmt, eval_source)
+        check_rows(eval_raw, fmt, eval_source)
         eval_table = eval_raw.map(lambda row: to_training_row(row, fmt, template), remove_columns=eval_raw.column_names)
     elif section.eval_split:
         if len(converted) < 2:
