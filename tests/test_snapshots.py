@@ -8,6 +8,7 @@ Update after a deliberate change with: bash scripts/test.sh tests/test_snapshots
 import pytest
 from conftest import REPO, settle_wizard, wait_until
 from fake_nvml import FakeNvml, a100, t4
+from screen_text import text_difference
 from textual.widgets import Input
 
 from engine.config.presets import load_preset
@@ -19,6 +20,8 @@ pytestmark = pytest.mark.slow  # every test starts the wizard, whose analyses ru
 
 SIZE = (100, 30)
 RECORDED = REPO / "tests" / "data" / "recorded-run"
+STORED = REPO / "tests" / "__snapshots__" / "test_snapshots"
+seen: dict[str, str] = {}  # the last screenshot taken by settle(), for the failure message
 
 
 def fake_hardware():
@@ -33,8 +36,10 @@ def wizard(monkeypatch, tmp_path):
     def make(step: str) -> WizardApp:
         config, _, _ = load_preset("demo")
         config.dataset.path = "presets/data/demo-alpaca.jsonl"  # the same on every checkout
-        return WizardApp(config, start_step=step, runs_root=str(tmp_path / "runs"), warm_imports=False,
-                         hardware=fake_hardware)
+        app = WizardApp(config, start_step=step, runs_root=str(tmp_path / "runs"), warm_imports=False,
+                        hardware=fake_hardware)
+        app.animation_level = "none"  # an animation half-way at capture time must not decide the picture
+        return app
 
     return make
 
@@ -45,16 +50,21 @@ async def settle(pilot) -> None:
     await settle_wizard(pilot)
     wanted = "in-num_train_epochs" if app.current_step == "training" else None  # built on first show
     await wait_until(pilot, lambda: app.focused is not None and wanted in (None, app.focused.id), what="the step's focus")
+    if app.current_step == "review":
+        await wait_until(pilot, lambda: "checking" not in str(app.query_one("#check-result").render()),
+                         what="the review's check line")
     app.query_one("#status-line").update("")
     for field in app.screen.query(Input):
         field.cursor_blink = False  # the blink phase at capture time must not decide the picture
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
+    seen["wizard"] = app.export_screenshot()
 
 
 @pytest.mark.parametrize("step", ["start", "model", "hardware", "method", "dataset", "training", "review"])
 def test_wizard_step_snapshot(step, wizard, snap_compare):
-    assert snap_compare(wizard(step), terminal_size=SIZE, run_before=settle)
+    matches = snap_compare(wizard(step), terminal_size=SIZE, run_before=settle)
+    assert matches, text_difference(STORED / f"test_wizard_step_snapshot[{step}].svg", seen["wizard"])
 
 
 def test_monitor_renders_every_panel_from_a_recorded_run(snap_compare):
@@ -63,4 +73,6 @@ def test_monitor_renders_every_panel_from_a_recorded_run(snap_compare):
                          "the replayed run's summary")
         await pilot.pause()
 
-    assert snap_compare(MonitorApp.attach(str(RECORDED)), terminal_size=SIZE, run_before=replayed)
+    app = MonitorApp.attach(str(RECORDED))
+    app.animation_level = "none"
+    assert snap_compare(app, terminal_size=SIZE, run_before=replayed)
