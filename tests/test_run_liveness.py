@@ -13,11 +13,11 @@ from conftest import REPO, run_cli
 
 from engine.cli.main import main
 from engine.errors import UserError
+from engine.record import liveness
 from engine.record.events import read_events
 from engine.record.liveness import ALIVE, GONE, SILENT, RunLock, read_liveness, read_status, run_status
 from engine.record.rundir import checkpoint_to_resume, latest_checkpoint
 from engine.record.state import RunState
-from engine.record import liveness
 from engine.run.control import request_file, send_to_live_run
 from tui.monitor import sources
 from tui.monitor.sources import AttachedRun
