@@ -120,26 +120,3 @@ def check_rows(table: Any, fmt: str, source: str) -> None:
                     raise UserError(f"{source}: row {number}: each turn needs {' and '.join(keys)}; found {turn!r}.")
         elif fmt == "text" and (not isinstance(row["text"], str) or not row["text"].strip()):
             raise UserError(f"{source}: row {number} has an empty `text`.")
-
-
-def render_parts(row: dict, tokenizer: Any = None) -> tuple[str, str]:
-    """A training row as (context, learned) text exactly as the model sees it.
-
-    For prompt/completion rows the learned part is the completion plus EOS; for chat rows it
-    is the assistant turns as the chat template renders them; text rows are learned whole.
-    """
-    eos = getattr(tokenizer, "eos_token", "") or ""
-    if "prompt" in row:
-        return row["prompt"], row["completion"] + eos
-    if "messages" in row and tokenizer is not None:
-        rendered = tokenizer.apply_chat_template(row["messages"], tokenize=False)
-        context = tokenizer.apply_chat_template(
-            [m for m in row["messages"] if m["role"] != "assistant"], tokenize=False)
-        return rendered, "" if rendered == context else "(assistant turns)"
-    return "", row.get("text", "")
-
-
-
-
-
-

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.data.formats import apply_column_mapping, check_rows, resolve_format, resolve_template, to_training_row
+from engine.data.learning import Learning, learn_rows, loss_settings
 from engine.data.lengths import LengthStats, check_lengths, length_stats
 from engine.data.reading import read_table
 from engine.errors import UserError
@@ -26,6 +27,23 @@ class PreparedData:
     warnings: list[str] = field(default_factory=list)
     stats: LengthStats | None = None
     """Token lengths of the training rows, once measured against max_length."""
+    settings: dict = field(default_factory=dict)
+    """The loss settings the rows were labelled with (engine.data.labels.row_labels)."""
+    learning: Learning | None = None
+    """The training rows as token ids and labels, exactly as the trainer gets them."""
+    eval_learning: Learning | None = None
+    notes: list[str] = field(default_factory=list)
+    """What the model learns, said once (how assistant turns are found, what the template adds)."""
+
+    @property
+    def trained(self) -> Any:
+        """The training rows SFTTrainer gets: input_ids and labels."""
+        return self.learning.rows if self.learning is not None else None
+
+    @property
+    def evaluated(self) -> Any:
+        """The eval rows SFTTrainer gets, or None."""
+        return self.eval_learning.rows if self.eval_learning is not None else None
 
 
 def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedData:
@@ -60,13 +78,28 @@ def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedDa
     return PreparedData(converted, eval_table, fmt, template, columns_found)
 
 
-def prepare_for_training(config: "RunConfig", tokenizer: Any) -> PreparedData:
-    """The data exactly as training takes it: read, checked, converted, split, lengths measured and warned about.
+def prepare_for_training(config: "RunConfig", tokenizer: Any, rows: int | None = None) -> PreparedData:
+    """The data exactly as training takes it: read, checked, converted, split, tokenized with its labels, warned about.
 
-    Training, `check` and the wizard's preview all go through here, so they never disagree.
+    Training, `check` and the wizard's preview all go through here, so they never disagree; `rows` labels only
+    the first rows of each split (a check), None all of them (training).
     """
     data = prepare_data(config.dataset, tokenizer)
-    if tokenizer is not None:
-        data.stats = length_stats(data.train, tokenizer, config.training_value("max_length"))
-        data.warnings += check_lengths(data.stats, f"dataset {config.dataset.path}")
+    if tokenizer is None:
+        return data
+    source = f"dataset {config.dataset.path}"
+    data.settings = loss_settings(config, data.train, tokenizer, source)
+    head = data.train.select(range(min(rows, len(data.train)))) if rows else data.train
+    data.learning = learn_rows(head, tokenizer, data.settings, source)
+    data.stats = length_stats(data.learning.lengths, data.settings["max_length"])
+    data.warnings += check_lengths(data.stats, source)
+    if len(data.learning.rows) == 0:
+        raise UserError(f"{source}: no training row has anything to learn (every token's label is masked); "
+                        "check that the rows hold assistant turns or completions.")
+    data.warnings += data.learning.warnings
+    data.notes += data.learning.notes
+    if data.eval is not None:
+        eval_head = data.eval.select(range(min(rows, len(data.eval)))) if rows else data.eval
+        data.eval_learning = learn_rows(eval_head, tokenizer, data.settings, f"{source} (eval rows)")
+        data.warnings += [f"eval: {warning}" for warning in data.eval_learning.warnings]
     return data

@@ -119,13 +119,14 @@ class DatasetStep(Step):
         text = Text()
         text.append(f"{preview.format} format, template {preview.template}; columns: {', '.join(preview.columns)}; "
                     f"{preview.train_rows} train / {preview.eval_rows} eval rows\n", style="bold")
-        text.append("sample as the model sees it (", style="dim")
-        text.append("dim: context", style="dim")
-        text.append(", ", style="dim")
-        text.append("green: learned", style="bold green")
-        text.append("):\n", style="dim")
-        text.append(preview.context, style="dim")
-        text.append(preview.learned, style="bold green")
+        sample = preview.sample
+        text.append(f"training row {sample.index} as the trainer gets it: {sample.tokens} tokens, ", style="dim")
+        text.append(f"{sample.learned_tokens} learned (green)", style="bold green")
+        text.append(", the rest context (dim):\n", style="dim")
+        for segment in sample.segments:
+            text.append(segment.text, style="bold green" if segment.learned else "dim")
+        for note in preview.notes:
+            text.append(f"\n{note}", style="italic")
         stats = preview.stats
         if stats:
             text.append(f"\n\ntokens: median {stats.median}, p95 {stats.p95}, max {stats.max} against max_length "
