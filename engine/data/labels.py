@@ -33,6 +33,20 @@ def marked_chat_template(tokenizer):
         return None
 
 
+def label_settings(training, chat, tokenizer):
+    """The settings row_labels takes, from the run's training values and whether the rows are conversations.
+
+    training: assistant_only_loss (None: the default, true), completion_only_loss, max_length, truncation_mode, packing.
+    """
+    assistant_only = chat and training.get("assistant_only_loss") is not False
+    return {"assistant_only_loss": assistant_only,
+            "completion_only_loss": training.get("completion_only_loss"),
+            "chat_template": marked_chat_template(tokenizer) if assistant_only else None,
+            "max_length": training.get("max_length"),
+            "truncation_mode": training.get("truncation_mode") or "keep_start",
+            "packing": bool(training.get("packing"))}
+
+
 def _chat_ids(tokenizer, messages, template_kwargs, **kwargs):
     """The token ids of a conversation as the chat template renders it."""
     return list(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **template_kwargs,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.data.labels import IGNORED, marked_chat_template, row_labels, truncated_row
+from engine.data.labels import IGNORED, label_settings, row_labels, truncated_row
 from engine.errors import UserError
 
 
@@ -26,15 +26,13 @@ def loss_settings(config: Any, table: Any, tokenizer: Any, source: str) -> dict:
         raise UserError(f"{source}: training.assistant_only_loss: true applies to chat data (conversations), and these "
                         "rows are not conversations. Remove it; for prompt/completion rows training.completion_only_loss "
                         "decides (by default only the completion is learned).")
-    assistant_only = chat and asked is not False
-    return {
-        "assistant_only_loss": assistant_only,
-        "completion_only_loss": config.training_value("completion_only_loss"),
-        "chat_template": marked_chat_template(tokenizer) if assistant_only else None,
-        "max_length": config.training_value("max_length"),
-        "truncation_mode": config.training_value("truncation_mode") or "keep_start",
-        "packing": bool(config.training_value("packing")),
-    }
+    return label_settings(loss_training_values(config), chat, tokenizer)
+
+
+def loss_training_values(config: Any) -> dict:
+    """The training values that decide the labels (engine.data.labels.label_settings), as the run uses them."""
+    values = {key: config.training_value(key) for key in ("completion_only_loss", "max_length", "truncation_mode", "packing")}
+    return {"assistant_only_loss": config.training.get("assistant_only_loss"), **values}
 
 
 def how_assistant_turns_are_found(settings: dict, tokenizer: Any) -> str:
