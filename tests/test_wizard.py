@@ -185,3 +185,24 @@ async def test_apply_fit_key_takes_the_suggested_batch_and_keeps_the_effective_b
         batch = app.config.training_value("per_device_train_batch_size")
         accumulation = app.config.training_value("gradient_accumulation_steps")
         assert batch > 1 and batch * accumulation == 16
+
+
+async def test_train_on_the_prompt_too_is_a_keyboard_choice_on_dataset_at_80x24(in_repo):
+    app = make_app("demo", runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.show_step("dataset")
+        await pilot.pause()
+        await pilot.press("tab", "tab", "tab", "tab")  # path -> format -> template -> eval split -> learn
+        assert app.focused.id == "data-learn"
+        await pilot.press("enter", "down", "enter")
+        await settle(pilot)
+        assert app.config.training["assistant_only_loss"] is False
+        assert app.config.training["completion_only_loss"] is False
+        sample = app.state.preview.sample
+        assert sample.learned_tokens == sample.tokens
+        assert f"{sample.tokens} tokens, {sample.tokens} learned" in str(app.query_one("#data-preview").render())
+        await pilot.press("enter", "up", "enter")
+        await settle(pilot)
+        assert "assistant_only_loss" not in app.config.training and "completion_only_loss" not in app.config.training
+        assert 0 < app.state.preview.sample.learned_tokens < app.state.preview.sample.tokens
