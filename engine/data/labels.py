@@ -29,8 +29,8 @@ def marked_chat_template(tokenizer):
         return template
     try:
         return get_training_chat_template(tokenizer) or template
-    except ValueError:  # a template TRL does not know
-        return None
+    except Exception:  # a template TRL does not know (ValueError), or one its probe conversations make raise
+        return None  # the assistant turns are then found by rendering turn by turn, which checks itself
 
 
 def label_settings(training, chat, tokenizer):
