@@ -30,6 +30,14 @@ LEARNED = {
     "phi3": ["2 + 2 = 4.<|end|>\n", "You are welcome.<|end|>\n<|endoftext|>"],
 }
 
+NOTED = {  # family: what `check` says about how its assistant turns are learned
+    "tiny-demo": "the chat template's own {% generation %} markers",
+    "qwen3": "adds an empty <think></think> block",
+    "llama3": "TRL's training template",
+    "llama3.1": "rendering each conversation turn by turn",
+    "phi3": "EOS '<|endoftext|>' after the last turn; learned in 1 of 1",
+}
+
 
 def write_rows(path, rows):
     """Write rows as a JSONL data file."""
@@ -76,6 +84,7 @@ def test_collator_labels_are_the_assistant_turns_and_the_sample_shows_them(famil
     assert "".join(s.text for s in sample.segments if s.learned) == tokenizer.decode([t for t in labels if t != IGNORED])
     assert sample.learned_tokens == sum(1 for t in labels if t != IGNORED)
     assert not [w for w in prepared.warnings if "end-of-turn" in w or "learned whole" in w]
+    assert NOTED.get(family, "learned: the assistant turns") in " ".join(prepared.notes)
 
 
 def test_a_template_without_markers_that_cannot_be_split_by_turns_is_refused(tmp_path):
