@@ -20,11 +20,14 @@ IGNORED = -100
 def marked_chat_template(tokenizer):
     """The chat template whose {% generation %} markers mark the assistant turns, or None.
 
-    The tokenizer's own template when it has the markers, else TRL's training template for the family.
+    The tokenizer's own template when it has the markers, else TRL's training template for the family; None
+    (find the turns by rendering) for other templates and for slow tokenizers.
     """
     from trl.chat_template_utils import get_training_chat_template, has_generation_markers
 
     template = tokenizer.chat_template
+    if not getattr(tokenizer, "is_fast", False):  # transformers marks assistant tokens with fast tokenizers only
+        return None
     if has_generation_markers(template):
         return template
     try:
