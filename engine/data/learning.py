@@ -44,7 +44,7 @@ def how_assistant_turns_are_found(settings: dict, tokenizer: Any) -> str:
     elif settings["chat_template"] == tokenizer.chat_template:
         how = "marked by the chat template's own {% generation %} markers"
     else:
-        how = "marked by TRL's training template for this model family (the same conversation text, with markers)"
+        how = "marked by TRL's training template for this model family"
     return f"learned: the assistant turns, each with its end-of-turn token; {how}"
 
 
