@@ -185,3 +185,19 @@ async def test_apply_fit_key_takes_the_suggested_batch_and_keeps_the_effective_b
         batch = app.config.training_value("per_device_train_batch_size")
         accumulation = app.config.training_value("gradient_accumulation_steps")
         assert batch > 1 and batch * accumulation == 16
+
+
+async def test_a_recorded_run_opens_in_the_monitor_and_w_returns_to_the_wizard_at_method(in_repo):
+    from tui.monitor.screen import MonitorScreen
+    from tui.wizard.messages import RunOpened
+
+    app = make_app(warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.post_message(RunOpened(str(REPO / "tests" / "data" / "recorded-run")))
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state.finished,
+                         30, "the recorded run in the monitor")
+        await pilot.press("w")
+        await wait_until(pilot, lambda: not isinstance(app.screen, MonitorScreen), 10, "the wizard again")
+        assert app.current_step == "method"
+        assert len(app.screen_stack) == 1

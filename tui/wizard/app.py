@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from contextlib import suppress
 from typing import Callable
@@ -18,8 +19,6 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from engine.config.presets import new_run_config
 from engine.config.run_config import RunConfig
 from engine.machine.hardware import HardwareReport, hardware_report
-from tui.monitor.screen import MonitorScreen
-from tui.monitor.sources import InProcessRun
 from tui.wizard import analysis
 from tui.wizard.commands import WizardCommands
 from tui.wizard.messages import (
@@ -34,18 +33,17 @@ from tui.wizard.messages import (
     RunOpened,
 )
 from tui.wizard.state import WizardState
-from tui.wizard.steps.dataset import DatasetStep
-from tui.wizard.steps.hardware import HardwareStep
-from tui.wizard.steps.method import MethodStep
-from tui.wizard.steps.model import ModelStep
-from tui.wizard.steps.review import ReviewStep
-from tui.wizard.steps.start import StartStep
-from tui.wizard.steps.training import TrainingStep
 from tui.wizard.widgets import STEP_IDS, StepIndicator
 
-STEP_CLASSES = {"start": StartStep, "model": ModelStep, "hardware": HardwareStep, "method": MethodStep,
-                "dataset": DatasetStep, "training": TrainingStep, "review": ReviewStep}
-"""The wizard's steps in order, by id."""
+STEP_CLASSES = {"start": "StartStep", "model": "ModelStep", "hardware": "HardwareStep", "method": "MethodStep",
+                "dataset": "DatasetStep", "training": "TrainingStep", "review": "ReviewStep"}
+"""The wizard's steps in order: id → class name in tui.wizard.steps.<id> (imported when first needed)."""
+
+
+def step_class(step_id: str) -> type:
+    """The class of a step; only the first step's module is imported before the first screen."""
+    module = importlib.import_module(f"tui.wizard.steps.{step_id}")
+    return getattr(module, STEP_CLASSES[step_id])
 REFRESH_DELAY = 0.3
 """Seconds of quiet after an edit before estimates and checks rerun (typing stays smooth)."""
 
@@ -86,7 +84,7 @@ class WizardApp(App[int]):
             yield StepIndicator(id="steps")
             with ContentSwitcher(id="switcher", initial=self.first_step):
                 # Only the first step before the first paint; the others are mounted right after it.
-                yield STEP_CLASSES[self.first_step](self.state, id=self.first_step)
+                yield step_class(self.first_step)(self.state, id=self.first_step)
             yield Static("", id="status-line")
         yield Footer()
 
@@ -102,9 +100,9 @@ class WizardApp(App[int]):
         # Only now the other steps and the background work start: the first screen never waits for them.
         switcher = self.query_one("#switcher", ContentSwitcher)
         with self.batch_update():
-            for step_id, step_class in STEP_CLASSES.items():
+            for step_id in STEP_CLASSES:
                 if step_id != self.first_step:
-                    await switcher.add_content(step_class(self.state, id=step_id))
+                    await switcher.add_content(step_class(step_id)(self.state, id=step_id))
         if self.warm_imports:
             self.import_libraries()
         self.refresh_analysis()
@@ -185,6 +183,8 @@ class WizardApp(App[int]):
 
     @on(RunOpened)
     def run_opened(self, message: RunOpened) -> None:
+        from tui.monitor.screen import MonitorScreen
+
         self.push_screen(MonitorScreen.for_run_dir(message.run_dir))
 
     def _next(self, kind: str) -> int:
@@ -250,7 +250,7 @@ class WizardApp(App[int]):
             return
         self.state.estimate, self.state.structure = message.report, message.structure
         with suppress(NoMatches):  # a late result while the app shuts down
-            for step in self._steps(ModelStep, MethodStep):
+            for step in self._steps("model", "method"):
                 step.show_estimate(message)
 
     @on(PreviewReady)
@@ -259,7 +259,7 @@ class WizardApp(App[int]):
             return
         self.state.preview = message.preview
         with suppress(NoMatches):
-            for step in self._steps(DatasetStep, TrainingStep):
+            for step in self._steps("dataset", "training"):
                 step.show_preview(message.preview)
 
     @on(CheckReady)
@@ -268,23 +268,23 @@ class WizardApp(App[int]):
             return
         self.state.check_result = message
         with suppress(NoMatches):
-            for step in self._steps(ReviewStep):
+            for step in self._steps("review"):
                 step.show_check(message)
-            for step in self._steps(TrainingStep):
+            for step in self._steps("training"):
                 step.show_problems(message.problems)
 
     @on(ProbeDone)
     def probe_done(self, message: ProbeDone) -> None:
         with suppress(NoMatches):
-            for step in self._steps(MethodStep):
+            for step in self._steps("method"):
                 step.show_probe(message)
 
-    def _steps(self, *kinds: type) -> list:
-        """The mounted steps of these kinds (none while the app shuts down; results may arrive late)."""
+    def _steps(self, *step_ids: str) -> list:
+        """The mounted steps with these ids (none while the app shuts down; results may arrive late)."""
         switchers = self.screen_stack[0].query("#switcher") if self.screen_stack else []
         if not switchers:
             return []
-        return [step for step in switchers.first().children if isinstance(step, kinds)]
+        return [step for step in switchers.first().children if step.id in step_ids]
 
     @on(LibrariesReady)
     def libraries_ready(self, message: LibrariesReady) -> None:
@@ -317,6 +317,9 @@ class WizardApp(App[int]):
             self.show_step("review")
             self.notify("Fix the problems listed on Review before training.", severity="error")
             return
+        from tui.monitor.screen import MonitorScreen
+        from tui.monitor.sources import InProcessRun
+
         if InProcessRun.training_now() is not None:
             self.notify("A run is already training in this process.", severity="warning")
             return
@@ -324,8 +327,7 @@ class WizardApp(App[int]):
             return
         self.push_screen(MonitorScreen.for_training(self.config.copy()))
 
-    @on(MonitorScreen.Closed)
-    def monitor_closed(self, message: MonitorScreen.Closed) -> None:
+    def on_monitor_screen_closed(self, message) -> None:
         """Back from the monitor to the wizard, at Method with the out-of-memory fix applied when asked for."""
         self.pop_screen()
         if not message.to_wizard:
