@@ -149,13 +149,29 @@ class WizardApp(App[int]):
     # config changes and background analysis --------------------------------------------------
     @on(ConfigEdited)
     def config_edited(self, message: ConfigEdited) -> None:
+        self.state.unsaved = True
         if self._refresh_timer is not None:
             self._refresh_timer.stop()
         self._refresh_timer = self.set_timer(REFRESH_DELAY, lambda: self._refresh_after_edit(message.section))
 
     def _refresh_after_edit(self, section: str) -> None:
         self._refresh_timer = None
+        self.keep_draft(self.config.copy())
         self.refresh_analysis(section)
+
+    @work(thread=True, exclusive=True, group="draft", exit_on_error=False)
+    def keep_draft(self, config: RunConfig) -> None:
+        """Keep the unsaved config on disk (off the UI thread: it syncs a file)."""
+        from engine.config.draft import save_draft
+
+        save_draft(config)
+
+    def forget_draft(self) -> None:
+        """The config was saved or became a run: there is nothing unsaved any more."""
+        from engine.config.draft import discard_draft
+
+        self.state.unsaved = False
+        discard_draft()
 
     @property
     def analysis_settled(self) -> bool:
@@ -173,6 +189,9 @@ class WizardApp(App[int]):
     def config_chosen(self, message: ConfigChosen) -> None:
         """Replace the edited config (a new run, a loaded preset, imported code) and show a step."""
         self.state.config = message.config
+        self.state.unsaved = message.unsaved
+        if message.unsaved:
+            self.keep_draft(message.config.copy())
         if message.step is not None:
             self.show_step(message.step)
         self.refresh_analysis()
@@ -302,7 +321,15 @@ class WizardApp(App[int]):
                 self.set_status(f"[red]{event.worker.group} failed: {event.worker.error}[/]")
 
     def exit(self, *args, **kwargs) -> None:
-        """Quit at once: end the analysis processes, so the workers waiting on them return instead of the app waiting."""
+        """Quit at once: end the analysis processes, so the workers waiting on them return instead of the app waiting.
+
+        Unsaved edits are kept as the draft first (a quick local write), also when the terminal went away.
+        """
+        if self.state.unsaved:
+            from engine.config.draft import save_draft
+
+            with suppress(OSError):  # a full or read-only disk must not stop the quit
+                save_draft(self.config)
         analysis.terminate()
         super().exit(*args, **kwargs)
 
@@ -310,7 +337,7 @@ class WizardApp(App[int]):
     def action_save_preset(self) -> None:
         from tui.shared.dialogs import SavePresetDialog
 
-        self.push_screen(SavePresetDialog(self.config))
+        self.push_screen(SavePresetDialog(self.config), lambda path: self.forget_draft() if path else None)
 
     def action_start_training(self) -> None:
         if self.state.check_result and self.state.check_result.problems:
@@ -325,6 +352,7 @@ class WizardApp(App[int]):
             return
         if self.state.cuda_device and not self._select_device(self.state.cuda_device):
             return
+        self.forget_draft()  # the run directory's run.yaml holds the config from now on
         self.push_screen(MonitorScreen.for_training(self.config.copy()))
 
     def on_monitor_screen_closed(self, message) -> None:
