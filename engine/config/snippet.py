@@ -1,8 +1,10 @@
-"""Reading tutorial code into a preset with `ast`, never executing it.
+"""Tutorial code into a preset: the values the code trains with, read without executing it.
 
-Keyword arguments of TrainingArguments/SFTConfig, LoraConfig, BitsAndBytesConfig and
-SFTTrainer become preset settings; `from_pretrained("...")` gives the model; an Alpaca-style
-formatting function gives the template. What is not a literal is reported by name.
+The trainer the code trains (`trainer.train()`, else the last SFTTrainer built) is the starting
+point: its `args` (TrainingArguments/SFTConfig) give the training settings, its `model` leads to
+where the model was loaded (`from_pretrained`, Unsloth's FastLanguageModel) and wrapped in LoRA,
+its `train_dataset` to `load_dataset`. Code without a trainer is read call by call. Whatever is not
+a literal where the code uses it is listed by name, never guessed.
 """
 
 from __future__ import annotations
@@ -13,15 +15,26 @@ from pathlib import Path
 from typing import Any
 
 from engine.config.templates import ALPACA_TEMPLATES
+from engine.config.tutorial.interpreter import Interpreter
+from engine.config.tutorial.source import read_tutorial
+from engine.config.tutorial.values import Call, FunctionValue, describe, is_plain, trace
 from engine.errors import UserError
 
-_SECTIONS = {"TrainingArguments": "training", "SFTConfig": "training", "Seq2SeqTrainingArguments": "training",
-             "LoraConfig": "lora", "BitsAndBytesConfig": "quantization"}
-_WELL_KNOWN = {"torch.bfloat16": "bfloat16", "torch.float16": "float16", "torch.float32": "float32",
-               "torch.half": "float16", "torch.float": "float32", "torch.bf16": "bfloat16"}
+_TRAINING_ARGS = ("TrainingArguments", "SFTConfig", "Seq2SeqTrainingArguments")
+_SECTIONS = {**dict.fromkeys(_TRAINING_ARGS, "training"), "LoraConfig": "lora", "BitsAndBytesConfig": "quantization"}
 # SFTTrainer keyword arguments that are references to objects built elsewhere in the code.
 _TRAINER_REFERENCES = {"model", "args", "train_dataset", "eval_dataset", "peft_config", "formatting_func",
-                       "data_collator", "callbacks", "compute_metrics", "optimizers", "processing_class"}
+                       "data_collator", "callbacks", "compute_metrics", "optimizers", "processing_class", "tokenizer"}
+# from_pretrained keyword arguments that are preset settings of the model section.
+_MODEL_SETTINGS = {"torch_dtype": "dtype", "dtype": "dtype", "attn_implementation": "attn_implementation",
+                   "trust_remote_code": "trust_remote_code", "revision": "revision"}
+# from_pretrained keyword arguments about where and how to load, which sft-wizard decides itself.
+_LOADING_ONLY = {"device_map", "token", "use_auth_token", "cache_dir", "low_cpu_mem_usage", "use_cache",
+                 "local_files_only", "max_memory", "offload_folder"}
+# Unsloth's get_peft_model arguments that are LoraConfig's under the same name.
+_UNSLOTH_LORA = ("r", "lora_alpha", "lora_dropout", "target_modules", "bias", "use_rslora", "use_dora",
+                 "modules_to_save", "init_lora_weights")
+_DATA_BUILDERS = ("from_dict", "from_list", "from_pandas", "from_generator", "from_csv", "from_json")
 
 
 @dataclass
@@ -32,30 +45,220 @@ class ImportResult:
     read: list[str] = field(default_factory=list)
     not_read: list[str] = field(default_factory=list)
 
-
-def _dotted(node: ast.AST) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return ""
-
-
-def _literal(node: ast.AST) -> tuple[bool, Any]:
-    name = _dotted(node)
-    if name in _WELL_KNOWN:
-        return True, _WELL_KNOWN[name]
-    try:
-        return True, ast.literal_eval(node)
-    except (ValueError, SyntaxError, TypeError):
-        return False, None
+    def set(self, section: str, key: str, value: Any, where: str) -> None:
+        """Store one setting and say where it came from."""
+        if self.raw.get(section) is None:
+            self.raw[section] = {}
+        self.raw[section][key] = value
+        self.read.append(f"{section}.{key} = {value!r} (from {where})")
 
 
-def _template_from_function(function: ast.FunctionDef) -> str | None:
-    text = "".join(
-        part.value for node in ast.walk(function) if isinstance(node, ast.JoinedStr)
-        for part in node.values if isinstance(part, ast.Constant) and isinstance(part.value, str)
-    ) + "".join(node.value for node in ast.walk(function) if isinstance(node, ast.Constant) and isinstance(node.value, str))
+def import_snippet(path: str) -> ImportResult:
+    """Read a .py file or .ipynb notebook into raw preset data (validated by the caller)."""
+    interpreter = Interpreter()
+    interpreter.run(read_tutorial(path))
+    result = ImportResult(raw={"training": {}, "quantization": None, "dataset": {}, "model": {}})
+    trainer = interpreter.trained or (interpreter.trainers[-1] if interpreter.trainers else None)
+    if trainer is not None:
+        _read_trainer(result, trainer)
+    elif any(c.short in _SECTIONS or _is_model_loader(c) for c in interpreter.calls):
+        _read_calls(result, interpreter.calls)
+    else:
+        raise UserError(f"{path}: no training code found (no SFTTrainer, SFTConfig/TrainingArguments, LoraConfig "
+                        "or from_pretrained call); give the script or notebook that trains the model.")
+    if not result.raw["model"].get("name_or_path"):
+        result.not_read.append("model: no literal model id where the code loads the model it trains; set model.name_or_path")
+    return result
+
+
+def _read_trainer(result: ImportResult, trainer: Call) -> None:
+    args = trainer.argument(1, "args")
+    config = trace(args, lambda c: c.short in _TRAINING_ARGS)
+    if config is not None:
+        _read_call(result, config, "training")
+    elif args is not None:
+        result.not_read.append(f"training: {trainer.short}(args={describe(args)}) is not built in this file")
+    _read_trainer_keywords(result, trainer)
+    model = trainer.argument(0, "model")
+    loader = trace(model, _is_model_loader)
+    if isinstance(model, str):
+        result.set("model", "name_or_path", model, trainer.short)
+        init = config.kwargs.get("model_init_kwargs") if config is not None else None
+        if isinstance(init, dict):
+            result.raw["training"].pop("model_init_kwargs", None)
+            _read_loader(result, Call(f"{config.short}(model_init_kwargs)", kwargs=init), with_id=False)
+    elif loader is not None:
+        _read_loader(result, loader)
+    else:
+        result.not_read.append(f"model: {trainer.short}(model={describe(model)}) is not loaded in this file")
+    _read_lora(result, trainer, model, loader)
+    _read_dataset(result, trainer.kwargs.get("train_dataset"), trainer.short)
+    if "eval_dataset" in trainer.kwargs:
+        result.not_read.append(f"eval_dataset={describe(trainer.kwargs['eval_dataset'])}: sft-wizard evaluates on "
+                               "dataset.eval_split or dataset.eval_path; set one of them")
+
+
+def _read_trainer_keywords(result: ImportResult, trainer: Call) -> None:
+    for name, value in trainer.kwargs.items():
+        if name == "formatting_func":
+            _read_formatting(result, value, "formatting_func")
+        elif name in ("tokenizer", "processing_class"):
+            result.read.append(f"{trainer.short} {name}=: the tokenizer now comes from model.name_or_path (processing_class)")
+        elif name not in _TRAINER_REFERENCES:
+            _read_value(result, "training", name, value, trainer.short)
+    for written in trainer.unpacked:
+        result.not_read.append(f"{trainer.short}({written}): unpacked arguments")
+
+
+def _read_call(result: ImportResult, call: Call, section: str) -> None:
+    """Every keyword argument of a configuration call into one preset section."""
+    if result.raw.get(section) is None:
+        result.raw[section] = {}
+    for name, value in call.kwargs.items():
+        _read_value(result, section, name, value, call.short)
+    for written in call.unpacked:
+        result.not_read.append(f"{call.short}({written}): unpacked arguments")
+
+
+def _read_value(result: ImportResult, section: str, name: str, value: Any, where: str) -> None:
+    if is_plain(value):
+        result.set(section, name, value, where)
+    else:
+        result.not_read.append(f"{section}.{name} = {describe(value)} (from {where}) is not a literal")
+
+
+def _is_model_loader(call: Call) -> bool:
+    return call.short == "from_pretrained" and not any(
+        word in call.owner for word in ("Tokenizer", "Processor", "Config", "PeftModel"))
+
+
+def _read_loader(result: ImportResult, loader: Call, with_id: bool = True) -> None:
+    """The model id and loading settings of a from_pretrained call (transformers' or Unsloth's)."""
+    where = loader.name
+    if with_id:
+        model_id = loader.argument(0, "pretrained_model_name_or_path", "model_name", "model_id")
+        if isinstance(model_id, str):
+            result.set("model", "name_or_path", model_id, where)
+        else:
+            result.not_read.append(f"model: {where}({describe(model_id)}): the model id is not a literal")
+    for name, value in loader.kwargs.items():
+        if name in _MODEL_SETTINGS and value is not None:
+            _read_value(result, "model", _MODEL_SETTINGS[name], value, where)
+        elif name == "quantization_config":
+            _read_quantization(result, value, where)
+        elif name in ("load_in_4bit", "load_in_8bit") and value is not False:
+            _read_value(result, "quantization", name, value, where)
+        elif name == "max_seq_length":
+            training = result.raw["training"]
+            if not any(key in training for key in ("max_length", "max_seq_length")):
+                _read_value(result, "training", "max_length", value, where)
+        elif name not in _LOADING_ONLY and name not in _MODEL_SETTINGS and name not in (
+                "pretrained_model_name_or_path", "model_name", "model_id", "load_in_4bit", "load_in_8bit"):
+            result.not_read.append(f"{where}({name}={describe(value)}): no preset setting")
+
+
+def _read_quantization(result: ImportResult, value: Any, where: str) -> None:
+    config = trace(value, lambda c: c.short == "BitsAndBytesConfig")
+    if config is not None:
+        _read_call(result, config, "quantization")
+    elif value is not None:
+        result.not_read.append(f"quantization: {where}(quantization_config={describe(value)}) is not a BitsAndBytesConfig "
+                               "built in this file")
+
+
+def _read_lora(result: ImportResult, trainer: Call, model: Any, loader: Call | None) -> None:
+    """LoRA from the trainer's peft_config, or from get_peft_model around the model it trains."""
+    if "peft_config" in trainer.kwargs:
+        value = trainer.kwargs["peft_config"]
+        config = trace(value, lambda c: c.short == "LoraConfig")
+        if config is not None:
+            _read_call(result, config, "lora")
+        elif value is None:
+            result.read.append("lora: none (peft_config=None trains the whole model)")
+        else:
+            result.not_read.append(f"lora: peft_config={describe(value)} is not a LoraConfig built in this file; "
+                                   "the preset trains the whole model unless you add a lora section")
+        return
+    wrapped = trace(model, lambda c: c.short == "get_peft_model")
+    if wrapped is not None and wrapped.owner in ("FastLanguageModel", "FastModel"):
+        for name, value in wrapped.kwargs.items():
+            if name in _UNSLOTH_LORA:
+                _read_value(result, "lora", name, value, wrapped.name)
+            elif name == "use_gradient_checkpointing" and value not in (None, False):
+                result.set("training", "gradient_checkpointing", True, f"{wrapped.name}(use_gradient_checkpointing={value!r})")
+            elif name not in ("max_seq_length",):
+                result.not_read.append(f"{wrapped.name}({name}={describe(value)}): no LoraConfig setting")
+    elif wrapped is not None:
+        value = wrapped.argument(1, "peft_config")
+        config = trace(value, lambda c: c.short == "LoraConfig")
+        if config is not None:
+            _read_call(result, config, "lora")
+        else:
+            result.not_read.append(f"lora: get_peft_model(..., {describe(value)}) is not a LoraConfig built in this file")
+    elif loader is None and not isinstance(model, str):
+        result.not_read.append("lora: the model is made outside this file, so whether it trains LoRA adapters is "
+                               "not known; add a lora section for LoRA")
+    else:
+        result.read.append("lora: none (the code trains the whole model)")
+
+
+def _read_dataset(result: ImportResult, value: Any, where: str) -> None:
+    """dataset.path (and subset, split, template) from where the training data was loaded."""
+    source = trace(value, lambda c: c.short == "load_dataset" or c.short in _DATA_BUILDERS)
+    if source is None:
+        result.not_read.append(f"dataset: {where}(train_dataset={describe(value)}) is not loaded in this file; "
+                               "set dataset.path")
+        return
+    if source.short != "load_dataset":
+        result.not_read.append(f"dataset: built in code with {source.name}(...); set dataset.path to a data file")
+    else:
+        _read_load_dataset(result, source)
+    mapped = trace(value, lambda c: c.short == "map" and bool(c.args) and isinstance(c.args[0], FunctionValue))
+    if mapped is not None:
+        _read_formatting(result, mapped.args[0], "dataset.map")
+
+
+def _read_load_dataset(result: ImportResult, call: Call) -> None:
+    name = call.argument(0, "path")
+    files = call.kwargs.get("data_files")
+    if isinstance(files, dict) and isinstance(files.get("train"), str):
+        files = files["train"]
+    if name in ("json", "csv", "parquet", "text") and isinstance(files, str):
+        result.set("dataset", "path", files, f"load_dataset({name!r}, data_files=...)")
+    elif isinstance(name, str) and name not in ("json", "csv", "parquet", "text"):
+        result.set("dataset", "path", name, "load_dataset")
+        subset = call.argument(1, "name")
+        if isinstance(subset, str):
+            result.set("dataset", "subset", subset, "load_dataset")
+    else:
+        result.not_read.append(f"dataset: load_dataset({describe(name)}, data_files={describe(files)}) names no single "
+                               "literal file or Hub id; set dataset.path")
+        return
+    split = call.kwargs.get("split")
+    if isinstance(split, str) and split != "train":
+        result.set("dataset", "split", split, "load_dataset")
+
+
+def _read_formatting(result: ImportResult, value: Any, where: str) -> None:
+    template = _template_of(value) if isinstance(value, FunctionValue) else None
+    name = describe(value)
+    if template is None:
+        result.not_read.append(f"{where} {name}: not an Alpaca-style template sft-wizard knows; set dataset.template")
+        return
+    result.set("dataset", "template", template, f"{name}'s headers")
+    result.raw["dataset"]["format"] = "alpaca"
+    # A formatting function yields whole texts, so the loss covered the prompt too.
+    result.set("training", "completion_only_loss", False, f"{where}: the code trains on the whole text")
+
+
+def _template_of(function: FunctionValue) -> str | None:
+    """The Alpaca template whose headers the function's strings (and the strings it names) hold."""
+    text = ""
+    for node in ast.walk(function.node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text += node.value
+        elif isinstance(node, ast.Name) and isinstance(bound := function.scope.lookup(node.id), str):
+            text += bound
     for name, pattern in ALPACA_TEMPLATES.items():
         headers = [line for line in pattern["with_input"].splitlines() if line.startswith("###")]
         if all(h in text for h in headers):
@@ -63,93 +266,21 @@ def _template_from_function(function: ast.FunctionDef) -> str | None:
     return None
 
 
-def import_snippet(path: str) -> ImportResult:
-    """Read a Python file into raw preset data (validated by the caller)."""
-    try:
-        source = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read {path}: {exc}.") from None
-    try:
-        tree = ast.parse(source, filename=path)
-    except SyntaxError as exc:
-        raise UserError(f"{path}: not valid Python at line {exc.lineno}: {exc.msg}. sft-wizard reads code without "
-                        "running it, so notebook lines such as `!pip install` must be commented out.") from None
-    result = ImportResult(raw={"training": {}, "lora": None, "quantization": None, "dataset": {}, "model": {}})
-    functions = {node.name: node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        callee = _dotted(node.func)
-        short = callee.rsplit(".", 1)[-1]
-        if short in _SECTIONS:
-            _read_kwargs(result, node, _SECTIONS[short], short)
-        elif short == "SFTTrainer":
-            _read_trainer(result, node, functions)
-        elif short == "from_pretrained" and node.args:
-            ok, value = _literal(node.args[0])
-            if ok and isinstance(value, str) and "name_or_path" not in result.raw["model"]:
-                result.raw["model"]["name_or_path"] = value
-                result.read.append(f"model.name_or_path = {value!r} (from {callee})")
-            elif not ok:
-                result.not_read.append(f"model id in {callee}({ast.unparse(node.args[0])}) is not a literal")
-        elif short == "load_dataset" and node.args:
-            ok, value = _literal(node.args[0])
-            if ok and isinstance(value, str):
-                result.raw["dataset"]["path"] = value
-                result.read.append(f"dataset.path = {value!r} (from load_dataset)")
-        elif short in ("from_dict", "from_list", "from_pandas") and "Dataset" in callee:
-            result.not_read.append(f"dataset: built in code with {callee}(...); set dataset.path to a data file")
-    if "name_or_path" not in result.raw["model"]:
-        result.not_read.append("model: no from_pretrained(\"...\") with a literal id; set model.name_or_path")
-    if result.raw["lora"] is None:
-        result.raw.pop("lora")
-    return result
-
-
-def _read_kwargs(result: ImportResult, call: ast.Call, section: str, callee: str) -> None:
-    target = result.raw.get(section)
-    if target is None:
-        target = result.raw[section] = {}
-    for keyword in call.keywords:
-        if keyword.arg is None:
-            result.not_read.append(f"{callee}(**{ast.unparse(keyword.value)}): unpacked arguments")
-            continue
-        ok, value = _literal(keyword.value)
-        if ok:
-            target[keyword.arg] = value
-            result.read.append(f"{section}.{keyword.arg} = {value!r} (from {callee})")
-        else:
-            result.not_read.append(f"{section}.{keyword.arg} = {ast.unparse(keyword.value)} (from {callee}) is not a literal")
-
-
-def _read_trainer(result: ImportResult, call: ast.Call, functions: dict[str, ast.FunctionDef]) -> None:
-    for keyword in call.keywords:
-        name = keyword.arg
-        if name == "formatting_func":
-            function = functions.get(_dotted(keyword.value))
-            template = _template_from_function(function) if function else None
-            if template:
-                result.raw["dataset"]["template"] = template
-                result.raw["dataset"]["format"] = "alpaca"
-                result.read.append(f"dataset.template = {template} (from {_dotted(keyword.value)}'s headers)")
-                # A formatting function yields whole texts, so the loss covered the prompt too.
-                result.raw["training"].setdefault("completion_only_loss", False)
-                result.read.append("training.completion_only_loss = False (formatting_func trains on the whole text)")
-            else:
-                result.not_read.append(f"formatting_func {ast.unparse(keyword.value)}: not an Alpaca-style template "
-                                       "sft-wizard knows; set dataset.template")
-            continue
-        if name in ("tokenizer", "processing_class"):
-            result.read.append(f"SFTTrainer {name}=: the tokenizer now comes from model.name_or_path (processing_class)")
-            continue
-        if name in _TRAINER_REFERENCES or name is None:
-            continue
-        ok, value = _literal(keyword.value)
-        if ok:
-            result.raw["training"][name] = value
-            result.read.append(f"training.{name} = {value!r} (from SFTTrainer)")
-        else:
-            result.not_read.append(f"SFTTrainer {name}={ast.unparse(keyword.value)} is not a literal")
+def _read_calls(result: ImportResult, calls: list[Call]) -> None:
+    """Code without a trainer: the last configuration call of each kind, the first model and dataset loaded."""
+    for callee, section in _SECTIONS.items():
+        found = [c for c in calls if c.short == callee]
+        if found and not (section == "training" and result.raw["training"]):
+            _read_call(result, found[-1], section)
+    loader = next((c for c in calls if _is_model_loader(c)), None)
+    if loader is not None:
+        _read_loader(result, loader)
+    for call in calls:
+        if call.short == "load_dataset":
+            _read_load_dataset(result, call)
+            break
+        if call.short in _DATA_BUILDERS:
+            result.not_read.append(f"dataset: built in code with {call.name}(...); set dataset.path to a data file")
 
 
 @dataclass
