@@ -10,6 +10,7 @@ a literal where the code uses it is listed by name, never guessed.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ def import_snippet(path: str) -> ImportResult:
     else:
         raise UserError(f"{path}: no training code found (no SFTTrainer, SFTConfig/TrainingArguments, LoraConfig "
                         "or from_pretrained call); give the script or notebook that trains the model.")
-    if not result.raw["model"].get("name_or_path"):
+    if not result.raw["model"].get("name_or_path") and not any(line.startswith("model:") for line in result.not_read):
         result.not_read.append("model: no literal model id where the code loads the model it trains; set model.name_or_path")
     return result
 
@@ -90,7 +91,8 @@ def _read_trainer(result: ImportResult, trainer: Call) -> None:
     elif loader is not None:
         _read_loader(result, loader)
     else:
-        result.not_read.append(f"model: {trainer.short}(model={describe(model)}) is not loaded in this file")
+        result.not_read.append(f"model: {trainer.short}(model={describe(model)}) is not loaded in this file; "
+                               "set model.name_or_path")
     _read_lora(result, trainer, model, loader)
     _read_dataset(result, trainer.kwargs.get("train_dataset"), trainer.short)
     if "eval_dataset" in trainer.kwargs:
@@ -186,7 +188,7 @@ def _read_lora(result: ImportResult, trainer: Call, model: Any, loader: Call | N
                 _read_value(result, "lora", name, value, wrapped.name)
             elif name == "use_gradient_checkpointing" and value not in (None, False):
                 result.set("training", "gradient_checkpointing", True, f"{wrapped.name}(use_gradient_checkpointing={value!r})")
-            elif name not in ("max_seq_length",):
+            elif name != "max_seq_length" and value is not None:
                 result.not_read.append(f"{wrapped.name}({name}={describe(value)}): no LoraConfig setting")
     elif wrapped is not None:
         value = wrapped.argument(1, "peft_config")
@@ -240,29 +242,40 @@ def _read_load_dataset(result: ImportResult, call: Call) -> None:
 
 
 def _read_formatting(result: ImportResult, value: Any, where: str) -> None:
-    template = _template_of(value) if isinstance(value, FunctionValue) else None
+    found = _template_of(value) if isinstance(value, FunctionValue) else None
     name = describe(value)
-    if template is None:
+    if found is None:
         result.not_read.append(f"{where} {name}: not an Alpaca-style template sft-wizard knows; set dataset.template")
         return
+    template, extra = found
     result.set("dataset", "template", template, f"{name}'s headers")
     result.raw["dataset"]["format"] = "alpaca"
+    if extra:
+        shown = extra if len(extra) <= 60 else extra[:57] + "..."
+        result.not_read.append(f"dataset.template: the code's prompt also holds {shown!r}, which the {template} "
+                               "template does not write")
     # A formatting function yields whole texts, so the loss covered the prompt too.
     result.set("training", "completion_only_loss", False, f"{where}: the code trains on the whole text")
 
 
-def _template_of(function: FunctionValue) -> str | None:
-    """The Alpaca template whose headers the function's strings (and the strings it names) hold."""
-    text = ""
+def _template_of(function: FunctionValue) -> tuple[str, str] | None:
+    """The Alpaca template whose headers the function's prompt holds, and any other text of that prompt."""
+    prompts: list[str] = []
     for node in ast.walk(function.node):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            text += node.value
+            prompts.append(node.value)
+        elif isinstance(node, ast.JoinedStr):
+            prompts.append("".join(str(p.value) for p in node.values if isinstance(p, ast.Constant)))
         elif isinstance(node, ast.Name) and isinstance(bound := function.scope.lookup(node.id), str):
-            text += bound
+            prompts.append(bound)
     for name, pattern in ALPACA_TEMPLATES.items():
         headers = [line for line in pattern["with_input"].splitlines() if line.startswith("###")]
-        if all(h in text for h in headers):
-            return name
+        for prompt in prompts + ["".join(prompts)]:
+            if all(h in prompt for h in headers):
+                extra = prompt if prompt in prompts else ""
+                for header in headers:
+                    extra = extra.replace(header, "")
+                return name, re.sub(r"\{\w*\}", "", extra).strip()
     return None
 
 

@@ -26,6 +26,10 @@ _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
             ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
             ast.NotIn: lambda a, b: a not in b, ast.Is: operator.is_, ast.IsNot: operator.is_not}
+# Methods of a known string that give a known value (model_id.split("/")[-1], prompt.format(...)).
+_STR_METHODS = ("split", "rsplit", "strip", "lstrip", "rstrip", "lower", "upper", "replace", "format", "join",
+                "removeprefix", "removesuffix", "startswith", "endswith")
+
 
 class Evaluator:
     """Evaluates expressions in a scope; calls of functions defined in the file go to `call_function`."""
@@ -194,13 +198,15 @@ class Evaluator:
         receiver = None
         if isinstance(node.func, ast.Attribute) and not isinstance(func, Imported):
             receiver = self.evaluate(node.func.value, scope)
+            if isinstance(receiver, str) and node.func.attr in _STR_METHODS and is_plain(args) and is_plain(kwargs):
+                return getattr(receiver, node.func.attr)(*args, **kwargs)
             if isinstance(receiver, ParserValue):
                 return parser_method(receiver, node.func.attr, args, kwargs)
             if isinstance(receiver, (Call, Instance, dict, list)):
                 name = node.func.attr
             else:
                 receiver = None
-        return self.called(Call(name, tuple(args), kwargs, receiver, tuple(unpacked)))
+        return self.called(Call(name, tuple(args), kwargs, receiver, tuple(unpacked), written))
 
     def arguments(self, node: ast.Call, scope: Scope) -> tuple[list, dict, list[str]]:
         """A call's positional and keyword argument values, and the unpacked ones that are not known."""

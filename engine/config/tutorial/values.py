@@ -41,6 +41,8 @@ class Call:
     receiver: Any = None
     unpacked: tuple = ()
     """`*x` and `**x` arguments whose contents are not known, as written."""
+    written: str = field(default="", compare=False)
+    """The call as the code writes it."""
 
     @property
     def short(self) -> str:
@@ -134,7 +136,7 @@ def describe(value: Any) -> str:
     if isinstance(value, Unknown):
         return value.source
     if isinstance(value, Call):
-        return f"{value.name}(...)"
+        return value.written or f"{value.name}(...)"
     if isinstance(value, Instance):
         return f"a {value.kind} object"
     if isinstance(value, (Imported, ClassValue)):
@@ -157,8 +159,8 @@ def attribute(value: Any, name: str, written: str) -> Any:
             return value.fields[name]
         source = f"{written} (given on the command line)" if getattr(value, "open_fields", False) else written
         return Unknown(source)
-    if isinstance(value, Call) and name in value.kwargs:
-        return value.kwargs[name]
+    if isinstance(value, Call) and value.short.endswith(("Config", "Arguments")) and name in value.kwargs:
+        return value.kwargs[name]  # a configuration object keeps its arguments as attributes
     return Unknown(written)
 
 
