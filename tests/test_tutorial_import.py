@@ -138,7 +138,7 @@ def test_course_reference_code_keeps_its_model_for_the_user():
             training["packing"], training["output_dir"]) == (2e-4, 4, 4, 3, True, False, 512, False, "./results")
     assert result.raw["dataset"] == {"template": "alpaca-zh", "format": "alpaca"}
     not_read = "\n".join(result.not_read)
-    assert "model: SFTTrainer(model=model) is not loaded in this file; set model.name_or_path" in not_read
+    assert "model: SFTTrainer's model is model, not a literal id nor loaded from one in this file; set model.name_or_path" in not_read
     assert "Dataset.from_dict" in not_read and "lora:" in not_read
 
 
@@ -221,6 +221,7 @@ def test_notebook_cells_in_order_with_magics_and_markdown(tmp_path):
     ("train.py", "def main(:\n    pass\n", "train.py: not valid Python at line 1"),
     ("data.csv", "instruction,input,output\nhello,there,world\n", "no training code found"),
     ("notes.txt", "Fine-tune Llama with LoRA r=16 and lr 2e-4.\n", "not valid Python at line 1"),
+    ("deep.py", "x = " + "+".join(["1"] * 3000), "not Python code that sft-wizard can read"),
 ])
 def test_bad_input_is_one_clear_user_error(tmp_path, name, text, message):
     with pytest.raises(UserError, match="^.*" + message.replace("(", r"\(")):
@@ -245,7 +246,7 @@ def test_import_then_check_names_the_missing_model(tmp_path):
     out = tmp_path / "course.yaml"
     imported = run_cli("import", str(COURSE), "--output", str(out))
     assert imported.returncode == 0, imported.stderr
-    assert "SFTTrainer(model=model) is not loaded in this file; set model.name_or_path" in imported.stdout
+    assert "SFTTrainer's model is model, not a literal id" in imported.stdout
     assert load_yaml(out.read_text())["model"]["name_or_path"] == ""
     checked = run_cli("check", str(out))
     assert checked.returncode == 2 and "Traceback" not in checked.stderr

@@ -25,7 +25,9 @@ _TRAINING_ARGS = ("TrainingArguments", "SFTConfig", "Seq2SeqTrainingArguments")
 _SECTIONS = {**dict.fromkeys(_TRAINING_ARGS, "training"), "LoraConfig": "lora", "BitsAndBytesConfig": "quantization"}
 # SFTTrainer keyword arguments that are references to objects built elsewhere in the code.
 _TRAINER_REFERENCES = {"model", "args", "train_dataset", "eval_dataset", "peft_config", "formatting_func",
-                       "data_collator", "callbacks", "compute_metrics", "optimizers", "processing_class", "tokenizer"}
+                       "data_collator", "callbacks", "compute_metrics", "optimizers", "processing_class", "tokenizer",
+                       "quantization_config", "compute_loss_func", "optimizer_cls_and_kwargs",
+                       "preprocess_logits_for_metrics"}
 # from_pretrained keyword arguments that are preset settings of the model section.
 _MODEL_SETTINGS = {"torch_dtype": "dtype", "dtype": "dtype", "attn_implementation": "attn_implementation",
                    "trust_remote_code": "trust_remote_code", "revision": "revision"}
@@ -57,7 +59,10 @@ class ImportResult:
 def import_snippet(path: str) -> ImportResult:
     """Read a .py file or .ipynb notebook into raw preset data (validated by the caller)."""
     interpreter = Interpreter()
-    interpreter.run(read_tutorial(path))
+    try:
+        interpreter.run(read_tutorial(path))
+    except RecursionError:
+        raise UserError(f"{path}: expressions nested too deeply to read; give the tutorial's own code.") from None
     result = ImportResult(raw={"training": {}, "quantization": None, "dataset": {}, "model": {}})
     trainer = interpreter.trained or (interpreter.trainers[-1] if interpreter.trainers else None)
     if trainer is not None:
@@ -91,10 +96,12 @@ def _read_trainer(result: ImportResult, trainer: Call) -> None:
     elif loader is not None:
         _read_loader(result, loader)
     else:
-        result.not_read.append(f"model: {trainer.short}(model={describe(model)}) is not loaded in this file; "
-                               "set model.name_or_path")
+        result.not_read.append(f"model: {trainer.short}'s model is {describe(model)}, not a literal id nor loaded "
+                               "from one in this file; set model.name_or_path")
+    if "quantization_config" in trainer.kwargs:
+        _read_quantization(result, trainer.kwargs["quantization_config"], trainer.short)
     _read_lora(result, trainer, model, loader)
-    _read_dataset(result, trainer.kwargs.get("train_dataset"), trainer.short)
+    _read_dataset(result, trainer.argument(3, "train_dataset"), trainer.short)
     if "eval_dataset" in trainer.kwargs:
         result.not_read.append(f"eval_dataset={describe(trainer.kwargs['eval_dataset'])}: sft-wizard evaluates on "
                                "dataset.eval_split or dataset.eval_path; set one of them")
@@ -208,8 +215,8 @@ def _read_dataset(result: ImportResult, value: Any, where: str) -> None:
     """dataset.path (and subset, split, template) from where the training data was loaded."""
     source = trace(value, lambda c: c.short == "load_dataset" or c.short in _DATA_BUILDERS)
     if source is None:
-        result.not_read.append(f"dataset: {where}(train_dataset={describe(value)}) is not loaded in this file; "
-                               "set dataset.path")
+        result.not_read.append(f"dataset: {where}(train_dataset={describe(value)}) is not loaded from a literal file "
+                               "or Hub id in this file; set dataset.path")
         return
     if source.short != "load_dataset":
         result.not_read.append(f"dataset: built in code with {source.name}(...); set dataset.path to a data file")

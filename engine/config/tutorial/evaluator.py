@@ -69,7 +69,7 @@ class Evaluator:
         key = self.evaluate(node.slice, scope)
         if isinstance(base, (dict, list, tuple, str)) and is_plain(key):
             return base[key]
-        return self.called(Call("__getitem__", (key,), receiver=base))
+        return self.called(Call("__getitem__", (key,), receiver=base, written=ast.unparse(node)))
 
     def _List(self, node: ast.List, scope: Scope) -> Any:
         return self._items(node.elts, scope, list)

@@ -27,6 +27,8 @@ from engine.config.tutorial.values import (
 
 TRAINERS = ("SFTTrainer", "Trainer", "UnslothTrainer")
 _MAX_DEPTH = 24
+# Statements run in all, past which calls of the file's functions give Unknown (code that loops on itself).
+_MAX_STATEMENTS = 200_000
 
 
 class _Returned:
@@ -44,6 +46,7 @@ class Interpreter(Evaluator):
         self._running: list[ast.AST] = []
         self._called: set[int] = set()
         self._uncertain_return: list[bool] = []
+        self._statements = 0
 
     def run(self, module: ast.Module) -> Scope:
         """Run the module, then each of its functions no code called (notebooks often define `main` only)."""
@@ -70,7 +73,7 @@ class Interpreter(Evaluator):
         """Run a function of the file with the arguments given and return what it returns."""
         node = function.node
         self._called.add(id(node))
-        if node in self._running or len(self._running) >= _MAX_DEPTH:
+        if node in self._running or len(self._running) >= _MAX_DEPTH or self._statements > _MAX_STATEMENTS:
             return Unknown(written)
         scope = Scope(function.scope)
         self._bind_parameters(node.args, args, kwargs, scope)
@@ -112,6 +115,7 @@ class Interpreter(Evaluator):
     def block(self, statements: list[ast.stmt], scope: Scope) -> _Returned | None:
         """Run statements in order; a `return` ends the block with its value."""
         for statement in statements:
+            self._statements += 1
             returned = self.statement(statement, scope)
             if returned is not None:
                 return returned

@@ -55,7 +55,7 @@ def _notebook_cells(path: str, text: str) -> list[str]:
 def _parse_cell(where: str, code: str) -> list[ast.stmt]:
     try:
         return ast.parse(code).body
-    except SyntaxError:
+    except (SyntaxError, RecursionError, ValueError):
         pass  # perhaps notebook lines; try again without them
     code = _without_notebook_lines(code)
     try:
@@ -63,6 +63,8 @@ def _parse_cell(where: str, code: str) -> list[ast.stmt]:
     except SyntaxError as exc:
         raise UserError(f"{where}: not valid Python at line {exc.lineno}: {exc.msg}. sft-wizard reads the code "
                         "without running it; fix that line or give the file it was copied from.") from None
+    except (RecursionError, ValueError) as exc:  # nesting deeper than Python parses, NUL bytes
+        raise UserError(f"{where}: not Python code that sft-wizard can read ({exc}).") from None
 
 
 def _without_notebook_lines(code: str) -> str:

@@ -143,6 +143,11 @@ def describe(value: Any) -> str:
         return value.name
     if isinstance(value, FunctionValue):
         return getattr(value.node, "name", "a lambda")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {describe(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(describe(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
     return repr(value)
 
 
