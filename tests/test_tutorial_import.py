@@ -103,6 +103,19 @@ def test_unsloth_colab_notebook_trains_the_base_model_not_the_saved_adapter():
     assert "'Below is an instruction that describes a task" in not_read  # the preamble the template lacks
 
 
+def test_unsloth_conversational_code_copied_with_pip_lines_and_a_plain_inference_reload():
+    result = import_snippet(str(TUTORIALS / "unsloth_conversational_copied.py"))
+    raw = result.raw
+    assert raw["model"] == {"name_or_path": "unsloth/Llama-3.2-3B-Instruct"}  # not "lora_model", re-bound after training
+    assert raw["quantization"] == {"load_in_4bit": True}
+    assert raw["lora"]["r"] == 16 and raw["lora"]["lora_alpha"] == 16 and len(raw["lora"]["target_modules"]) == 7
+    assert raw["dataset"] == {"path": "mlabonne/FineTome-100k", "template": "chat-template"}  # standardize_sharegpt, map
+    assert raw["training"]["max_seq_length"] == 2048 and raw["training"]["max_steps"] == 60
+    assert "completion_only_loss" not in raw["training"]
+    not_read = "\n".join(result.not_read)
+    assert "chat_template='llama-3.1'" in not_read and "train_on_responses_only" in not_read
+
+
 def test_trl_notebook_with_the_model_id_and_sft_config_inside_the_trainer():
     result = import_snippet(str(TUTORIALS / "trl_sft_lora_notebook.ipynb"))
     raw = result.raw
@@ -261,3 +274,49 @@ def test_import_of_a_notebook_through_the_command_line(tmp_path):
     assert data["model"]["name_or_path"] == "unsloth/Meta-Llama-3.1-8B"
     assert data["lora"]["r"] == 16 and data["training"]["max_length"] == 2048
     assert "not read (4):" in result.stdout
+
+
+@pytest.mark.parametrize(("load", "expected"), [
+    ('load_dataset("json", data_files=["data/train.jsonl"], split="train")', {"path": "data/train.jsonl"}),
+    ('load_dataset("csv", data_files={"train": "t.csv", "test": "v.csv"})["train"]', {"path": "t.csv"}),
+    ('Dataset.from_json("rows.jsonl")', {"path": "rows.jsonl"}),
+    ('load_dataset("HuggingFaceH4/no_robots", "default", split="train[:500]").shuffle(seed=1)',
+     {"path": "HuggingFaceH4/no_robots", "subset": "default", "split": "train[:500]"}),
+    ('load_dataset("json", data_files=files)', {}),
+])
+def test_where_the_training_data_comes_from(tmp_path, load, expected):
+    code = f"from datasets import Dataset, load_dataset\nfrom trl import SFTTrainer\nds = {load}\n" \
+           "SFTTrainer(model='m/m', train_dataset=ds).train()\n"
+    result = import_snippet(write(tmp_path, code))
+    assert result.raw["dataset"] == expected
+    assert bool(expected) != any(line.startswith("dataset:") for line in result.not_read)
+
+
+def test_functions_loops_and_try_blocks(tmp_path):
+    code = """
+import torch
+from transformers import AutoModelForCausalLM
+from trl import SFTConfig, SFTTrainer
+def pick_dtype():
+    if torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float16
+def load(name, rank=8):
+    return AutoModelForCausalLM.from_pretrained(name, torch_dtype=pick_dtype()), rank
+try:
+    import flash_attn
+    attention = "flash_attention_2"
+except ImportError:
+    attention = "sdpa"
+for step in range(3):
+    warmup = step
+model, rank = load("Qwen/Qwen2.5-0.5B")
+config = SFTConfig(output_dir="o", warmup_steps=warmup, lora_rank_note=rank)
+trainer = SFTTrainer(model=model, args=config)
+trainer.train()
+"""
+    result = import_snippet(write(tmp_path, code))
+    assert result.raw["model"] == {"name_or_path": "Qwen/Qwen2.5-0.5B"}
+    assert result.raw["training"] == {"output_dir": "o", "lora_rank_note": 8}
+    not_read = "\n".join(result.not_read)
+    assert "model.dtype = pick_dtype()" in not_read and "training.warmup_steps = warmup (set in a loop)" in not_read

@@ -37,7 +37,10 @@ _LOADING_ONLY = {"device_map", "token", "use_auth_token", "cache_dir", "low_cpu_
 # Unsloth's get_peft_model arguments that are LoraConfig's under the same name.
 _UNSLOTH_LORA = ("r", "lora_alpha", "lora_dropout", "target_modules", "bias", "use_rslora", "use_dora",
                  "modules_to_save", "init_lora_weights")
-_DATA_BUILDERS = ("from_dict", "from_list", "from_pandas", "from_generator", "from_csv", "from_json")
+# Dataset class methods that build rows in code, and those that read one file.
+_DATA_BUILDERS = ("from_dict", "from_list", "from_pandas", "from_generator")
+_FILE_READERS = ("from_json", "from_csv", "from_parquet")
+_DATA_SOURCES = ("load_dataset", *_DATA_BUILDERS, *_FILE_READERS)
 
 
 @dataclass
@@ -72,9 +75,22 @@ def import_snippet(path: str) -> ImportResult:
     else:
         raise UserError(f"{path}: no training code found (no SFTTrainer, SFTConfig/TrainingArguments, LoraConfig "
                         "or from_pretrained call); give the script or notebook that trains the model.")
+    _unsloth_notes(result, interpreter.calls)
     if not result.raw["model"].get("name_or_path") and not any(line.startswith("model:") for line in result.not_read):
         result.not_read.append("model: no literal model id where the code loads the model it trains; set model.name_or_path")
     return result
+
+
+def _unsloth_notes(result: ImportResult, calls: list[Call]) -> None:
+    """Unsloth helpers that change what is trained in ways a preset does not say by itself."""
+    for call in calls:
+        if call.short == "get_chat_template":
+            result.not_read.append(f"tokenizer: {describe(call)} puts Unsloth's template on the tokenizer; sft-wizard "
+                                   "uses the model's own chat template")
+        elif call.short == "train_on_responses_only":
+            result.not_read.append("train_on_responses_only(trainer, ...): the code computes the loss on the assistant "
+                                   "replies only; set training.assistant_only_loss: true where the model's chat template "
+                                   "marks them ({% generation %})")
 
 
 def _read_trainer(result: ImportResult, trainer: Call) -> None:
@@ -102,7 +118,7 @@ def _read_trainer(result: ImportResult, trainer: Call) -> None:
         _read_quantization(result, trainer.kwargs["quantization_config"], trainer.short)
     _read_lora(result, trainer, model, loader)
     _read_dataset(result, trainer.argument(3, "train_dataset"), trainer.short)
-    if "eval_dataset" in trainer.kwargs:
+    if trainer.kwargs.get("eval_dataset") is not None:
         result.not_read.append(f"eval_dataset={describe(trainer.kwargs['eval_dataset'])}: sft-wizard evaluates on "
                                "dataset.eval_split or dataset.eval_path; set one of them")
 
@@ -161,7 +177,7 @@ def _read_loader(result: ImportResult, loader: Call, with_id: bool = True) -> No
             training = result.raw["training"]
             if not any(key in training for key in ("max_length", "max_seq_length")):
                 _read_value(result, "training", "max_length", value, where)
-        elif name not in _LOADING_ONLY and name not in _MODEL_SETTINGS and name not in (
+        elif name not in _LOADING_ONLY and name not in _MODEL_SETTINGS and value not in (None, False) and name not in (
                 "pretrained_model_name_or_path", "model_name", "model_id", "load_in_4bit", "load_in_8bit"):
             result.not_read.append(f"{where}({name}={describe(value)}): no preset setting")
 
@@ -213,44 +229,51 @@ def _read_lora(result: ImportResult, trainer: Call, model: Any, loader: Call | N
 
 def _read_dataset(result: ImportResult, value: Any, where: str) -> None:
     """dataset.path (and subset, split, template) from where the training data was loaded."""
-    source = trace(value, lambda c: c.short == "load_dataset" or c.short in _DATA_BUILDERS)
+    source = trace(value, lambda c: c.short in _DATA_SOURCES)
     if source is None:
         result.not_read.append(f"dataset: {where}(train_dataset={describe(value)}) is not loaded from a literal file "
                                "or Hub id in this file; set dataset.path")
         return
-    if source.short != "load_dataset":
-        result.not_read.append(f"dataset: built in code with {source.name}(...); set dataset.path to a data file")
-    else:
-        _read_load_dataset(result, source)
+    _read_data_source(result, source)
     mapped = trace(value, lambda c: c.short == "map" and bool(c.args) and isinstance(c.args[0], FunctionValue))
     if mapped is not None:
         _read_formatting(result, mapped.args[0], "dataset.map")
 
 
-def _read_load_dataset(result: ImportResult, call: Call) -> None:
-    name = call.argument(0, "path")
-    files = call.kwargs.get("data_files")
-    if isinstance(files, dict) and isinstance(files.get("train"), str):
-        files = files["train"]
+def _read_data_source(result: ImportResult, call: Call) -> None:
+    """dataset.path from load_dataset(...) or Dataset.from_json/csv/parquet(...); data built in code is listed."""
+    if call.short in _DATA_BUILDERS:
+        result.not_read.append(f"dataset: built in code with {call.name}(...); set dataset.path to a data file")
+        return
+    name = call.argument(0, "path") if call.short == "load_dataset" else call.short.removeprefix("from_")
+    files = call.argument(0, "path_or_paths") if call.short in _FILE_READERS else call.kwargs.get("data_files")
+    if isinstance(files, dict):
+        files = files.get("train")
+    if isinstance(files, list) and len(files) == 1:
+        files = files[0]
     if name in ("json", "csv", "parquet", "text") and isinstance(files, str):
-        result.set("dataset", "path", files, f"load_dataset({name!r}, data_files=...)")
+        result.set("dataset", "path", files, f"{call.short}({name!r}, ...)" if call.short == "load_dataset" else call.name)
     elif isinstance(name, str) and name not in ("json", "csv", "parquet", "text"):
         result.set("dataset", "path", name, "load_dataset")
         subset = call.argument(1, "name")
         if isinstance(subset, str):
             result.set("dataset", "subset", subset, "load_dataset")
     else:
-        result.not_read.append(f"dataset: load_dataset({describe(name)}, data_files={describe(files)}) names no single "
+        result.not_read.append(f"dataset: {call.name}({describe(name)}, data_files={describe(files)}) names no single "
                                "literal file or Hub id; set dataset.path")
         return
     split = call.kwargs.get("split")
     if isinstance(split, str) and split != "train":
-        result.set("dataset", "split", split, "load_dataset")
+        result.set("dataset", "split", split, call.short)
 
 
 def _read_formatting(result: ImportResult, value: Any, where: str) -> None:
     found = _template_of(value) if isinstance(value, FunctionValue) else None
     name = describe(value)
+    if found is None and isinstance(value, FunctionValue) and any(
+            isinstance(node, ast.Attribute) and node.attr == "apply_chat_template" for node in ast.walk(value.node)):
+        result.set("dataset", "template", "chat-template", f"{name}: tokenizer.apply_chat_template")
+        return
     if found is None:
         result.not_read.append(f"{where} {name}: not an Alpaca-style template sft-wizard knows; set dataset.template")
         return
@@ -295,12 +318,9 @@ def _read_calls(result: ImportResult, calls: list[Call]) -> None:
     loader = next((c for c in calls if _is_model_loader(c)), None)
     if loader is not None:
         _read_loader(result, loader)
-    for call in calls:
-        if call.short == "load_dataset":
-            _read_load_dataset(result, call)
-            break
-        if call.short in _DATA_BUILDERS:
-            result.not_read.append(f"dataset: built in code with {call.name}(...); set dataset.path to a data file")
+    source = next((c for c in calls if c.short in _DATA_SOURCES), None)
+    if source is not None:
+        _read_data_source(result, source)
 
 
 @dataclass
