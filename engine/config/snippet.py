@@ -18,7 +18,7 @@ from typing import Any
 from engine.config.templates import ALPACA_TEMPLATES
 from engine.config.tutorial.interpreter import Interpreter
 from engine.config.tutorial.source import read_tutorial
-from engine.config.tutorial.values import Call, FunctionValue, describe, is_plain, trace
+from engine.config.tutorial.values import COMMAND_LINE, Call, FunctionValue, describe, is_plain, trace
 from engine.errors import UserError
 
 _TRAINING_ARGS = ("TrainingArguments", "SFTConfig", "Seq2SeqTrainingArguments")
@@ -132,7 +132,7 @@ def _read_trainer_keywords(result: ImportResult, trainer: Call) -> None:
         elif name not in _TRAINER_REFERENCES:
             _read_value(result, "training", name, value, trainer.short)
     for written in trainer.unpacked:
-        result.not_read.append(f"{trainer.short}({written}): unpacked arguments")
+        result.not_read.append(f"{trainer.short}({written}): arguments whose values only running the code gives")
 
 
 def _read_call(result: ImportResult, call: Call, section: str) -> None:
@@ -142,7 +142,11 @@ def _read_call(result: ImportResult, call: Call, section: str) -> None:
     for name, value in call.kwargs.items():
         _read_value(result, section, name, value, call.short)
     for written in call.unpacked:
-        result.not_read.append(f"{call.short}({written}): unpacked arguments")
+        if written == COMMAND_LINE:
+            result.not_read.append(f"{section}: {call.short} takes its values from the command line; set those you "
+                                   "pass there (--learning_rate …) in the preset")
+        else:
+            result.not_read.append(f"{call.short}({written}): arguments whose values only running the code gives")
 
 
 def _read_value(result: ImportResult, section: str, name: str, value: Any, where: str) -> None:

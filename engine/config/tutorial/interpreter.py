@@ -158,13 +158,21 @@ class Interpreter(Evaluator):
             return self.block(node.body, scope)
         elif isinstance(node, ast.Try):
             return self._try(node, scope)
+        elif isinstance(node, ast.Match):
+            return self._either([case.body for case in node.cases] + [[]], scope, f"in `match {ast.unparse(node.subject)}`")
+        elif isinstance(node, ast.Delete):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    scope.names[target.id] = Unknown(f"{target.id} (deleted)")
         return None
 
     def _if(self, node: ast.If, scope: Scope) -> _Returned | None:
         test = self.evaluate(node.test, scope)
         if is_plain(test):
             return self.block(node.body if test else node.orelse, scope)
-        return self._either([node.body, node.orelse], scope, f"under `if {ast.unparse(node.test)}`")
+        condition = ast.unparse(node.test)
+        condition = condition if len(condition) <= 50 else condition[:47] + "..."
+        return self._either([node.body, node.orelse], scope, f"under `if {condition}`")
 
     def _loop(self, node: ast.For | ast.AsyncFor | ast.While, scope: Scope) -> _Returned | None:
         if isinstance(node, ast.While):

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.config.tutorial.values import Call, ClassValue, Imported, Instance, ParserValue, Unknown, describe
+from engine.config.tutorial.values import (
+    COMMAND_LINE,
+    Call,
+    ClassValue,
+    Imported,
+    Instance,
+    ParserValue,
+    Unknown,
+    describe,
+)
 
 CONVERSIONS = {"int": int, "float": float, "str": str, "bool": bool}
+
 
 def parser_method(parser: ParserValue, method: str, args: list, kwargs: dict) -> Any:
     """What a parser's method gives: arguments it learns, or the objects parsing fills with their defaults."""
@@ -37,7 +47,8 @@ def _parsed_object(cls: Any, from_file: bool) -> Any:
     name = cls.name if isinstance(cls, (ClassValue, Imported)) else describe(cls)
     short = name.rsplit(".", 1)[-1]
     if short in ("TrainingArguments", "SFTConfig", "Seq2SeqTrainingArguments") and not from_file:
-        return Call(name)  # the library class with its defaults: nothing set beyond them
+        # The library class filled from the command line: what it sets there is not known here.
+        return Call(name, unpacked=(COMMAND_LINE,))
     return Instance(short, {}, open_fields=True)
 
 

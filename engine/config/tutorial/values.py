@@ -17,6 +17,10 @@ _DTYPES = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32", "
 _ENUMS = ("TaskType",)
 
 
+# What a configuration object parsed from the command line was given there (Call.unpacked).
+COMMAND_LINE = "<the command-line arguments>"
+
+
 @dataclass(frozen=True)
 class Unknown:
     """A value only running the code would give; `source` says what, as written."""
