@@ -345,3 +345,20 @@ trainer.train()
     assert result.raw["training"] == {"output_dir": "o", "lora_rank_note": 8}
     not_read = "\n".join(result.not_read)
     assert "model.dtype = pick_dtype()" in not_read and "training.warmup_steps = warmup (set in a loop)" in not_read
+
+
+def test_model_init_kwargs_when_the_trainer_loads_the_model_by_id(tmp_path):
+    code = """
+import torch
+from transformers import BitsAndBytesConfig
+from trl import SFTConfig, SFTTrainer
+quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")
+args = SFTConfig(output_dir="o", model_init_kwargs={"dtype": torch.float16, "quantization_config": quant,
+                                                    "device_map": "auto"})
+SFTTrainer(model="Qwen/Qwen2.5-0.5B-Instruct", args=args).train()
+"""
+    result = import_snippet(write(tmp_path, code))
+    assert result.raw["model"] == {"name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "dtype": "float16"}
+    assert result.raw["quantization"] == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}
+    assert result.raw["training"] == {"output_dir": "o"}
+    assert [line for line in result.not_read if "model_init_kwargs" in line] == []

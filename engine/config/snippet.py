@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,20 +94,20 @@ def _unsloth_notes(result: ImportResult, calls: list[Call]) -> None:
 
 
 def _read_trainer(result: ImportResult, trainer: Call) -> None:
-    args = trainer.argument(1, "args")
+    args, model = trainer.argument(1, "args"), trainer.argument(0, "model")
     config = trace(args, lambda c: c.short in _TRAINING_ARGS)
+    # With a model id, SFTTrainer loads the model itself with SFTConfig(model_init_kwargs=...).
+    init = config.kwargs.get("model_init_kwargs") if config is not None and isinstance(model, str) else None
     if config is not None:
-        _read_call(result, config, "training")
+        _read_call(result, replace(config, kwargs={k: v for k, v in config.kwargs.items()
+                                                   if not (k == "model_init_kwargs" and isinstance(init, dict))}), "training")
     elif args is not None:
         result.not_read.append(f"training: {trainer.short}(args={describe(args)}) is not built in this file")
     _read_trainer_keywords(result, trainer)
-    model = trainer.argument(0, "model")
     loader = trace(model, _is_model_loader)
     if isinstance(model, str):
         result.set("model", "name_or_path", model, trainer.short)
-        init = config.kwargs.get("model_init_kwargs") if config is not None else None
         if isinstance(init, dict):
-            result.raw["training"].pop("model_init_kwargs", None)
             _read_loader(result, Call(f"{config.short}(model_init_kwargs)", kwargs=init), with_id=False)
     elif loader is not None:
         _read_loader(result, loader)
