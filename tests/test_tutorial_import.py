@@ -242,9 +242,21 @@ def test_notebook_cells_in_order_with_magics_and_markdown(tmp_path):
     cells = [{"cell_type": "markdown", "source": ["model_id = 'not code'"]},
              {"cell_type": "code", "source": ["%pip install trl\n", "model_id = 'a/first'\n"]},
              {"cell_type": "code", "source": "if True:\n    !nvidia-smi\n    model_id = 'b/second'\n"},
-             {"cell_type": "code", "source": ["from trl import SFTTrainer\n", "SFTTrainer(model=model_id).train()"]}]
+             {"cell_type": "code", "source": "%%bash\nmodel_id=c/shell\n"},
+             {"cell_type": "code", "source": ["from trl import SFTConfig, SFTTrainer\n",
+                                              "SFTTrainer(model=model_id, args=SFTConfig(learning_rate=3e-4)).train()"]}]
     path = write(tmp_path, json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}), "n.ipynb")
-    assert import_snippet(path).raw["model"] == {"name_or_path": "b/second"}
+    raw = import_snippet(path).raw
+    assert raw["model"] == {"name_or_path": "b/second"} and raw["training"] == {"learning_rate": 3e-4}
+
+
+def test_a_notebook_that_writes_its_training_script_then_launches_it(tmp_path):
+    script = "%%writefile train.py\nfrom trl import SFTTrainer\nSFTTrainer(model='Qwen/Qwen3-0.6B').train()\n"
+    cells = [{"cell_type": "code", "source": "%%writefile accelerate.yaml\nnum_processes: 2\n"},
+             {"cell_type": "code", "source": script},
+             {"cell_type": "code", "source": "!accelerate launch --config_file accelerate.yaml train.py"}]
+    path = write(tmp_path, json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}), "n.ipynb")
+    assert import_snippet(path).raw["model"] == {"name_or_path": "Qwen/Qwen3-0.6B"}
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [

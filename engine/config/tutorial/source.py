@@ -12,7 +12,8 @@ from pathlib import Path
 
 from engine.errors import UserError
 
-# Cell magics that run the rest of the cell as Python; any other (%%bash, %%writefile …) is not Python.
+# Cell magics whose cell is Python (run, or written to a .py file that a later `!python` runs);
+# any other (%%bash, %%writefile config.yaml …) is not Python.
 _PYTHON_CELL_MAGICS = ("%%capture", "%%time", "%%timeit")
 
 
@@ -71,7 +72,8 @@ def _without_notebook_lines(code: str) -> str:
     """The code with shell (`!`) and magic (`%`) lines replaced by `pass`, so blocks around them stay valid."""
     lines = code.splitlines()
     first = next((line.strip() for line in lines if line.strip()), "")
-    if first.startswith("%%") and not first.startswith(_PYTHON_CELL_MAGICS):
+    writes_python = first.startswith("%%writefile") and first.endswith(".py")
+    if first.startswith("%%") and not first.startswith(_PYTHON_CELL_MAGICS) and not writes_python:
         return ""
     out: list[str] = []
     continued = False
