@@ -374,3 +374,22 @@ SFTTrainer(model="Qwen/Qwen2.5-0.5B-Instruct", args=args).train()
     assert result.raw["quantization"] == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}
     assert result.raw["training"] == {"output_dir": "o"}
     assert [line for line in result.not_read if "model_init_kwargs" in line] == []
+
+
+def test_subclasses_of_the_trainer_and_its_config(tmp_path):
+    code = """
+from dataclasses import dataclass
+from trl import SFTConfig, SFTTrainer
+@dataclass
+class MyConfig(SFTConfig):
+    learning_rate: float = 1e-4
+    num_train_epochs: float = 2
+class WeightedTrainer(SFTTrainer):
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+trainer = WeightedTrainer(model="Qwen/Qwen2.5-0.5B", args=MyConfig(output_dir="w", num_train_epochs=1))
+trainer.train()
+"""
+    raw = import_snippet(write(tmp_path, code)).raw
+    assert raw["model"] == {"name_or_path": "Qwen/Qwen2.5-0.5B"}
+    assert raw["training"] == {"learning_rate": 1e-4, "num_train_epochs": 1, "output_dir": "w"}

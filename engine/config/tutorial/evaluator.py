@@ -179,6 +179,9 @@ class Evaluator:
         func = self.evaluate(node.func, scope)
         if isinstance(func, FunctionValue):
             return self.call_function(func, args, kwargs, written)
+        if isinstance(func, ClassValue) and func.library_base:
+            defaults = func.fields if func.is_dataclass else {}
+            return self.called(Call(func.library_base, tuple(args), {**defaults, **kwargs}, None, tuple(unpacked), written))
         if isinstance(func, ClassValue):
             return instance_of(func, args, kwargs)
         name = ast.unparse(node.func)

@@ -26,6 +26,8 @@ from engine.config.tutorial.values import (
 )
 
 TRAINERS = ("SFTTrainer", "Trainer", "UnslothTrainer")
+# Library classes a tutorial subclasses (a trainer with its own compute_loss, SFTConfig with new defaults).
+_LIBRARY_BASES = ("Trainer", "Config", "Arguments")
 _MAX_DEPTH = 24
 # Statements run in all, past which calls of the file's functions give Unknown (code that loops on itself).
 _MAX_STATEMENTS = 200_000
@@ -243,6 +245,14 @@ class Interpreter(Evaluator):
         is_dataclass = any("dataclass" in ast.unparse(d) for d in node.decorator_list)
         body_scope = Scope(scope)
         fields: dict[str, Any] = {}
+        library_base = ""
+        for base in node.bases:
+            value = self.evaluate(base, scope)
+            if isinstance(value, ClassValue):
+                fields.update(value.fields)
+                library_base = library_base or value.library_base
+            elif ast.unparse(base).endswith(_LIBRARY_BASES):
+                library_base = library_base or (value.name if isinstance(value, Imported) else ast.unparse(base))
         for statement in node.body:
             if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
                 name = statement.target.id
@@ -255,7 +265,7 @@ class Interpreter(Evaluator):
             else:
                 continue
             body_scope.names.update(fields)
-        return ClassValue(node.name, fields, is_dataclass)
+        return ClassValue(node.name, fields, is_dataclass, library_base)
 
     def _field_default(self, node: ast.expr | None, scope: Scope, written: str) -> Any:
         if node is None:

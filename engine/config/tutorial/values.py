@@ -84,6 +84,8 @@ class ClassValue:
     name: str
     fields: dict
     is_dataclass: bool
+    library_base: str = ""
+    """The library class it extends (`class MyTrainer(SFTTrainer)`), whose calls it stands for."""
 
 
 @dataclass(frozen=True)
