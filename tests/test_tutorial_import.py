@@ -393,3 +393,24 @@ trainer.train()
     raw = import_snippet(write(tmp_path, code)).raw
     assert raw["model"] == {"name_or_path": "Qwen/Qwen2.5-0.5B"}
     assert raw["training"] == {"learning_rate": 1e-4, "num_train_epochs": 1, "output_dir": "w"}
+
+
+def test_settings_changed_on_the_objects_before_training_count_and_after_do_not(tmp_path):
+    code = """
+from datasets import load_dataset
+from transformers import AutoModelForCausalLM, TrainingArguments
+from trl import SFTTrainer
+model = AutoModelForCausalLM.from_pretrained("gpt2")
+model.config.use_cache = False
+model.is_parallelizable = True
+args = TrainingArguments(output_dir="o", num_train_epochs=1)
+args.learning_rate = 3e-5
+trainer = SFTTrainer(model=model, args=args, train_dataset=load_dataset("json", data_files="d.jsonl")["train"])
+trainer.args.num_train_epochs = 4
+trainer.train()
+trainer.args.num_train_epochs = 9
+args.learning_rate = 1.0
+"""
+    result = import_snippet(write(tmp_path, code))
+    assert result.raw["training"] == {"output_dir": "o", "num_train_epochs": 4, "learning_rate": 3e-5}
+    assert result.raw["model"] == {"name_or_path": "gpt2"} and result.not_read == []

@@ -234,6 +234,9 @@ def _read_lora(result: ImportResult, trainer: Call, model: Any, loader: Call | N
 def _read_dataset(result: ImportResult, value: Any, where: str) -> None:
     """dataset.path (and subset, split, template) from where the training data was loaded."""
     source = trace(value, lambda c: c.short in _DATA_SOURCES)
+    if value is None:
+        result.not_read.append(f"dataset: {where} is given no train_dataset; set dataset.path")
+        return
     if source is None:
         result.not_read.append(f"dataset: {where}(train_dataset={describe(value)}) is not loaded from a literal file "
                                "or Hub id in this file; set dataset.path")

@@ -217,12 +217,16 @@ class Interpreter(Evaluator):
             scope.names[target.id] = value
         elif isinstance(target, (ast.Tuple, ast.List)):
             self._unpack(target.elts, value, scope)
-        elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
-            owner = scope.lookup(target.value.id)
-            if isinstance(owner, Call):
-                scope.names[target.value.id] = replace(owner, kwargs={**owner.kwargs, target.attr: value})
-            elif isinstance(owner, (Instance, ClassValue)):
-                scope.names[target.value.id] = replace(owner, fields={**owner.fields, target.attr: value})
+        elif isinstance(target, ast.Attribute):
+            path: list[str] = []
+            root: ast.expr = target
+            while isinstance(root, ast.Attribute):
+                path.insert(0, root.attr)
+                root = root.value
+            if isinstance(root, ast.Name):
+                changed = _with_attribute(scope.lookup(root.id), path, value)
+                if changed is not None:
+                    scope.names[root.id] = changed
         elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
             owner, key = scope.lookup(target.value.id), self.evaluate(target.slice, scope)
             if isinstance(owner, dict) and isinstance(key, str):
@@ -281,6 +285,22 @@ class Interpreter(Evaluator):
         if isinstance(factory, Unknown) and factory.source in ("list", "dict"):
             return [] if factory.source == "list" else {}
         return Unknown(f"{written} (given on the command line)")
+
+
+def _with_attribute(owner: Any, path: list[str], value: Any) -> Any:
+    """The owner with `owner.a.b = value` done (`training_args.x = 1`, `trainer.args.x = 1`), or None.
+
+    Only objects whose attributes are their arguments change: configuration objects, trainers,
+    dataclass instances; `model.config.use_cache = False` changes nothing read here.
+    """
+    head, rest = path[0], path[1:]
+    if isinstance(owner, Call) and owner.short.endswith(("Config", "Arguments", "Trainer")):
+        new = _with_attribute(owner.kwargs.get(head), rest, value) if rest else value
+        return None if new is None else replace(owner, kwargs={**owner.kwargs, head: new})
+    if isinstance(owner, (Instance, ClassValue)):
+        new = _with_attribute(owner.fields.get(head), rest, value) if rest else value
+        return None if new is None else replace(owner, fields={**owner.fields, head: new})
+    return None
 
 
 def _as_load(target: ast.expr) -> ast.expr:
