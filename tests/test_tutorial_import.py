@@ -164,6 +164,17 @@ def test_trl_parser_script_leaves_every_command_line_value_to_the_user():
     assert "peft_config=get_peft_config(model_args)" in not_read
 
 
+def test_stanford_alpaca_training_arguments_subclass_and_transformers_trainer():
+    result = import_snippet(str(TUTORIALS / "stanford_alpaca_train.py"))
+    assert result.raw["model"] == {"name_or_path": "facebook/opt-125m"}  # ModelArguments' default
+    assert result.raw["training"] == {"optim": "adamw_torch"}  # the subclass's default over the library's
+    assert "lora" not in result.raw and result.raw["quantization"] is None
+    not_read = "\n".join(result.not_read)
+    assert "training.model_max_length = 512 (from TrainingArguments): not a setting of SFTConfig" in not_read
+    assert "training: TrainingArguments takes its values from the command line" in not_read
+    assert "a SupervisedDataset object" in not_read and "set dataset.path" in not_read
+
+
 def test_course_reference_code_keeps_its_model_for_the_user():
     result = import_snippet(str(COURSE))
     assert result.raw["model"] == {}
@@ -288,6 +299,8 @@ def test_imported_presets_validate(tmp_path):
         problems = [p.split(": ", 1)[1] for p in imported.to_complete if "report_to" not in p]  # no tensorboard here
         if path.name == "trl_sft_script_trlparser.py":  # names neither, so says so
             assert [p.split(" ")[0] for p in problems] == ["model.name_or_path", "dataset.path"]
+        elif path.name == "stanford_alpaca_train.py":  # its data is read by its own Dataset class
+            assert [p.split(" ")[0] for p in problems] == ["dataset.path"]
         else:
             assert problems == [], (path.name, problems)
 
@@ -348,13 +361,13 @@ except ImportError:
 for step in range(3):
     warmup = step
 model, rank = load("Qwen/Qwen2.5-0.5B")
-config = SFTConfig(output_dir="o", warmup_steps=warmup, lora_rank_note=rank)
+config = SFTConfig(output_dir="o", warmup_steps=warmup, seed=rank)
 trainer = SFTTrainer(model=model, args=config)
 trainer.train()
 """
     result = import_snippet(write(tmp_path, code))
     assert result.raw["model"] == {"name_or_path": "Qwen/Qwen2.5-0.5B"}
-    assert result.raw["training"] == {"output_dir": "o", "lora_rank_note": 8}
+    assert result.raw["training"] == {"output_dir": "o", "seed": 8}
     not_read = "\n".join(result.not_read)
     assert "model.dtype = pick_dtype()" in not_read and "training.warmup_steps = warmup (set in a loop)" in not_read
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from engine.config.legacy import REMOVED, RENAMED
+from engine.config.schema import schema
 from engine.config.templates import ALPACA_TEMPLATES
 from engine.config.tutorial.interpreter import Interpreter
 from engine.config.tutorial.source import read_tutorial
@@ -23,6 +25,7 @@ from engine.errors import UserError
 
 _TRAINING_ARGS = ("TrainingArguments", "SFTConfig", "Seq2SeqTrainingArguments")
 _SECTIONS = {**dict.fromkeys(_TRAINING_ARGS, "training"), "LoraConfig": "lora", "BitsAndBytesConfig": "quantization"}
+_SECTION_CLASSES = {"training": "SFTConfig", "lora": "LoraConfig", "quantization": "BitsAndBytesConfig"}
 # SFTTrainer keyword arguments that are references to objects built elsewhere in the code.
 _TRAINER_REFERENCES = {"model", "args", "train_dataset", "eval_dataset", "peft_config", "formatting_func",
                        "data_collator", "callbacks", "compute_metrics", "optimizers", "processing_class", "tokenizer",
@@ -150,7 +153,12 @@ def _read_call(result: ImportResult, call: Call, section: str) -> None:
 
 
 def _read_value(result: ImportResult, section: str, name: str, value: Any, where: str) -> None:
-    if is_plain(value):
+    """One setting if it is a literal; a name the library class does not have is listed, not kept."""
+    if section in _SECTION_CLASSES and name not in schema()[section] and (section, name) not in RENAMED \
+            and (section, name) not in REMOVED:  # a field of the code's own subclass, a keyword of an old release
+        result.not_read.append(f"{section}.{name} = {describe(value)} (from {where}): not a setting of "
+                               f"{_SECTION_CLASSES[section]}")
+    elif is_plain(value):
         result.set(section, name, value, where)
     else:
         result.not_read.append(f"{section}.{name} = {describe(value)} (from {where}) is not a literal")
@@ -235,7 +243,7 @@ def _read_dataset(result: ImportResult, value: Any, where: str) -> None:
     """dataset.path (and subset, split, template) from where the training data was loaded."""
     source = trace(value, lambda c: c.short in _DATA_SOURCES)
     if value is None:
-        result.not_read.append(f"dataset: {where} is given no train_dataset; set dataset.path")
+        result.not_read.append(f"dataset: {where} is given no train_dataset that this file builds; set dataset.path")
         return
     if source is None:
         result.not_read.append(f"dataset: {where}(train_dataset={describe(value)}) is not loaded from a literal file "

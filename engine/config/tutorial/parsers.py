@@ -42,6 +42,9 @@ def parser_method(parser: ParserValue, method: str, args: list, kwargs: dict) ->
 
 
 def _parsed_object(cls: Any, from_file: bool) -> Any:
+    if isinstance(cls, ClassValue) and cls.library_base and not from_file:
+        # The code's subclass of TrainingArguments: its own defaults over the library's, and the command line.
+        return Call(cls.library_base, kwargs=dict(cls.fields), unpacked=(COMMAND_LINE,))
     if isinstance(cls, ClassValue) and not from_file:
         return Instance(cls.name, dict(cls.fields))
     name = cls.name if isinstance(cls, (ClassValue, Imported)) else describe(cls)
