@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="with --sample: print the sample as JSON segments only")
     sub.add_parser("presets", help="list bundled and user presets")
     imp = sub.add_parser("import", help="turn tutorial code into a preset, without running it")
-    imp.add_argument("file", metavar="FILE.py")
+    imp.add_argument("file", metavar="FILE", help="a .py script, a marimo app or a .ipynb notebook")
     imp.add_argument("--output", help="where to write the preset (default: your presets folder)")
     imp.add_argument("--name", help="preset name (default: the file's name)")
     imp.add_argument("--force", action="store_true", help="overwrite an existing preset")

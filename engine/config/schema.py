@@ -15,7 +15,6 @@ import re
 import typing
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 from engine.atomic import write_text_atomic
@@ -73,6 +72,8 @@ class FieldSpec:
 
 def library_versions() -> dict[str, str]:
     """Installed versions of the libraries whose classes define the schema (cheap, no imports)."""
+    from importlib import metadata  # 8 ms, not needed before the first screen
+
     versions = {}
     for name in ("trl", "transformers", "peft", "torch", "datasets", "accelerate", "bitsandbytes"):
         try:
