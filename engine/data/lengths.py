@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.data.chat_fit import tools_of
 from engine.data.formats import render_parts
 from engine.errors import UserError
 
@@ -36,7 +37,7 @@ def length_stats(train: Any, tokenizer: Any, max_length: int | None, sample: int
     lengths = []
     for row in rows:
         if "messages" in row:
-            ids = tokenizer.apply_chat_template(row["messages"], tokenize=True)
+            ids = tokenizer.apply_chat_template(row["messages"], tools=tools_of(row), tokenize=True)
             lengths.append(len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids))
         else:
             context, learned = render_parts(row, tokenizer)
