@@ -8,7 +8,7 @@ import symtable
 import sys
 
 import pytest
-from conftest import write_preset
+from conftest import REPO, write_preset
 
 from engine.config.presets import load_preset
 from engine.data.formats import _SHAREGPT_ROLES, resolve_format, resolve_template, to_training_row
@@ -85,6 +85,14 @@ def test_exported_script_applies_the_column_mapping_as_train_does(tmp_path):
     rows = [{"question": "2+2?", "answer": "4", "output": "an old column the mapping replaces"}]
     data = write_jsonl(tmp_path / "data.jsonl", rows)
     script, config = exported(tmp_path, f"{{path: {data}, columns: {{instruction: question, output: answer}}}}")
+    assert list(script_namespace(script)["load"](str(data))) == list(prepare_data(config.dataset).train)
+
+
+@pytest.mark.parametrize("name", ["openai-chat-tools.jsonl", "llamafactory-sharegpt-tools.json",
+                                  "llamafactory-alpaca-history.json", "question-answer.jsonl"])
+def test_exported_script_converts_tools_history_and_usual_pairs_as_the_engine_does(tmp_path, name):
+    data = REPO / "tests" / "data" / "shapes" / name
+    script, config = exported(tmp_path, f"{{path: {data}}}")
     assert list(script_namespace(script)["load"](str(data))) == list(prepare_data(config.dataset).train)
 
 
