@@ -27,6 +27,11 @@ def prepare(name, tokenizer=None, **kwargs):
     return prepare_data(DatasetSection(path=str(path), **kwargs), tokenizer)
 
 
+def template_warnings(data):
+    """The warnings about the chat template (system turns folded)."""
+    return [warning for warning in data.warnings if "chat template" in warning]
+
+
 def render(tokenizer, row):
     """A prepared chat row as the model sees it: the chat template with the row's tools, as TRL renders it."""
     return tokenizer.apply_chat_template(row["messages"], tools=tools_of(row), tokenize=False)
@@ -135,7 +140,7 @@ def test_tool_calling_rows_keep_tools_calls_results_and_system(name):
 def test_templates_with_tools_render_definitions_calls_and_results(templates, family):
     for name in ("llamafactory-sharegpt-tools.json", "openai-chat-tools.jsonl", "trl-tools.jsonl"):
         data = prepare(name, templates[family])
-        assert data.warnings == []
+        assert template_warnings(data) == []
         text = render(templates[family], data.train[0])
         definition = json.loads(data.train[0]["tools"])[0]["function"]
         assert definition["name"] in text and definition["description"] in text
@@ -162,10 +167,10 @@ def test_system_turns_render_or_fold_into_the_first_user_turn_where_the_template
     assert plain[0]["role"] == "system" and system in ("You are Vicuna, a helpful assistant.", "You are terse.")
     for family in ("qwen2.5", "qwen3", "llama3.1"):
         data = prepare(name, templates[family])
-        assert data.warnings == [] and system in render(templates[family], data.train[0])
+        assert template_warnings(data) == [] and system in render(templates[family], data.train[0])
     gemma = prepare(name, templates["gemma"])
-    assert len(gemma.warnings) == 1 and "does not take a system turn" in gemma.warnings[0]
-    assert "System role not supported" in gemma.warnings[0] and "1 row(s)" in gemma.warnings[0]
+    [warning] = template_warnings(gemma)
+    assert "does not take a system turn" in warning and "System role not supported" in warning and "1 row(s)" in warning
     first_user = gemma.train[0]["messages"][0]
     assert first_user == {"role": "user", "content": f"{system}\n\n{plain[1]['content']}"}
     assert system in render(templates["gemma"], gemma.train[0])
@@ -200,6 +205,18 @@ def test_usual_column_pairs_are_mapped_with_a_note(tmp_path):
     path.write_text(json.dumps({"title": "q", "body": "r"}) + "\n")
     with pytest.raises(UserError, match=r"question/answer, prompt/response, query/response, input/output.*dataset.columns"):
         prepare(path)
+
+
+def test_columns_training_does_not_read_are_named_in_a_warning(tmp_path):
+    assert prepare("openai-chat-tools.jsonl").warnings == [
+        f"dataset {SHAPES / 'openai-chat-tools.jsonl'}: column(s) parallel_tool_calls are not used in training "
+        "(chat rows are read from messages, tools)."]
+    assert "column(s) id are not used" in prepare("sharegpt-fastchat-system.jsonl").warnings[0]
+    assert prepare("llamafactory-alpaca-history.json").warnings == []  # system and history are read
+    path = tmp_path / "labelled.jsonl"
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}],
+                                "label": "greeting"}) + "\n")
+    assert "column(s) label are not used in training" in prepare(path).warnings[0]
 
 
 def test_bad_tool_data_names_the_row(tmp_path):

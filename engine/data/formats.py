@@ -24,6 +24,8 @@ FORMAT_COLUMNS = {
     "prompt-completion": ("prompt", "completion"),
     "text": ("text",),
 }
+OPTIONAL_COLUMNS = {"alpaca": ("input", "system", "history"), "chat": ("system", "tools"), "sharegpt": ("system", "tools")}
+"""Columns a format's rows are also read from when the data has them (to_training_row)."""
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
                    "system": "system", "bot": "assistant"}
 

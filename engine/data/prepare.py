@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.data.chat_fit import fit_to_chat_template
 from engine.data.formats import (
+    FORMAT_COLUMNS,
+    OPTIONAL_COLUMNS,
     apply_column_mapping,
     chat_features,
     column_renames,
@@ -54,6 +56,16 @@ def read_checked(path: str, section: "DatasetSection", source: str, notes: list[
     return table
 
 
+def unused_columns(columns: list[str], fmt: str, source: str) -> list[str]:
+    """A warning naming the columns that training does not read, so that nothing is left out unsaid."""
+    used = FORMAT_COLUMNS[fmt] + OPTIONAL_COLUMNS.get(fmt, ())
+    unused = [column for column in columns if column not in used]
+    if not unused:
+        return []
+    return [f"{source}: column(s) {', '.join(unused)} are not used in training ({fmt} rows are read from "
+            f"{', '.join(c for c in used if c in columns)})."]
+
+
 def convert(table: Any, fmt: str, template: str) -> Any:
     """Every row in the shape SFTTrainer takes (to_training_row), chat rows kept exactly as converted."""
     return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names,
@@ -75,6 +87,7 @@ def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedDa
         raise UserError(f"{source}: chat data needs the tokenizer's chat template, and this model's tokenizer has none; "
                         "use a chat (instruct) model or convert the data to alpaca format.")
     check_rows(table, fmt, source)
+    warnings += unused_columns(table.column_names, fmt, source)
     if section.max_rows:
         table = table.select(range(min(section.max_rows, len(table))))
     converted = convert(table, fmt, template)
