@@ -184,6 +184,17 @@ def test_text_parts_become_the_message_text():
         ["Name a primary colour.", "Red."], ["Name another.", "Blue."]]
 
 
+def test_trl_prompt_completion_standard_and_conversational(templates):
+    assert prepare("trl-prompt-completion.jsonl").train[0] == {"prompt": "The sky is", "completion": " blue."}
+    data = prepare("trl-prompt-completion-conversational.jsonl", templates["llama3.1"])
+    assert data.template == "chat-template"
+    assert data.train[1]["messages"] == [{"role": "system", "content": "Answer in one word."},
+                                         {"role": "user", "content": "What color is grass?"},
+                                         {"role": "assistant", "content": "Green."}]
+    text = render(templates["llama3.1"], data.train[1])
+    assert "Answer in one word." in text and text.rstrip().endswith("Green.<|eot_id|>")
+
+
 def test_braces_in_the_data_reach_the_model_unchanged(templates, tmp_path):
     rows = prepare("braces-text.jsonl").train
     assert rows[0]["completion"] == "Write {{ name }} in the template; {% raw %} stays raw."

@@ -89,7 +89,8 @@ def test_exported_script_applies_the_column_mapping_as_train_does(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["openai-chat-tools.jsonl", "llamafactory-sharegpt-tools.json",
-                                  "llamafactory-alpaca-history.json", "question-answer.jsonl"])
+                                  "llamafactory-alpaca-history.json", "question-answer.jsonl",
+                                  "trl-prompt-completion-conversational.jsonl"])
 def test_exported_script_converts_tools_history_and_usual_pairs_as_the_engine_does(tmp_path, name):
     data = REPO / "tests" / "data" / "shapes" / name
     script, config = exported(tmp_path, f"{{path: {data}}}")

@@ -115,18 +115,22 @@ def to_training_row(row: dict, fmt: str, template: str) -> dict:
         if "tools" in row:  # TRL's SFTTrainer passes this column to the chat template (a JSON string keeps its shape)
             converted["tools"] = tools_json(row["tools"])
         return converted
+    if fmt == "prompt-completion" and isinstance(row["prompt"], list):  # TRL's conversational prompt-completion
+        return {"messages": [chat_message(m) for m in row["prompt"] + list(row["completion"] or [])]}
     if fmt == "prompt-completion":
         return {"prompt": str(row["prompt"]), "completion": str(row["completion"])}
     return {"text": str(row["text"])}
 
 
-def chat_features(fmt: str, columns: list[str]):
+def chat_features(fmt: str, table):
     """datasets features for converted chat rows: each message kept as JSON, so no row gains another row's keys."""
-    if fmt not in ("chat", "sharegpt"):
+    conversational = fmt == "prompt-completion" and len(table) and isinstance(table[0]["prompt"], list)
+    if fmt not in ("chat", "sharegpt") and not conversational:
         return None
     from datasets import Features, Json, List, Value
 
-    return Features({"messages": List(Json()), **({"tools": Value("string")} if "tools" in columns else {})})
+    tools = fmt != "prompt-completion" and "tools" in table.column_names
+    return Features({"messages": List(Json()), **({"tools": Value("string")} if tools else {})})
 
 
 def alpaca_prompt(row: dict, template: str) -> str:

@@ -69,7 +69,7 @@ def unused_columns(columns: list[str], fmt: str, source: str) -> list[str]:
 def convert(table: Any, fmt: str, template: str) -> Any:
     """Every row in the shape SFTTrainer takes (to_training_row), chat rows kept exactly as converted."""
     return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names,
-                     features=chat_features(fmt, table.column_names))
+                     features=chat_features(fmt, table))
 
 
 def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedData:
@@ -81,16 +81,16 @@ def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedDa
     if len(table) == 0:
         raise UserError(f"{source} has no rows.")
     fmt = resolve_format(table, section, source)
-    template = resolve_template(fmt, section.template)
-    chat = template == "chat-template" and tokenizer is not None
-    if chat and not getattr(tokenizer, "chat_template", None):
-        raise UserError(f"{source}: chat data needs the tokenizer's chat template, and this model's tokenizer has none; "
-                        "use a chat (instruct) model or convert the data to alpaca format.")
     check_rows(table, fmt, source)
     warnings += unused_columns(table.column_names, fmt, source)
     if section.max_rows:
         table = table.select(range(min(section.max_rows, len(table))))
-    converted = convert(table, fmt, template)
+    converted = convert(table, fmt, resolve_template(fmt, section.template))
+    template = "chat-template" if "messages" in converted.column_names else resolve_template(fmt, section.template)
+    chat = template == "chat-template" and tokenizer is not None
+    if chat and not getattr(tokenizer, "chat_template", None):
+        raise UserError(f"{source}: chat data needs the tokenizer's chat template, and this model's tokenizer has none; "
+                        "use a chat (instruct) model or convert the data to alpaca format.")
     if chat:
         converted, fitted = fit_to_chat_template(converted, tokenizer, source)
         warnings += fitted

@@ -38,6 +38,16 @@ def _row_problem(row: dict, fmt: str) -> str | None:
             problem = _message_problem(turn) if fmt == "chat" else _sharegpt_turn_problem(turn)
             if problem:
                 return problem
+    elif fmt == "prompt-completion":
+        prompt, completion = row["prompt"], row["completion"]
+        if isinstance(prompt, list) != isinstance(completion, list):
+            return "has a `prompt` and a `completion` of different kinds: both text, or both lists of messages."
+        if not isinstance(prompt, list) and not isinstance(completion, (str, int, float)):
+            return f"has a non-text `completion` ({completion!r})."
+        for message in (prompt + completion) if isinstance(prompt, list) else []:
+            problem = _message_problem(message)
+            if problem:
+                return problem
     elif fmt == "text" and (not isinstance(row["text"], str) or not row["text"].strip()):
         return "has an empty `text`."
     return None

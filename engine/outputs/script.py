@@ -109,7 +109,7 @@ def to_training_rows(table):
         raise SystemExit(f"cannot tell the data format from the columns {{table.column_names}}; set FORMAT")
     template = resolve_template(fmt, TEMPLATE)
     return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names,
-                     features=chat_features(fmt, table.column_names))
+                     features=chat_features(fmt, table))
 '''
 
 
