@@ -136,15 +136,25 @@ def test_tool_calling_rows_keep_tools_calls_results_and_system(name):
         assert messages[2]["tool_calls"][0]["id"] == messages[3]["tool_call_id"] == "call_1"
 
 
+def test_openai_function_calling_of_old_becomes_tool_calls():
+    data = prepare("openai-chat-functions.jsonl")
+    assistant, result = data.train[0]["messages"][1:3]
+    assert assistant["tool_calls"] == [{"type": "function", "function": {
+        "name": "get_current_weather", "arguments": {"location": "San Francisco, USA", "format": "celsius"}}}]
+    assert result == {"role": "tool", "name": "get_current_weather", "content": "21.0"}
+    assert json.loads(data.train[0]["tools"])[0]["function"]["parameters"]["required"] == ["location", "format"]
+
+
 @pytest.mark.parametrize("family", sorted(WITH_TOOLS))
 def test_templates_with_tools_render_definitions_calls_and_results(templates, family):
-    for name in ("llamafactory-sharegpt-tools.json", "openai-chat-tools.jsonl", "trl-tools.jsonl"):
+    for name in ("llamafactory-sharegpt-tools.json", "openai-chat-tools.jsonl", "trl-tools.jsonl",
+                 "openai-chat-functions.jsonl"):
         data = prepare(name, templates[family])
         assert template_warnings(data) == []
         text = render(templates[family], data.train[0])
         definition = json.loads(data.train[0]["tools"])[0]["function"]
         assert definition["name"] in text and definition["description"] in text
-        call = data.train[0]["messages"][1 if name.startswith("trl") else 2]["tool_calls"][0]["function"]
+        call = next(m for m in data.train[0]["messages"] if m.get("tool_calls"))["tool_calls"][0]["function"]
         assert call["name"] in text and json.dumps(call["arguments"]) in text
         result = next(m["content"] for m in data.train[0]["messages"] if m["role"] == "tool")
         assert result in text or json.dumps(result) in text

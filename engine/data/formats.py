@@ -24,7 +24,7 @@ FORMAT_COLUMNS = {
     "prompt-completion": ("prompt", "completion"),
     "text": ("text",),
 }
-OPTIONAL_COLUMNS = {"alpaca": ("input", "system", "history"), "chat": ("system", "tools"), "sharegpt": ("system", "tools")}
+OPTIONAL_COLUMNS = {"alpaca": ("input", "system", "history"), "chat": ("system", "tools", "functions"), "sharegpt": ("system", "tools")}
 """Columns a format's rows are also read from when the data has them (to_training_row)."""
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
                    "system": "system", "bot": "assistant"}
@@ -112,8 +112,8 @@ def to_training_row(row: dict, fmt: str, template: str) -> dict:
         if row.get("system") and (not messages or messages[0]["role"] != "system"):
             messages.insert(0, {"role": "system", "content": str(row["system"])})
         converted = {"messages": messages}
-        if "tools" in row:  # TRL's SFTTrainer passes this column to the chat template (a JSON string keeps its shape)
-            converted["tools"] = tools_json(row["tools"])
+        if "tools" in row or "functions" in row:  # TRL passes `tools` to the chat template (JSON text keeps its shape)
+            converted["tools"] = tools_json(row.get("tools") or row.get("functions"))
         return converted
     if fmt == "prompt-completion" and isinstance(row["prompt"], list):  # TRL's conversational prompt-completion
         return {"messages": [chat_message(m) for m in row["prompt"] + list(row["completion"] or [])]}
@@ -129,7 +129,7 @@ def chat_features(fmt: str, table):
         return None
     from datasets import Features, Json, List, Value
 
-    tools = fmt != "prompt-completion" and "tools" in table.column_names
+    tools = fmt != "prompt-completion" and bool({"tools", "functions"} & set(table.column_names))
     return Features({"messages": List(Json()), **({"tools": Value("string")} if tools else {})})
 
 
@@ -178,6 +178,10 @@ def chat_message(message: dict) -> dict:
     """An OpenAI-style chat message with its text parts joined, its tool calls kept, and no null keys."""
     converted = without_nulls(message)
     converted["content"] = text_of(message.get("content"))
+    if isinstance(converted.get("function_call"), dict):  # OpenAI's older function calling
+        converted["tool_calls"] = [converted.pop("function_call")]
+    if converted["role"] == "function":
+        converted["role"] = "tool"
     if converted.get("tool_calls"):
         converted["tool_calls"] = [tool_call(call) for call in converted["tool_calls"]]
     return converted

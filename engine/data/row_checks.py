@@ -11,9 +11,9 @@ from engine.errors import UserError
 
 def check_rows(table: Any, fmt: str, source: str) -> None:
     """UserError naming the first row (1-based) that the format cannot train on."""
-    has_tools = "tools" in table.column_names
+    tool_columns = [column for column in ("tools", "functions") if column in table.column_names]
     for number, row in enumerate(table, start=1):
-        problem = _row_problem(row, fmt) or (_tools_problem(row["tools"]) if has_tools else None)
+        problem = _row_problem(row, fmt) or next(filter(None, (_tools_problem(row[c]) for c in tool_columns)), None)
         if problem:
             raise UserError(f"{source}: row {number} {problem}")
 
@@ -55,7 +55,10 @@ def _row_problem(row: dict, fmt: str) -> str | None:
 
 def _message_problem(message: Any) -> str | None:
     """What is wrong with one chat message ({role, content} or an assistant message with tool_calls), or None."""
-    if not isinstance(message, dict) or "role" not in message or ("content" not in message and not message.get("tool_calls")):
+    if not isinstance(message, dict):
+        return f"each turn needs role and content; found {message!r}."
+    calls = message.get("tool_calls") or ([message["function_call"]] if message.get("function_call") else [])
+    if "role" not in message or ("content" not in message and not calls):
         return f"each turn needs role and content; found {message!r}."
     content = message.get("content")
     if isinstance(content, list):
@@ -64,7 +67,7 @@ def _message_problem(message: Any) -> str | None:
                 return f"has a content part that is not text ({part!r}); only text parts can be trained."
     elif content is not None and not isinstance(content, str):
         return f"has a content that is not text ({content!r})."
-    for call in message.get("tool_calls") or []:
+    for call in calls:
         problem = _call_problem(call.get("function") if isinstance(call, dict) and "function" in call else call)
         if problem:
             return problem
