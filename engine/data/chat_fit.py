@@ -25,16 +25,18 @@ def fit_to_chat_template(table: Any, tokenizer: Any, source: str) -> tuple[Any, 
         table = table.map(fold_system, features=table.features)
         warnings.append(f"{source}: this model's chat template does not take a system turn ({refusal}); the system "
                         f"text of {systems} row(s) was put at the start of their first user turn.")
-    for what, needles in _PARTS:
-        number, row = _first(table, lambda r: bool(needles(r)) or what == "a conversation")
+    for what, needles in _PARTS:  # the first row, then the first row holding each kind of tool part
+        number, row = _first(table, lambda r: what == "a conversation" or bool(needles(r)))
         if row is None:
             continue
-        hint = f" {_TOOLS_HINT}" if any(needles(row) for _, needles in _PARTS) else ""
+        hint = f" {_TOOLS_HINT}" if any(part_needles(row) for _, part_needles in _PARTS) else ""
         error = _render_error(tokenizer, row)
         if error:
             raise UserError(f"{source}: row {number}: this model's chat template cannot render it: {error}.{hint}")
         text = _render(tokenizer, row)
-        missing = [needle for needle in needles(row) if needle not in text and json.dumps(needle, ensure_ascii=False) not in text]
+        # Llama 3.1 writes a tool result as JSON text (quoted): either form is the result reaching the model
+        missing = [needle for needle in needles(row)
+                   if needle not in text and json.dumps(needle, ensure_ascii=False) not in text]
         if missing:
             raise UserError(f"{source}: row {number} holds {what}, but this model's chat template leaves "
                             f"{missing[0][:60]!r} out of the text the model is trained on.{hint}")
