@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from engine.machine.hardware import HardwareReport
     from engine.machine.precision import PrecisionDecision
 
-CONVERSION_CONSTANTS = ("ALPACA_TEMPLATES", "FORMAT_COLUMNS", "_SHAREGPT_ROLES")
+CONVERSION_CONSTANTS = ("ALPACA_TEMPLATES", "FORMAT_COLUMNS", "_SHAREGPT_ROLES", "USUAL_PAIRS")
 """The names in engine.data.formats that the copied conversion functions read."""
-CONVERSION_FUNCTIONS = (formats.detect_format, formats.column_renames, formats.rename_columns,
-                        formats.resolve_template, formats.to_training_row)
+CONVERSION_FUNCTIONS = (formats.detect_format, formats.usual_pair, formats.column_renames, formats.rename_columns,
+                        formats.resolve_template, formats.chat_features, formats.to_training_row, formats.alpaca_prompt,
+                        formats.text_of, formats.without_nulls, formats.tool_call, formats.chat_message,
+                        formats.sharegpt_messages, formats.tools_json)
 """The engine functions that turn a loaded table into rows SFTTrainer trains on."""
 LABEL_FUNCTIONS = (labels.marked_chat_template, labels.label_settings, labels._chat_ids, labels.assistant_spans_by_turns,
                    labels.row_labels, labels.truncated_row, labels.labelled_rows)
@@ -108,10 +110,14 @@ def to_training_rows(table):
     """Every row of a loaded table in the shape SFTTrainer trains on, converted as sft-wizard does."""
     table = rename_columns(table, column_renames(COLUMNS))
     fmt = detect_format(table.column_names) if FORMAT == "auto" else FORMAT
+    if fmt is None and usual_pair(table.column_names):
+        table = rename_columns(table, column_renames(usual_pair(table.column_names)))
+        fmt = "alpaca"
     if fmt is None:
         raise SystemExit(f"cannot tell the data format from the columns {{table.column_names}}; set FORMAT")
     template = resolve_template(fmt, TEMPLATE)
-    return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names)
+    return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names,
+                     features=chat_features(fmt, table))
 
 
 def labelled(table, tokenizer):
