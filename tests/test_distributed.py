@@ -15,6 +15,7 @@ from conftest import REPO, run_cli
 
 from engine.record.events import read_events
 from engine.record.rank_heartbeats import read_heartbeats
+from engine.run.control import send_request
 from engine.yamlio import load_yaml
 
 TWO = ["--processes", "2", "--set", "training.num_train_epochs=2"]
@@ -53,13 +54,20 @@ def test_the_adapter_of_two_processes_loads_and_generates(two_ranks):
     assert result.returncode == 0 and "fine-tuned:" in result.stdout, result.stderr
 
 
-def test_a_stop_reaches_both_ranks_at_one_step_and_resume_finishes_the_same_steps(two_ranks, tmp_path):
+def test_pause_holds_both_ranks_a_stop_reaches_both_at_one_step_and_resume_finishes_the_same_steps(two_ranks, tmp_path):
     run_dir = tmp_path / "run"
     args = ["train", "demo", "--headless", "--output-dir", str(run_dir), *TWO, *QUICK]
     process = subprocess.Popen([sys.executable, "-m", "tui", *args], cwd=REPO, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env=os.environ.copy())
     try:
         _wait_for_logs(run_dir, 3, process)
+        send_request(run_dir, "pause")  # both ranks wait together, ticking the agreement
+        _wait_for(run_dir, lambda e: e["event"] == "status" and e["phase"] == "paused", process)
+        paused_logs = sum(e["event"] == "log" for e in read_events(run_dir))
+        time.sleep(2)
+        assert sum(e["event"] == "log" for e in read_events(run_dir)) == paused_logs
+        send_request(run_dir, "resume")
+        _wait_for_logs(run_dir, paused_logs + 1, process)
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=LAUNCH_TIMEOUT)
     finally:
@@ -103,10 +111,15 @@ def two_ranks_total(two_ranks) -> int:
 
 
 def _wait_for_logs(run_dir: Path, count: int, process: subprocess.Popen) -> None:
+    _wait_for(run_dir, lambda e: e["event"] == "log", process, count)
+
+
+def _wait_for(run_dir: Path, matches, process: subprocess.Popen, count: int = 1) -> None:
+    """Wait until `count` events match, failing (never hanging) if the run ends or the timeout passes."""
     deadline = time.monotonic() + LAUNCH_TIMEOUT
-    while sum(e["event"] == "log" for e in read_events(run_dir)) < count:
+    while sum(bool(matches(e)) for e in read_events(run_dir)) < count:
         if process.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError(f"no {count} log events (exit {process.poll()}){_launcher_log(run_dir)}")
+            raise AssertionError(f"not {count} such events (exit {process.poll()}){_launcher_log(run_dir)}")
         time.sleep(0.05)
 
 
