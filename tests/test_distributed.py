@@ -21,6 +21,7 @@ from engine.yamlio import load_yaml
 TWO = ["--processes", "2", "--set", "training.num_train_epochs=2"]
 QUICK = ["--set", "training.logging_steps=1", "--set", "training.save_strategy=no", "--set", "training.eval_strategy=no"]
 LAUNCH_TIMEOUT = 300
+pytestmark = pytest.mark.slow  # every test trains, in two ranks plus a launcher
 NAN_ON_RANK_1 = Path(__file__).parent / "data" / "nan_on_rank_1"
 
 

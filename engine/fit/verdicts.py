@@ -193,7 +193,7 @@ def recommend(config: "RunConfig", inputs: MemoryInputs, capacity: int) -> list[
         out.append(Recommendation("turn on activation checkpointing (about 20% slower)",
                                   ["training.activation_checkpointing=true"], trial))
     if inputs.processes > 1 and not inputs.sharded:
-        trial = estimate_memory(replace(base, strategy="fsdp")).total_bytes
+        trial = estimate_memory(replace(inputs, strategy="fsdp")).total_bytes  # at the preset's own batch
         out.append(Recommendation(f"shard the model over the {inputs.processes} GPUs with FSDP instead of a full copy "
                                   "on each (DDP)", ["distributed.strategy=fsdp"], trial))
     if inputs.quantization is None and inputs.lora_r:
