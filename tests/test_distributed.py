@@ -69,14 +69,15 @@ def test_pause_holds_both_ranks_a_stop_reaches_both_at_one_step_and_resume_finis
         assert sum(e["event"] == "log" for e in read_events(run_dir)) == paused_logs
         send_request(run_dir, "resume")
         _wait_for_logs(run_dir, paused_logs + 1, process)
-        process.send_signal(signal.SIGINT)
+        for launcher in _children(process.pid):  # as Slurm's --signal does: SIGTERM to accelerate's launcher
+            os.kill(launcher, signal.SIGTERM)
         _, stderr = process.communicate(timeout=LAUNCH_TIMEOUT)
     finally:
         process.kill()
     assert process.returncode == 130, stderr + _launcher_log(run_dir)
     events = read_events(run_dir)
     end = events[-1]
-    assert end["event"] == "end" and end["status"] == "stopped" and "SIGINT" in end["message"]
+    assert end["event"] == "end" and end["status"] == "stopped" and "SIGTERM" in end["message"]
     stopped_at = end["global_step"]
     total = two_ranks_total(two_ranks)
     assert 0 < stopped_at < total
@@ -104,6 +105,19 @@ def test_a_nan_on_one_rank_stops_every_rank(tmp_path):
     assert end["event"] == "end" and end["status"] == "failed" and "diverged" in end["message"]
     nan_step = int(end["message"].split("at step ")[1].split(":")[0])
     assert nan_step >= 3 and [h["step"] for h in read_heartbeats(run_dir)] == [nan_step, nan_step]
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (read from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            children.append(int(stat.parent.name))
+    return children
 
 
 def two_ranks_total(two_ranks) -> int:
