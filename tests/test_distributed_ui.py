@@ -55,3 +55,22 @@ async def test_the_monitor_follows_two_ranks_with_their_memory_and_s_stops_both(
     step = end["global_step"]
     assert [h["step"] for h in read_heartbeats(tmp_path / "run")] == [step, step]
     assert (tmp_path / "run" / f"checkpoint-{step}" / "trainer_state.json").is_file()
+
+
+async def test_review_writes_the_launch_files_with_keys(monkeypatch, tmp_path):
+    from tui.wizard.launch_dialog import LaunchFilesDialog
+
+    monkeypatch.chdir(REPO)
+    app = make_app("demo", runs_root=str(tmp_path / "runs"), warm_imports=False,
+                   hardware=lambda: hardware_report(FakeNvml([])))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle_wizard(pilot)
+        assert app.current_step == "review"
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: isinstance(app.screen, LaunchFilesDialog), what="the launch dialog")
+        await pilot.press("end", "ctrl+u", "3", "tab", "end", "ctrl+u", "4", "tab", "end", "ctrl+u",
+                          *list(str(tmp_path / "launch")), "enter")
+        await wait_until(pilot, lambda: not isinstance(app.screen, LaunchFilesDialog), what="the files written")
+    assert (tmp_path / "launch" / "accelerate-node-2.yaml").is_file()
+    assert "#SBATCH --nodes=3" in (tmp_path / "launch" / "train.sbatch").read_text()
+    assert "--nproc-per-node 4" in (tmp_path / "launch" / "torchrun.sh").read_text()
