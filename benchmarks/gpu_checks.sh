@@ -52,3 +52,66 @@ $sw probe lora-3b-bf16 --random-init --steps 1 --set model.name_or_path=meta-lla
   --set lora=null --set training.per_device_train_batch_size=64 --set training.max_length=4096 \
   --set dataset.path=presets/data/demo-alpaca.jsonl
 echo "exit $? (3 expected)"
+
+# ---- several GPUs (issue 11): only on a machine with 2 or more visible GPUs --------------------------
+ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
+ranks() { python3 -c "import json,sys; e=[json.loads(l) for l in open(sys.argv[1])]; s=[x for x in e if x['event']=='start'][-1]; \
+print('world_size', s.get('world_size'), s.get('strategy'), '| end', e[-1].get('status'), e[-1].get('global_step')); \
+print('ranks at last log:', [(r['rank'], r.get('reserved_bytes')) for r in [x for x in e if x['event']=='log'][-1]['ranks']])" "$1/events.jsonl"; }
+if [ "$ngpu" -ge 2 ]; then
+  step "one GPU on a multi-GPU machine: CUDA_VISIBLE_DEVICES restricted to the chosen one (no nn.DataParallel)"
+  $sw train demo --headless --output-dir "$out/one-of-many" --set training.num_train_epochs=1 | grep -m1 "hidden with"
+
+  step "DDP on 2 GPUs over NCCL: every rank's CUDA memory in each log event"
+  $sw train demo --headless --gpus 2 --output-dir "$out/ddp2" --set training.num_train_epochs=2
+  echo "exit $?"; ranks "$out/ddp2"
+
+  step "QLoRA with DDP: each rank loads the 4-bit model on its own GPU (device_map = local rank)"
+  $sw train demo --headless --gpus 2 --output-dir "$out/ddp2-qlora" --set training.num_train_epochs=1 \
+    --set quantization.load_in_4bit=true
+  echo "exit $?"; ranks "$out/ddp2-qlora"
+
+  step "FSDP2, LoRA and full fine-tuning; final/ must load without FSDP"
+  $sw train demo --headless --gpus 2 --output-dir "$out/fsdp2-lora" --set training.num_train_epochs=1 \
+    --set distributed.strategy=fsdp
+  echo "exit $?"; ranks "$out/fsdp2-lora"
+  $sw train demo --headless --gpus 2 --output-dir "$out/fsdp2-full" --set training.num_train_epochs=1 \
+    --set distributed.strategy=fsdp --set lora=null
+  echo "exit $?"; ranks "$out/fsdp2-full"
+  $sw chat "$out/fsdp2-lora" --prompt "What is the capital of France?"
+
+  step "QLoRA under FSDP1 (4-bit storage in bf16, CPU-RAM-efficient loading)"
+  $sw train demo --headless --gpus 2 --output-dir "$out/fsdp1-qlora" --set training.num_train_epochs=1 \
+    --set distributed.strategy=fsdp --set distributed.fsdp_version=1 --set quantization.load_in_4bit=true \
+    --set quantization.bnb_4bit_quant_storage=bfloat16
+  echo "exit $?"; ranks "$out/fsdp1-qlora"
+
+  step "stop from another terminal mid-run over NCCL: both ranks stop at one step, then resume to the end"
+  $sw train demo --headless --gpus 2 --output-dir "$out/ddp2-stop" --set training.num_train_epochs=4 \
+    --set training.logging_steps=1 & pid=$!
+  sleep 60; $sw stop "$out/ddp2-stop"; wait $pid; echo "exit $? (130 expected)"; cat "$out/ddp2-stop/ranks/"*.json; echo
+  $sw train demo --headless --gpus 2 --output-dir "$out/ddp2-stop" --resume --set training.num_train_epochs=4 \
+    --set training.logging_steps=1
+  echo "exit $?"; ranks "$out/ddp2-stop"
+
+  step "SIGTERM straight to accelerate's launcher (as Slurm's --signal does): every rank saves, then stops"
+  $sw train demo --headless --gpus 2 --output-dir "$out/ddp2-term" --set training.num_train_epochs=4 & pid=$!
+  sleep 60; pkill -TERM -f "accelerate.commands.launch.*$out/ddp2-term" ; wait $pid
+  echo "exit $? (130 expected)"; ranks "$out/ddp2-term"; ls "$out/ddp2-term" | grep checkpoint
+
+  step "ZeRO-3 (only where DeepSpeed is installed)"
+  if python3 -c "import deepspeed" 2>/dev/null; then
+    $sw train demo --headless --gpus 2 --output-dir "$out/zero3" --set training.num_train_epochs=1 \
+      --set distributed.strategy=zero3
+    echo "exit $?"; ranks "$out/zero3"
+  else
+    echo "DeepSpeed not installed: zero3 is refused (exit 2 expected)"
+    $sw check demo --set distributed.processes=2 --set distributed.strategy=zero3; echo "exit $?"
+  fi
+
+  step "estimate per GPU vs measured: Llama-3.1-8B LoRA bf16 on 2 GPUs, DDP and FSDP (random weights)"
+  for strategy in ddp fsdp; do
+    $sw estimate lora-3b-bf16 --set model.name_or_path=meta-llama/Llama-3.1-8B-Instruct \
+      --set distributed.processes=2 --set distributed.strategy=$strategy | head -1
+  done
+fi

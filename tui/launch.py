@@ -35,7 +35,7 @@ def _leave_terminal(log_path: str | None, source) -> None:
     for name in ("SIGCONT", "SIGTSTP", "SIGWINCH"):  # Textual's terminal handlers outlive its app
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
-    from engine.cli.main import install_stop_signals
+    from engine.run.control import install_stop_signals
 
     install_stop_signals(source.control)  # SIGTERM/SIGINT still stop gracefully, with a checkpoint
     try:
@@ -135,10 +135,12 @@ def launch_monitor(args: argparse.Namespace) -> int:
             print(f"sft-wizard: error: {args.run_dir} has no events.jsonl; is it a run directory?", file=sys.stderr)
             return EXIT_USER_ERROR
         return _run_app(MonitorApp.attach(args.run_dir))
+    from engine.cli.main import apply_process_count
     from engine.config.presets import load_preset
 
     try:
         config, warnings, _ = load_preset(args.preset, args.overrides)
+        apply_process_count(config, args)
     except UserError as exc:
         print(f"sft-wizard: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

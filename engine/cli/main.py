@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import traceback
 from pathlib import Path
@@ -37,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
                        help="continue from the latest checkpoint of the run directory, or from CHECKPOINT")
     train.add_argument("--headless", action="store_true", help="print one line per log step even on a terminal")
+    ranks = train.add_mutually_exclusive_group()
+    ranks.add_argument("--processes", type=int, metavar="N",
+                       help="N data-parallel processes through accelerate (GPUs, or CPU processes without one)")
+    ranks.add_argument("--gpus", metavar="N|all", help="N GPUs (or all visible), one data-parallel process each")
     check = with_preset(sub.add_parser("check", help="validate config and data; print the resolved config and warnings"))
     check.add_argument("--sample", type=int, metavar="N",
                        help="print training row N (from 0) as the trainer gets it, the learned part between ⟦ ⟧")
@@ -48,6 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--name", help="preset name (default: the file's name)")
     imp.add_argument("--force", action="store_true", help="overwrite an existing preset")
     with_preset(sub.add_parser("export-script", help="print a standalone TRL script that reproduces the run"))
+    launch = with_preset(sub.add_parser("export-launch", help="accelerate configs per node, a Slurm script and the "
+                                                            "torchrun command for a multi-node run"))
+    launch.add_argument("--nodes", type=int, required=True, metavar="M")
+    launch.add_argument("--gpus-per-node", type=int, required=True, metavar="G")
+    launch.add_argument("--strategy", metavar="ddp|fsdp|zero3", help="how the ranks share the model (default: the preset's)")
+    launch.add_argument("--output", required=True, metavar="DIR", help="folder for the files")
+    launch.add_argument("--main-ip", default="MAIN_NODE", help="address of node 0 in the accelerate configs "
+                                                               "(the Slurm script finds it itself)")
+    launch.add_argument("--port", type=int, default=29500, help="rendezvous port on node 0")
+    launch.add_argument("--signal-minutes", type=int, default=5,
+                        help="Slurm sends SIGTERM this long before the time limit, to stop with a checkpoint")
     gpus = sub.add_parser("gpus", help="GPU report through NVML (a CPU report when there is none)")
     gpus.add_argument("--json", action="store_true")
     estimate = with_preset(sub.add_parser("estimate", help="predicted peak GPU memory, its breakdown and verdicts"))
@@ -79,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "train": cmd_train, "check": cmd_check, "presets": cmd_presets, "import": cmd_import,
-        "export-script": cmd_export_script, "gpus": cmd_gpus, "estimate": cmd_estimate, "probe": cmd_probe,
+        "export-script": cmd_export_script, "export-launch": cmd_export_launch, "gpus": cmd_gpus, "estimate": cmd_estimate, "probe": cmd_probe,
         "chat": cmd_chat, "merge": cmd_merge, "runs": cmd_runs, "stop": cmd_request, "checkpoint": cmd_request,
     }
     handler = handlers.get(args.command)
@@ -206,6 +220,17 @@ def cmd_export_script(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export_launch(args: argparse.Namespace) -> int:
+    """Write the multi-node launch files and say how to start them."""
+    from engine.outputs.export_launch import LaunchPlan, export_launch
+
+    plan = LaunchPlan(args.nodes, args.gpus_per_node, args.main_ip, args.port, args.signal_minutes)
+    for path in export_launch(load(args), plan, args.output, args.strategy):
+        print(f"wrote {path}")
+    print(f"submit with: sbatch {Path(args.output) / 'train.sbatch'}   (the run directory must be on a shared filesystem)")
+    return EXIT_OK
+
+
 def cmd_gpus(args: argparse.Namespace) -> int:
     """Print the GPU report (or the CPU report when there is no NVIDIA GPU)."""
     from engine.fit.report import format_hardware
@@ -240,16 +265,41 @@ def cmd_probe(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train headless: one line per log step, SIGINT/SIGTERM stop at a step boundary with a checkpoint."""
     from engine.cli.printer import LinePrinter
-    from engine.run.control import RunControl
-    from engine.run.train import RunRequest, run_training
+    from engine.run.control import RunControl, install_stop_signals
+    from engine.run.multi.launcher import train_or_launch
+    from engine.run.train import RunRequest
 
     config = load(args)
+    apply_process_count(config, args)
     control = RunControl()
     install_stop_signals(control)
-    result = run_training(RunRequest(config, args.output_dir, args.resume, [LinePrinter()], control))
+    result = train_or_launch(RunRequest(config, args.output_dir, args.resume, [LinePrinter()], control))
     if result.exit_code not in (EXIT_OK, EXIT_STOPPED):
         print(f"sft-wizard: run failed: {result.message}", file=sys.stderr)
     return result.exit_code
+
+
+def apply_process_count(config: Any, args: argparse.Namespace) -> None:
+    """Set distributed.processes from --processes or --gpus N|all; UserError for a count that cannot be."""
+    from engine.machine.hardware import hardware_report
+
+    if getattr(args, "gpus", None) is not None:
+        visible = len(hardware_report().visible_gpus)
+        if visible == 0:
+            raise UserError("--gpus: this machine has no visible GPU; use --processes N for N CPU processes.")
+        count = visible if args.gpus == "all" else _count(args.gpus, "--gpus")
+        if count > visible:
+            raise UserError(f"--gpus {count}: only {visible} GPU(s) are visible; use --gpus {visible} or --gpus all.")
+        config.distributed.processes = count
+    elif getattr(args, "processes", None) is not None:
+        config.distributed.processes = _count(str(args.processes), "--processes")
+
+
+def _count(text: str, option: str) -> int:
+    """A process count of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise UserError(f"{option} {text}: give a number of processes, 1 or more (or --gpus all).")
+    return int(text)
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -313,22 +363,3 @@ def _read_prompts() -> Any:
             return
         if line:
             yield line
-
-
-def install_stop_signals(control: Any) -> None:
-    """SIGINT/SIGTERM stop gracefully (a second SIGINT aborts); SIGHUP is ignored so runs outlive SSH."""
-
-    def stop(signum: int, _frame: Any) -> None:
-        name = signal.Signals(signum).name
-        control.request_stop(f"stopped by {name}")
-        try:
-            print(f"\n{name}: stopping after this step and saving a checkpoint (Ctrl-C again to abort without saving)",
-                  file=sys.stderr, flush=True)
-        except OSError:
-            pass
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)

@@ -10,6 +10,7 @@ from engine.config.legacy import apply_legacy_names
 from engine.config.rules import check_config_rules
 from engine.config.run_config import (
     DatasetSection,
+    DistributedSection,
     ModelSection,
     RunConfig,
     all_specs,
@@ -18,7 +19,7 @@ from engine.config.schema import FieldSpec
 from engine.errors import UserError
 from engine.yamlio import load_yaml
 
-TOP_LEVEL = ("name", "description", "model", "quantization", "lora", "dataset", "training")
+TOP_LEVEL = ("name", "description", "model", "quantization", "lora", "dataset", "training", "distributed")
 
 
 def parse_config(raw: Any, source: str = "preset", overrides: list[str] | None = None) -> tuple[RunConfig, list[str]]:
@@ -51,7 +52,7 @@ def parse_config_collecting(raw: Any, source: str = "preset",
             problems.append(_unknown(source, key, None, TOP_LEVEL))
     specs = all_specs()
     sections: dict[str, Any] = {}
-    for section in ("model", "dataset", "training", "lora", "quantization"):
+    for section in ("model", "dataset", "training", "lora", "quantization", "distributed"):
         value = raw.get(section)
         if value is None and section in ("lora", "quantization"):
             sections[section] = None
@@ -77,6 +78,7 @@ def parse_config_collecting(raw: Any, source: str = "preset",
         lora=sections["lora"],
         dataset=dataset,
         training=sections["training"],
+        distributed=DistributedSection(**sections["distributed"]),
     )
 
 

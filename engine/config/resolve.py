@@ -65,6 +65,10 @@ def sft_kwargs(config: "RunConfig", precision: PrecisionDecision, output_dir: st
     kwargs["disable_tqdm"] = True  # the event stream is the progress display
     kwargs.setdefault("report_to", "none")
     kwargs.setdefault("logging_first_step", True)
+    if config.distributed.active and config.lora is not None:
+        # the Trainer turns unused-parameter search on for a PeftModel; with reentrant checkpointing
+        # that crashes (TRL #921, PEFT #313), and LoRA on text has no unused parameters
+        kwargs.setdefault("ddp_find_unused_parameters", False)
     return kwargs
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
+from engine.config.distributed_rules import distributed_hardware_problems, distributed_problems, distributed_warnings
+
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
     from engine.machine.hardware import HardwareReport
@@ -35,8 +37,9 @@ def check_config_rules(config: "RunConfig", source: str) -> tuple[list[str], lis
         *_lora_problems(config, source),
         *_model_and_dataset_problems(config, source),
         *_report_to_problems(config, source),
+        *distributed_problems(config, source),
     ]
-    return problems, _config_warnings(config)
+    return problems, _config_warnings(config) + distributed_warnings(config)
 
 
 def _number_problems(config: "RunConfig", source: str) -> list[str]:
@@ -242,4 +245,4 @@ def check_hardware_rules(config: "RunConfig", hardware: "HardwareReport", source
         problems.append(f"{source}: bf16 was asked for, but {gpu.name} (compute capability {cc}) has no native bf16 "
                         "(it needs 8.0+); use fp16 (--set training.bf16=false --set training.fp16=true "
                         "--set model.dtype=float16) or leave precision on auto.")
-    return problems
+    return problems + distributed_hardware_problems(config, hardware, source)

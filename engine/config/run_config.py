@@ -18,6 +18,7 @@ from engine.yamlio import dump_yaml
 DATASET_FORMATS = ("auto", "alpaca", "chat", "sharegpt", "text", "prompt-completion")
 TEMPLATES = ("auto", "alpaca", "alpaca-zh", "chat-template", "none")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
+STRATEGIES = ("ddp", "fsdp", "zero3")
 
 
 @dataclass
@@ -48,6 +49,23 @@ class DatasetSection:
 
 
 @dataclass
+class DistributedSection:
+    """How many data-parallel processes train, and how they share the model (through accelerate)."""
+
+    processes: int = field(default=1, metadata={"help": "Data-parallel processes: GPUs, or CPU processes without a GPU; 1 trains in this process."})
+    strategy: str = field(default="ddp", metadata={"help": "ddp (a full copy per GPU), fsdp (sharded, PyTorch FSDP) or zero3 (sharded, DeepSpeed)."})
+    fsdp_version: int = field(default=2, metadata={"help": "FSDP 1 or 2; QLoRA under FSDP needs 1."})
+    cpu_ram_efficient_loading: bool = field(default=True, metadata={"help": "FSDP/ZeRO-3: only rank 0 reads the weights, the others receive them."})
+    offload: bool = field(default=False, metadata={"help": "FSDP/ZeRO-3: keep parameters and optimizer states in CPU memory (slower, less GPU memory)."})
+    main_process_port: int | None = field(default=None, metadata={"help": "Rendezvous port of rank 0; empty for a free one (one machine) or 29500."})
+
+    @property
+    def active(self) -> bool:
+        """Whether the run is launched as several processes."""
+        return self.processes > 1
+
+
+@dataclass
 class RunConfig:
     """Everything one fine-tuning run needs; what the wizard edits and presets store."""
 
@@ -58,6 +76,7 @@ class RunConfig:
     lora: dict | None = field(default_factory=lambda: {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"})
     dataset: DatasetSection = field(default_factory=DatasetSection)
     training: dict = field(default_factory=dict)
+    distributed: DistributedSection = field(default_factory=DistributedSection)
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data in preset order, sections of own fields without defaults."""
@@ -69,7 +88,7 @@ class RunConfig:
             "lora": copy.deepcopy(self.lora),
             "dataset": _non_default(self.dataset, keep=("path", "format", "template")),
             "training": copy.deepcopy(self.training),
-        }
+        } | ({"distributed": distributed} if (distributed := _non_default(self.distributed, keep=())) else {})
 
     def to_yaml(self) -> str:
         """The config as preset YAML."""
@@ -105,12 +124,13 @@ def _non_default(section: Any, keep: tuple[str, ...]) -> dict[str, Any]:
 def own_specs() -> dict[str, dict[str, FieldSpec]]:
     """Specs of sft-wizard's own sections, in the same form as the library ones."""
     out = {}
-    for section, cls in (("model", ModelSection), ("dataset", DatasetSection)):
+    for section, cls in (("model", ModelSection), ("dataset", DatasetSection), ("distributed", DistributedSection)):
         out[section] = {name: FieldSpec(name=name, kinds=tuple(s["kinds"]), choices=tuple(s["choices"]), default=s["default"], help=s["help"])
                         for name, s in dataclass_specs(cls).items()}
     out["model"]["dtype"] = dataclasses.replace(out["model"]["dtype"], choices=DTYPES)
     out["dataset"]["format"] = dataclasses.replace(out["dataset"]["format"], choices=DATASET_FORMATS)
     out["dataset"]["template"] = dataclasses.replace(out["dataset"]["template"], choices=TEMPLATES)
+    out["distributed"]["strategy"] = dataclasses.replace(out["distributed"]["strategy"], choices=STRATEGIES)
     return out
 
 

@@ -53,6 +53,17 @@ class MemoryInputs:
     attention: str = "sdpa"
     upcast_non_quantized: bool = False
     """Whether non-quantized weights of a k-bit model are cast to fp32 (older PEFT/TRL did)."""
+    processes: int = 1
+    """Data-parallel processes, one per GPU; the estimate is per GPU."""
+    strategy: str = "ddp"
+    """ddp (a full copy per GPU) or fsdp/zero3 (weights, gradients and optimizer states sharded)."""
+    offload: bool = False
+    """FSDP/ZeRO-3 keep parameters and optimizer states in CPU memory."""
+
+    @property
+    def sharded(self) -> bool:
+        """Whether weights, gradients and optimizer states are split across the processes."""
+        return self.processes > 1 and self.strategy in ("fsdp", "zero3")
 
 
 @dataclass
@@ -168,18 +179,40 @@ def estimate_memory(inputs: MemoryInputs) -> Estimate:
     logits_fp32 = inputs.quantization is not None and inputs.upcast_non_quantized or inputs.weight_bytes >= 4
     logits = tokens * s.vocab_size * (LOGIT_BYTES_FP32 if logits_fp32 else LOGIT_BYTES_16BIT)
 
-    allocated = weights + trainable_weight_bytes + gradients + optimizer + activations + attention_matrix + logits
+    states = {"weights": weights, "trainable_params": trainable_weight_bytes, "gradients": gradients,
+              "optimizer_states": optimizer}
+    parallel = _parallel_terms(inputs, states, notes)
+    allocated = sum(states.values()) + activations + attention_matrix + logits + sum(parallel.values())
     overhead = int(allocated * ALLOCATOR_OVERHEAD)
     breakdown = {
-        "weights": int(weights),
-        "trainable_params": int(trainable_weight_bytes),
-        "gradients": int(gradients),
-        "optimizer_states": int(optimizer),
+        **{name: int(value) for name, value in states.items()},
         "activations": int(activations + attention_matrix),
         "logits_and_loss": int(logits),
+        **{name: int(value) for name, value in parallel.items()},
         "cuda_context": CUDA_CONTEXT_BYTES,
         "allocator_overhead": overhead,
     }
     if unquantized and inputs.quantization:
         notes.append(f"{gib(unquantized)} of the weights stay unquantized (embeddings, lm_head, norms)")
     return Estimate(sum(breakdown.values()), breakdown, int(trainable), notes, inputs)
+
+
+def _parallel_terms(inputs: MemoryInputs, states: dict[str, float], notes: list[str]) -> dict[str, float]:
+    """Per-GPU changes with several processes: DDP's gradient buckets, or the shards and gathered layers of FSDP/ZeRO-3.
+
+    `states` (weights, trainable params, gradients, optimizer states) is divided in place when sharded.
+    """
+    if inputs.processes <= 1:
+        return {}
+    if not inputs.sharded:
+        notes.append(f"ddp: every one of the {inputs.processes} GPUs holds a full copy of the model, gradients and "
+                     "optimizer states")
+        return {"ddp_gradient_buckets": states["gradients"]}  # DDP all-reduces through a bucket copy of the gradients
+    s = inputs.structure
+    full_weights = states["weights"]
+    for name in states:
+        states[name] = 0 if inputs.offload else states[name] / inputs.processes
+    where = "CPU memory" if inputs.offload else f"1/{inputs.processes} per GPU"
+    notes.append(f"{inputs.strategy}: weights, gradients and optimizer states sharded ({where}); one decoder layer "
+                 "at a time is gathered in full, plus the next one prefetched")
+    return {"gathered_layers": 2 * full_weights / max(1, s.num_layers)}

@@ -44,7 +44,9 @@ def format_hardware(report: "HardwareReport") -> str:
 def format_fit(report: "FitReport", title: str) -> str:
     """The `estimate` report: total, breakdown, verdicts and recommendations."""
     estimate = report.estimate
-    lines = [f"{title}: predicted peak {gib(estimate.total_bytes)} (NVML view), "
+    inputs = estimate.inputs
+    per_gpu = f" per GPU of {inputs.processes} ({inputs.strategy})" if inputs and inputs.processes > 1 else ""
+    lines = [f"{title}: predicted peak {gib(estimate.total_bytes)}{per_gpu} (NVML view), "
              f"{estimate.trainable_params:,} trainable parameters"]
     for name, value in estimate.breakdown.items():
         lines.append(f"  {name.replace('_', ' '):<20} {gib(value):>11}")

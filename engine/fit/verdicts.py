@@ -74,6 +74,8 @@ class FitReport:
             "total_gib": round(self.estimate.total_bytes / GIB, 2),
             "breakdown": self.estimate.breakdown,
             "trainable_params": self.estimate.trainable_params,
+            "per_gpu_of": self.estimate.inputs.processes if self.estimate.inputs else 1,
+            "strategy": self.estimate.inputs.strategy if self.estimate.inputs else "ddp",
             "notes": self.estimate.notes,
             "verdicts": [{"gpu": v.target.name, "capacity_bytes": v.target.capacity_bytes, "local": v.target.local,
                           "status": v.status, "headroom_bytes": v.headroom_bytes} for v in self.verdicts],
@@ -141,6 +143,9 @@ def inputs_from_config(config: "RunConfig", structure: ModelStructure, mixed: st
         checkpointing=checkpointing_enabled(config),
         attention=config.model.attn_implementation or "sdpa",
         upcast_non_quantized=False,
+        processes=max(1, config.distributed.processes),
+        strategy=config.distributed.strategy,
+        offload=config.distributed.offload,
     )
 
 
@@ -187,6 +192,10 @@ def recommend(config: "RunConfig", inputs: MemoryInputs, capacity: int) -> list[
         trial = estimate_memory(replace(base, checkpointing=True)).total_bytes
         out.append(Recommendation("turn on activation checkpointing (about 20% slower)",
                                   ["training.activation_checkpointing=true"], trial))
+    if inputs.processes > 1 and not inputs.sharded:
+        trial = estimate_memory(replace(inputs, strategy="fsdp")).total_bytes  # at the preset's own batch
+        out.append(Recommendation(f"shard the model over the {inputs.processes} GPUs with FSDP instead of a full copy "
+                                  "on each (DDP)", ["distributed.strategy=fsdp"], trial))
     if inputs.quantization is None and inputs.lora_r:
         trial = estimate_memory(replace(base, quantization="4bit", double_quant=True, lora_param_bytes=2.0)).total_bytes
         out.append(Recommendation("load the model in 4-bit (QLoRA, nf4 with double quantization)",

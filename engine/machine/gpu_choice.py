@@ -44,3 +44,24 @@ def choose_training_gpu(hardware: HardwareReport, wanted: str | None = None,
     note = (f"training on {chosen.name} ({chosen.uuid}, {reason}); {others} other GPU(s) hidden with "
             f"CUDA_VISIBLE_DEVICES. Set CUDA_VISIBLE_DEVICES yourself to choose.")
     return restricted, note
+
+
+def choose_training_gpus(hardware: HardwareReport, count: int,
+                         read_hardware: Callable[[], HardwareReport] = hardware_report) -> tuple[HardwareReport, str | None]:
+    """Restrict CUDA_VISIBLE_DEVICES to the `count` GPUs with the most free memory, for one rank each.
+
+    Without a GPU the ranks are CPU processes and nothing is restricted; UserError when fewer GPUs are visible.
+    """
+    visible = hardware.visible_gpus
+    if not visible:
+        return hardware, None
+    if count > len(visible):
+        raise UserError(f"distributed.processes = {count} needs {count} GPUs, one per process, and {len(visible)} "
+                        f"are visible; use --gpus {len(visible)} (or --gpus all).")
+    if count == len(visible):
+        return hardware, None
+    chosen = sorted(sorted(visible, key=lambda g: -g.free_bytes)[:count], key=lambda g: g.cuda_index)
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(g.uuid for g in chosen)
+    note = (f"training on {count} of {len(visible)} GPUs, those with the most free memory "
+            f"({', '.join(f'{g.cuda_index} {g.name}' for g in chosen)}); set CUDA_VISIBLE_DEVICES yourself to choose.")
+    return read_hardware(), note

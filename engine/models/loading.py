@@ -55,7 +55,8 @@ def load_model(model: "ModelSection", precision: "PrecisionDecision", quantizati
     bnb = quantization_config(quantization, precision)
     if bnb is not None:
         kwargs["quantization_config"] = bnb
-        kwargs["device_map"] = {"": quantized_device()}
+        if not sharded_loading():  # FSDP and ZeRO-3 place the shards themselves
+            kwargs["device_map"] = {"": quantized_device()}
     location = model_location(model)
     try:
         return AutoModelForCausalLM.from_pretrained(location, revision=model.revision, local_files_only=_local_only(location),
@@ -72,3 +73,11 @@ def quantized_device() -> int | str:
         return "cpu"
     local_rank = os.environ.get("LOCAL_RANK")
     return int(local_rank) if local_rank is not None else torch.cuda.current_device()
+
+
+def sharded_loading() -> bool:
+    """Whether this rank loads for FSDP (CPU-RAM-efficient) or DeepSpeed ZeRO-3, as accelerate launched it."""
+    from transformers.distributed.fsdp import is_fsdp_enabled
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    return is_fsdp_enabled() or is_deepspeed_zero3_enabled()

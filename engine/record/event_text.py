@@ -10,9 +10,11 @@ def format_event(event: dict) -> str | None:
     kind = event.get("event")
     if kind == "start":
         resumed = f", resumed from {event['resumed_from']}" if event.get("resumed_from") else ""
+        world = int(event.get("world_size") or 1)
+        processes = f" x{world} processes ({event.get('strategy')})" if world > 1 else ""
         return (f"start: {event.get('total_steps')} steps, {event.get('num_train_examples')} train / "
                 f"{event.get('num_eval_examples')} eval rows, {event.get('precision')} on {event.get('device')}"
-                f" ({event.get('precision_reason')}){resumed}")
+                f"{processes} ({event.get('precision_reason')}){resumed}")
     if kind == "log":
         parts = [f"step {event.get('step'):>5}/{event.get('total_steps')}", f"epoch {event.get('epoch') or 0:.2f}"]
         if isinstance(event.get("loss"), (int, float)):
@@ -23,7 +25,9 @@ def format_event(event: dict) -> str | None:
             parts.append(f"grad {event['grad_norm']:.2f}")
         if event.get("tokens_per_second"):
             parts.append(f"{event['tokens_per_second']:,.0f} tok/s")
-        if "reserved_bytes" in event:
+        if isinstance(event.get("ranks"), list):
+            parts.append("ranks " + " ".join(_rank_memory(r) for r in event["ranks"] if isinstance(r, dict)))
+        elif "reserved_bytes" in event:
             parts.append(f"gpu {human_bytes(event['reserved_bytes'])} reserved, peak {human_bytes(event.get('peak_bytes'))}")
         elif "rss_bytes" in event:
             parts.append(f"rss {human_bytes(event['rss_bytes'])}")
@@ -33,8 +37,10 @@ def format_event(event: dict) -> str | None:
         return f"eval  step {event.get('step')}: eval_loss {loss:.4f}" if isinstance(loss, (int, float)) else None
     if kind == "checkpoint":
         return f"checkpoint saved: {event.get('path')}"
-    if kind == "status" and event.get("phase") in ("warning", "loading model", "tokenizing", "stopping", "saving"):
-        return f"warning: {event.get('message')}" if event["phase"] == "warning" else f"{event['phase']}…"
+    if kind == "status" and event.get("phase") in ("warning", "launching"):
+        return f"{event['phase']}: {event.get('message')}"
+    if kind == "status" and event.get("phase") in ("loading model", "tokenizing", "stopping", "saving"):
+        return f"{event['phase']}…"
     if kind == "end":
         lines = [f"end: {event.get('status')} — {event.get('message')}"]
         if event.get("first_loss") is not None and event.get("final_loss") is not None:
@@ -46,3 +52,9 @@ def format_event(event: dict) -> str | None:
             lines.append(f"  final model: {event['final_path']}")
         return "\n".join(lines)
     return None
+
+
+def _rank_memory(reading: dict) -> str:
+    """One rank's memory for a log line: GPU reserved, or RSS on CPU."""
+    value = reading.get("reserved_bytes", reading.get("rss_bytes"))
+    return f"{reading.get('rank')}:{human_bytes(value)}"

@@ -55,6 +55,17 @@ class EventWriter:
             self._file.close()
 
 
+class SilentWriter:
+    """The writer of a rank other than 0: events are rank 0's to write, so nothing is written or passed on."""
+
+    def emit(self, event: str, **fields: Any) -> dict:
+        """Nothing; returns the event as rank 0 would write it."""
+        return {"event": event, "time": time.time(), **fields}
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 def read_events(run_dir: str | os.PathLike) -> list[dict]:
     """All complete events of a run directory (a half-written last line is skipped)."""
     path = Path(run_dir) / EVENTS_FILE
@@ -73,14 +84,18 @@ def read_events(run_dir: str | os.PathLike) -> list[dict]:
 
 
 def follow_events(run_dir: str | os.PathLike, stop: threading.Event, poll_seconds: float = 0.25,
-                  idle: Callable[[], bool] | None = None) -> Iterator[dict]:
-    """Yield events as they are appended (like tail -f) until `stop` is set or `idle()`, asked at each lull, is true."""
+                  idle: Callable[[], bool] | None = None, start_at: int = 0) -> Iterator[dict]:
+    """Yield events as they are appended (like tail -f) until `stop` is set or `idle()`, asked at each lull, is true.
+
+    `start_at`: a byte offset in events.jsonl to begin at (the file's size before a new attempt began).
+    """
     path = Path(run_dir) / EVENTS_FILE
     while not path.exists() and not stop.is_set():
         stop.wait(poll_seconds)
     if stop.is_set():
         return
     with open(path, encoding="utf-8") as handle:
+        handle.seek(start_at)
         pending = ""
         while not stop.is_set():
             chunk = handle.readline()

@@ -63,7 +63,7 @@ def checkpoint_to_resume(run_dir: Path, resume: str | bool | None) -> str | None
         raise UserError(f"{run_dir} is being trained right now (pid {life.pid} on {life.host}); watch it with "
                         f"`sft-wizard attach {run_dir}`, or stop it with `sft-wizard stop {run_dir}`.")
     if resume:
-        return _resume_point(run_dir, resume)
+        return resume_point(run_dir, resume)
     if _nothing_trained(events, status) and not latest_checkpoint(run_dir):
         return None  # nothing was trained: a new attempt appends to the same events.jsonl
     if events or latest_checkpoint(run_dir):
@@ -71,8 +71,10 @@ def checkpoint_to_resume(run_dir: Path, resume: str | bool | None) -> str | None
     return None
 
 
-def _resume_point(run_dir: Path, resume: str | bool) -> str:
-    """The checkpoint --resume names: a folder, or the run directory's latest."""
+def resume_point(run_dir: Path, resume: str | bool | None) -> str | None:
+    """The checkpoint --resume names: a folder, or the run directory's latest (None without --resume)."""
+    if not resume:
+        return None
     if isinstance(resume, str) and resume not in ("latest", ""):
         if not (Path(resume) / "trainer_state.json").is_file():
             raise UserError(f"--resume {resume}: not a checkpoint folder (no trainer_state.json).")

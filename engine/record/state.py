@@ -31,6 +31,10 @@ class RunState:
     device_free_bytes: int | None = None
     """Memory free on the device when the run started (other processes hold the rest)."""
     precision: str = ""
+    world_size: int = 1
+    strategy: str = ""
+    ranks: list[dict] = field(default_factory=list)
+    """Every rank's latest memory reading (several processes only), in rank order."""
     estimate_bytes: int | None = None
     warnings: list[str] = field(default_factory=list)
     checkpoints: list[str] = field(default_factory=list)
@@ -50,6 +54,8 @@ class RunState:
             self.device_total_bytes = event.get("device_total_bytes")
             self.device_free_bytes = event.get("device_free_bytes")
             self.precision = str(event.get("precision") or "")
+            self.world_size = int(event.get("world_size") or 1)
+            self.strategy = str(event.get("strategy") or "")
             self.estimate_bytes = event.get("estimate_bytes") or self.estimate_bytes
             self.name = str(event.get("name") or self.name)
             self.run_dir = str(event.get("run_dir") or self.run_dir)
@@ -74,6 +80,9 @@ class RunState:
             self._step_times.append((now, self.step))
             self._step_times = self._step_times[-20:]
             memory = {k: v for k, v in event.items() if k.endswith("_bytes")}
+            if isinstance(event.get("ranks"), list):
+                self.ranks = [r for r in event["ranks"] if isinstance(r, dict)]
+                memory["ranks"] = self.ranks
             if memory:
                 self.memory.append({"step": self.step, **memory})
                 if self.device_total_bytes is None and "nvml_total_bytes" in memory:
@@ -112,10 +121,14 @@ class RunState:
         return (self.total_steps - self.step) * (t1 - t0) / (s1 - s0)
 
     @property
+    def devices(self) -> str:
+        """The device, with the process count and strategy when several processes train."""
+        return f"{self.device} ×{self.world_size} {self.strategy}" if self.world_size > 1 else self.device
+
+    @property
     def peak_memory_bytes(self) -> int | None:
         """The highest memory reading of this run (its own NVML figure, else reserved, on a GPU; RSS on CPU)."""
-        values = [m.get("process_used_bytes") or m.get("nvml_used_bytes") or m.get("peak_bytes") or m.get("peak_rss_bytes") or m.get("rss_bytes") or 0
-                  for m in self.memory]
+        values = [memory_reading(m) for m in self.memory]
         return max(values) if values else None
 
     @property
@@ -141,6 +154,12 @@ class RunState:
             "best_eval_step": best[0] if best else None,
             "global_step": self.train_loss[-1][0] if self.train_loss else None,
         }
+
+
+def memory_reading(memory: dict) -> int:
+    """The reading that best says how much memory a process holds: its own NVML figure, else reserved, on a GPU; RSS on CPU."""
+    return (memory.get("process_used_bytes") or memory.get("nvml_used_bytes") or memory.get("peak_bytes")
+            or memory.get("peak_rss_bytes") or memory.get("rss_bytes") or 0)
 
 
 def format_duration(seconds: float | None) -> str:

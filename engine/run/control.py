@@ -5,8 +5,11 @@ The training callback looks for them between steps (one stat each, no polling th
 
 from __future__ import annotations
 
+import signal
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from engine.atomic import write_text_atomic
 from engine.errors import UserError
@@ -21,11 +24,11 @@ def request_file(run_dir: str | Path, action: str) -> Path:
     return Path(run_dir) / f".request-{action}"
 
 
-def send_request(run_dir: str | Path, action: str) -> None:
-    """Ask the run in run_dir to stop, save a checkpoint, pause or resume at its next step."""
+def send_request(run_dir: str | Path, action: str, reason: str | None = None) -> None:
+    """Ask the run in run_dir to stop, save a checkpoint, pause or resume at its next step (`reason`: why, for its end)."""
     if action not in ACTIONS:
         raise ValueError(action)
-    write_text_atomic(request_file(run_dir, action), action)
+    write_text_atomic(request_file(run_dir, action), reason or action)
 
 
 def send_to_live_run(run_dir: str | Path, action: str) -> Liveness:
@@ -50,14 +53,15 @@ def discard_requests(run_dir: str | Path) -> None:
         take_request(run_dir, action)
 
 
-def take_request(run_dir: str | Path, action: str) -> bool:
-    """Whether an action was requested (the request is consumed)."""
+def take_request(run_dir: str | Path, action: str) -> str | None:
+    """The request for an action, consumed: its reason (the action's name when none was given), or None."""
     path = request_file(run_dir, action)
     try:
+        text = path.read_text(encoding="utf-8").strip()
         path.unlink()
-        return True
-    except FileNotFoundError:
-        return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+    return text or action
 
 
 class RunControl:
@@ -86,3 +90,22 @@ class RunControl:
         else:
             self.paused.set()
         return self.paused.is_set()
+
+
+def install_stop_signals(control: Any) -> None:
+    """SIGINT/SIGTERM stop gracefully (a second SIGINT aborts); SIGHUP is ignored so runs outlive SSH."""
+
+    def stop(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        control.request_stop(f"stopped by {name}")
+        try:
+            print(f"\n{name}: stopping after this step and saving a checkpoint (Ctrl-C again to abort without saving)",
+                  file=sys.stderr, flush=True)
+        except OSError:
+            pass
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)

@@ -20,13 +20,22 @@ from engine.config.run_config import RunConfig
 from engine.config.schema import library_versions
 from engine.errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, UserError
 from engine.libraries import quiet_libraries
-from engine.machine.gpu_choice import choose_training_gpu
+from engine.machine.gpu_choice import choose_training_gpu, choose_training_gpus
 from engine.machine.hardware import HardwareReport, hardware_report
 from engine.machine.oom import is_out_of_memory, release_memory
 from engine.machine.precision import PrecisionDecision
-from engine.record.events import EventWriter, Listener, read_events
-from engine.record.rundir import ERROR_LOG, FINAL_DIR, RUN_FILE, checkpoint_to_resume, latest_checkpoint, recorded
+from engine.record.events import EventWriter, Listener, SilentWriter, read_events
+from engine.record.rundir import (
+    ERROR_LOG,
+    FINAL_DIR,
+    RUN_FILE,
+    checkpoint_to_resume,
+    latest_checkpoint,
+    recorded,
+    resume_point,
+)
 from engine.record.state import RunState
+from engine.run.multi.world import World, join_ranks, this_world
 from engine.run.trainer import build_trainer
 from engine.yamlio import dump_yaml
 
@@ -84,8 +93,11 @@ class RunResult:
     message: str
 
 
-def plan_run(request: RunRequest) -> RunPlan:
-    """Check the machine, the run directory and the data, and decide precision; UserError for anything to fix."""
+def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
+    """Check the machine, the run directory and the data, and decide precision; UserError for anything to fix.
+
+    A rank of a launched run checks only what its launcher could not (the launcher checked the run directory).
+    """
     quiet_libraries()
     from engine.data.prepare import prepare_for_training
     from engine.models.hub import load_tokenizer
@@ -93,13 +105,14 @@ def plan_run(request: RunRequest) -> RunPlan:
 
     config = request.config
     run_dir = Path(request.output_dir or config.output_dir)
-    hardware, gpu_note = choose_training_gpu(request.hardware(), request.gpu, request.hardware)
+    hardware, gpu_note = _choose_gpus(request, world)
     problems = check_hardware_rules(config, hardware, "preset")
     if problems:
         raise UserError(problems[0], problems)
     precision, precision_notes = resolve_precision(config, hardware)
     trainer_arguments(config, precision, str(run_dir), hardware.training_gpu is not None)  # refusals come now
-    checkpoint = checkpoint_to_resume(run_dir, request.resume)
+    owns_run_dir = world.main and not world.launched
+    checkpoint = checkpoint_to_resume(run_dir, request.resume) if owns_run_dir else resume_point(run_dir, request.resume)
     tokenizer = load_tokenizer(config.model)
     data = prepare_for_training(config, tokenizer)
     data.warnings += precision_notes + ([gpu_note] if gpu_note else [])
@@ -108,39 +121,55 @@ def plan_run(request: RunRequest) -> RunPlan:
 
 
 def run_training(request: RunRequest) -> RunResult:
-    """Train a config to the end (or until stopped); UserError for anything the user must fix."""
+    """Train a config in this process (one process, or one rank of a launched run) to the end or until stopped.
+
+    UserError for anything the user must fix. engine.run.multi.launcher.train_or_launch starts several ranks.
+    """
     from engine.record.liveness import RunLock
     from engine.run.control import RunControl, discard_requests
 
-    plan = plan_run(request)
+    world = this_world()
+    plan = plan_run(request, world)
     control = request.control or RunControl()
+    if not world.main or world.launched:  # the launcher (or rank 0) holds the run directory
+        return _train_in_run_dir(plan, request, control, world)
     plan.run_dir.mkdir(parents=True, exist_ok=True)
     with RunLock(plan.run_dir):  # held until the run ends; the OS drops it if this process dies
         discard_requests(plan.run_dir)
-        return _train_in_run_dir(plan, request, control)
+        return _train_in_run_dir(plan, request, control, world)
 
 
-def _train_in_run_dir(plan: RunPlan, request: RunRequest, control: Any) -> RunResult:
-    """Write the run's records and train, turning any failure into an `end` event."""
-    writer = EventWriter(plan.run_dir, request.listeners)
-    if request.on_writer:
+def _choose_gpus(request: RunRequest, world: World) -> tuple[HardwareReport, str | None]:
+    """The GPUs this process may use: one chosen GPU in one process; a launched rank's were chosen by its launcher."""
+    if world.distributed:
+        return request.hardware(), None
+    if request.config.distributed.active:
+        return choose_training_gpus(request.hardware(), request.config.distributed.processes, request.hardware)
+    return choose_training_gpu(request.hardware(), request.gpu, request.hardware)
+
+
+def _train_in_run_dir(plan: RunPlan, request: RunRequest, control: Any, world: World = World()) -> RunResult:
+    """Write the run's records (rank 0) and train, turning any failure into an `end` event."""
+    writer = EventWriter(plan.run_dir, request.listeners) if world.main else SilentWriter()
+    if request.on_writer and world.main:
         request.on_writer(writer)
-    if not plan.checkpoint:
+    if not plan.checkpoint and world.main:
         _write_run_file(plan)
     try:
-        return _train(plan, writer, control)
+        return _train(plan, writer, control, world)
     except UserError as exc:
         writer.emit("end", status="failed", final_path=None, message=str(exc))
         raise
     except BaseException as exc:
-        (plan.run_dir / ERROR_LOG).write_text(traceback.format_exc(), encoding="utf-8")
+        log = ERROR_LOG if world.main else f"error-rank-{world.rank}.log"
+        (plan.run_dir / log).write_text(traceback.format_exc(), encoding="utf-8")
         message = _failure_message(exc)
         release_memory(exc)
         writer.emit("end", status="failed", final_path=None, message=message)
         if isinstance(exc, KeyboardInterrupt):
             return RunResult("stopped", EXIT_STOPPED, str(plan.run_dir), None, "interrupted without saving")
         return RunResult("failed", EXIT_FAILURE, str(plan.run_dir), None,
-                         f"{message} (traceback in {plan.run_dir / ERROR_LOG})")
+                         f"{message} (traceback in {plan.run_dir / log})")
     finally:
         writer.close()
 
@@ -180,7 +209,7 @@ def _write_run_file(plan: RunPlan) -> None:
     write_text_atomic(plan.run_dir / RUN_FILE, dump_yaml(record))
 
 
-def _start_fields(plan: RunPlan) -> dict:
+def _start_fields(plan: RunPlan, world: World) -> dict:
     """What the `start` event says about the run, beside the step counts the callback adds."""
     gpu, precision, data = plan.hardware.training_gpu, plan.precision, plan.data
     return {"num_train_examples": len(data.trained),
@@ -190,10 +219,11 @@ def _start_fields(plan: RunPlan) -> dict:
             "device_total_bytes": gpu.total_bytes if gpu else plan.hardware.ram_total_bytes,
             "device_free_bytes": gpu.free_bytes if gpu else plan.hardware.ram_available_bytes,
             "resumed_from": plan.checkpoint, "run_dir": str(plan.run_dir), "name": plan.config.name,
-            "pid": os.getpid(), "estimate_bytes": plan.estimate_bytes}
+            "pid": os.getpid(), "estimate_bytes": plan.estimate_bytes, "world_size": world.world_size,
+            "strategy": plan.config.distributed.strategy if world.distributed else "single"}
 
 
-def _train(plan: RunPlan, writer: EventWriter, control: Any) -> RunResult:
+def _train(plan: RunPlan, writer: EventWriter, control: Any, world: World) -> RunResult:
     from engine.machine.telemetry import MemorySampler
     from engine.models.loading import load_model
     from engine.run.callback import EventCallback
@@ -202,8 +232,11 @@ def _train(plan: RunPlan, writer: EventWriter, control: Any) -> RunResult:
     for warning in plan.data.warnings:
         writer.emit("status", phase="warning", message=warning)
     writer.emit("status", phase="loading model")
+    if world.distributed:
+        join_ranks(on_gpu)
     model = load_model(plan.config.model, plan.precision, plan.config.quantization)
-    callback = EventCallback(writer, control, MemorySampler("cuda" if on_gpu else "cpu"), _start_fields(plan))
+    callback = EventCallback(writer, control, MemorySampler("cuda" if on_gpu else "cpu"), _start_fields(plan, world),
+                             world)
     writer.emit("status", phase="tokenizing")
     trainer = build_trainer(plan.config, plan.precision, model, plan.tokenizer, plan.data.trained, plan.data.evaluated,
                             str(plan.run_dir), on_gpu=on_gpu, callbacks=[callback])
@@ -215,13 +248,16 @@ def _train(plan: RunPlan, writer: EventWriter, control: Any) -> RunResult:
         return RunResult("failed", EXIT_FAILURE, str(plan.run_dir), None, callback.failure)
     writer.emit("status", phase="saving")
     final_dir = plan.run_dir / FINAL_DIR
-    trainer.save_model(str(final_dir))
-    plan.tokenizer.save_pretrained(str(final_dir))
+    trainer.save_model(str(final_dir))  # every rank: saving is collective under FSDP and ZeRO-3
     stopped = control.stop_requested.is_set()
     status = "stopped" if stopped else "completed"
+    message = control.stop_reason if stopped else "training completed"
+    code = EXIT_STOPPED if stopped else EXIT_OK
+    if not world.main:
+        return RunResult(status, code, str(plan.run_dir), str(final_dir), message)
+    plan.tokenizer.save_pretrained(str(final_dir))
     summary = RunState.from_events(read_events(plan.run_dir)).summary()
     summary["train_runtime"] = callback.train_summary.get("train_runtime")
     summary["global_step"] = trainer.state.global_step
-    message = control.stop_reason if stopped else "training completed"
     writer.emit("end", status=status, final_path=str(final_dir), message=message, **summary)
-    return RunResult(status, EXIT_STOPPED if stopped else EXIT_OK, str(plan.run_dir), str(final_dir), message)
+    return RunResult(status, code, str(plan.run_dir), str(final_dir), message)

@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, RichLog, Static
 
 from engine.record.event_text import format_event
-from engine.record.state import RunState, format_duration
+from engine.record.state import RunState, format_duration, memory_reading
 from engine.units import GIB, gib
 from tui.monitor.charts import LineChart, Series, smooth
 from tui.monitor.sources import AttachedRun, InProcessRun, RunSource
@@ -133,7 +133,7 @@ class MonitorScreen(Screen[None]):
         state = self.state
         title = Text.assemble((state.name or self.source.label, "bold"), f"  {self.source.kind}  ",
                               (state.phase, _PHASE_STYLE.get(state.phase, "bold")),
-                              f"  {state.device} {state.precision}".rstrip())
+                              f"  {state.devices} {state.precision}".rstrip())
         self.query_one("#run-title", Static).update(title)
         progress = self.query_one("#progress", ProgressBar)
         progress.update(total=state.total_steps or None, progress=state.step)
@@ -144,6 +144,8 @@ class MonitorScreen(Screen[None]):
 
     def _memory_series(self) -> tuple[list[Series], list[tuple[float, str]]]:
         samples = self.state.memory[-ZOOM_POINTS:] if self.zoomed else self.state.memory
+        if any("ranks" in m for m in samples):
+            return _rank_series(samples), []
         series = []
         for key, color in (("allocated_bytes", "green"), ("reserved_bytes", "yellow"), ("nvml_used_bytes", "red"),
                            ("rss_bytes", "green")):
@@ -169,6 +171,9 @@ class MonitorScreen(Screen[None]):
             text.append(f"{s.tokens_per_second:,.0f} tok/s  ")
         if s.samples_per_second:
             text.append(f"{s.samples_per_second:,.1f} samples/s  ")
+        if s.ranks:
+            text.append("peak per rank ", style="bold").append(
+                " · ".join(f"{r.get('rank')}: {gib(memory_reading(r))}" for r in s.ranks) + "  ")
         peak = s.peak_memory_bytes
         if peak:
             what = "peak RSS" if s.device == "cpu" else "peak"
@@ -305,6 +310,20 @@ _PHASE_STYLE = {"training": "bold green", "done": "bold green", "failed": "bold 
 
 
 _LOG_STYLES = {"eval": "magenta", "checkpoint": "green", "status": "dim"}
+
+
+RANK_COLORS = ("green", "yellow", "cyan", "magenta", "red", "blue", "white", "bright_green")
+
+
+def _rank_series(samples: list[dict]) -> list[Series]:
+    """One memory line per rank (allocated on a GPU, RSS on CPU), for a run of several processes."""
+    by_rank: dict[int, list[tuple[float, float]]] = {}
+    for sample in samples:
+        for reading in sample.get("ranks") or []:
+            value = reading.get("allocated_bytes") or reading.get("rss_bytes")
+            if isinstance(value, (int, float)):
+                by_rank.setdefault(int(reading.get("rank", 0)), []).append((sample["step"], value / GIB))
+    return [Series(f"rank {rank}", points, RANK_COLORS[rank % len(RANK_COLORS)]) for rank, points in sorted(by_rank.items())]
 
 
 def _log_line(event: dict) -> Text | None:

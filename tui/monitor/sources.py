@@ -103,12 +103,13 @@ class InProcessRun(RunSource):
 
     def _run(self, put: Put) -> None:
         from engine.errors import UserError
-        from engine.run.train import RunRequest, run_training
+        from engine.run.multi.launcher import train_or_launch
+        from engine.run.train import RunRequest
         from tui.monitor.logcapture import capture_library_logs
 
         put({"event": "status", "phase": "loading libraries", "time": time.time()})
         try:
-            self.result = run_training(RunRequest(self._config, self.run_dir, self.resume, [put], self.control,
+            self.result = train_or_launch(RunRequest(self._config, self.run_dir, self.resume, [put], self.control,
                                                   on_writer=capture_library_logs))
         except UserError as exc:  # before the run directory existed: nothing written, say why
             put({"event": "end", "status": "failed", "message": str(exc), "final_path": None, "time": time.time()})

@@ -1,4 +1,4 @@
-"""Step 3: the GPUs NVML sees (or CPU mode), and the precision decision with an override."""
+"""Step 3: the GPUs NVML sees (or CPU mode), the precision decision with an override, and how many processes train."""
 
 from __future__ import annotations
 
@@ -8,8 +8,14 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Label, Select, Static
 
 from engine.config.resolve import PRECISION_CHOICES, apply_precision_choice, precision_choice
+from engine.config.run_config import STRATEGIES
 from tui.wizard.steps.base import Step
 from tui.wizard.widgets import bar
+
+MAX_CPU_PROCESSES = 8
+STRATEGY_TEXT = dict(zip(STRATEGIES, ("ddp: a full copy of the model on each GPU",
+                                      "fsdp: weights, gradients and optimizer sharded (PyTorch)",
+                                      "zero3: sharded by DeepSpeed ZeRO-3 (when installed)")))
 
 
 class HardwareStep(Step):
@@ -25,6 +31,11 @@ class HardwareStep(Step):
         yield Label("Precision (auto decides from the GPU's compute capability)", classes="subtitle")
         yield Select([(choice, choice) for choice in PRECISION_CHOICES], compact=True, allow_blank=False, value="auto", id="precision")
         yield Static("", id="precision-reason")
+        yield Label("Processes: data-parallel through accelerate, one per GPU (CPU processes without a GPU)",
+                    classes="subtitle")
+        yield Select([("1", 1)], compact=True, allow_blank=False, value=1, id="processes")
+        yield Select([(text, name) for name, text in STRATEGY_TEXT.items()], compact=True, allow_blank=False,
+                     value="ddp", id="strategy")
 
     def on_mount(self) -> None:
         self.query_one("#gpu-table", DataTable).add_columns("GPU", "CUDA", "memory used / total", "free", "cc", "bf16")
@@ -63,6 +74,20 @@ class HardwareStep(Step):
         for note in notes:
             text.append(f"\n{note}", style="yellow")
         self.query_one("#precision-reason", Static).update(text)
+        self._load_processes(config, len(visible) or min(report.cpu_count, MAX_CPU_PROCESSES), bool(visible))
+
+    def _load_processes(self, config, most: int, gpus: bool) -> None:
+        """Offer 1 to `most` processes (every visible GPU, or some CPU cores) and the strategy when more than one."""
+        counts = sorted(set(range(1, max(most, 1) + 1)) | {config.distributed.processes})
+        plural = ("GPU", "GPUs") if gpus else ("CPU process", "CPU processes")
+        processes = self.query_one("#processes", Select)
+        processes.set_options([(f"{n} {plural[n > 1]}" + (" (trains in this process)" if n == 1 else ""), n)
+                               for n in counts])
+        processes.value = config.distributed.processes
+        processes.mutate_reactive(Select.value)  # the same value again: show its new label
+        strategy = self.query_one("#strategy", Select)
+        strategy.value = config.distributed.strategy
+        strategy.display = config.distributed.processes > 1
 
     @on(Select.Changed, "#device")
     def device_changed(self, event: Select.Changed) -> None:
@@ -76,3 +101,18 @@ class HardwareStep(Step):
         apply_precision_choice(self.config, str(event.value))
         self.load(self.config)
         self.edited("training")
+
+    @on(Select.Changed, "#processes")
+    def processes_changed(self, event: Select.Changed) -> None:
+        if self.loading_values or event.value is Select.NULL or event.value == self.config.distributed.processes:
+            return
+        self.config.distributed.processes = int(event.value)
+        self.query_one("#strategy", Select).display = self.config.distributed.processes > 1
+        self.edited("distributed")
+
+    @on(Select.Changed, "#strategy")
+    def strategy_changed(self, event: Select.Changed) -> None:
+        if self.loading_values or event.value is Select.NULL or event.value == self.config.distributed.strategy:
+            return
+        self.config.distributed.strategy = str(event.value)
+        self.edited("distributed")

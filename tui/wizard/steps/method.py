@@ -145,7 +145,9 @@ class MethodStep(Step):
             self._fill_targets()
         report = message.report
         text = Text()
-        text.append(f"predicted peak {gib(report.estimate.total_bytes)}\n", style="bold")
+        inputs = report.estimate.inputs
+        per_gpu = f" per GPU ({inputs.processes}× {inputs.strategy})" if inputs and inputs.processes > 1 else ""
+        text.append(f"predicted peak {gib(report.estimate.total_bytes)}{per_gpu}\n", style="bold")
         for name, value in report.estimate.breakdown.items():
             text.append(f"{name.replace('_', ' '):<19}{gib(value):>11}\n")
         text.append(f"trainable {report.estimate.trainable_params:,} params\n", style="dim")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import Label, Static, TabbedContent, TabPane
 
 from tui.wizard.steps.base import Step
@@ -12,6 +13,9 @@ from tui.wizard.steps.base import Step
 
 class ReviewStep(Step):
     """The last look before saving (ctrl+s) or training (ctrl+t)."""
+
+    BINDINGS = [Binding("ctrl+l", "launch_files", "Launch files", show=False,
+                        tooltip="Write accelerate configs, a Slurm script and a torchrun script for several machines")]
 
     def compose(self) -> ComposeResult:
         yield Label("Review: ctrl+s saves a preset, ctrl+t starts training", classes="title")
@@ -48,3 +52,8 @@ class ReviewStep(Step):
         self.query_one("#check-result", Static).update(text)
         if getattr(self.parent, "current", None) == self.id:
             self.load_values(self.config)
+
+    def action_launch_files(self) -> None:
+        from tui.wizard.launch_dialog import LaunchFilesDialog
+
+        self.app.push_screen(LaunchFilesDialog(self.config.copy()))
