@@ -58,10 +58,12 @@ class RunConfig:
     lora: dict | None = field(default_factory=lambda: {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"})
     dataset: DatasetSection = field(default_factory=DatasetSection)
     training: dict = field(default_factory=dict)
+    optimized: dict | None = None
+    """What `sft-wizard optimize` changed: {from: the original preset, changes: [...]}; None otherwise."""
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data in preset order, sections of own fields without defaults."""
-        return {
+        data = {
             "name": self.name,
             "description": self.description,
             "model": _non_default(self.model, keep=("name_or_path", "dtype")),
@@ -70,6 +72,9 @@ class RunConfig:
             "dataset": _non_default(self.dataset, keep=("path", "format", "template")),
             "training": copy.deepcopy(self.training),
         }
+        if self.optimized is not None:
+            data["optimized"] = copy.deepcopy(self.optimized)
+        return data
 
     def to_yaml(self) -> str:
         """The config as preset YAML."""

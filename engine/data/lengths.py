@@ -30,8 +30,8 @@ class LengthStats:
         return self.truncated / self.count if self.count else 0.0
 
 
-def length_stats(train: Any, tokenizer: Any, max_length: int | None, sample: int = 2000) -> LengthStats:
-    """Token length statistics of (up to `sample` of) the prepared training rows."""
+def token_lengths(train: Any, tokenizer: Any, sample: int = 2000) -> list[int]:
+    """Token lengths of (up to `sample` of) the prepared training rows, as trained, sorted."""
     rows = train.select(range(min(sample, len(train))))
     lengths = []
     for row in rows:
@@ -41,7 +41,12 @@ def length_stats(train: Any, tokenizer: Any, max_length: int | None, sample: int
         else:
             context, learned = render_parts(row, tokenizer)
             lengths.append(len(tokenizer(context + learned, add_special_tokens=True)["input_ids"]))
-    lengths.sort()
+    return sorted(lengths)
+
+
+def length_stats(train: Any, tokenizer: Any, max_length: int | None, sample: int = 2000) -> LengthStats:
+    """Token length statistics of (up to `sample` of) the prepared training rows."""
+    lengths = token_lengths(train, tokenizer, sample)
     count = len(lengths)
     truncated = sum(1 for n in lengths if max_length and n > max_length)
     return LengthStats(count, lengths[0], lengths[count // 2], lengths[min(count - 1, int(count * 0.95))], lengths[-1],

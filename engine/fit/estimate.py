@@ -50,6 +50,10 @@ class MemoryInputs:
     """PEFT keeps LoRA weights in fp32; TRL casts them to bf16 for quantized models."""
     optimizer: str = "adamw_torch"
     checkpointing: bool = True
+    checkpoint_every: int = 1
+    """activation_checkpointing_kwargs every_n_layers: only every n-th layer is checkpointed."""
+    checkpoint_offload: bool = False
+    """activation_checkpointing_kwargs offload: the checkpointed hidden states wait in host memory."""
     attention: str = "sdpa"
     upcast_non_quantized: bool = False
     """Whether non-quantized weights of a k-bit model are cast to fp32 (older PEFT/TRL did)."""
@@ -156,8 +160,11 @@ def estimate_memory(inputs: MemoryInputs) -> Estimate:
 
     layer = _layer_activation_bytes(s, inputs)
     if inputs.checkpointing:
-        # one hidden state per layer boundary, plus one layer recomputed in full during backward
-        activations = tokens * (2 * s.hidden_size * s.num_layers + layer)
+        # one hidden state per checkpointed layer (none on the device when offloaded), the other layers in
+        # full, plus one layer recomputed in full during backward
+        checkpointed = -(-s.num_layers // max(1, inputs.checkpoint_every))
+        boundary = 0 if inputs.checkpoint_offload else 2 * s.hidden_size * checkpointed
+        activations = tokens * (boundary + layer * (s.num_layers - checkpointed) + layer)
     else:
         activations = tokens * layer * s.num_layers
     attention_matrix = 0
