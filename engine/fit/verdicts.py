@@ -138,6 +138,7 @@ def inputs_from_config(config: "RunConfig", structure: ModelStructure, mixed: st
         # current TRL casts LoRA weights of quantized models to bf16; PEFT keeps them fp32 otherwise,
         # and so does sft-wizard under fp16 (engine.run.trainer.trainable_in_fp32)
         lora_param_bytes=2.0 if quantization and not fp16_amp else 4.0,
+        extra_param_bytes=4.0 if fp16_amp else None,  # modules_to_save: the weights' dtype, fp32 under fp16 AMP
         optimizer=str(config.training_value("optim")),
         checkpointing=checkpointing_enabled(config),
         checkpoint_every=int(checkpoint_kwargs.get("every_n_layers") or 1),
