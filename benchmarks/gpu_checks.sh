@@ -52,3 +52,9 @@ $sw probe lora-3b-bf16 --random-init --steps 1 --set model.name_or_path=meta-lla
   --set lora=null --set training.per_device_train_batch_size=64 --set training.max_length=4096 \
   --set dataset.path=presets/data/demo-alpaca.jsonl
 echo "exit $? (3 expected)"
+
+step "optimize: the GPU's plan (attention probed here), then seed vs optimized tokens/s and peak memory"
+$sw optimize demo --output "$out/demo-fast.yaml" --force
+for model in Qwen/Qwen2.5-0.5B-Instruct meta-llama/Llama-3.1-8B-Instruct; do
+  python3 benchmarks/throughput.py --rounds 2 --steps 12 --model "$model"
+done
