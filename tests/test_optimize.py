@@ -124,7 +124,8 @@ def test_packing_with_a_varlen_kernel_keeps_the_tokens_per_step():
     assert abs(tokens_after - tokens_before) <= 128 / 2 + 1
 
 
-def test_a_local_bf16_gpu_gets_bf16_tf32_and_dataloader_workers():
+def test_a_local_bf16_gpu_gets_bf16_tf32_and_dataloader_workers(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # other tests' runs pick a GPU by setting it
     config, _, _ = load_preset("course-module7")
     config.model.name_or_path = "tiny-demo"
     config.dataset.path = str(DEMO_DATA)

@@ -173,7 +173,8 @@ def test_starting_a_run_from_the_wizard_imports_nothing_heavy_on_the_ui_thread()
     assert out.stdout.strip() == "[]", out.stderr
 
 
-async def test_fit_and_fast_key_optimizes_keeps_the_effective_batch_and_review_lists_the_changes(in_repo):
+async def test_fit_and_fast_key_optimizes_keeps_the_effective_batch_and_review_lists_the_changes(in_repo, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # other tests' runs pick a GPU by setting it
     from fake_nvml import FakeNvml, a100
 
     from engine.machine.hardware import hardware_report
@@ -190,6 +191,7 @@ async def test_fit_and_fast_key_optimizes_keeps_the_effective_batch_and_review_l
         accumulation = app.config.training_value("gradient_accumulation_steps")
         assert batch > 1 and batch * accumulation == 16
         assert app.config.training_value("learning_rate") == 2.0e-4
+        assert app.config.training["tf32"] is True  # planned for the (fake) A100, not for this CPU
         app.show_step("review")
         await pilot.pause()
         from tui.wizard.steps.review import optimized_text
