@@ -88,6 +88,7 @@ class EventCallback(TrainerCallback):
         self.writer.emit("log", step=state.global_step, total_steps=state.max_steps, epoch=state.epoch, loss=loss,
                          learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
                          tokens_per_second=tokens_per_second, samples_per_second=samples_per_second, num_tokens=tokens,
+                         process_cpu_seconds=time.process_time(),  # throughput per CPU-second on a shared machine
                          **extra, **self.sampler.sample())
         if isinstance(loss, float) and not math.isfinite(loss):
             self.failure = (f"the loss became {loss} at step {state.global_step}: training diverged. Lower "
