@@ -36,3 +36,5 @@ if ! .venv/bin/python -c "import engine, tui, trl, peft, textual, pytest" 2>/dev
   .venv/bin/python -c "import engine, tui, trl, peft, textual, pytest"
   touch .venv/.sft-wizard-installed
 fi
+# Bytecode for our own modules, also where PYTHONDONTWRITEBYTECODE is set (else every start compiles them).
+.venv/bin/python -m compileall -q -j 0 engine tui >/dev/null || true

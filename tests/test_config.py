@@ -77,6 +77,13 @@ def test_set_overrides_are_yaml_typed():
     assert config.lora == {"r": 4} and config.dataset.eval_split == 0.2
 
 
+@pytest.mark.parametrize("share", ["0", "0.0"])
+def test_eval_split_zero_means_no_evaluation_split(share):
+    config, _ = load_config_text(with_training("num_train_epochs: 1", f", eval_split: {share}"), "p.yaml")
+    assert config.dataset.eval_split is None
+    assert "must be between 0 and 1" in problems_of(with_training("num_train_epochs: 1", ", eval_split: 1.5"))
+
+
 def test_set_with_unknown_section_is_a_user_error():
     assert "does not start with a preset section" in problems_of(MINIMAL, ["trainig.lr=1"])
 

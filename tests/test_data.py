@@ -6,6 +6,7 @@ import pytest
 from conftest import DEMO_DATA, run_cli, write_preset
 
 from engine.config.run_config import DatasetSection, ModelSection
+from engine.data.learning import learn_rows
 from engine.data.lengths import check_lengths, length_stats
 from engine.data.prepare import prepare_data
 from engine.errors import UserError
@@ -96,9 +97,12 @@ def test_missing_file_and_unsupported_type(tmp_path):
 def test_every_row_longer_than_max_length_is_an_error():
     tokenizer = load_tokenizer(ModelSection())
     data = prepare(DEMO_DATA)
+    settings = {"assistant_only_loss": False, "completion_only_loss": None, "chat_template": None, "max_length": 4,
+                "truncation_mode": "keep_start", "packing": False}
+    lengths = learn_rows(data.train, tokenizer, settings, "demo").lengths
     with pytest.raises(UserError, match="every row is longer than training.max_length = 4"):
-        check_lengths(length_stats(data.train, tokenizer, 4), "demo")
-    stats = length_stats(data.train, tokenizer, 20)
+        check_lengths(length_stats(lengths, 4), "demo")
+    stats = length_stats(lengths, 20)
     assert 0 < stats.truncated < stats.count
     assert "will be truncated" in check_lengths(stats, "demo")[0]
 

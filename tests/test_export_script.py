@@ -5,9 +5,10 @@ import builtins
 import json
 import runpy
 import symtable
+import sys
 
 import pytest
-from conftest import write_preset
+from conftest import REPO, write_preset
 
 from engine.config.presets import load_preset
 from engine.data.formats import _SHAREGPT_ROLES, resolve_format, resolve_template, to_training_row
@@ -87,12 +88,45 @@ def test_exported_script_applies_the_column_mapping_as_train_does(tmp_path):
     assert list(script_namespace(script)["load"](str(data))) == list(prepare_data(config.dataset).train)
 
 
+@pytest.mark.parametrize("name", ["openai-chat-tools.jsonl", "llamafactory-sharegpt-tools.json",
+                                  "llamafactory-alpaca-history.json", "question-answer.jsonl",
+                                  "trl-prompt-completion-conversational.jsonl"])
+def test_exported_script_converts_tools_history_and_usual_pairs_as_the_engine_does(tmp_path, name):
+    data = REPO / "tests" / "data" / "shapes" / name
+    script, config = exported(tmp_path, f"{{path: {data}}}")
+    assert list(script_namespace(script)["load"](str(data))) == list(prepare_data(config.dataset).train)
+
+
 def test_exported_script_imports_only_training_libraries(tmp_path):
     script, _ = exported(tmp_path, "{path: data.jsonl}")
     tree = ast.parse(script.read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert {name.split(".")[0] for name in imported} == {"torch", "datasets", "peft", "transformers", "trl"}
+    outside_stdlib = {name.split(".")[0] for name in imported} - set(sys.stdlib_module_names)
+    assert outside_stdlib == {"torch", "datasets", "peft", "transformers", "trl"}
+
+
+@pytest.mark.parametrize("rows, training", [
+    (SHAREGPT_ROWS, "{}"), (SHAREGPT_ROWS, "{assistant_only_loss: false}"),
+    (ALPACA_ROWS, "{}"), (ALPACA_ROWS, "{completion_only_loss: false, max_length: 40}"),
+], ids=["chat", "chat-whole", "alpaca", "alpaca-whole-cut"])
+def test_exported_script_learns_the_tokens_the_engine_trains_on(tmp_path, rows, training):
+    from datasets import Dataset
+
+    from engine.data.prepare import prepare_for_training
+    from engine.models.hub import load_tokenizer
+
+    data = write_jsonl(tmp_path / "data.jsonl", rows)
+    preset = write_preset(tmp_path, f"name: t\nmodel: {{name_or_path: tiny-demo}}\ndataset: {{path: {data}}}\n"
+                                    f"training: {training}\n")
+    config, _, _ = load_preset(str(preset))
+    script = tmp_path / "train.py"
+    script.write_text(export_script(config, hardware_report()), encoding="utf-8")
+    namespace = script_namespace(script)
+    tokenizer = load_tokenizer(config.model)
+    theirs = namespace["labelled"](namespace["to_training_rows"](Dataset.from_list(rows)), tokenizer)
+    ours = prepare_for_training(config, tokenizer).trained
+    assert theirs["input_ids"] == ours["input_ids"] and theirs["labels"] == ours["labels"]
 
 
 def test_every_name_the_exported_script_uses_is_defined_in_it(tmp_path):

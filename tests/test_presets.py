@@ -111,9 +111,9 @@ def test_import_reads_well_known_names_and_model_ids(tmp_path):
 @pytest.mark.slow
 def test_import_of_broken_python_is_a_user_error(tmp_path):
     code = tmp_path / "bad.py"
-    code.write_text("!pip install trl\n")
+    code.write_text("!pip install trl\nargs = TrainingArguments(output_dir='o',\n")
     result = run_cli("import", str(code))
-    assert result.returncode == 2 and "not valid Python at line 1" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "not valid Python at line 2" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.slow

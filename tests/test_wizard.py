@@ -66,6 +66,7 @@ async def test_walk_the_whole_wizard_with_keys_and_save_a_preset(in_repo, user_c
         await replace_text(pilot, "walked")
         await pilot.press("enter")
         await pilot.pause()
+        assert not (user_config.parent / "draft.yaml").exists()  # saved: nothing is unsaved any more
     saved = user_config / "walked.yaml"
     data = load_yaml(saved.read_text())
     assert data["name"] == "walked"
@@ -198,3 +199,69 @@ async def test_fit_and_fast_key_optimizes_keeps_the_effective_batch_and_review_l
 
         listed = optimized_text(app.config).plain
         assert "per_device_train_batch_size" in listed and "low-memory-8gb" in listed
+
+
+async def test_train_on_the_prompt_too_is_a_keyboard_choice_on_dataset_at_80x24(in_repo):
+    app = make_app("demo", runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.show_step("dataset")
+        await pilot.pause()
+        await pilot.press("tab", "tab", "tab", "tab")  # path -> format -> template -> eval split -> learn
+        assert app.focused.id == "data-learn"
+        await pilot.press("enter", "down", "enter")
+        await settle(pilot)
+        assert app.config.training["assistant_only_loss"] is False
+        assert app.config.training["completion_only_loss"] is False
+        sample = app.state.preview.sample
+        assert sample.learned_tokens == sample.tokens
+        assert f"{sample.tokens} tokens, {sample.tokens} learned" in str(app.query_one("#data-preview").render())
+        await pilot.press("enter", "up", "enter")
+        await settle(pilot)
+        assert "assistant_only_loss" not in app.config.training and "completion_only_loss" not in app.config.training
+        assert 0 < app.state.preview.sample.learned_tokens < app.state.preview.sample.tokens
+
+
+async def test_a_recorded_run_opens_in_the_monitor_and_w_returns_to_the_wizard_at_method(in_repo):
+    from tui.monitor.screen import MonitorScreen
+    from tui.wizard.messages import RunOpened
+
+    app = make_app(warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.post_message(RunOpened(str(REPO / "tests" / "data" / "recorded-run")))
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen) and app.screen.state.finished,
+                         30, "the recorded run in the monitor")
+        await pilot.press("w")
+        await wait_until(pilot, lambda: not isinstance(app.screen, MonitorScreen), 10, "the wizard again")
+        assert app.current_step == "method"
+        assert len(app.screen_stack) == 1
+
+
+async def test_unsaved_edits_are_kept_as_a_draft_and_offered_back_at_the_next_start(in_repo, user_config):
+    draft = user_config.parent / "draft.yaml"
+    app = make_app(runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")  # New run
+        await pilot.press("ctrl+n", "ctrl+n")  # model -> hardware -> method
+        await pilot.press("tab", "tab", "tab", "tab")
+        await replace_text(pilot, "24")
+        await settle(pilot)
+        assert load_yaml(draft.read_text())["config"]["lora"]["r"] == 24
+        await replace_text(pilot, "12")
+        app.exit()  # right after the edit, before the quiet time: the quit itself keeps it
+    assert load_yaml(draft.read_text())["config"]["lora"]["r"] == 12
+
+    app = make_app(runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.current_step == "start"
+        assert "Restore unsaved draft" in str(app.query_one("#start-options").get_option_at_index(0).prompt)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.current_step == "review" and app.config.lora["r"] == 12
+        app.config.training["max_steps"] = 2  # a short run: this test is about the draft
+        await pilot.press("ctrl+t")  # training starts: the run directory holds the config now
+        await wait_until(pilot, lambda: not draft.exists(), 10, "the draft to be forgotten")
+        await wait_until(pilot, lambda: app.screen.state.finished, 120, "the two-step run to end")

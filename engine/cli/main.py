@@ -37,10 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
                        help="continue from the latest checkpoint of the run directory, or from CHECKPOINT")
     train.add_argument("--headless", action="store_true", help="print one line per log step even on a terminal")
-    with_preset(sub.add_parser("check", help="validate config and data; print the resolved config and warnings"))
+    check = with_preset(sub.add_parser("check", help="validate config and data; print the resolved config and warnings"))
+    check.add_argument("--sample", type=int, metavar="N",
+                       help="print training row N (from 0) as the trainer gets it, the learned part between ⟦ ⟧")
+    check.add_argument("--json", action="store_true", help="with --sample: print the sample as JSON segments only")
     sub.add_parser("presets", help="list bundled and user presets")
     imp = sub.add_parser("import", help="turn tutorial code into a preset, without running it")
-    imp.add_argument("file", metavar="FILE.py")
+    imp.add_argument("file", metavar="FILE", help="a .py script, a marimo app or a .ipynb notebook")
     imp.add_argument("--output", help="where to write the preset (default: your presets folder)")
     imp.add_argument("--name", help="preset name (default: the file's name)")
     imp.add_argument("--force", action="store_true", help="overwrite an existing preset")
@@ -146,8 +149,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate config, hardware fit, model modules and data; print every problem found."""
     from engine.run.checks import full_check
 
+    if args.json and args.sample is None:
+        raise UserError("check --json prints a sample: add --sample N.")
     config = load(args)
-    report = full_check(config)
+    report = full_check(config, sample=args.sample)
+    if args.json:
+        _print_warnings(report.warnings)
+        if report.problems:
+            raise UserError(report.problems[0], report.problems)
+        print(json.dumps({"sample": report.sample.to_dict()}, ensure_ascii=False))
+        return EXIT_OK
     print(config.to_yaml(), end="")
     print(f"# precision here: {report.precision}")
     for line in report.facts:
@@ -155,8 +166,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     _print_warnings(report.warnings)
     if report.problems:
         raise UserError(report.problems[0], report.problems)
+    if report.sample is not None:
+        _print_sample(report.sample)
     print("check passed", file=sys.stderr)
     return EXIT_OK
+
+
+def _print_sample(sample: Any) -> None:
+    """A training row with its learned part between ⟦ ⟧, and its token counts."""
+    print(f"# sample: training row {sample.index}, {sample.tokens} tokens, {sample.learned_tokens} learned "
+          "(between ⟦ ⟧; the rest is context the model reads but is not trained to write)")
+    print(sample.marked_text())
 
 
 def cmd_import(args: argparse.Namespace) -> int:

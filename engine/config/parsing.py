@@ -66,6 +66,8 @@ def parse_config_collecting(raw: Any, source: str = "preset",
         if key in raw and not isinstance(raw[key], (str, type(None))):
             problems.append(f"{source}: `{key}` must be text, got {raw[key]!r}.")
     model = ModelSection(**sections["model"])
+    if sections["dataset"].get("eval_split") == 0:  # `eval_split: 0` (or 0.0) means no evaluation split
+        sections["dataset"]["eval_split"] = None
     dataset = DatasetSection(**sections["dataset"])
     config = RunConfig(
         name=str(raw.get("name") or "untitled"),

@@ -38,7 +38,7 @@ class DatasetSection:
     path: str = field(default="", metadata={"help": "A local JSON, JSONL, CSV or Parquet file, or a Hub dataset id."})
     format: str = field(default="auto", metadata={"help": "alpaca, chat, sharegpt, text, prompt-completion, or auto to detect."})
     template: str = field(default="auto", metadata={"help": "alpaca, alpaca-zh, chat-template, none, or auto to pick from the format."})
-    eval_split: float | None = field(default=None, metadata={"help": "Share of rows held out for evaluation (0 < x < 1)."})
+    eval_split: float | None = field(default=None, metadata={"help": "Share of rows held out for evaluation (0 < x < 1; 0 for none)."})
     eval_path: str | None = field(default=None, metadata={"help": "A separate evaluation file, instead of eval_split."})
     columns: dict = field(default_factory=dict, metadata={"help": "Column mapping, e.g. {instruction: question, output: answer}."})
     split: str = field(default="train", metadata={"help": "The split to read from a Hub dataset."})

@@ -15,11 +15,23 @@ import re
 import typing
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 from engine.atomic import write_text_atomic
 from engine.paths import cache_dir
+
+WIZARD_MEANINGS = {
+    "training": {
+        "assistant_only_loss": {
+            "default": True,
+            "help": "Learn only the assistant's turns of chat data, each with its end-of-turn token; false trains "
+                    "on the prompt too (system and user turns). sft-wizard's default: true for chat data. "
+                    "sft-wizard labels the rows itself (TRL's training templates or turn-by-turn rendering), so "
+                    "SFTTrainer gets the labels and assistant_only_loss=False.",
+        },
+    },
+}
+"""Fields whose default and meaning in a preset are sft-wizard's own, not the library's."""
 
 _PY_KINDS = {"bool": bool, "int": int, "float": float, "str": str, "list": list, "dict": dict}
 
@@ -60,6 +72,8 @@ class FieldSpec:
 
 def library_versions() -> dict[str, str]:
     """Installed versions of the libraries whose classes define the schema (cheap, no imports)."""
+    from importlib import metadata  # 8 ms, not needed before the first screen
+
     versions = {}
     for name in ("trl", "transformers", "peft", "torch", "datasets", "accelerate", "bitsandbytes"):
         try:
@@ -90,7 +104,8 @@ def schema() -> dict[str, dict[str, FieldSpec]]:
         except OSError:
             pass  # a read-only cache only costs time
     return {
-        section: {name: FieldSpec(name=name, **{**spec, "kinds": tuple(spec["kinds"]), "choices": tuple(spec["choices"])})
+        section: {name: FieldSpec(name=name, **{**spec, "kinds": tuple(spec["kinds"]), "choices": tuple(spec["choices"]),
+                                                **WIZARD_MEANINGS.get(section, {}).get(name, {})})
                   for name, spec in fields.items()}
         for section, fields in raw.items()
     }

@@ -1,7 +1,8 @@
 """Reading training data, detecting its format, and turning rows into what SFTTrainer trains on.
 
-Alpaca rows become prompt/completion pairs (so completion-only loss knows the learned part),
-chat and ShareGPT rows become `messages` for the tokenizer's chat template, text rows stay text.
+Alpaca rows become prompt/completion pairs (so completion-only loss knows the learned part), their `system`
+and `history` written before the instruction; chat and ShareGPT rows become `messages` for the tokenizer's
+chat template, with their tool calls, tool results and `tools` column; text rows stay text.
 export-script copies the pure conversion functions (engine.outputs.script.CONVERSION_FUNCTIONS) into its
 scripts verbatim, so they use only builtins and this module's constants, and raise no UserError.
 """
@@ -23,6 +24,8 @@ FORMAT_COLUMNS = {
     "prompt-completion": ("prompt", "completion"),
     "text": ("text",),
 }
+OPTIONAL_COLUMNS = {"alpaca": ("input", "system", "history"), "chat": ("system", "tools", "functions"), "sharegpt": ("system", "tools")}
+"""Columns a format's rows are also read from when the data has them (to_training_row)."""
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
                    "system": "system", "bot": "assistant"}
 
@@ -33,6 +36,19 @@ def detect_format(columns: list[str]) -> str | None:
     for fmt in ("chat", "sharegpt", "alpaca", "prompt-completion", "text"):
         if set(FORMAT_COLUMNS[fmt]) <= names:
             return fmt
+    return None
+
+
+USUAL_PAIRS = (("question", "answer"), ("prompt", "response"), ("query", "response"), ("input", "output"),
+               ("instruction", "response"), ("question", "response"))
+"""Column pairs that hold a prompt and its answer in data of no known format, read as alpaca instruction/output."""
+
+
+def usual_pair(columns: list[str]) -> dict | None:
+    """dataset.columns for the first usual prompt/answer pair the columns hold ({instruction: ..., output: ...}), or None."""
+    for prompt, answer in USUAL_PAIRS:
+        if prompt in columns and answer in columns:
+            return {"instruction": prompt, "output": answer}
     return None
 
 
@@ -67,7 +83,8 @@ def resolve_format(table: Any, section: "DatasetSection", source: str) -> str:
         if fmt is None:
             raise UserError(
                 f"{source}: cannot tell the data format from its columns ({', '.join(columns)}). Expected one of: "
-                "instruction/input/output (alpaca), messages (chat), conversations (sharegpt), prompt/completion, text. "
+                "instruction/input/output (alpaca), messages (chat), conversations (sharegpt), prompt/completion, text "
+                f"(or a usual pair: {', '.join('/'.join(pair) for pair in USUAL_PAIRS)}). "
                 "Map yours with dataset.columns, e.g. {instruction: question, output: answer}.")
         return fmt
     needed = [c for c in FORMAT_COLUMNS[section.format] if c not in columns]
@@ -86,60 +103,116 @@ def resolve_template(fmt: str, template: str) -> str:
 
 
 def to_training_row(row: dict, fmt: str, template: str) -> dict:
-    """One row in the shape SFTTrainer takes: prompt/completion, messages, or text."""
+    """One row in the shape SFTTrainer takes: prompt/completion, messages (with tools when the data has them), or text."""
     if fmt == "alpaca":
-        pattern = ALPACA_TEMPLATES[template if template in ALPACA_TEMPLATES else "alpaca"]
-        values = {"instruction": str(row["instruction"]), "input": str(row.get("input") or "")}
-        prompt = pattern["with_input" if values["input"].strip() else "no_input"].format(**values)
-        return {"prompt": prompt, "completion": str(row["output"])}
-    if fmt == "sharegpt":
-        return {"messages": [{"role": _SHAREGPT_ROLES.get(str(turn.get("from")), str(turn.get("from"))),
-                              "content": str(turn.get("value", ""))} for turn in row["conversations"]]}
-    if fmt == "chat":
-        return {"messages": [{"role": m["role"], "content": m["content"]} for m in row["messages"]]}
+        return {"prompt": alpaca_prompt(row, template), "completion": str(row["output"])}
+    if fmt in ("chat", "sharegpt"):
+        messages = sharegpt_messages(row["conversations"]) if fmt == "sharegpt" else [
+            chat_message(m) for m in row["messages"]]
+        if row.get("system") and (not messages or messages[0]["role"] != "system"):
+            messages.insert(0, {"role": "system", "content": str(row["system"])})
+        converted = {"messages": messages}
+        if "tools" in row or "functions" in row:  # TRL passes `tools` to the chat template (JSON text keeps its shape)
+            converted["tools"] = tools_json(row.get("tools") or row.get("functions"))
+        return converted
+    if fmt == "prompt-completion" and isinstance(row["prompt"], list):  # TRL's conversational prompt-completion
+        return {"messages": [chat_message(m) for m in row["prompt"] + list(row["completion"] or [])]}
     if fmt == "prompt-completion":
         return {"prompt": str(row["prompt"]), "completion": str(row["completion"])}
     return {"text": str(row["text"])}
 
 
-def check_rows(table: Any, fmt: str, source: str) -> None:
-    """UserError naming the first row (1-based) that the format cannot train on."""
-    for number, row in enumerate(table, start=1):
-        if fmt == "alpaca":
-            for column in ("instruction", "output"):
-                value = row[column]
-                if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
-                    raise UserError(f"{source}: row {number} has an empty or non-text `{column}` ({value!r}).")
-        elif fmt in ("chat", "sharegpt"):
-            turns = row[FORMAT_COLUMNS[fmt][0]]
-            if not isinstance(turns, list) or not turns:
-                raise UserError(f"{source}: row {number}: `{FORMAT_COLUMNS[fmt][0]}` must be a non-empty list of turns.")
-            keys = ("role", "content") if fmt == "chat" else ("from", "value")
-            for turn in turns:
-                if not isinstance(turn, dict) or any(k not in turn for k in keys):
-                    raise UserError(f"{source}: row {number}: each turn needs {' and '.join(keys)}; found {turn!r}.")
-        elif fmt == "text" and (not isinstance(row["text"], str) or not row["text"].strip()):
-            raise UserError(f"{source}: row {number} has an empty `text`.")
+def chat_features(fmt: str, table):
+    """datasets features for converted chat rows: each message kept as JSON, so no row gains another row's keys."""
+    conversational = fmt == "prompt-completion" and len(table) and isinstance(table[0]["prompt"], list)
+    if fmt not in ("chat", "sharegpt") and not conversational:
+        return None
+    from datasets import Features, Json, List, Value
+
+    tools = fmt != "prompt-completion" and bool({"tools", "functions"} & set(table.column_names))
+    return Features({"messages": List(Json()), **({"tools": Value("string")} if tools else {})})
 
 
-def render_parts(row: dict, tokenizer: Any = None) -> tuple[str, str]:
-    """A training row as (context, learned) text exactly as the model sees it.
-
-    For prompt/completion rows the learned part is the completion plus EOS; for chat rows it
-    is the assistant turns as the chat template renders them; text rows are learned whole.
-    """
-    eos = getattr(tokenizer, "eos_token", "") or ""
-    if "prompt" in row:
-        return row["prompt"], row["completion"] + eos
-    if "messages" in row and tokenizer is not None:
-        rendered = tokenizer.apply_chat_template(row["messages"], tokenize=False)
-        context = tokenizer.apply_chat_template(
-            [m for m in row["messages"] if m["role"] != "assistant"], tokenize=False)
-        return rendered, "" if rendered == context else "(assistant turns)"
-    return "", row.get("text", "")
+def alpaca_prompt(row: dict, template: str) -> str:
+    """An alpaca row's prompt: its system text, its `history` turns answered, then its instruction (and input)."""
+    pattern = ALPACA_TEMPLATES[template if template in ALPACA_TEMPLATES else "alpaca"]
+    earlier = "".join(pattern["no_input"].format(instruction=str(user), input="") + str(answer) + "\n\n"
+                      for user, answer in row.get("history") or [])
+    values = {"instruction": str(row["instruction"]), "input": str(row.get("input") or "")}
+    prompt = pattern["with_input" if values["input"].strip() else "no_input"].format(**values)
+    system = str(row.get("system") or "")
+    return (system + "\n\n" if system.strip() else "") + earlier + prompt
 
 
+def text_of(content) -> str:
+    """A message's content as text: a string as is, text parts ({"type": "text", "text" or "value": ...}) joined."""
+    if content is None:
+        return ""
+    if isinstance(content, list):
+        return "\n".join(str(part.get("text", part.get("value", ""))) for part in content if isinstance(part, dict))
+    return str(content)
 
 
+def without_nulls(value):
+    """A JSON-like value without its null entries (columnar storage gives every row every key, null where absent)."""
+    if isinstance(value, dict):
+        return {key: without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
 
 
+def tool_call(call: dict) -> dict:
+    """A tool call as chat templates take it: {"type": "function", "function": {"name", "arguments" as an object}}."""
+    import json
+
+    function = dict(call.get("function") or call)
+    arguments = function.get("arguments")
+    if isinstance(arguments, str) and arguments.strip().startswith("{"):
+        function["arguments"] = json.loads(arguments)
+    converted = {key: item for key, item in call.items() if key != "function"} if "function" in call else {}
+    return {**converted, "type": "function", "function": function}
+
+
+def chat_message(message: dict) -> dict:
+    """An OpenAI-style chat message with its text parts joined, its tool calls kept, and no null keys."""
+    converted = without_nulls(message)
+    converted["content"] = text_of(message.get("content"))
+    if isinstance(converted.get("function_call"), dict):  # OpenAI's older function calling
+        converted["tool_calls"] = [converted.pop("function_call")]
+    if converted["role"] == "function":
+        converted["role"] = "tool"
+    if converted.get("tool_calls"):
+        converted["tool_calls"] = [tool_call(call) for call in converted["tool_calls"]]
+    return converted
+
+
+def sharegpt_messages(turns: list) -> list:
+    """ShareGPT turns as chat messages; function_call turns become assistant tool calls, observations tool results."""
+    import json
+
+    messages = []
+    for turn in turns:
+        role, value = str(turn.get("from")), turn.get("value")
+        if role == "function_call":
+            calls = json.loads(value) if isinstance(value, str) else value
+            calls = calls if isinstance(calls, list) else [calls]
+            messages.append({"role": "assistant", "content": "", "tool_calls": [tool_call(call) for call in calls]})
+        elif role == "observation":
+            messages.append({"role": "tool", "content": text_of(value)})
+        else:
+            messages.append({"role": _SHAREGPT_ROLES.get(role, role), "content": text_of(value)})
+    return messages
+
+
+def tools_json(tools) -> str | None:
+    """A `tools` value (a list, or a JSON string of one) as a JSON list of {"type": "function", "function": ...}."""
+    import json
+
+    if isinstance(tools, str):
+        tools = json.loads(tools) if tools.strip() else None
+    if not tools:
+        return None
+    tools = tools if isinstance(tools, list) else [tools]
+    return json.dumps([without_nulls(tool) if "function" in tool or "type" in tool
+                       else {"type": "function", "function": without_nulls(tool)} for tool in tools], ensure_ascii=False)

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-from engine.data.formats import render_parts
 from engine.errors import UserError
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass
@@ -30,23 +25,9 @@ class LengthStats:
         return self.truncated / self.count if self.count else 0.0
 
 
-def token_lengths(train: Any, tokenizer: Any, sample: int = 2000) -> list[int]:
-    """Token lengths of (up to `sample` of) the prepared training rows, as trained, sorted."""
-    rows = train.select(range(min(sample, len(train))))
-    lengths = []
-    for row in rows:
-        if "messages" in row:
-            ids = tokenizer.apply_chat_template(row["messages"], tokenize=True)
-            lengths.append(len(ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids))
-        else:
-            context, learned = render_parts(row, tokenizer)
-            lengths.append(len(tokenizer(context + learned, add_special_tokens=True)["input_ids"]))
-    return sorted(lengths)
-
-
-def length_stats(train: Any, tokenizer: Any, max_length: int | None, sample: int = 2000) -> LengthStats:
-    """Token length statistics of (up to `sample` of) the prepared training rows."""
-    lengths = token_lengths(train, tokenizer, sample)
+def length_stats(lengths: list[int], max_length: int | None) -> LengthStats:
+    """Statistics of the token lengths of the training rows (as tokenized for training, before cutting)."""
+    lengths = sorted(lengths)
     count = len(lengths)
     truncated = sum(1 for n in lengths if max_length and n > max_length)
     return LengthStats(count, lengths[0], lengths[count // 2], lengths[min(count - 1, int(count * 0.95))], lengths[-1],

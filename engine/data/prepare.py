@@ -5,9 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.data.formats import apply_column_mapping, check_rows, resolve_format, resolve_template, to_training_row
+from engine.data.chat_fit import fit_to_chat_template
+from engine.data.formats import (
+    FORMAT_COLUMNS,
+    OPTIONAL_COLUMNS,
+    apply_column_mapping,
+    chat_features,
+    column_renames,
+    detect_format,
+    rename_columns,
+    resolve_format,
+    resolve_template,
+    to_training_row,
+    usual_pair,
+)
+from engine.data.learning import Learning, learn_rows, loss_settings
 from engine.data.lengths import LengthStats, check_lengths, length_stats
 from engine.data.reading import read_table
+from engine.data.row_checks import check_rows
+from engine.data.shapes import refuse_unsupported
 from engine.errors import UserError
 
 if TYPE_CHECKING:
@@ -26,47 +42,117 @@ class PreparedData:
     warnings: list[str] = field(default_factory=list)
     stats: LengthStats | None = None
     """Token lengths of the training rows, once measured against max_length."""
+    settings: dict = field(default_factory=dict)
+    """The loss settings the rows were labelled with (engine.data.labels.row_labels)."""
+    learning: Learning | None = None
+    """The training rows as token ids and labels, exactly as the trainer gets them."""
+    eval_learning: Learning | None = None
+    notes: list[str] = field(default_factory=list)
+    """What the model learns, said once (how assistant turns are found, what the template adds)."""
+
+    @property
+    def trained(self) -> Any:
+        """The training rows SFTTrainer gets: input_ids and labels."""
+        return self.learning.rows if self.learning is not None else None
+
+    @property
+    def evaluated(self) -> Any:
+        """The eval rows SFTTrainer gets, or None."""
+        return self.eval_learning.rows if self.eval_learning is not None else None
+
+
+def read_checked(path: str, section: "DatasetSection", source: str, notes: list[str]) -> Any:
+    """The file's rows with dataset.columns (or a usual column pair, noted) applied, refused if not SFT data."""
+    table = apply_column_mapping(read_table(path, section), section, source)
+    refuse_unsupported(table, source)
+    if section.format == "auto" and detect_format(table.column_names) is None:
+        pair = usual_pair(table.column_names)
+        if pair:
+            table = rename_columns(table, column_renames(pair))
+            notes.append(f"{source}: no known format; reading column `{pair['instruction']}` as the instruction and "
+                         f"`{pair['output']}` as the answer (alpaca). Set dataset.columns to choose others.")
+    return table
+
+
+def unused_columns(columns: list[str], fmt: str, source: str) -> list[str]:
+    """A warning naming the columns that training does not read, so that nothing is left out unsaid."""
+    used = FORMAT_COLUMNS[fmt] + OPTIONAL_COLUMNS.get(fmt, ())
+    unused = [column for column in columns if column not in used]
+    if not unused:
+        return []
+    return [f"{source}: column(s) {', '.join(unused)} are not used in training ({fmt} rows are read from "
+            f"{', '.join(c for c in used if c in columns)})."]
+
+
+def convert(table: Any, fmt: str, template: str) -> Any:
+    """Every row in the shape SFTTrainer takes (to_training_row), chat rows kept exactly as converted."""
+    return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names,
+                     features=chat_features(fmt, table))
 
 
 def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedData:
     """Read, check, convert and split the data of a preset's dataset section."""
     source = f"dataset {section.path}"
-    table = apply_column_mapping(read_table(section.path, section), section, source)
+    warnings: list[str] = []
+    table = read_checked(section.path, section, source, warnings)
     columns_found = list(table.column_names)
     if len(table) == 0:
         raise UserError(f"{source} has no rows.")
     fmt = resolve_format(table, section, source)
-    template = resolve_template(fmt, section.template)
-    if template == "chat-template" and tokenizer is not None and not getattr(tokenizer, "chat_template", None):
-        raise UserError(f"{source}: chat data needs the tokenizer's chat template, and this model's tokenizer has none; "
-                        "use a chat (instruct) model or convert the data to alpaca format.")
     check_rows(table, fmt, source)
+    warnings += unused_columns(table.column_names, fmt, source)
     if section.max_rows:
         table = table.select(range(min(section.max_rows, len(table))))
-    converted = table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names)
+    converted = convert(table, fmt, resolve_template(fmt, section.template))
+    template = "chat-template" if "messages" in converted.column_names else resolve_template(fmt, section.template)
+    chat = template == "chat-template" and tokenizer is not None
+    if chat and not getattr(tokenizer, "chat_template", None):
+        raise UserError(f"{source}: chat data needs the tokenizer's chat template, and this model's tokenizer has none; "
+                        "use a chat (instruct) model or convert the data to alpaca format.")
+    if chat:
+        converted, fitted = fit_to_chat_template(converted, tokenizer, source)
+        warnings += fitted
     eval_table = None
     if section.eval_path:
         eval_source = f"dataset {section.eval_path}"
-        eval_raw = apply_column_mapping(read_table(section.eval_path, section), section, eval_source)
+        eval_raw = read_checked(section.eval_path, section, eval_source, warnings)
         if resolve_format(eval_raw, section, eval_source) != fmt and section.format == "auto":
             raise UserError(f"{eval_source} has a different format from the training data ({fmt}).")
         check_rows(eval_raw, fmt, eval_source)
-        eval_table = eval_raw.map(lambda row: to_training_row(row, fmt, template), remove_columns=eval_raw.column_names)
+        eval_table = convert(eval_raw, fmt, template)
+        if chat:
+            eval_table, fitted = fit_to_chat_template(eval_table, tokenizer, eval_source)
+            warnings += fitted
     elif section.eval_split:
         if len(converted) < 2:
             raise UserError(f"{source} has {len(converted)} row(s): too few to hold out an eval split.")
         parts = converted.train_test_split(test_size=section.eval_split, seed=section.seed)
         converted, eval_table = parts["train"], parts["test"]
-    return PreparedData(converted, eval_table, fmt, template, columns_found)
+    return PreparedData(converted, eval_table, fmt, template, columns_found, warnings)
 
 
-def prepare_for_training(config: "RunConfig", tokenizer: Any) -> PreparedData:
-    """The data exactly as training takes it: read, checked, converted, split, lengths measured and warned about.
+def prepare_for_training(config: "RunConfig", tokenizer: Any, rows: int | None = None) -> PreparedData:
+    """The data exactly as training takes it: read, checked, converted, split, tokenized with its labels, warned about.
 
-    Training, `check` and the wizard's preview all go through here, so they never disagree.
+    Training, `check` and the wizard's preview all go through here, so they never disagree; `rows` labels only
+    the first rows of each split (a check), None all of them (training).
     """
     data = prepare_data(config.dataset, tokenizer)
-    if tokenizer is not None:
-        data.stats = length_stats(data.train, tokenizer, config.training_value("max_length"))
-        data.warnings += check_lengths(data.stats, f"dataset {config.dataset.path}")
+    if tokenizer is None:
+        return data
+    source = f"dataset {config.dataset.path}"
+    data.settings = loss_settings(config, data.train, tokenizer, source)
+    head = data.train.select(range(min(rows, len(data.train)))) if rows else data.train
+    data.learning = learn_rows(head, tokenizer, data.settings, source)
+    data.stats = length_stats(data.learning.lengths, data.settings["max_length"])
+    data.warnings += check_lengths(data.stats, source)
+    if len(data.learning.rows) == 0:
+        raise UserError(f"{source}: no training row has anything to learn (every token's label is masked); "
+                        "check that the rows hold assistant turns or completions.")
+    data.warnings += data.learning.warnings
+    data.notes += data.learning.notes
+    if data.eval is not None:
+        eval_head = data.eval.select(range(min(rows, len(data.eval)))) if rows else data.eval
+        data.eval_learning = learn_rows(eval_head, tokenizer, data.settings, f"{source} (eval rows)")
+        data.warnings += [f"eval: {warning}" for warning in data.eval_learning.warnings]
     return data

@@ -28,9 +28,12 @@ def read_table(path: str, section: "DatasetSection", split: str | None = None) -
         if suffix not in LOCAL_SUFFIXES:
             raise UserError(f"dataset file {path}: unsupported type {suffix or '(none)'}; use .json, .jsonl, .csv or .parquet.")
         if LOCAL_SUFFIXES[suffix] == "json":
-            return datasets.Dataset.from_list(_read_json_rows(local))
+            return table_from_rows(_read_json_rows(local))
         try:
             return datasets.load_dataset(LOCAL_SUFFIXES[suffix], data_files=str(local), split="train")
+        except ImportError as exc:  # a feature type whose optional library is missing
+            raise UserError(f"dataset file {path}: reading it needs a library that is not installed ({_short(exc)}); "
+                            "sft-wizard trains text, so give it a file of text columns.") from None
         except Exception as exc:  # pyarrow / pandas parse errors
             raise UserError(f"dataset file {path}: cannot be read as {suffix[1:].upper()}: {_short(exc)}") from None
     try:
@@ -40,6 +43,19 @@ def read_table(path: str, section: "DatasetSection", split: str | None = None) -
             raise UserError(f"dataset {path!r} is not a local file and not available offline (Hub unreachable): "
                             f"download it first or give a local JSON/JSONL/CSV/Parquet file.") from None
         raise UserError(f"dataset {path!r}: not a local file, and loading it from the Hub failed: {_short(exc)}") from None
+
+
+def table_from_rows(rows: list[dict]) -> Any:
+    """A datasets.Dataset of JSON rows with every column any row has; a column of mixed types is kept as JSON."""
+    import datasets
+    import pyarrow
+
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    columns = {name: [row.get(name) for row in rows] for name in names}
+    try:
+        return datasets.Dataset.from_dict(columns)
+    except (pyarrow.ArrowInvalid, pyarrow.ArrowTypeError, TypeError):  # e.g. content text in one row, parts in another
+        return datasets.Dataset.from_dict(columns, on_mixed_types="use_json")
 
 
 def _short(exc: Exception) -> str:

@@ -49,14 +49,13 @@ def planning_machine(config: "RunConfig", hardware: "HardwareReport", gpu_memory
 
 def _token_lengths(config: "RunConfig", machine: Machine) -> list[int] | None:
     """Token lengths of a sample of the training rows; None (with a note) when data or tokenizer are not here."""
-    from engine.data.lengths import token_lengths
-    from engine.data.prepare import prepare_data
+    from engine.data.prepare import prepare_for_training
     from engine.models.hub import load_tokenizer
 
     try:
         tokenizer = load_tokenizer(config.model)
-        data = prepare_data(config.dataset, tokenizer)
-        return token_lengths(data.train, tokenizer, sample=1000)
+        data = prepare_for_training(config, tokenizer, rows=1000)
+        return sorted(data.learning.lengths)
     except UserError as exc:
         machine.notes.append(f"token lengths unknown: {str(exc).splitlines()[0]}")
         return None

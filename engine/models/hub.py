@@ -76,6 +76,25 @@ def load_tokenizer(model: "ModelSection") -> Any:
                                                   local_files_only=_local_only(location))
     except OSError as exc:
         raise _offline_error(model.name_or_path, "tokenizer", exc) from None
+    except ValueError as exc:  # e.g. tokenizer_config.json without the files that hold the vocabulary
+        if Path(location).is_dir() and not (Path(location) / "tokenizer.json").is_file():
+            raise _incomplete_tokenizer(model.name_or_path, location, "transformers cannot build the tokenizer from tokenizer_config.json alone") from None
+        raise UserError(f"model {model.name_or_path!r}: its tokenizer does not load: {exc}") from None
+    if not tokenizer("Hello world", add_special_tokens=False)["input_ids"]:
+        raise _incomplete_tokenizer(model.name_or_path, location,
+                                    f"it loaded with only {len(tokenizer)} tokens and encodes text to nothing")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    # Long rows are measured and reported against training.max_length (engine/data/lengths.py); transformers'
+    # own "Token indices sequence length is longer than the specified maximum" line is marked as already said.
+    tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
     return tokenizer
+
+
+def _incomplete_tokenizer(name: str, location: str, what: str) -> UserError:
+    """The error for a tokenizer folder that lacks its vocabulary (tokenizer.json, or the files it is built from)."""
+    folder = Path(location)
+    missing = "tokenizer.json is" if folder.is_dir() and not (folder / "tokenizer.json").is_file() else "vocabulary files are"
+    return UserError(f"model {name!r}: the tokenizer is incomplete: {missing} missing from {location} ({what}). "
+                     "Copy tokenizer.json (and tokenizer.model / vocab files if the model has them) from the original "
+                     "model into that folder, or save the tokenizer there with tokenizer.save_pretrained.")

@@ -1,7 +1,8 @@
 """A standalone Python script that reproduces a run with TRL directly (export-script).
 
-The script's row conversion is the engine's own code (engine/data/formats.py), copied in with
-inspect.getsource, so the script trains on exactly the text `sft-wizard train` does.
+The script's row conversion and labelling are the engine's own code (engine/data/formats.py and
+engine/data/labels.py), copied in with inspect.getsource, so the script trains on exactly the tokens and
+loss mask `sft-wizard train` does.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from engine.config.resolve import asked_mixed_precision, lora_kwargs, resolve_precision, sft_kwargs
-from engine.data import formats
+from engine.data import formats, labels
+from engine.data.learning import loss_training_values
 from engine.machine.precision import dtype_and_mixed
 from engine.run.trainer import trainable_in_fp32
 
@@ -20,11 +22,16 @@ if TYPE_CHECKING:
     from engine.machine.hardware import HardwareReport
     from engine.machine.precision import PrecisionDecision
 
-CONVERSION_CONSTANTS = ("ALPACA_TEMPLATES", "FORMAT_COLUMNS", "_SHAREGPT_ROLES")
+CONVERSION_CONSTANTS = ("ALPACA_TEMPLATES", "FORMAT_COLUMNS", "_SHAREGPT_ROLES", "USUAL_PAIRS")
 """The names in engine.data.formats that the copied conversion functions read."""
-CONVERSION_FUNCTIONS = (formats.detect_format, formats.column_renames, formats.rename_columns,
-                        formats.resolve_template, formats.to_training_row)
+CONVERSION_FUNCTIONS = (formats.detect_format, formats.usual_pair, formats.column_renames, formats.rename_columns,
+                        formats.resolve_template, formats.chat_features, formats.to_training_row, formats.alpaca_prompt,
+                        formats.text_of, formats.without_nulls, formats.tool_call, formats.chat_message,
+                        formats.sharegpt_messages, formats.tools_json)
 """The engine functions that turn a loaded table into rows SFTTrainer trains on."""
+LABEL_FUNCTIONS = (labels.marked_chat_template, labels.label_settings, labels._chat_ids, labels.assistant_spans_by_turns,
+                   labels.row_labels, labels.truncated_row, labels.labelled_rows)
+"""The engine functions that turn rows into input_ids and labels: what the model reads and learns."""
 DEVICE_FUNCTIONS = (dtype_and_mixed, trainable_in_fp32)
 """The engine functions that decide precision on the machine the script runs on and keep fp16 AMP working."""
 DECIDED_WHERE_IT_RUNS = ("bf16", "fp16", "tf32", "use_cpu")
@@ -43,7 +50,8 @@ def _py(value: object, indent: str = "") -> str:
 def conversion_source() -> str:
     """The engine's row conversion code (its constants and functions) as module-level Python."""
     constants = "\n".join(f"{name} = {_py(getattr(formats, name))}" for name in CONVERSION_CONSTANTS)
-    functions = "\n\n".join(inspect.getsource(function) for function in CONVERSION_FUNCTIONS)
+    constants += f"\nIGNORED = {labels.IGNORED!r}"
+    functions = "\n\n".join(inspect.getsource(function) for function in CONVERSION_FUNCTIONS + LABEL_FUNCTIONS)
     return f"{constants}\n\n\n{functions}"
 
 
@@ -86,6 +94,8 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
         f"WEIGHTS_DTYPE = {config.model.dtype!r}  # auto, or bfloat16 / float16 / float32",
         f"ASKED_TF32 = {config.training.get('tf32')!r}  # None: on from compute capability 8.0",
         f"FULL_FINE_TUNING = {config.lora is None}",
+        "# What the model learns (None: chat rows learn the assistant turns, prompt/completion rows the completion)",
+        f"LOSS = {_py(loss_training_values(config))}",
         "",
     ])
 
@@ -100,10 +110,19 @@ def to_training_rows(table):
     """Every row of a loaded table in the shape SFTTrainer trains on, converted as sft-wizard does."""
     table = rename_columns(table, column_renames(COLUMNS))
     fmt = detect_format(table.column_names) if FORMAT == "auto" else FORMAT
+    if fmt is None and usual_pair(table.column_names):
+        table = rename_columns(table, column_renames(usual_pair(table.column_names)))
+        fmt = "alpaca"
     if fmt is None:
         raise SystemExit(f"cannot tell the data format from the columns {{table.column_names}}; set FORMAT")
     template = resolve_template(fmt, TEMPLATE)
-    return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names)
+    return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names,
+                     features=chat_features(fmt, table))
+
+
+def labelled(table, tokenizer):
+    """The rows as input_ids and labels (-100 where nothing is learned), as sft-wizard labels them."""
+    return labelled_rows(table, tokenizer, label_settings(LOSS, "messages" in table.column_names, tokenizer))
 '''
 
 
@@ -164,6 +183,8 @@ def _training(config: "RunConfig", hardware: "HardwareReport", precision: "Preci
         f"tokenizer = AutoTokenizer.from_pretrained(MODEL, trust_remote_code={config.model.trust_remote_code})",
         "if tokenizer.pad_token is None:",
         "    tokenizer.pad_token = tokenizer.eos_token",
+        "train = labelled(train, tokenizer)",
+        "evaluation = labelled(evaluation, tokenizer) if evaluation is not None else None",
         f"quantization = BitsAndBytesConfig(**{_py(quant)})" if quant else "quantization = None",
         "if quantization is not None and quantization.load_in_4bit:",
         "    compute = quantization.bnb_4bit_compute_dtype",

@@ -20,10 +20,12 @@ class CheckReport:
     facts: list[str] = field(default_factory=list)
     precision: str = ""
     stats: Any = None
+    sample: Any = None
+    """The asked-for training row as the trainer's collator hands it over (engine.data.preview.Sample)."""
 
 
-def full_check(config: Any, hardware: Any = None) -> CheckReport:
-    """Check hardware fit, the model's modules against LoRA targets, and the data."""
+def full_check(config: Any, hardware: Any = None, sample: int | None = None) -> CheckReport:
+    """Check hardware fit, the model's modules against LoRA targets, and the data; cut row `sample` into its parts."""
     from engine.libraries import quiet_libraries
 
     report = CheckReport()
@@ -34,7 +36,7 @@ def full_check(config: Any, hardware: Any = None) -> CheckReport:
     report.warnings += notes
     quiet_libraries()
     tokenizer = _collect(report, lambda: _check_model(config, report))
-    _collect(report, lambda: _check_data(config, tokenizer, report))
+    _collect(report, lambda: _check_data(config, tokenizer, report, sample))
     return report
 
 
@@ -60,14 +62,19 @@ def _check_model(config: Any, report: CheckReport) -> Any:
     return _collect(report, lambda: load_tokenizer(config.model))
 
 
-def _check_data(config: Any, tokenizer: Any, report: CheckReport) -> None:
+def _check_data(config: Any, tokenizer: Any, report: CheckReport, sample: int | None) -> None:
     from engine.data.prepare import prepare_for_training
+    from engine.data.preview import CHECKED_ROWS, row_sample
 
-    data = prepare_for_training(config, tokenizer)
+    data = prepare_for_training(config, tokenizer, rows=CHECKED_ROWS)
     report.facts.append(f"data: {data.format} format, template {data.template}, {len(data.train)} train / "
-                        f"{len(data.eval) if data.eval is not None else 0} eval rows")
+                        f"{len(data.eval) if data.eval is not None else 0} eval rows"
+                        f"{f' (masks checked on the first {CHECKED_ROWS})' if len(data.train) > CHECKED_ROWS else ''}")
+    report.facts += data.notes
     if data.stats is not None:
         report.stats = data.stats
         report.facts.append(f"token lengths: median {data.stats.median}, p95 {data.stats.p95}, max {data.stats.max} "
                             f"(max_length {data.stats.max_length})")
     report.warnings += data.warnings
+    if sample is not None and tokenizer is not None:
+        report.sample = row_sample(data, sample, tokenizer, config)

@@ -170,8 +170,9 @@ def _write_run_file(plan: RunPlan) -> None:
         "config": plan.config.to_dict(),
         "precision": asdict(plan.precision),
         "device": gpu.name if gpu else f"cpu ({plan.hardware.cpu_count} cores)",
-        "data": {"format": data.format, "template": data.template, "train_rows": len(data.train),
-                 "eval_rows": len(data.eval) if data.eval is not None else 0, "warnings": data.warnings},
+        "data": {"format": data.format, "template": data.template, "train_rows": len(data.trained),
+                 "eval_rows": len(data.evaluated) if data.evaluated is not None else 0, "warnings": data.warnings,
+                 "learned": data.notes},
         "estimate": plan.estimate,
         "probe": saved_probe(plan.config),
         "versions": {"sft-wizard": __version__, **library_versions()},
@@ -184,7 +185,8 @@ def _write_run_file(plan: RunPlan) -> None:
 def _start_fields(plan: RunPlan) -> dict:
     """What the `start` event says about the run, beside the step counts the callback adds."""
     gpu, precision, data = plan.hardware.training_gpu, plan.precision, plan.data
-    return {"num_train_examples": len(data.train), "num_eval_examples": len(data.eval) if data.eval is not None else 0,
+    return {"num_train_examples": len(data.trained),
+            "num_eval_examples": len(data.evaluated) if data.evaluated is not None else 0,
             "precision": precision.mixed if precision.mixed != "no" else precision.dtype,
             "precision_reason": precision.reason, "device": gpu.name if gpu else "cpu",
             "device_total_bytes": gpu.total_bytes if gpu else plan.hardware.ram_total_bytes,
@@ -205,7 +207,7 @@ def _train(plan: RunPlan, writer: EventWriter, control: Any) -> RunResult:
     model = load_model(plan.config.model, plan.precision, plan.config.quantization)
     callback = EventCallback(writer, control, MemorySampler("cuda" if on_gpu else "cpu"), _start_fields(plan))
     writer.emit("status", phase="tokenizing")
-    trainer = build_trainer(plan.config, plan.precision, model, plan.tokenizer, plan.data.train, plan.data.eval,
+    trainer = build_trainer(plan.config, plan.precision, model, plan.tokenizer, plan.data.trained, plan.data.evaluated,
                             str(plan.run_dir), on_gpu=on_gpu, callbacks=[callback])
     trainer.train(resume_from_checkpoint=plan.checkpoint)
 

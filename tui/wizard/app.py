@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import time
 from contextlib import suppress
 from typing import Callable
@@ -18,8 +19,6 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from engine.config.presets import new_run_config
 from engine.config.run_config import RunConfig
 from engine.machine.hardware import HardwareReport, hardware_report
-from tui.monitor.screen import MonitorScreen
-from tui.monitor.sources import InProcessRun
 from tui.wizard import analysis
 from tui.wizard.commands import WizardCommands
 from tui.wizard.messages import (
@@ -36,18 +35,17 @@ from tui.wizard.messages import (
     RunOpened,
 )
 from tui.wizard.state import WizardState
-from tui.wizard.steps.dataset import DatasetStep
-from tui.wizard.steps.hardware import HardwareStep
-from tui.wizard.steps.method import MethodStep
-from tui.wizard.steps.model import ModelStep
-from tui.wizard.steps.review import ReviewStep
-from tui.wizard.steps.start import StartStep
-from tui.wizard.steps.training import TrainingStep
 from tui.wizard.widgets import STEP_IDS, StepIndicator
 
-STEP_CLASSES = {"start": StartStep, "model": ModelStep, "hardware": HardwareStep, "method": MethodStep,
-                "dataset": DatasetStep, "training": TrainingStep, "review": ReviewStep}
-"""The wizard's steps in order, by id."""
+STEP_CLASSES = {"start": "StartStep", "model": "ModelStep", "hardware": "HardwareStep", "method": "MethodStep",
+                "dataset": "DatasetStep", "training": "TrainingStep", "review": "ReviewStep"}
+"""The wizard's steps in order: id → class name in tui.wizard.steps.<id> (imported when first needed)."""
+
+
+def step_class(step_id: str) -> type:
+    """The class of a step; only the first step's module is imported before the first screen."""
+    module = importlib.import_module(f"tui.wizard.steps.{step_id}")
+    return getattr(module, STEP_CLASSES[step_id])
 REFRESH_DELAY = 0.3
 """Seconds of quiet after an edit before estimates and checks rerun (typing stays smooth)."""
 
@@ -88,7 +86,7 @@ class WizardApp(App[int]):
             yield StepIndicator(id="steps")
             with ContentSwitcher(id="switcher", initial=self.first_step):
                 # Only the first step before the first paint; the others are mounted right after it.
-                yield STEP_CLASSES[self.first_step](self.state, id=self.first_step)
+                yield step_class(self.first_step)(self.state, id=self.first_step)
             yield Static("", id="status-line")
         yield Footer()
 
@@ -104,9 +102,9 @@ class WizardApp(App[int]):
         # Only now the other steps and the background work start: the first screen never waits for them.
         switcher = self.query_one("#switcher", ContentSwitcher)
         with self.batch_update():
-            for step_id, step_class in STEP_CLASSES.items():
+            for step_id in STEP_CLASSES:
                 if step_id != self.first_step:
-                    await switcher.add_content(step_class(self.state, id=step_id))
+                    await switcher.add_content(step_class(step_id)(self.state, id=step_id))
         if self.warm_imports:
             self.import_libraries()
         self.refresh_analysis()
@@ -153,13 +151,29 @@ class WizardApp(App[int]):
     # config changes and background analysis --------------------------------------------------
     @on(ConfigEdited)
     def config_edited(self, message: ConfigEdited) -> None:
+        self.state.unsaved = True
         if self._refresh_timer is not None:
             self._refresh_timer.stop()
         self._refresh_timer = self.set_timer(REFRESH_DELAY, lambda: self._refresh_after_edit(message.section))
 
     def _refresh_after_edit(self, section: str) -> None:
         self._refresh_timer = None
+        self.keep_draft(self.config.copy())
         self.refresh_analysis(section)
+
+    @work(thread=True, exclusive=True, group="draft", exit_on_error=False)
+    def keep_draft(self, config: RunConfig) -> None:
+        """Keep the unsaved config on disk (off the UI thread: it syncs a file)."""
+        from engine.config.draft import save_draft
+
+        save_draft(config)
+
+    def forget_draft(self) -> None:
+        """The config was saved or became a run: there is nothing unsaved any more."""
+        from engine.config.draft import discard_draft
+
+        self.state.unsaved = False
+        discard_draft()
 
     @property
     def analysis_settled(self) -> bool:
@@ -177,6 +191,9 @@ class WizardApp(App[int]):
     def config_chosen(self, message: ConfigChosen) -> None:
         """Replace the edited config (a new run, a loaded preset, imported code) and show a step."""
         self.state.config = message.config
+        self.state.unsaved = message.unsaved
+        if message.unsaved:
+            self.keep_draft(message.config.copy())
         if message.step is not None:
             self.show_step(message.step)
         self.refresh_analysis()
@@ -202,11 +219,13 @@ class WizardApp(App[int]):
     @on(OptimizeReady)
     def optimize_ready(self, message: OptimizeReady) -> None:
         with suppress(NoMatches):
-            for step in self._steps(MethodStep):
+            for step in self._steps("method"):
                 step.apply_optimized(message)
 
     @on(RunOpened)
     def run_opened(self, message: RunOpened) -> None:
+        from tui.monitor.screen import MonitorScreen
+
         self.push_screen(MonitorScreen.for_run_dir(message.run_dir))
 
     def _next(self, kind: str) -> int:
@@ -272,7 +291,7 @@ class WizardApp(App[int]):
             return
         self.state.estimate, self.state.structure = message.report, message.structure
         with suppress(NoMatches):  # a late result while the app shuts down
-            for step in self._steps(ModelStep, MethodStep):
+            for step in self._steps("model", "method"):
                 step.show_estimate(message)
 
     @on(PreviewReady)
@@ -281,7 +300,7 @@ class WizardApp(App[int]):
             return
         self.state.preview = message.preview
         with suppress(NoMatches):
-            for step in self._steps(DatasetStep, TrainingStep):
+            for step in self._steps("dataset", "training"):
                 step.show_preview(message.preview)
 
     @on(CheckReady)
@@ -290,23 +309,23 @@ class WizardApp(App[int]):
             return
         self.state.check_result = message
         with suppress(NoMatches):
-            for step in self._steps(ReviewStep):
+            for step in self._steps("review"):
                 step.show_check(message)
-            for step in self._steps(TrainingStep):
+            for step in self._steps("training"):
                 step.show_problems(message.problems)
 
     @on(ProbeDone)
     def probe_done(self, message: ProbeDone) -> None:
         with suppress(NoMatches):
-            for step in self._steps(MethodStep):
+            for step in self._steps("method"):
                 step.show_probe(message)
 
-    def _steps(self, *kinds: type) -> list:
-        """The mounted steps of these kinds (none while the app shuts down; results may arrive late)."""
+    def _steps(self, *step_ids: str) -> list:
+        """The mounted steps with these ids (none while the app shuts down; results may arrive late)."""
         switchers = self.screen_stack[0].query("#switcher") if self.screen_stack else []
         if not switchers:
             return []
-        return [step for step in switchers.first().children if isinstance(step, kinds)]
+        return [step for step in switchers.first().children if step.id in step_ids]
 
     @on(LibrariesReady)
     def libraries_ready(self, message: LibrariesReady) -> None:
@@ -324,7 +343,15 @@ class WizardApp(App[int]):
                 self.set_status(f"[red]{event.worker.group} failed: {event.worker.error}[/]")
 
     def exit(self, *args, **kwargs) -> None:
-        """Quit at once: end the analysis processes, so the workers waiting on them return instead of the app waiting."""
+        """Quit at once: end the analysis processes, so the workers waiting on them return instead of the app waiting.
+
+        Unsaved edits are kept as the draft first (a quick local write), also when the terminal went away.
+        """
+        if self.state.unsaved:
+            from engine.config.draft import save_draft
+
+            with suppress(OSError):  # a full or read-only disk must not stop the quit
+                save_draft(self.config)
         analysis.terminate()
         super().exit(*args, **kwargs)
 
@@ -332,22 +359,25 @@ class WizardApp(App[int]):
     def action_save_preset(self) -> None:
         from tui.shared.dialogs import SavePresetDialog
 
-        self.push_screen(SavePresetDialog(self.config))
+        self.push_screen(SavePresetDialog(self.config), lambda path: self.forget_draft() if path else None)
 
     def action_start_training(self) -> None:
         if self.state.check_result and self.state.check_result.problems:
             self.show_step("review")
             self.notify("Fix the problems listed on Review before training.", severity="error")
             return
+        from tui.monitor.screen import MonitorScreen
+        from tui.monitor.sources import InProcessRun
+
         if InProcessRun.training_now() is not None:
             self.notify("A run is already training in this process.", severity="warning")
             return
         if self.state.cuda_device and not self._select_device(self.state.cuda_device):
             return
+        self.forget_draft()  # the run directory's run.yaml holds the config from now on
         self.push_screen(MonitorScreen.for_training(self.config.copy()))
 
-    @on(MonitorScreen.Closed)
-    def monitor_closed(self, message: MonitorScreen.Closed) -> None:
+    def on_monitor_screen_closed(self, message) -> None:
         """Back from the monitor to the wizard, at Method with the out-of-memory fix applied when asked for."""
         self.pop_screen()
         if not message.to_wizard:

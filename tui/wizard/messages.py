@@ -64,11 +64,15 @@ class LibrariesReady(Message):
 
 
 class ConfigChosen(Message):
-    """A step replaced the whole config (a new run, a preset, imported code); `step` is shown next, if any."""
+    """A step replaced the whole config (a new run, a preset, imported code); `step` is shown next, if any.
 
-    def __init__(self, config: Any, step: str | None) -> None:
+    `unsaved` is true for a config that exists nowhere else (imported code, a restored draft).
+    """
+
+    def __init__(self, config: Any, step: str | None, unsaved: bool = False) -> None:
         self.config = config
         self.step = step
+        self.unsaved = unsaved
         super().__init__()
 
 

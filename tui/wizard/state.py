@@ -31,3 +31,5 @@ class WizardState:
     """The newest problems and warnings."""
     cuda_device: str | None = None
     """UUID of the GPU chosen on the Hardware step (None: CUDA's device 0)."""
+    unsaved: bool = False
+    """Whether the config holds edits that are neither a saved preset nor a run (kept as the draft)."""

@@ -33,6 +33,18 @@ class PathSuggester(Suggester):
         return (f"{folder}{os.sep}" if folder else "") + names[0] if names else None
 
 
+ANSWERS, PROMPT_TOO = "answers", "prompt too"
+LEARN_CHOICES = [("answers only", ANSWERS), ("prompt too", PROMPT_TOO)]
+"""What the loss is computed on: the assistant turns / completions, or every token (training on the prompt too)."""
+LOSS_KEYS = ("assistant_only_loss", "completion_only_loss")
+"""The training settings that say whether the prompt is learned, for chat and for prompt/completion rows."""
+
+
+def learn_choice(training: dict) -> str:
+    """The learn choice a training section makes: prompt too when either loss setting is false."""
+    return PROMPT_TOO if any(training.get(key) is False for key in LOSS_KEYS) else ANSWERS
+
+
 def parse_columns(text: str) -> dict[str, str] | None:
     """`instruction=question, output=answer` as a mapping; None when malformed."""
     mapping = {}
@@ -60,6 +72,9 @@ class DatasetStep(Step):
             with Vertical():
                 yield Label("eval split (0–1)")
                 yield Input(compact=True, id="eval-split", type="number", validators=[Number(minimum=0.0, maximum=0.9)])
+            with Vertical():
+                yield Label("learn")
+                yield Select(LEARN_CHOICES, compact=True, allow_blank=False, value=ANSWERS, id="data-learn")
         yield Label("column mapping (ours=theirs, comma separated), e.g. instruction=question, output=answer")
         yield Input(compact=True, id="data-columns", placeholder="(none)")
         yield Static("reading the data…", id="data-preview")
@@ -70,6 +85,7 @@ class DatasetStep(Step):
         self.query_one("#data-format", Select).value = dataset.format
         self.query_one("#data-template", Select).value = dataset.template
         self.query_one("#eval-split", Input).value = "" if dataset.eval_split is None else str(dataset.eval_split)
+        self.query_one("#data-learn", Select).value = learn_choice(config.training)
         self.query_one("#data-columns", Input).value = ", ".join(f"{k}={v}" for k, v in (dataset.columns or {}).items())
 
     @on(Input.Submitted, "#data-path")
@@ -88,6 +104,17 @@ class DatasetStep(Step):
         if getattr(self.config.dataset, key) != event.value:
             setattr(self.config.dataset, key, str(event.value))
             self.edited("dataset")
+
+    @on(Select.Changed, "#data-learn")
+    def learn_changed(self, event: Select.Changed) -> None:
+        if self.loading_values or event.value == learn_choice(self.config.training):
+            return
+        for key in LOSS_KEYS:
+            if event.value == PROMPT_TOO:
+                self.config.training[key] = False
+            else:
+                self.config.training.pop(key, None)
+        self.edited("training")
 
     @on(Input.Changed, "#eval-split")
     def eval_split_changed(self, event: Input.Changed) -> None:
@@ -119,13 +146,14 @@ class DatasetStep(Step):
         text = Text()
         text.append(f"{preview.format} format, template {preview.template}; columns: {', '.join(preview.columns)}; "
                     f"{preview.train_rows} train / {preview.eval_rows} eval rows\n", style="bold")
-        text.append("sample as the model sees it (", style="dim")
-        text.append("dim: context", style="dim")
-        text.append(", ", style="dim")
-        text.append("green: learned", style="bold green")
-        text.append("):\n", style="dim")
-        text.append(preview.context, style="dim")
-        text.append(preview.learned, style="bold green")
+        sample = preview.sample
+        text.append(f"training row {sample.index} as the trainer gets it: {sample.tokens} tokens, ", style="dim")
+        text.append(f"{sample.learned_tokens} learned (green)", style="bold green")
+        text.append(", the rest context (dim):\n", style="dim")
+        for segment in sample.segments:
+            text.append(segment.text, style="bold green" if segment.learned else "dim")
+        for note in preview.notes:
+            text.append(f"\n{note}", style="italic")
         stats = preview.stats
         if stats:
             text.append(f"\n\ntokens: median {stats.median}, p95 {stats.p95}, max {stats.max} against max_length "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -16,19 +18,29 @@ from tui.wizard.steps.base import Step
 class StartStep(Step):
     """Where a run comes from."""
 
+    draft = None
+    """The unsaved config kept from an earlier session (engine.config.draft.Draft), if any."""
+
     def compose(self) -> ComposeResult:
         yield Label("Start: pick a preset, start fresh, import tutorial code, or open a recent run", classes="title")
         yield OptionList(id="start-options")
-        yield Label("Import tutorial code (read with ast, never run): path to a .py file", classes="subtitle")
+        yield Label("Import tutorial code (read with ast, never run): path to a .py script or .ipynb notebook", classes="subtitle")
         yield Input(compact=True, placeholder="course.py", id="import-path")
         yield Static("", id="import-result")
 
     def load_values(self, config) -> None:
+        from engine.config.draft import load_draft
         from engine.config.presets import list_presets
         from engine.record.recent import find_runs
 
         options = self.query_one("#start-options", OptionList)
         options.clear_options()
+        self.draft = None if self.state.unsaved else load_draft()  # this session's own edits are not offered back
+        if self.draft is not None:
+            saved = time.strftime("%b %d %H:%M", time.localtime(self.draft.saved_at))
+            options.add_option(Option(Text.assemble(("Restore unsaved draft", "bold yellow"),
+                                                    f"  {self.draft.config.model.name_or_path or 'no model yet'}, "
+                                                    f"edited {saved}, never saved"), id="draft"))
         options.add_option(Option(Text.assemble(("New run", "bold"), "  tiny-demo on the demo data, change anything"), id="new"))
         options.add_option(None)
         for preset in list_presets():
@@ -46,7 +58,11 @@ class StartStep(Step):
     @on(OptionList.OptionSelected, "#start-options")
     def chosen(self, event: OptionList.OptionSelected) -> None:
         choice = event.option.id or ""
-        if choice == "new":
+        if choice == "draft" and self.draft is not None:
+            for problem in self.draft.not_restored:
+                self.notify(f"not restored: {problem}", severity="warning", timeout=8)
+            self.post_message(ConfigChosen(self.draft.config, "review", unsaved=True))
+        elif choice == "new":
             from engine.config.presets import new_run_config
 
             self.post_message(ConfigChosen(new_run_config(), "model"))
@@ -86,5 +102,5 @@ class StartStep(Step):
         for item in imported.to_complete:
             lines.append(f"\nto fix: {item}", style="red")
         result_view.update(lines)
-        self.post_message(ConfigChosen(imported.config, None))
+        self.post_message(ConfigChosen(imported.config, None, unsaved=True))
         self.notify("Imported; review each step (ctrl+n) or jump to Review (ctrl+g).")

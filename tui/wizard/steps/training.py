@@ -26,7 +26,8 @@ GROUPS = {
     "Optimizer": ["optim", "weight_decay", "max_grad_norm"],
     "Checkpoints and evaluation": ["save_strategy", "save_steps", "save_total_limit", "eval_strategy", "eval_steps",
                                    "load_best_model_at_end", "metric_for_best_model"],
-    "Logging and reporting": ["logging_steps", "report_to", "output_dir", "completion_only_loss", "seed"],
+    "What the model learns": ["assistant_only_loss", "completion_only_loss"],
+    "Logging and reporting": ["logging_steps", "report_to", "output_dir", "seed"],
 }
 
 

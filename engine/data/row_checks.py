@@ -1,0 +1,116 @@
+"""Checking each row before conversion: the row (1-based) that a format cannot train on is named with its problem."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from engine.data.formats import FORMAT_COLUMNS
+from engine.errors import UserError
+
+
+def check_rows(table: Any, fmt: str, source: str) -> None:
+    """UserError naming the first row (1-based) that the format cannot train on."""
+    tool_columns = [column for column in ("tools", "functions") if column in table.column_names]
+    for number, row in enumerate(table, start=1):
+        problem = _row_problem(row, fmt) or next(filter(None, (_tools_problem(row[c]) for c in tool_columns)), None)
+        if problem:
+            raise UserError(f"{source}: row {number} {problem}")
+
+
+def _row_problem(row: dict, fmt: str) -> str | None:
+    """What keeps one row from being trained in this format, or None."""
+    if fmt == "alpaca":
+        for column in ("instruction", "output"):
+            value = row[column]
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
+                return f"has an empty or non-text `{column}` ({value!r})."
+        history = row.get("history")
+        if history is not None and not (isinstance(history, list) and all(
+                isinstance(pair, (list, tuple)) and len(pair) == 2 for pair in history)):
+            return f"has a `history` that is not a list of [instruction, answer] pairs ({history!r})."
+    elif fmt in ("chat", "sharegpt"):
+        column = FORMAT_COLUMNS[fmt][0]
+        turns = row[column]
+        if not isinstance(turns, list) or not turns:
+            return f"`{column}` must be a non-empty list of turns."
+        for turn in turns:
+            problem = _message_problem(turn) if fmt == "chat" else _sharegpt_turn_problem(turn)
+            if problem:
+                return problem
+    elif fmt == "prompt-completion":
+        prompt, completion = row["prompt"], row["completion"]
+        if isinstance(prompt, list) != isinstance(completion, list):
+            return "has a `prompt` and a `completion` of different kinds: both text, or both lists of messages."
+        if not isinstance(prompt, list) and not isinstance(completion, (str, int, float)):
+            return f"has a non-text `completion` ({completion!r})."
+        for message in (prompt + completion) if isinstance(prompt, list) else []:
+            problem = _message_problem(message)
+            if problem:
+                return problem
+    elif fmt == "text" and (not isinstance(row["text"], str) or not row["text"].strip()):
+        return "has an empty `text`."
+    return None
+
+
+def _message_problem(message: Any) -> str | None:
+    """What is wrong with one chat message ({role, content} or an assistant message with tool_calls), or None."""
+    if not isinstance(message, dict):
+        return f"each turn needs role and content; found {message!r}."
+    calls = message.get("tool_calls") or ([message["function_call"]] if message.get("function_call") else [])
+    if "role" not in message or ("content" not in message and not calls):
+        return f"each turn needs role and content; found {message!r}."
+    content = message.get("content")
+    if isinstance(content, list):
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text", part.get("value")), str):
+                return f"has a content part that is not text ({part!r}); only text parts can be trained."
+    elif content is not None and not isinstance(content, str):
+        return f"has a content that is not text ({content!r})."
+    for call in calls:
+        problem = _call_problem(call.get("function") if isinstance(call, dict) and "function" in call else call)
+        if problem:
+            return problem
+    return None
+
+
+def _sharegpt_turn_problem(turn: Any) -> str | None:
+    """What is wrong with one ShareGPT turn ({from, value}; a function_call's value is JSON), or None."""
+    if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
+        return f"each turn needs from and value; found {turn!r}."
+    if turn["from"] != "function_call":
+        return None
+    try:
+        calls = json.loads(turn["value"]) if isinstance(turn["value"], str) else turn["value"]
+    except json.JSONDecodeError as exc:
+        return f"has a function_call turn whose value is not JSON ({exc.msg}): {turn['value']!r}."
+    for call in calls if isinstance(calls, list) else [calls]:
+        problem = _call_problem(call)
+        if problem:
+            return problem
+    return None
+
+
+def _call_problem(function: Any) -> str | None:
+    """What is wrong with one tool call ({name, arguments: object or JSON object text}), or None."""
+    if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+        return f"has a tool call without a function name ({function!r})."
+    arguments = function.get("arguments")
+    if isinstance(arguments, str) and arguments.strip().startswith("{"):
+        try:
+            json.loads(arguments)
+        except json.JSONDecodeError as exc:
+            return f"has tool call arguments that are not valid JSON ({exc.msg}): {arguments!r}."
+    return None
+
+
+def _tools_problem(tools: Any) -> str | None:
+    """What is wrong with a `tools` value (a list of function schemas, or a JSON string of one), or None."""
+    if isinstance(tools, str) and tools.strip():
+        try:
+            tools = json.loads(tools)
+        except json.JSONDecodeError as exc:
+            return f"has a `tools` value that is not valid JSON ({exc.msg}): {tools[:80]!r}."
+    if tools and not all(isinstance(tool, dict) for tool in (tools if isinstance(tools, list) else [tools])):
+        return f"has a `tools` value that is not a list of function schemas ({tools!r})."
+    return None
