@@ -53,6 +53,12 @@ $sw probe lora-3b-bf16 --random-init --steps 1 --set model.name_or_path=meta-lla
   --set dataset.path=presets/data/demo-alpaca.jsonl
 echo "exit $? (3 expected)"
 
+step "optimize: the GPU's plan (attention probed here), then seed vs optimized tokens/s and peak memory"
+$sw optimize demo --output "$out/demo-fast.yaml" --force
+for model in Qwen/Qwen2.5-0.5B-Instruct meta-llama/Llama-3.1-8B-Instruct; do
+  python3 benchmarks/throughput.py --rounds 2 --steps 12 --model "$model"
+done
+
 # ---- several GPUs (issue 11): only on a machine with 2 or more visible GPUs --------------------------
 ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
 ranks() { python3 -c "import json,sys; e=[json.loads(l) for l in open(sys.argv[1])]; s=[x for x in e if x['event']=='start'][-1]; \

@@ -48,6 +48,16 @@ def check_for(config: Any, hardware: Any) -> tuple[list[str], list[str]]:
     return problems, warnings
 
 
+def optimize_for_wizard(config: Any, hardware: Any) -> tuple[Any, str | None]:
+    """(Plan, problem): `sft-wizard optimize` of a config for the local GPU (or this CPU)."""
+    from engine.fit.planning import optimize_for
+
+    try:
+        return optimize_for(config, config.name, None, hardware=lambda: hardware), None
+    except UserError as exc:
+        return None, str(exc)
+
+
 def probe_for(config: Any, steps: int = 2) -> tuple[Any, str | None]:
     """(ProbeResult, problem): a few real training steps, measured (run it in a process of its own)."""
     from engine.run.probe import run_probe, save_probe

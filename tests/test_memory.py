@@ -107,3 +107,21 @@ def test_estimate_for_a_70b_qlora_preset_needs_no_torch(tmp_path):
 def test_estimate_names_unknown_lora_targets():
     result = run_cli("estimate", "qlora-8b-24gb", "--set", "lora.target_modules=[wq]")
     assert result.returncode == 2 and "q_proj" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_estimator_generalises_to_published_rows_never_used_for_fitting():
+    from engine.fit.calibration import errors, fit_constants, load_rows
+    from engine.fit.estimate import CONSTANTS
+
+    published = REPO / "benchmarks" / "data" / "vram-published.csv"
+    rows = load_rows([REFERENCE, published])
+    fit = [r for r in rows if r.split == "fit"]
+    held_out = [r for r in rows if r.split == "held-out"]
+    assert len(held_out) * 3 >= len(rows) - 2  # about a third is held out
+    assert fit_constants(fit) == CONSTANTS  # the constants in use come from the fit rows alone
+    held = [abs(e) for e in errors(held_out, CONSTANTS)]
+    assert sum(held) / len(held) <= 0.10 and max(held) <= 0.25
+    import csv
+
+    with open(published, encoding="utf-8") as handle:
+        assert all(row["source"] and row["split"] in ("fit", "held-out") for row in csv.DictReader(handle))

@@ -174,18 +174,31 @@ def test_starting_a_run_from_the_wizard_imports_nothing_heavy_on_the_ui_thread()
     assert out.stdout.strip() == "[]", out.stderr
 
 
-async def test_apply_fit_key_takes_the_suggested_batch_and_keeps_the_effective_batch(in_repo):
-    app = make_app("low-memory-8gb", runs_root=str(in_repo / "runs"), warm_imports=False)
+async def test_fit_and_fast_key_optimizes_keeps_the_effective_batch_and_review_lists_the_changes(in_repo, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)  # other tests' runs pick a GPU by setting it
+    from fake_nvml import FakeNvml, a100
+
+    from engine.machine.hardware import hardware_report
+
+    app = make_app("low-memory-8gb", runs_root=str(in_repo / "runs"), warm_imports=False,
+                   hardware=lambda: hardware_report(FakeNvml([a100()])))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         app.show_step("method")
         await pilot.pause()
-        assert app.state.estimate.recommendations[0].description.startswith("raise per_device_train_batch_size")
         await pilot.press("ctrl+f")
-        await wait_until(pilot, lambda: app.config.training_value("per_device_train_batch_size") > 1, what="the fit")
+        await wait_until(pilot, lambda: app.config.optimized is not None, seconds=120, what="fit and fast")
         batch = app.config.training_value("per_device_train_batch_size")
         accumulation = app.config.training_value("gradient_accumulation_steps")
         assert batch > 1 and batch * accumulation == 16
+        assert app.config.training_value("learning_rate") == 2.0e-4
+        assert app.config.training["tf32"] is True  # planned for the (fake) A100, not for this CPU
+        app.show_step("review")
+        await pilot.pause()
+        from tui.wizard.steps.review import optimized_text
+
+        listed = optimized_text(app.config).plain
+        assert "per_device_train_batch_size" in listed and "low-memory-8gb" in listed
 
 
 async def test_train_on_the_prompt_too_is_a_keyboard_choice_on_dataset_at_80x24(in_repo):

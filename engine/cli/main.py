@@ -1,4 +1,4 @@
-"""The headless command line: train, check, presets, import, export-script, gpus, estimate, probe.
+"""The headless command line: train, check, presets, import, export-script, gpus, estimate, optimize, probe.
 
 User mistakes exit 2 with one message on stderr; unexpected failures exit 1 with a short
 message and the traceback in a file.
@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     estimate = with_preset(sub.add_parser("estimate", help="predicted peak GPU memory, its breakdown and verdicts"))
     estimate.add_argument("--json", action="store_true")
     estimate.add_argument("--gpu-memory", metavar="SIZE|GPU", help="plan for this GPU (24GiB, A100-80G, ...) instead of the local one")
+    optimize = with_preset(sub.add_parser("optimize", help="the same run with the fastest settings that fit; "
+                                          "same effective batch, each change printed"))
+    optimize.add_argument("--gpu-memory", metavar="SIZE|GPU", help="plan for this GPU (24GiB, A100-80G, ...) instead of the local one")
+    optimize.add_argument("--output", metavar="FILE", help="where to write the preset (default: your presets folder, NAME-fast)")
+    optimize.add_argument("--force", action="store_true", help="overwrite an existing preset")
     probe = with_preset(sub.add_parser("probe", help="run a few real steps and measure peak memory against the estimate"))
     probe.add_argument("--steps", type=int, default=3)
     probe.add_argument("--random-init", action="store_true", help="random weights from the config (no download)")
@@ -93,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "train": cmd_train, "check": cmd_check, "presets": cmd_presets, "import": cmd_import,
-        "export-script": cmd_export_script, "export-launch": cmd_export_launch, "gpus": cmd_gpus, "estimate": cmd_estimate, "probe": cmd_probe,
+        "export-script": cmd_export_script, "export-launch": cmd_export_launch, "gpus": cmd_gpus, "estimate": cmd_estimate,
+        "probe": cmd_probe, "optimize": cmd_optimize,
         "chat": cmd_chat, "merge": cmd_merge, "runs": cmd_runs, "stop": cmd_request, "checkpoint": cmd_request,
     }
     handler = handlers.get(args.command)
@@ -253,6 +259,13 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     from engine.cli.estimate import run_estimate
 
     return run_estimate(load(args), args.gpu_memory, args.json)
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    """Print and write the optimized preset."""
+    from engine.cli.optimize import run_optimize
+
+    return run_optimize(load(args), args.preset, args.gpu_memory, args.output, args.force)
 
 
 def cmd_probe(args: argparse.Namespace) -> int:

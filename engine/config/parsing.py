@@ -19,7 +19,7 @@ from engine.config.schema import FieldSpec
 from engine.errors import UserError
 from engine.yamlio import load_yaml
 
-TOP_LEVEL = ("name", "description", "model", "quantization", "lora", "dataset", "training", "distributed")
+TOP_LEVEL = ("name", "description", "model", "quantization", "lora", "dataset", "training", "distributed", "optimized")
 
 
 def parse_config(raw: Any, source: str = "preset", overrides: list[str] | None = None) -> tuple[RunConfig, list[str]]:
@@ -79,6 +79,7 @@ def parse_config_collecting(raw: Any, source: str = "preset",
         dataset=dataset,
         training=sections["training"],
         distributed=DistributedSection(**sections["distributed"]),
+        optimized=_optimized_record(raw.get("optimized"), source, problems),
     )
 
 
@@ -86,6 +87,17 @@ def parse_config_collecting(raw: Any, source: str = "preset",
     problems.extend(rule_problems)
     warnings.extend(rule_warnings)
     return config, warnings, problems
+
+
+def _optimized_record(value: Any, source: str, problems: list[str]) -> dict | None:
+    """The `optimized` record `sft-wizard optimize` writes: kept as it is, only its shape is checked."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("changes", []), list):
+        problems.append(f"{source}: `optimized` is the record `sft-wizard optimize` writes "
+                        "({from: ..., changes: [...]}); remove it or restore that shape.")
+        return None
+    return value
 
 
 def _checked_section(source: str, section: str, values: dict, specs: dict[str, FieldSpec], problems: list[str]) -> dict:

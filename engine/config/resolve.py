@@ -89,6 +89,14 @@ def checkpointing_enabled(config: "RunConfig") -> bool:
     return bool(value)
 
 
+def checkpointing_kwargs(config: "RunConfig") -> dict:
+    """The activation checkpointing keyword arguments (every_n_layers, offload, ...) the run uses."""
+    value = config.training.get("activation_checkpointing_kwargs")
+    if value is None:
+        value = config.training.get("gradient_checkpointing_kwargs")
+    return value if isinstance(value, dict) else {}
+
+
 PRECISION_CHOICES = ("auto", "bf16", "fp16", "fp32")
 
 

@@ -77,10 +77,12 @@ class RunConfig:
     dataset: DatasetSection = field(default_factory=DatasetSection)
     training: dict = field(default_factory=dict)
     distributed: DistributedSection = field(default_factory=DistributedSection)
+    optimized: dict | None = None
+    """What `sft-wizard optimize` changed: {from: the original preset, changes: [...]}; None otherwise."""
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain data in preset order, sections of own fields without defaults."""
-        return {
+        data = {
             "name": self.name,
             "description": self.description,
             "model": _non_default(self.model, keep=("name_or_path", "dtype")),
@@ -88,7 +90,13 @@ class RunConfig:
             "lora": copy.deepcopy(self.lora),
             "dataset": _non_default(self.dataset, keep=("path", "format", "template")),
             "training": copy.deepcopy(self.training),
-        } | ({"distributed": distributed} if (distributed := _non_default(self.distributed, keep=())) else {})
+        }
+        distributed = _non_default(self.distributed, keep=())
+        if distributed:
+            data["distributed"] = distributed
+        if self.optimized is not None:
+            data["optimized"] = copy.deepcopy(self.optimized)
+        return data
 
     def to_yaml(self) -> str:
         """The config as preset YAML."""

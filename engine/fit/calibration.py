@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from engine.fit.estimate import Estimate, MemoryInputs, estimate_memory
+from engine.fit.estimate import FIRST_CONSTANTS, Constants, Estimate, MemoryInputs, estimate_memory, logit_bytes
 from engine.models.structure import structure_for_config
 from engine.units import GIB
 
@@ -25,6 +25,8 @@ class ReferenceRow:
     weights_only: bool
     inputs: MemoryInputs
     certainty: str
+    split: str = "fit"
+    """fit (used to calibrate the constants) or held-out (never used for fitting)."""
 
 
 def _structure(row: dict) -> object:
@@ -64,6 +66,8 @@ def load_reference(path: str | Path) -> list[ReferenceRow]:
                 double_quant="nf4" in weights and row["framework"] == "qlora",
                 lora_r=lora_r if method.startswith(("lora", "qlora")) else None,
                 lora_targets=target_list,
+                # "lora+emb": the embedding and lm_head are trained in full too (modules_to_save)
+                lora_extra_trainable=structure.embedding_params + structure.lm_head_params if "emb" in method else 0,
                 optimizer=row["optimizer"] or "adamw_torch",
                 checkpointing=row["grad_ckpt"] == "yes",
                 attention="sdpa" if row["attn"] in ("flash", "sdpa", "") else row["attn"],
@@ -72,7 +76,7 @@ def load_reference(path: str | Path) -> list[ReferenceRow]:
                 upcast_non_quantized="nf4" in weights and "peft" in row["framework"],
             )
             rows.append(ReferenceRow(row["id"], row["model"], float(row["measured"]) * UNITS[row["unit"]], row["kind"],
-                                     "weights only" in method, inputs, row["certainty"]))
+                                     "weights only" in method, inputs, row["certainty"], row.get("split") or "fit"))
     return rows
 
 
@@ -91,3 +95,54 @@ def error_table(path: str | Path) -> list[tuple[ReferenceRow, float, float]]:
         predicted, _ = predicted_bytes(row)
         out.append((row, predicted, (predicted - row.measured_bytes) / row.measured_bytes))
     return out
+
+
+def load_rows(paths: list[str | Path]) -> list[ReferenceRow]:
+    """The rows of several measurement files, in order."""
+    return [row for path in paths for row in load_reference(path)]
+
+
+def errors(rows: list[ReferenceRow], constants: Constants) -> list[float]:
+    """Signed relative error of the estimate, with these constants, for every row."""
+    out = []
+    for row in rows:
+        estimate = estimate_memory(row.inputs, constants)
+        predicted = estimate.breakdown["weights"] if row.weights_only else estimate.total_bytes
+        out.append((predicted - row.measured_bytes) / row.measured_bytes)
+    return out
+
+
+def _grid(low: float, high: float, step: float) -> list[float]:
+    return [round(low + i * step, 6) for i in range(int(round((high - low) / step)) + 1)]
+
+
+def fit_constants(rows: list[ReferenceRow]) -> Constants:
+    """The constants that minimise mean + a quarter of the worst absolute error over `rows` (grid search).
+
+    Only the allocator share, the CUDA context and the 16-bit and quantized logit bytes are fitted;
+    weights-only rows do not depend on them and are skipped. Each row's prediction is linear in
+    the logit bytes, so one breakdown per row makes the search cheap.
+    """
+    parts = []
+    for row in rows:
+        if row.weights_only:
+            continue
+        breakdown = estimate_memory(row.inputs, FIRST_CONSTANTS).breakdown
+        logits_per_byte = breakdown["logits_and_loss"] / logit_bytes(row.inputs, FIRST_CONSTANTS)
+        rest = sum(v for k, v in breakdown.items() if k not in ("logits_and_loss", "cuda_context", "allocator_overhead"))
+        parts.append((rest, logits_per_byte, row.inputs.quantization is not None, row.measured_bytes))
+    best, best_score = FIRST_CONSTANTS, float("inf")
+    for overhead in _grid(0.0, 0.15, 0.01):
+        for context in _grid(0.3, 1.5, 0.1):
+            for bytes16 in _grid(4.0, 12.0, 0.5):
+                for bytes_quantized in _grid(4.0, 12.0, 0.5):
+                    errs = [abs((rest + per * (bytes_quantized if quantized else bytes16)) * (1 + overhead)
+                                + context * GIB - measured) / measured
+                            for rest, per, quantized, measured in parts]
+                    score = sum(errs) / len(errs) + max(errs) / 4
+                    if score < best_score:
+                        best_score = score
+                        best = replace(FIRST_CONSTANTS, allocator_overhead=overhead, cuda_context_bytes=context * GIB,
+                                       logit_bytes_16bit=bytes16, logit_bytes_quantized=bytes_quantized)
+    return best
+

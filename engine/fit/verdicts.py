@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from engine.config.resolve import checkpointing_enabled
+from engine.config.resolve import checkpointing_enabled, checkpointing_kwargs
 from engine.errors import UserError
 from engine.fit.estimate import Estimate, MemoryInputs, estimate_memory
 from engine.models.architecture import ModelStructure, lora_targets
@@ -125,6 +125,7 @@ def inputs_from_config(config: "RunConfig", structure: ModelStructure, mixed: st
             elif "embed" in name:
                 extra += structure.embedding_params
     max_length = config.training_value("max_length") or DEFAULT_MAX_LENGTH
+    checkpoint_kwargs = checkpointing_kwargs(config)
     return MemoryInputs(
         structure=structure,
         batch_size=int(config.training_value("per_device_train_batch_size") or 1),
@@ -139,8 +140,11 @@ def inputs_from_config(config: "RunConfig", structure: ModelStructure, mixed: st
         # current TRL casts LoRA weights of quantized models to bf16; PEFT keeps them fp32 otherwise,
         # and so does sft-wizard under fp16 (engine.run.trainer.trainable_in_fp32)
         lora_param_bytes=2.0 if quantization and not fp16_amp else 4.0,
+        extra_param_bytes=4.0 if fp16_amp else None,  # modules_to_save: the weights' dtype, fp32 under fp16 AMP
         optimizer=str(config.training_value("optim")),
         checkpointing=checkpointing_enabled(config),
+        checkpoint_every=int(checkpoint_kwargs.get("every_n_layers") or 1),
+        checkpoint_offload=bool(checkpoint_kwargs.get("offload")),
         attention=config.model.attn_implementation or "sdpa",
         upcast_non_quantized=False,
         processes=max(1, config.distributed.processes),

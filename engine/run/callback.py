@@ -138,6 +138,7 @@ class EventCallback(TrainerCallback):
         self.writer.emit("log", step=state.global_step, total_steps=state.max_steps, epoch=state.epoch,
                          loss=logs.get("loss"), learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"),
                          tokens_per_second=tokens_per_second, samples_per_second=samples_per_second, num_tokens=tokens,
+                         process_cpu_seconds=time.process_time(),  # throughput per CPU-second on a shared machine
                          **extra, **memory, **per_rank)
 
     def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

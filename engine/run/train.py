@@ -206,6 +206,8 @@ def _write_run_file(plan: RunPlan) -> None:
         "probe": saved_probe(plan.config),
         "versions": {"sft-wizard": __version__, **library_versions()},
     }
+    if plan.config.optimized:
+        record["optimized"] = plan.config.optimized
     write_text_atomic(plan.run_dir / RUN_FILE, dump_yaml(record))
 
 

@@ -27,6 +27,8 @@ from tui.wizard.messages import (
     ConfigEdited,
     EstimateReady,
     LibrariesReady,
+    OptimizeReady,
+    OptimizeRequested,
     PreviewReady,
     ProbeDone,
     ProbeRequested,
@@ -199,6 +201,26 @@ class WizardApp(App[int]):
     @on(ProbeRequested)
     def probe_requested(self, message: ProbeRequested) -> None:
         self.run_probe(message.config, self.state.cuda_device)
+
+    @on(OptimizeRequested)
+    def optimize_requested(self, message: OptimizeRequested) -> None:
+        self.run_optimize(message.config)
+
+    @work(thread=True, exclusive=True, group="optimize", exit_on_error=False)
+    def run_optimize(self, config: RunConfig) -> None:
+        from engine.analysis import optimize_for_wizard
+
+        try:
+            plan, problem = analysis.run(optimize_for_wizard, config, self.state.hardware())
+        except analysis.Cancelled:
+            return
+        self.post_message(OptimizeReady(plan, problem))
+
+    @on(OptimizeReady)
+    def optimize_ready(self, message: OptimizeReady) -> None:
+        with suppress(NoMatches):
+            for step in self._steps("method"):
+                step.apply_optimized(message)
 
     @on(RunOpened)
     def run_opened(self, message: RunOpened) -> None:

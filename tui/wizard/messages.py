@@ -84,6 +84,23 @@ class ProbeRequested(Message):
         super().__init__()
 
 
+class OptimizeRequested(Message):
+    """The Method step asks for `optimize` of a copy of the config (the fastest settings that fit)."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        super().__init__()
+
+
+class OptimizeReady(Message):
+    """An optimize Plan (engine.fit.optimize.Plan) or the problem that prevented it."""
+
+    def __init__(self, plan: Any, problem: str | None) -> None:
+        self.plan = plan
+        self.problem = problem
+        super().__init__()
+
+
 class RunOpened(Message):
     """The Start step asks to open a recent run's directory in the monitor."""
 

@@ -11,7 +11,7 @@ from textual.validation import Number
 from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSet, SelectionList, Static
 
 from engine.units import gib
-from tui.wizard.messages import ProbeRequested
+from tui.wizard.messages import OptimizeRequested, ProbeRequested
 from tui.wizard.steps.base import Step
 
 METHODS = {"qlora": "QLoRA 4-bit", "lora": "LoRA 16-bit", "full": "Full fine-tuning"}
@@ -34,8 +34,8 @@ class MethodStep(Step):
     """Method and LoRA settings, with the memory estimate updating as they change."""
 
     BINDINGS = [
-        Binding("ctrl+f", "apply_suggestion", "Apply fit", id="apply_suggestion",
-                tooltip="Apply the suggested batch size and accumulation (effective batch kept)"),
+        Binding("ctrl+f", "make_fit_and_fast", "Fit and fast", id="make_fit_and_fast",
+                tooltip="The fastest settings that fit this machine, same effective batch (sft-wizard optimize)"),
         Binding("ctrl+r", "run_probe", "Probe", id="probe", tooltip="Run 2 real training steps and measure memory"),
     ]
 
@@ -156,21 +156,29 @@ class MethodStep(Step):
             text.append(f"{verdict.target.name}: ", style="bold")
             text.append(f"{verdict.status}\n", style=style)
         if report.recommendations:
-            text.append("suggested (ctrl+f applies the first):\n", style="bold")
+            text.append("suggested (ctrl+f makes it fit and fast):\n", style="bold")
             for rec in report.recommendations[:3]:
                 text.append(f"• {rec.description} → {gib(rec.total_bytes)}\n")
         panel.update(text)
 
-    def action_apply_suggestion(self) -> None:
-        report = self.state.estimate
-        if not report or not report.recommendations:
-            self.notify("No change suggested: the run fits as it is.")
-            return
-        from engine.config.parsing import parse_config
+    def action_make_fit_and_fast(self) -> None:
+        self.query_one("#probe-result", Static).update(Text("fit and fast: planning…", style="dim"))
+        self.post_message(OptimizeRequested(self.config.copy()))
 
-        overrides = report.recommendations[0].overrides
-        self.state.config, _ = parse_config(self.config.to_dict(), "suggestion", overrides)
-        self.notify(f"Applied: {report.recommendations[0].description}")
+    def apply_optimized(self, message) -> None:
+        """Take the optimized config and list what changed (Review lists it again)."""
+        view = self.query_one("#probe-result", Static)
+        if message.problem:
+            view.update(Text(f"fit and fast: {message.problem}", style="red"))
+            return
+        plan = message.plan
+        self.state.config = plan.config
+        text = Text(f"fit and fast for {plan.machine.name}: ", style="bold")
+        text.append(f"{len(plan.changes)} change(s)\n" if plan.changes else "already the fastest that fits\n")
+        for change in plan.changes:
+            text.append(f"• {change.setting}: {change.before} → {change.after}\n")
+        view.update(text)
+        self.notify(f"Fit and fast: {len(plan.changes)} change(s); effective batch kept")
         self.load(self.config)
         self.edited("training")
 

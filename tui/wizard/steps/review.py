@@ -11,6 +11,18 @@ from textual.widgets import Label, Static, TabbedContent, TabPane
 from tui.wizard.steps.base import Step
 
 
+def optimized_text(config) -> Text:
+    """What `optimize` (fit and fast) changed in this config, one line per change; empty when nothing."""
+    record = config.optimized or {}
+    text = Text()
+    if record.get("changes"):
+        text.append(f"fit and fast changed {len(record['changes'])} setting(s) of {record.get('from')}:\n", style="bold")
+        for change in record["changes"]:
+            text.append(f"  {change.get('setting')}: {change.get('from')} → {change.get('to')}  ", style="cyan")
+            text.append(f"({change.get('reason')})\n", style="dim")
+    return text
+
+
 class ReviewStep(Step):
     """The last look before saving (ctrl+s) or training (ctrl+t)."""
 
@@ -20,6 +32,7 @@ class ReviewStep(Step):
     def compose(self) -> ComposeResult:
         yield Label("Review: ctrl+s saves a preset, ctrl+t starts training", classes="title")
         yield Static("checking…", id="check-result")
+        yield Static("", id="review-optimized")
         with TabbedContent(id="review-tabs"):
             with TabPane("Preset YAML", id="tab-yaml"):
                 yield Static("", id="review-yaml")
@@ -27,6 +40,9 @@ class ReviewStep(Step):
                 yield Static("", id="review-script")
 
     def load_values(self, config) -> None:
+        changes = self.query_one("#review-optimized", Static)
+        changes.update(optimized_text(config))
+        changes.display = bool(config.optimized)
         self.query_one("#review-yaml", Static).update(Syntax(config.to_yaml(), "yaml", theme="ansi_dark", word_wrap=True))
         try:
             from engine.outputs.script import export_script
