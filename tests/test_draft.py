@@ -15,9 +15,9 @@ def test_a_draft_reads_back_with_its_dataset_path_made_absolute(monkeypatch, use
     config.lora["r"] = 24
     save_draft(config)
     monkeypatch.chdir("/")  # the next start may be anywhere
-    draft = load_draft()
-    assert draft.config.lora["r"] == 24 and draft.not_restored == []
-    assert draft.config.dataset.path == str(DEMO_DATA)
+    config, not_restored = load_draft().restore()
+    assert config.lora["r"] == 24 and not_restored == []
+    assert config.dataset.path == str(DEMO_DATA)
     discard_draft()
     assert load_draft() is None
 
@@ -28,5 +28,7 @@ def test_a_broken_draft_is_no_draft_and_a_bad_value_is_named(user_config):
     assert load_draft() is None
     draft_path().write_text("saved_at: 1\nconfig: {name: d, model: {name_or_path: tiny-demo}, training: {learning_rate: -1}}\n")
     draft = load_draft()
-    assert draft.config.model.name_or_path == "tiny-demo"
-    assert any("learning_rate" in problem for problem in draft.not_restored)
+    assert draft.model_name == "tiny-demo"
+    config, not_restored = draft.restore()
+    assert config.model.name_or_path == "tiny-demo"
+    assert any("learning_rate" in problem for problem in not_restored)

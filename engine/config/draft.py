@@ -18,11 +18,21 @@ from engine.yamlio import dump_yaml, load_yaml
 
 @dataclass
 class Draft:
-    """A config the user edited but did not save, when it was kept, and what could not be restored."""
+    """A config the user edited but did not save, as kept on disk, and when it was kept."""
 
-    config: RunConfig
+    data: dict
     saved_at: float
-    not_restored: list[str]
+
+    @property
+    def model_name(self) -> str:
+        """The draft's model id or path ('' when none was chosen yet)."""
+        model = self.data.get("model")
+        return str(model.get("name_or_path") or "") if isinstance(model, dict) else ""
+
+    def restore(self) -> tuple[RunConfig, list[str]]:
+        """The draft as a config of its valid settings, and what could not be restored."""
+        config, _, problems = parse_config_collecting(self.data, "draft")
+        return config, problems
 
 
 def draft_path() -> Path:
@@ -40,15 +50,14 @@ def save_draft(config: RunConfig) -> None:
 
 
 def load_draft() -> Draft | None:
-    """The kept draft, or None when there is none or it cannot be read at all."""
+    """The kept draft, or None when there is none or it cannot be read at all (cheap: nothing is validated yet)."""
     try:
         raw = load_yaml(draft_path().read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return None
     if not isinstance(raw, dict) or not isinstance(raw.get("config"), dict):
         return None
-    config, _, problems = parse_config_collecting(raw["config"], "draft")
-    return Draft(config, float(raw.get("saved_at") or 0), problems)
+    return Draft(raw["config"], float(raw.get("saved_at") or 0))
 
 
 def discard_draft() -> None:

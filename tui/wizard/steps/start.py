@@ -39,7 +39,7 @@ class StartStep(Step):
         if self.draft is not None:
             saved = time.strftime("%b %d %H:%M", time.localtime(self.draft.saved_at))
             options.add_option(Option(Text.assemble(("Restore unsaved draft", "bold yellow"),
-                                                    f"  {self.draft.config.model.name_or_path or 'no model yet'}, "
+                                                    f"  {self.draft.model_name or 'no model yet'}, "
                                                     f"edited {saved}, never saved"), id="draft"))
         options.add_option(Option(Text.assemble(("New run", "bold"), "  tiny-demo on the demo data, change anything"), id="new"))
         options.add_option(None)
@@ -59,9 +59,10 @@ class StartStep(Step):
     def chosen(self, event: OptionList.OptionSelected) -> None:
         choice = event.option.id or ""
         if choice == "draft" and self.draft is not None:
-            for problem in self.draft.not_restored:
+            config, not_restored = self.draft.restore()
+            for problem in not_restored:
                 self.notify(f"not restored: {problem}", severity="warning", timeout=8)
-            self.post_message(ConfigChosen(self.draft.config, "review", unsaved=True))
+            self.post_message(ConfigChosen(config, "review", unsaved=True))
         elif choice == "new":
             from engine.config.presets import new_run_config
 
