@@ -7,8 +7,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from engine.atomic import write_text_atomic
 from engine.config.parsing import parse_config_collecting
 from engine.config.run_config import RunConfig
@@ -52,8 +50,14 @@ def save_draft(config: RunConfig) -> None:
 def load_draft() -> Draft | None:
     """The kept draft, or None when there is none or it cannot be read at all (cheap: nothing is validated yet)."""
     try:
-        raw = load_yaml(draft_path().read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        text = draft_path().read_text(encoding="utf-8")
+    except OSError:
+        return None
+    import yaml  # only when there is a draft: the first screen reads this
+
+    try:
+        raw = load_yaml(text)
+    except yaml.YAMLError:
         return None
     if not isinstance(raw, dict) or not isinstance(raw.get("config"), dict):
         return None

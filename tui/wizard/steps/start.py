@@ -29,6 +29,11 @@ class StartStep(Step):
         yield Static("", id="import-result")
 
     def load_values(self, config) -> None:
+        # Listed just after the screen is drawn: reading every preset's YAML must not delay the first screen.
+        self.call_after_refresh(self._list_options)
+
+    def _list_options(self) -> None:
+        """The draft (if any), a new run, every preset and the recent runs, in that order."""
         from engine.config.draft import load_draft
         from engine.config.presets import list_presets
         from engine.record.recent import find_runs
