@@ -190,7 +190,9 @@ def test_attach_sees_a_run_die_while_it_watches(tmp_path, monkeypatch):
     assert source.controllable
     events = []
     source.start(events.append)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 15
+    while len(events) < 2 and time.monotonic() < deadline:  # the follower thread reads the two recorded events
+        time.sleep(0.02)
     assert [e["event"] for e in events] == ["start", "log"] and source.controllable
     os.close(fd)
     assert _wait_for_end(events)[-1]["status"] == "died" and not source.controllable

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+from engine.data.labels import tools_of
 from engine.errors import UserError
 
 _TOOLS_HINT = ("Use a model whose chat template renders tools (e.g. Qwen2.5/Qwen3 or Llama 3.1 Instruct), "
@@ -74,11 +75,6 @@ def _has_system(row: dict) -> bool:
 def _first(table: Any, test: Callable[[dict], bool]) -> tuple[int, dict | None]:
     """The first row (1-based number, row) that passes the test, or (0, None)."""
     return next(((number, row) for number, row in enumerate(table, start=1) if test(row)), (0, None))
-
-
-def tools_of(row: dict) -> list | None:
-    """A converted chat row's tool definitions as the chat template takes them (TRL passes the same), or None."""
-    return json.loads(row["tools"]) if row.get("tools") else None
 
 
 def _render(tokenizer: Any, row: dict) -> str:

@@ -83,17 +83,22 @@ def assistant_spans_by_turns(tokenizer, messages, template_kwargs):
     return ids, mask
 
 
+def tools_of(row: dict) -> list | None:
+    """A chat row's tool definitions as the chat template takes them (a JSON string column or a list), or None."""
+    import json
+
+    tools = row.get("tools")
+    return json.loads(tools) if isinstance(tools, str) and tools else tools or None
+
+
 def row_labels(row, tokenizer, settings):
     """{"input_ids", "labels"} of one training row, labels IGNORED on every token the loss skips.
 
     settings: assistant_only_loss, completion_only_loss and chat_template (the marked template, or None to find
     assistant turns by rendering), as the run uses them. The row is not cut to max_length here (truncated_row).
     """
-    import json
-
     if "messages" in row:
-        tools = row.get("tools")
-        template_kwargs = {"tools": json.loads(tools) if isinstance(tools, str) else tools}
+        template_kwargs = {"tools": tools_of(row)}
         if not settings["assistant_only_loss"]:
             ids = _chat_ids(tokenizer, row["messages"], template_kwargs)
             mask = [1] * len(ids)

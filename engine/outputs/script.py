@@ -29,7 +29,8 @@ CONVERSION_FUNCTIONS = (formats.detect_format, formats.usual_pair, formats.colum
                         formats.text_of, formats.without_nulls, formats.tool_call, formats.chat_message,
                         formats.sharegpt_messages, formats.tools_json)
 """The engine functions that turn a loaded table into rows SFTTrainer trains on."""
-LABEL_FUNCTIONS = (labels.marked_chat_template, labels.label_settings, labels._chat_ids, labels.assistant_spans_by_turns,
+LABEL_FUNCTIONS = (labels.tools_of, labels.marked_chat_template, labels.label_settings, labels._chat_ids,
+                   labels.assistant_spans_by_turns,
                    labels.row_labels, labels.truncated_row, labels.labelled_rows)
 """The engine functions that turn rows into input_ids and labels: what the model reads and learns."""
 DEVICE_FUNCTIONS = (dtype_and_mixed, trainable_in_fp32)
