@@ -265,3 +265,22 @@ async def test_unsaved_edits_are_kept_as_a_draft_and_offered_back_at_the_next_st
         await pilot.press("ctrl+t")  # training starts: the run directory holds the config now
         await wait_until(pilot, lambda: not draft.exists(), 10, "the draft to be forgotten")
         await wait_until(pilot, lambda: app.screen.state.finished, 120, "the two-step run to end")
+
+
+async def test_the_save_dialog_shows_its_error_and_escape_or_cancel_leaves_without_saving(in_repo, user_config):
+    app = make_app(warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SavePresetDialog), what="the save dialog")
+        await replace_text(pilot, "bad/name")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, SavePresetDialog) and str(app.screen.query_one("#form-error").render())
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not isinstance(app.screen, SavePresetDialog), what="the dialog to close")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, SavePresetDialog), what="the save dialog again")
+        await pilot.click("#cancel")
+        await wait_until(pilot, lambda: not isinstance(app.screen, SavePresetDialog), what="cancel to close it")
+    assert not user_config.exists() or not list(user_config.iterdir())

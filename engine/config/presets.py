@@ -96,15 +96,19 @@ def resolve_data_path(value: str, preset_dir: Path) -> str:
     return value
 
 
+def user_preset_path(name: str) -> Path:
+    """Where the user preset NAME is saved; a name that is not a plain preset name is a UserError."""
+    if not _NAME.match(name):
+        raise UserError(f"preset name {name!r} may hold letters, digits, '.', '_' and '-' only.")
+    return user_presets_dir() / f"{name}.yaml"
+
+
 def save_preset(config: RunConfig, destination: str | None = None, overwrite: bool = False) -> Path:
     """Write config as a user preset (or to a file path) atomically; never clobbers unless asked."""
     if destination and (destination.endswith((".yaml", ".yml")) or os.sep in destination):
         path = Path(destination).expanduser()
     else:
-        name = destination or config.name
-        if not _NAME.match(name):
-            raise UserError(f"preset name {name!r} may hold letters, digits, '.', '_' and '-' only.")
-        path = user_presets_dir() / f"{name}.yaml"
+        path = user_preset_path(destination or config.name)
     if path.exists() and not overwrite:
         raise UserError(f"{path} already exists; choose another name or allow overwriting.")
     saved = config.copy()

@@ -1,4 +1,4 @@
-"""Modal dialogs: save a preset (asking before overwriting), and yes/no questions."""
+"""Modal dialogs: yes/no questions, forms, and saving a preset (asking before overwriting)."""
 
 from __future__ import annotations
 
@@ -37,28 +37,50 @@ class ConfirmDialog(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-class SavePresetDialog(ModalScreen[str | None]):
-    """Name and description, then an atomic save into the user's presets folder."""
+class FormDialog(ModalScreen):
+    """A titled form of inputs, a line for its error, and a primary button (Enter) beside Cancel (Escape)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    SUBMIT = ("Save (Enter)", "save")
+    """The primary button's label and id; Enter in any input does the same."""
+
+    def fields(self) -> ComposeResult:
+        """The form's title, labels and inputs."""
+        raise NotImplementedError
+
+    def compose(self) -> ComposeResult:
+        label, button_id = self.SUBMIT
+        with Vertical(classes="dialog"):
+            yield from self.fields()
+            yield Static("", id="form-error")
+            with Horizontal(classes="buttons"):
+                yield Button(label, id=button_id, variant="primary")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def show_error(self, message: str) -> None:
+        """Say in the dialog why the form cannot be done; it stays open."""
+        self.query_one("#form-error", Static).update(f"[red]{message}[/]")
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SavePresetDialog(FormDialog):
+    """Name and description, then an atomic save into the user's presets folder (dismissed with the path)."""
 
     def __init__(self, config: RunConfig) -> None:
         super().__init__()
         self.config = config
 
-    def compose(self) -> ComposeResult:
+    def fields(self) -> ComposeResult:
         from engine.paths import user_presets_dir
 
-        with Vertical(classes="dialog"):
-            yield Label(f"Save preset to {user_presets_dir()}")
-            yield Label("name")
-            yield Input(self.config.name, id="preset-name")
-            yield Label("description")
-            yield Input(self.config.description, id="preset-description")
-            yield Static("", id="save-error")
-            with Horizontal(classes="buttons"):
-                yield Button("Save (Enter)", id="save", variant="primary")
-                yield Button("Cancel (Esc)", id="cancel")
+        yield Label(f"Save preset to {user_presets_dir()}")
+        yield Label("name")
+        yield Input(self.config.name, id="preset-name")
+        yield Label("description")
+        yield Input(self.config.description, id="preset-description")
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#save")
@@ -80,16 +102,12 @@ class SavePresetDialog(ModalScreen[str | None]):
             self._write(overwrite=False)
 
     def _write(self, overwrite: bool) -> None:
-        from engine.config.presets import save_preset
+        from engine.config.presets import save_preset, user_preset_path
 
-        try:
-            path = save_preset(self.config, self.config.name, overwrite=overwrite)
+        try:  # a name, never a path: "a/b" must not write outside the presets folder
+            path = save_preset(self.config, str(user_preset_path(self.config.name)), overwrite=overwrite)
         except UserError as exc:
-            self.query_one("#save-error").update(f"[red]{exc}[/]")
+            self.show_error(str(exc))
             return
         self.app.notify(f"Saved {path}")
         self.dismiss(str(path))
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

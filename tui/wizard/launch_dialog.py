@@ -4,39 +4,32 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.validation import Number
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label
 
 from engine.config.run_config import RunConfig
 from engine.errors import UserError
+from tui.shared.dialogs import FormDialog
 
 
-class LaunchFilesDialog(ModalScreen["list[str] | None"]):
+class LaunchFilesDialog(FormDialog):
     """Nodes, GPUs per node and a folder; then accelerate configs, a Slurm script and a torchrun script in it."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    SUBMIT = ("Write (Enter)", "write")
 
     def __init__(self, config: RunConfig) -> None:
         super().__init__()
         self.config = config
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(f"Launch files for several machines ({self.config.distributed.strategy})")
-            yield Label("nodes")
-            yield Input("2", id="launch-nodes", type="integer", validators=[Number(minimum=1)])
-            yield Label("GPUs per node")
-            yield Input(str(max(self.config.distributed.processes, 1)), id="launch-gpus", type="integer",
-                        validators=[Number(minimum=1)])
-            yield Label("folder")
-            yield Input(f"launch-{self.config.name}", id="launch-folder")
-            yield Static("", id="launch-error")
-            with Horizontal(classes="buttons"):
-                yield Button("Write (Enter)", id="write", variant="primary")
-                yield Button("Cancel (Esc)", id="cancel")
+    def fields(self) -> ComposeResult:
+        yield Label(f"Launch files for several machines ({self.config.distributed.strategy})")
+        yield Label("nodes")
+        yield Input("2", id="launch-nodes", type="integer", validators=[Number(minimum=1)])
+        yield Label("GPUs per node")
+        yield Input(str(max(self.config.distributed.processes, 1)), id="launch-gpus", type="integer",
+                    validators=[Number(minimum=1)])
+        yield Label("folder")
+        yield Input(f"launch-{self.config.name}", id="launch-folder")
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#write")
@@ -47,11 +40,7 @@ class LaunchFilesDialog(ModalScreen["list[str] | None"]):
             nodes, gpus = (int(self.query_one(f"#launch-{key}", Input).value or 0) for key in ("nodes", "gpus"))
             written = export_launch(self.config, LaunchPlan(nodes, gpus), self.query_one("#launch-folder", Input).value)
         except (UserError, ValueError) as exc:
-            self.query_one("#launch-error", Static).update(f"[red]{exc}[/]")
+            self.show_error(str(exc))
             return
         self.app.notify(f"Wrote {len(written)} files to {written[0].parent}; submit with sbatch train.sbatch")
         self.dismiss([str(path) for path in written])
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
