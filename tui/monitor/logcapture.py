@@ -29,4 +29,5 @@ def capture_library_logs(writer: Any) -> None:
         logger.handlers = [handler]
         logger.propagate = False
     logging.captureWarnings(True)
-    warnings.simplefilter("default")
+    # Shown once per place, but after the filters already set: quiet_libraries' ignores stay in force.
+    warnings.simplefilter("default", append=True)
