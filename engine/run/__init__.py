@@ -1,1 +1,1 @@
-"""Running training: checks, the trainer, events, control, run directories and the probe."""
+"""Running training: the plan and checks, the trainer and its callback, control, the probe and launched ranks."""
