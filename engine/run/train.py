@@ -98,6 +98,7 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
 
     A rank of a launched run checks only what its launcher could not (the launcher checked the run directory).
     """
+    hardware, gpu_note = _choose_gpus(request, world)  # before the libraries: importing bitsandbytes starts CUDA
     quiet_libraries()
     from engine.data.prepare import prepare_for_training
     from engine.models.hub import load_tokenizer
@@ -105,7 +106,6 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
 
     config = request.config
     run_dir = Path(request.output_dir or config.output_dir)
-    hardware, gpu_note = _choose_gpus(request, world)
     problems = check_hardware_rules(config, hardware, "preset")
     if problems:
         raise UserError(problems[0], problems)

@@ -63,9 +63,10 @@ class MonitorScreen(Screen[None]):
         self.fix: Any = None
 
     @classmethod
-    def for_training(cls, config: Any, output_dir: str | None = None, resume: str | None = None) -> "MonitorScreen":
-        """A monitor that trains config in this process."""
-        return cls(InProcessRun(config, output_dir, resume))
+    def for_training(cls, config: Any, output_dir: str | None = None, resume: str | None = None,
+                     gpu: str | None = None) -> "MonitorScreen":
+        """A monitor that trains config in this process (on `gpu` when one was picked)."""
+        return cls(InProcessRun(config, output_dir, resume, gpu))
 
     @classmethod
     def for_run_dir(cls, run_dir: str) -> "MonitorScreen":

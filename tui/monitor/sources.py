@@ -79,12 +79,15 @@ class InProcessRun(RunSource):
         run = cls._latest
         return run if run is not None and run.thread is not None and run.thread.is_alive() else None
 
-    def __init__(self, config: Any, output_dir: str | None = None, resume: str | None = None) -> None:
+    def __init__(self, config: Any, output_dir: str | None = None, resume: str | None = None,
+                 gpu: str | None = None) -> None:
         from engine.run.control import RunControl
 
         self._config = config
         self.run_dir = output_dir or config.output_dir
         self.resume = resume
+        self.gpu = gpu
+        """The GPU picked in the wizard (UUID), made the only visible one by the engine's rule; None: its default."""
         self.control = RunControl()
         self.thread: threading.Thread | None = None
         self.result: Any = None
@@ -110,7 +113,7 @@ class InProcessRun(RunSource):
         put({"event": "status", "phase": "loading libraries", "time": time.time()})
         try:
             self.result = train_or_launch(RunRequest(self._config, self.run_dir, self.resume, [put], self.control,
-                                                  on_writer=capture_library_logs))
+                                                  gpu=self.gpu, on_writer=capture_library_logs))
         except UserError as exc:  # before the run directory existed: nothing written, say why
             put({"event": "end", "status": "failed", "message": str(exc), "final_path": None, "time": time.time()})
 
