@@ -1,18 +1,20 @@
-"""Several GPUs as a user meets them: `train`, `probe` and the wizard.
+"""Several GPUs and out-of-memory as a user meets them: `train`, `probe`, the wizard and the monitor's retry.
 
-CPU simulations: a fake NVML with two GPUs and a fake CUDA driver that reads CUDA_VISIBLE_DEVICES once
-when first asked (as cuInit does).
+CPU simulations: a fake NVML with two GPUs, a fake CUDA driver that reads CUDA_VISIBLE_DEVICES once
+when first asked (as cuInit does), and out-of-memory errors raised in a real model's forward or load.
 """
 
 import json
 import os
 import subprocess
 import sys
+import weakref
 
 import pytest
 from conftest import REPO, wait_until
 from fake_nvml import GIB, FakeNvml, a100
 
+from engine.config.presets import load_preset
 from engine.machine.hardware import hardware_report
 
 ON_CPU = {"bf16": False, "fp16": False, "tf32": False, "max_steps": 1, "eval_strategy": "no", "save_strategy": "no"}
@@ -84,6 +86,54 @@ async def test_the_gpu_picked_in_the_wizard_is_the_one_the_run_makes_visible(tmp
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "GPU-busy"
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     assert any("GPU-busy, as asked" in str(e.get("message")) for e in events)
+
+
+# out of memory through the monitor's retry --------------------------------------------------------
+
+@pytest.mark.slow
+def test_the_monitors_retry_after_out_of_memory_loads_only_once_the_first_model_is_released(tmp_path, monkeypatch):
+    """OOM in the first step's forward, then the retry (same run directory) runs out of memory while loading."""
+    import torch
+
+    import engine.models.loading
+    from engine.record.state import RunState
+    from tui.monitor.sources import InProcessRun
+
+    real_load = engine.models.loading.load_model
+    models: list[weakref.ref] = []
+    alive_at_load: list[int] = []
+
+    def out_of_memory(*args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def load_model(*args, **kwargs):
+        alive_at_load.append(sum(ref() is not None for ref in models))
+        if models:
+            out_of_memory()
+        model = real_load(*args, **kwargs)
+        model.model.layers[0].register_forward_pre_hook(out_of_memory)
+        models.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(engine.models.loading, "load_model", load_model)
+    config, _, _ = load_preset("demo")
+    config.training.update(output_dir=str(tmp_path / "run"), max_steps=2, eval_strategy="no", save_strategy="no")
+    ends = []
+    for _ in range(2):
+        events: list[dict] = []
+        run = InProcessRun(config.copy())
+        run.start(events.append)
+        run.thread.join(300)
+        ends.append(events[-1])
+        state = RunState()
+        for event in events:
+            state.apply(event)
+        assert state.device_free_bytes and state.precision == "float32"  # known before the start event too
+        assert run.oom_fix(state.device_free_bytes, state.precision) is not None  # the advice the monitor offers
+    assert [e["status"] for e in ends] == ["failed", "failed"]
+    assert all("out of memory" in e["message"].lower() for e in ends), ends
+    assert alive_at_load == [0, 0]  # the failed run's model was freed before the retry loaded
+    assert models[0]() is None
 
 
 def test_the_bundled_schema_is_read_without_importing_the_training_libraries(monkeypatch, tmp_path):

@@ -45,8 +45,8 @@ class RunSource:
         """The run's config."""
         return None
 
-    def oom_fix(self, available_bytes: int | None) -> Any:
-        """The memory-fit engine's first change after an out-of-memory, for the memory the run had, if any."""
+    def oom_fix(self, available_bytes: int | None, mixed: str | None = None) -> Any:
+        """The memory-fit engine's first change after an out-of-memory, for the memory and mixed precision the run had."""
         from engine.fit.verdicts import recommend_after_oom
         from engine.models.structure import model_structure
 
@@ -54,7 +54,7 @@ class RunSource:
         if config is None:
             return None
         try:
-            recommendations = recommend_after_oom(config, model_structure(config.model), available_bytes)
+            recommendations = recommend_after_oom(config, model_structure(config.model), available_bytes, mixed)
         except Exception:  # advice only: never let it break the monitor
             return None
         return recommendations[0] if recommendations else None
