@@ -1,4 +1,4 @@
-"""Several GPUs and out-of-memory as a user meets them: `train`, `probe`, the wizard and the monitor's retry.
+"""Several GPUs, refusals and out-of-memory as a user meets them: `train`, `probe`, the wizard and the monitor's retry.
 
 CPU simulations: a fake NVML with two GPUs, a fake CUDA driver that reads CUDA_VISIBLE_DEVICES once
 when first asked (as cuInit does), and out-of-memory errors raised in a real model's forward or load.
@@ -12,10 +12,12 @@ import weakref
 
 import pytest
 from conftest import REPO, wait_until
-from fake_nvml import GIB, FakeNvml, a100
+from fake_nvml import GIB, FakeNvml, a100, t4
 
 from engine.config.presets import load_preset
+from engine.errors import UserError
 from engine.machine.hardware import hardware_report
+from engine.machine.precision import PrecisionDecision
 
 ON_CPU = {"bf16": False, "fp16": False, "tf32": False, "max_steps": 1, "eval_strategy": "no", "save_strategy": "no"}
 """Training settings that let a run planned for a (fake) GPU train on this CPU."""
@@ -86,6 +88,29 @@ async def test_the_gpu_picked_in_the_wizard_is_the_one_the_run_makes_visible(tmp
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "GPU-busy"
     events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
     assert any("GPU-busy, as asked" in str(e.get("message")) for e in events)
+
+
+# refusals before the run directory ----------------------------------------------------------------
+
+def test_tf32_on_a_t4_is_refused_before_the_run_directory_exists(tmp_path, no_visible_devices):
+    from engine.run.train import RunRequest, run_training
+
+    config, _, _ = load_preset("demo")
+    config.training.update(output_dir=str(tmp_path / "run"), bf16=False, fp16=False, tf32=True)
+    with pytest.raises(UserError, match="rejected by trl.SFTConfig.*tf32"):
+        run_training(RunRequest(config, hardware=lambda: hardware_report(FakeNvml([t4()]))))
+    assert not (tmp_path / "run").exists()
+
+
+def test_tf32_false_reaches_sftconfig_on_a_gpu(tmp_path):
+    from engine.run.trainer import trainer_arguments
+
+    config, _, _ = load_preset("demo")
+    config.training["tf32"] = False
+    args, _ = trainer_arguments(config, PrecisionDecision("float32", "no", False, "test"), str(tmp_path), on_gpu=True)
+    assert args.tf32 is False
+    args, _ = trainer_arguments(config, PrecisionDecision("float32", "no", False, "test"), str(tmp_path), on_gpu=False)
+    assert args.tf32 is None and args.use_cpu  # no CUDA: nothing to set
 
 
 # out of memory through the monitor's retry --------------------------------------------------------
