@@ -99,3 +99,34 @@ def t4(uuid="GPU-t4-0000"):
 
 def a100(uuid="GPU-a100-1111"):
     return FakeDevice("NVIDIA A100-SXM4-80GB", uuid, 80 * GIB, 2 * GIB, (8, 0))
+
+
+class FakeCudaDriver:
+    """torch.cuda's driver answers on a machine whose GPUs are `uuids`; training itself stays on the CPU.
+
+    Like cudaGetDeviceCount, the first is_available() starts the driver, which reads
+    CUDA_VISIBLE_DEVICES once: `visible` is what it saw. device_count() then answers from it, as
+    CUDA does once started; TrainingArguments.n_gpu is that count (TRL refuses more than one).
+    """
+
+    def __init__(self, uuids: list[str]):
+        self.uuids = uuids
+        self.visible: list[str] | None = None
+
+    def _entries(self) -> list[str]:
+        import os
+
+        env = os.environ.get("CUDA_VISIBLE_DEVICES")
+        return list(self.uuids) if env is None else [e for e in env.split(",") if e.strip()]
+
+    def is_available(self) -> bool:
+        if self.visible is None:
+            self.visible = self._entries()
+        return False
+
+    def device_count(self) -> int:
+        return len(self.visible if self.visible is not None else self._entries())
+
+    def install(self, torch) -> "FakeCudaDriver":
+        torch.cuda.is_available, torch.cuda.device_count = self.is_available, self.device_count
+        return self

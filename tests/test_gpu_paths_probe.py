@@ -156,28 +156,26 @@ def test_another_error_while_loading_is_no_verdict(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("error", OUT_OF_MEMORY)
 def test_out_of_memory_in_a_step_does_not_fit_exits_3_and_frees_the_model(monkeypatch, capsys, error):
-    import trl
-
     import engine.machine.oom
     import engine.models.loading
 
     models, released = [], []
     real_load, real_release = engine.models.loading.load_model, engine.machine.oom.release_memory
 
+    def out_of_memory(*args):
+        raise OUT_OF_MEMORY[error]()
+
     def load_model(*args, **kwargs):
         model = real_load(*args, **kwargs)
+        model.model.layers[0].register_forward_pre_hook(out_of_memory)  # deep in the step, as a real one is
         models.append(weakref.ref(model))
         return model
-
-    def train(self, *args, **kwargs):
-        raise OUT_OF_MEMORY[error]()
 
     def release(exc=None):
         released.append(exc)
         real_release(exc)
 
     monkeypatch.setattr(engine.models.loading, "load_model", load_model)
-    monkeypatch.setattr(trl.SFTTrainer, "train", train)
     monkeypatch.setattr(engine.machine.oom, "release_memory", release)
     code, out, saved = _probe_demo(capsys)
     assert code == EXIT_DOES_NOT_FIT and saved["fits"] is False and "out of memory while training" in out

@@ -89,12 +89,16 @@ def versions_key() -> str:
     return "-".join(f"{k}{versions[k]}" for k in ("trl", "transformers", "peft"))
 
 
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "models" / "catalog"
+"""Where scripts/build_catalog.py writes the schema for the library versions it was built with."""
+
+
 @lru_cache(maxsize=1)
 def schema() -> dict[str, dict[str, FieldSpec]]:
     """The specs of every section, from the cache or built from the real classes."""
     key = versions_key()
     path = cache_dir() / f"schema-{key}.json"
-    bundled = Path(__file__).parent / "catalog" / f"schema-{key}.json"
+    bundled = BUNDLED_DIR / f"schema-{key}.json"
     try:
         raw = json.loads((bundled if bundled.is_file() else path).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -35,9 +35,14 @@ def _names_out_of_memory(exc: BaseException) -> bool:
 
 
 def release_memory(exc: BaseException | None = None) -> None:
-    """Free what a failed step held: its traceback's frames, unreachable objects and CUDA's cached blocks."""
-    if exc is not None:
-        traceback.clear_frames(exc.__traceback__)
+    """Free what a failed step held: its tracebacks (and its causes'), unreachable objects and CUDA's cached blocks.
+
+    A cleared frame still holds its function, and a patched forward's closure holds the model
+    (TRL's fused LM head): the tracebacks themselves go, so the model is garbage before gc runs.
+    """
+    for link in list(_causes(exc)) if exc is not None else []:
+        traceback.clear_frames(link.__traceback__)
+        link.__traceback__ = None
     gc.collect()
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_initialized():

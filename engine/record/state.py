@@ -62,6 +62,9 @@ class RunState:
             self.end = None
             self._step_times = [(now, self.step)]
         elif kind == "status":
+            if "device_free_bytes" in event:  # loading: the memory an out-of-memory before the start is advised on
+                self.device_total_bytes, self.device_free_bytes = event.get("device_total_bytes"), event["device_free_bytes"]
+                self.precision = str(event.get("precision") or self.precision)
             if event.get("phase") == "warning":
                 self.warnings.append(str(event.get("message")))
             else:

@@ -98,6 +98,7 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
 
     A rank of a launched run checks only what its launcher could not (the launcher checked the run directory).
     """
+    hardware, gpu_note = _choose_gpus(request, world)  # before the libraries: importing bitsandbytes starts CUDA
     quiet_libraries()
     from engine.data.prepare import prepare_for_training
     from engine.models.hub import load_tokenizer
@@ -105,7 +106,6 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
 
     config = request.config
     run_dir = Path(request.output_dir or config.output_dir)
-    hardware, gpu_note = _choose_gpus(request, world)
     problems = check_hardware_rules(config, hardware, "preset")
     if problems:
         raise UserError(problems[0], problems)
@@ -211,15 +211,20 @@ def _write_run_file(plan: RunPlan) -> None:
     write_text_atomic(plan.run_dir / RUN_FILE, dump_yaml(record))
 
 
+def _device_fields(plan: RunPlan) -> dict:
+    """The device's memory when planned and the precision: what out-of-memory advice needs, even before the start."""
+    gpu, precision = plan.hardware.training_gpu, plan.precision
+    return {"precision": precision.mixed if precision.mixed != "no" else precision.dtype,
+            "device_total_bytes": gpu.total_bytes if gpu else plan.hardware.ram_total_bytes,
+            "device_free_bytes": gpu.free_bytes if gpu else plan.hardware.ram_available_bytes}
+
+
 def _start_fields(plan: RunPlan, world: World) -> dict:
     """What the `start` event says about the run, beside the step counts the callback adds."""
     gpu, precision, data = plan.hardware.training_gpu, plan.precision, plan.data
     return {"num_train_examples": len(data.trained),
             "num_eval_examples": len(data.evaluated) if data.evaluated is not None else 0,
-            "precision": precision.mixed if precision.mixed != "no" else precision.dtype,
-            "precision_reason": precision.reason, "device": gpu.name if gpu else "cpu",
-            "device_total_bytes": gpu.total_bytes if gpu else plan.hardware.ram_total_bytes,
-            "device_free_bytes": gpu.free_bytes if gpu else plan.hardware.ram_available_bytes,
+            "precision_reason": precision.reason, "device": gpu.name if gpu else "cpu", **_device_fields(plan),
             "resumed_from": plan.checkpoint, "run_dir": str(plan.run_dir), "name": plan.config.name,
             "pid": os.getpid(), "estimate_bytes": plan.estimate_bytes, "world_size": world.world_size,
             "strategy": plan.config.distributed.strategy if world.distributed else "single"}
@@ -233,7 +238,7 @@ def _train(plan: RunPlan, writer: EventWriter, control: Any, world: World) -> Ru
     on_gpu = plan.hardware.training_gpu is not None
     for warning in plan.data.warnings:
         writer.emit("status", phase="warning", message=warning)
-    writer.emit("status", phase="loading model")
+    writer.emit("status", phase="loading model", **_device_fields(plan))  # an OOM while loading is advised on them
     if world.distributed:
         join_ranks(on_gpu)
     model = load_model(plan.config.model, plan.precision, plan.config.quantization)

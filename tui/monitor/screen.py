@@ -63,9 +63,10 @@ class MonitorScreen(Screen[None]):
         self.fix: Any = None
 
     @classmethod
-    def for_training(cls, config: Any, output_dir: str | None = None, resume: str | None = None) -> "MonitorScreen":
-        """A monitor that trains config in this process."""
-        return cls(InProcessRun(config, output_dir, resume))
+    def for_training(cls, config: Any, output_dir: str | None = None, resume: str | None = None,
+                     gpu: str | None = None) -> "MonitorScreen":
+        """A monitor that trains config in this process (on `gpu` when one was picked)."""
+        return cls(InProcessRun(config, output_dir, resume, gpu))
 
     @classmethod
     def for_run_dir(cls, run_dir: str) -> "MonitorScreen":
@@ -189,7 +190,8 @@ class MonitorScreen(Screen[None]):
         """React to the end of the run: summary, and for OOM the fix from the memory-fit engine."""
         status = event.get("status")
         if status == "failed" and "out of memory" in str(event.get("message", "")).lower():
-            self.fix = self.source.oom_fix(self.state.device_free_bytes or self.state.device_total_bytes)
+            self.fix = self.source.oom_fix(self.state.device_free_bytes or self.state.device_total_bytes,
+                                           self.state.precision or None)
             peak = self.state.peak_memory_bytes
             self.query_one("#log", RichLog).write(Text(
                 f"out of memory: estimated {gib(self.estimate_bytes or 0)}, last measured "

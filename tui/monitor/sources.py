@@ -45,8 +45,8 @@ class RunSource:
         """The run's config."""
         return None
 
-    def oom_fix(self, available_bytes: int | None) -> Any:
-        """The memory-fit engine's first change after an out-of-memory, for the memory the run had, if any."""
+    def oom_fix(self, available_bytes: int | None, mixed: str | None = None) -> Any:
+        """The memory-fit engine's first change after an out-of-memory, for the memory and mixed precision the run had."""
         from engine.fit.verdicts import recommend_after_oom
         from engine.models.structure import model_structure
 
@@ -54,7 +54,7 @@ class RunSource:
         if config is None:
             return None
         try:
-            recommendations = recommend_after_oom(config, model_structure(config.model), available_bytes)
+            recommendations = recommend_after_oom(config, model_structure(config.model), available_bytes, mixed)
         except Exception:  # advice only: never let it break the monitor
             return None
         return recommendations[0] if recommendations else None
@@ -79,12 +79,15 @@ class InProcessRun(RunSource):
         run = cls._latest
         return run if run is not None and run.thread is not None and run.thread.is_alive() else None
 
-    def __init__(self, config: Any, output_dir: str | None = None, resume: str | None = None) -> None:
+    def __init__(self, config: Any, output_dir: str | None = None, resume: str | None = None,
+                 gpu: str | None = None) -> None:
         from engine.run.control import RunControl
 
         self._config = config
         self.run_dir = output_dir or config.output_dir
         self.resume = resume
+        self.gpu = gpu
+        """The GPU picked in the wizard (UUID), made the only visible one by the engine's rule; None: its default."""
         self.control = RunControl()
         self.thread: threading.Thread | None = None
         self.result: Any = None
@@ -110,7 +113,7 @@ class InProcessRun(RunSource):
         put({"event": "status", "phase": "loading libraries", "time": time.time()})
         try:
             self.result = train_or_launch(RunRequest(self._config, self.run_dir, self.resume, [put], self.control,
-                                                  on_writer=capture_library_logs))
+                                                  gpu=self.gpu, on_writer=capture_library_logs))
         except UserError as exc:  # before the run directory existed: nothing written, say why
             put({"event": "end", "status": "failed", "message": str(exc), "final_path": None, "time": time.time()})
 

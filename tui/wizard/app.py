@@ -372,10 +372,9 @@ class WizardApp(App[int]):
         if InProcessRun.training_now() is not None:
             self.notify("A run is already training in this process.", severity="warning")
             return
-        if self.state.cuda_device and not self._select_device(self.state.cuda_device):
-            return
         self.forget_draft()  # the run directory's run.yaml holds the config from now on
-        self.push_screen(MonitorScreen.for_training(self.config.copy()))
+        # the engine makes the picked GPU the only visible one (engine.machine.gpu_choice), as for `train`
+        self.push_screen(MonitorScreen.for_training(self.config.copy(), gpu=self.state.cuda_device))
 
     def on_monitor_screen_closed(self, message) -> None:
         """Back from the monitor to the wizard, at Method with the out-of-memory fix applied when asked for."""
@@ -389,19 +388,6 @@ class WizardApp(App[int]):
             self.notify(f"Applied: {message.fix.description}")
             self.refresh_analysis()
         self.show_step("method")
-
-    def _select_device(self, uuid: str) -> bool:
-        """Make the chosen GPU the only one CUDA sees, if CUDA is not initialised in this process yet."""
-        import os
-        import sys
-
-        torch = sys.modules.get("torch")
-        if torch is not None and torch.cuda.is_initialized() and os.environ.get("CUDA_VISIBLE_DEVICES") != uuid:
-            self.notify("CUDA is already initialised in this process; restart sft-wizard to train on another GPU "
-                        f"(or set CUDA_VISIBLE_DEVICES={uuid}).", severity="error", timeout=10)
-            return False
-        os.environ["CUDA_VISIBLE_DEVICES"] = uuid
-        return True
 
 
 def make_app(preset: str | None = None, runs_root: str = "runs", warm_imports: bool = True,
