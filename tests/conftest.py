@@ -32,6 +32,18 @@ def user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder / "sft-wizard" / "presets"
 
 
+@pytest.fixture(autouse=True)
+def visible_devices_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA_VISIBLE_DEVICES as it was, after every test: choosing the training GPU sets it in os.environ.
+
+    monkeypatch.delenv of an unset variable records nothing to undo; this first record is undone last.
+    """
+    before = os.environ.get("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", before or "")
+    if before is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run `python -m tui ARGS` in a subprocess, as a user would."""
     return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True,
@@ -43,6 +55,30 @@ def write_preset(folder: Path, text: str, name: str = "p.yaml") -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def force_fp16_amp(accelerator, monkeypatch: pytest.MonkeyPatch) -> set:
+    """Turn accelerate's fp16 AMP on as on a GPU; the returned set collects the gradient dtypes GradScaler unscales.
+
+    accelerate leaves fp16 AMP off on a CPU; forced on, it autocasts the forward to float16 and scales,
+    unscales (clipping) and steps through its GradScaler as on CUDA. GradScaler.unscale_ refuses float16
+    gradients on any device ("Attempting to unscale FP16 gradients"); on CUDA its kernel has no bfloat16
+    version either. Only float32 may reach it.
+    """
+    import torch
+
+    seen: set = set()
+    unscale = torch.amp.GradScaler.unscale_
+
+    def recording(scaler, optimizer):
+        seen.update(p.grad.dtype for group in optimizer.param_groups for p in group["params"] if p.grad is not None)
+        return unscale(scaler, optimizer)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "unscale_", recording)
+    assert accelerator.scaler is None  # what accelerate does on a CPU
+    accelerator.native_amp = True
+    accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**4)
+    return seen
 
 
 MINIMAL = f"""

@@ -8,7 +8,7 @@ import symtable
 import sys
 
 import pytest
-from conftest import REPO, write_preset
+from conftest import DEMO_DATA, PRESETS, REPO, force_fp16_amp, write_preset
 
 from engine.config.presets import load_preset
 from engine.data.formats import _SHAREGPT_ROLES, resolve_format, resolve_template, to_training_row
@@ -143,7 +143,7 @@ def global_names_used(table):
 
 
 @pytest.mark.parametrize("capability, gpu", [((7, 5), "t4"), ((8, 0), "a100"), (None, None)])
-@pytest.mark.parametrize("preset", ["demo", "course-module7", "qlora-8b-24gb", "lora-3b-bf16"])
+@pytest.mark.parametrize("preset", sorted(path.stem for path in PRESETS.glob("*.yaml")))
 def test_the_script_decides_precision_where_it_runs_as_the_engine_would_there(preset, capability, gpu, tmp_path,
                                                                              monkeypatch):
     """Exported on this CPU machine, run on a T4, an A100 or a CPU: the engine's decision for that machine."""
@@ -176,3 +176,97 @@ def test_the_script_keeps_fp16_trainable_weights_in_fp32(tmp_path):
     assert namespace["trainable_in_fp32"](torch.nn.Sequential(layer, frozen)) == 2
     assert layer.weight.dtype == torch.float32 and frozen.weight.dtype == torch.float16
     assert "trainable_in_fp32(trainer.model)" in script.read_text()
+
+
+ON_TINY_DEMO = ["model.name_or_path=tiny-demo", f"dataset.path={DEMO_DATA}"]
+"""Overrides that make a preset's exported script load tiny-demo (built by the tiny_demo fixture) and the demo data."""
+GPUS = {"t4": (7, 5), "a100": (8, 0), "cpu": None}
+
+
+def fake_cuda(monkeypatch, capability):
+    """torch.cuda as the script sees it on a GPU of this compute capability (None: no GPU)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: capability is not None)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *args: capability)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+
+
+@pytest.fixture
+def tiny_demo():
+    """tiny-demo built where the exported script looks for it."""
+    from engine.models.tiny_demo import ensure_tiny_demo
+
+    ensure_tiny_demo()
+
+
+class Loaded(Exception):
+    """Stops the script's main() once it has asked for its model."""
+
+
+@pytest.mark.parametrize("gpu", GPUS)
+@pytest.mark.parametrize("preset", ["qlora-8b-24gb", "course-module7", "lora-3b-bf16"])
+def test_the_script_loads_its_model_for_the_machine_it_runs_on(preset, gpu, tmp_path, monkeypatch, tiny_demo):
+    """Exported on this CPU machine: dtype, 4-bit compute dtype and device map are those of a T4, an A100 or a CPU."""
+    import torch
+
+    from engine.machine.precision import PrecisionDecision
+    from engine.models.loading import quantization_config
+
+    config, _, _ = load_preset(preset, ON_TINY_DEMO)
+    script = tmp_path / "train.py"
+    script.write_text(export_script(config, hardware_report()), encoding="utf-8")
+    main = script_namespace(script)["main"]
+    asked = {}
+
+    def from_pretrained(location, **kwargs):
+        asked.update(kwargs)
+        raise Loaded
+
+    monkeypatch.setattr(main.__globals__["AutoModelForCausalLM"], "from_pretrained", from_pretrained)
+    fake_cuda(monkeypatch, GPUS[gpu])
+    with pytest.raises(Loaded):
+        main()
+    dtype, _, _ = main.__globals__["precision_here"]()
+    assert asked["dtype"] == dtype
+    quantized = asked["quantization_config"]
+    assert asked["device_map"] == ({"": 0} if quantized is not None and gpu != "cpu" else None)
+    if quantized is not None:  # the 4-bit layers compute and store as sft-wizard's own loading has them there
+        ours = quantization_config(config.quantization, PrecisionDecision(str(dtype).removeprefix("torch."), "", False, ""))
+        assert (quantized.bnb_4bit_compute_dtype, quantized.bnb_4bit_quant_storage) == \
+            (ours.bnb_4bit_compute_dtype, ours.bnb_4bit_quant_storage)
+        assert quantized.bnb_4bit_compute_dtype == (torch.float16 if preset == "course-module7" else dtype)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["qlora-8b-24gb", "demo"])
+def test_the_script_run_as_on_a_t4_gives_the_fp16_scaler_fp32_gradients_only(preset, tmp_path, monkeypatch,
+                                                                              tiny_demo):
+    """main() as on a T4 (its own precision decision, accelerate's fp16 scaler forced on), on this CPU."""
+    import torch
+
+    one_step = ["training.max_steps=1", "training.gradient_accumulation_steps=1", "training.eval_strategy=no",
+                "training.save_strategy=no", "training.optim=adamw_torch", f"training.output_dir={tmp_path / 'run'}"]
+    config, _, _ = load_preset(preset, ON_TINY_DEMO + one_step)
+    script = tmp_path / "train.py"
+    script.write_text(export_script(config, hardware_report()), encoding="utf-8")
+    namespace = script_namespace(script)["main"].__globals__
+    decide, real_trainer, unscaled = namespace["precision_here"], namespace["SFTTrainer"], []
+
+    def on_a_t4():
+        with monkeypatch.context() as cuda:
+            fake_cuda(cuda, GPUS["t4"])
+            dtype, mixed, fields = decide()
+        assert (dtype, mixed, fields) == (torch.float16, "fp16", {"bf16": False, "fp16": True, "use_cpu": False,
+                                                                  "tf32": False})
+        return dtype, mixed, {"bf16": False, "fp16": True, "use_cpu": True}  # trains here, on the CPU
+
+    class SFTTrainer(real_trainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            unscaled.append(force_fp16_amp(self.accelerator, monkeypatch))  # filled during train()
+
+    monkeypatch.setitem(namespace, "precision_here", on_a_t4)
+    monkeypatch.setitem(namespace, "SFTTrainer", SFTTrainer)
+    namespace["main"]()
+    assert unscaled == [{torch.float32}] and (tmp_path / "run" / "final").is_dir()

@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
 from engine.errors import UserError
 from engine.machine.precision import PrecisionDecision
@@ -174,10 +173,13 @@ def test_config_rules_reject_unknown_quantization_dtypes_only():
     assert "quantization.bnb_4bit_quant_storage = 'uint9'" in problems[1]
 
 
-@pytest.mark.slow
-def test_check_rejects_an_unknown_quant_storage_with_exit_2():
-    result = run_cli("check", "demo", "--set", "quantization.load_in_4bit=true",
-                     "--set", "quantization.bnb_4bit_quant_storage=uint9")
-    assert result.returncode == 2, result.stderr
-    assert "quantization.bnb_4bit_quant_storage = 'uint9' is not a torch dtype" in result.stderr
-    assert "Traceback" not in result.stderr
+@pytest.mark.parametrize("command", ["check", "train"])
+def test_an_unknown_quant_storage_exits_2_before_any_run_directory(command, tmp_path, capsys):
+    from engine.cli.main import main
+
+    run = tmp_path / "run"
+    code = main([command, "qlora-8b-24gb", "--set", "quantization.bnb_4bit_quant_storage=uint9",
+                 "--set", f"training.output_dir={run}"])
+    stderr = capsys.readouterr().err
+    assert code == 2 and "quantization.bnb_4bit_quant_storage = 'uint9' is not a torch dtype" in stderr
+    assert "Traceback" not in stderr and not run.exists()

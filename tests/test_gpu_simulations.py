@@ -6,9 +6,10 @@ What only a real GPU can show is listed in ../shared/docs/gpu.md.
 """
 
 import os
+import re
 
 import pytest
-from conftest import DEMO_DATA
+from conftest import DEMO_DATA, REPO, force_fp16_amp
 from fake_nvml import GIB, FakeNvml, a100, t4
 
 from engine.config.presets import load_preset
@@ -18,22 +19,26 @@ from engine.errors import UserError
 from engine.machine.gpu_choice import choose_training_gpu
 from engine.machine.hardware import hardware_report
 
-PRESETS = ["demo", "course-module7", "qlora-8b-24gb", "lora-3b-bf16", "low-memory-8gb"]
+PRESETS = sorted(path.stem for path in (REPO / "presets").glob("*.yaml"))
+COURSE = REPO / "tests" / "data" / "course-module7.py"  # a copy of shared/reference/course-module7.py
 
 
-def _on_tiny_demo(name: str):
+def _on_tiny_demo(name: str, overrides: list[str] | None = None):
     """A bundled preset with tiny-demo in place of its model (same method, LoRA, quantization and training)."""
-    config, _, _ = load_preset(name)
-    config.model = ModelSection()
+    return _tiny(load_preset(name, overrides)[0])
+
+
+def _tiny(config):
+    """A config with tiny-demo for its model (the dtype kept) and the bundled data; CUDA-only optimizers swapped."""
+    config.model = ModelSection(dtype=config.model.dtype)
     config.dataset.path = str(DEMO_DATA)
     if "8bit" in str(config.training.get("optim")):
         config.training["optim"] = "adamw_torch"  # paged 8-bit AdamW needs CUDA; the dtypes do not depend on it
     return config
 
 
-def _trainer(config, precision, tmp_path):
+def _trainer(config, precision, tmp_path, one_step: bool = False):
     import datasets
-    import torch
     from transformers import AutoModelForCausalLM
 
     from engine.models.hub import load_tokenizer
@@ -41,48 +46,137 @@ def _trainer(config, precision, tmp_path):
     from engine.models.tiny_demo import ensure_tiny_demo
     from engine.run.trainer import build_trainer
 
+    if one_step:
+        config.training.update(max_steps=1, gradient_accumulation_steps=1, eval_strategy="no", save_strategy="no",
+                               load_best_model_at_end=False, report_to="none")
     kwargs = {"dtype": torch_dtype(precision.dtype)}
     bnb = quantization_config(config.quantization, precision)
     if bnb is not None:
         kwargs.update(quantization_config=bnb, device_map="cpu")
     model = AutoModelForCausalLM.from_pretrained(ensure_tiny_demo(), **kwargs)
     rows = datasets.Dataset.from_dict({"prompt": ["Say hi."] * 4, "completion": [" hi"] * 4})
-    trainer = build_trainer(config, precision, model, load_tokenizer(config.model), rows, rows, str(tmp_path),
-                            on_gpu=False, callbacks=[])
-    assert torch.float32 in {p.dtype for p in trainer.model.parameters() if p.requires_grad}
-    return trainer
+    return build_trainer(config, precision, model, load_tokenizer(config.model), rows, rows, str(tmp_path),
+                         on_gpu=False, callbacks=[])
 
 
-def _scaled_step_gradient_dtypes(trainer) -> set:
-    """One fp16-AMP step as accelerate runs it (autocast, scaled backward, unscale); the gradients' dtypes.
+def _fp16_step_gradient_dtypes(trainer, monkeypatch) -> set:
+    """One step of trainer.train() with accelerate's fp16 AMP forced on as on a GPU; the gradient dtypes unscaled."""
+    assert trainer.args.fp16
+    seen = force_fp16_amp(trainer.accelerator, monkeypatch)
+    trainer.train()
+    return seen
 
-    GradScaler.unscale_ refuses float16 gradients on any device ("Attempting to unscale FP16
-    gradients"); on CUDA its kernel also has no bfloat16 version. Only float32 may reach it.
-    """
+
+def _trains_where_it_would_run(config, gpu, tmp_path, monkeypatch):
+    """Decide precision on a faked GPU, train one step as there; fp16 must hand the scaler fp32 gradients only."""
+    import math
+
     import torch
 
-    batch = next(iter(trainer.get_train_dataloader()))
-    trainer.model.train()
-    with torch.autocast("cpu", dtype=torch.float16):  # what fp16 AMP does on the GPU
-        loss = trainer.compute_loss(trainer.model, batch)
-    trainable = [p for p in trainer.model.parameters() if p.requires_grad]
-    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**4)
-    scaler.scale(loss).backward()
-    scaler.unscale_(torch.optim.SGD(trainable, lr=0.0))
-    return {p.grad.dtype for p in trainable if p.grad is not None}
+    precision, _ = resolve_precision(config, hardware_report(FakeNvml([gpu()])))
+    trainer = _trainer(config, precision, tmp_path, one_step=True)
+    if precision.mixed == "fp16":
+        assert _fp16_step_gradient_dtypes(trainer, monkeypatch) == {torch.float32}
+        assert {p.dtype for p in trainer.model.parameters() if p.requires_grad} == {torch.float32}
+    else:
+        assert precision.mixed == "bf16" and gpu is a100
+        assert trainer.args.bf16 and trainer.accelerator.native_amp and trainer.accelerator.scaler is None
+        assert math.isfinite(trainer.train().training_loss)
+    return precision, trainer
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("gpu", [t4, a100])
 @pytest.mark.parametrize("name", PRESETS)
-def test_every_preset_on_a_t4_gives_the_fp16_scaler_fp32_gradients_only(name, tmp_path):
+def test_every_preset_trains_a_step_on_a_t4_in_fp16_and_on_an_a100(name, gpu, tmp_path, monkeypatch):
+    precision, _ = _trains_where_it_would_run(_on_tiny_demo(name), gpu, tmp_path, monkeypatch)
+    # course-module7 asks for fp16 (the lesson's settings), so it scales the loss on an A100 too
+    assert precision.mixed == ("fp16" if gpu is t4 or name == "course-module7" else "bf16")
+
+
+def _t4_advice(name: str) -> list[str]:
+    """The --set overrides `check` advises on a T4 for a preset that asks for bf16."""
+    from engine.config.rules import check_hardware_rules
+
+    config, _, _ = load_preset(name, ["training.bf16=true"])
+    problems = check_hardware_rules(config, hardware_report(FakeNvml([t4()])), "p")
+    return ["training.bf16=true", *re.findall(r"--set ([\w.]+=\w+)", " ".join(problems))]
+
+
+def _imported_course():
+    """The course lesson's code as `sft-wizard import` reads it: full fine-tuning with fp16=True."""
+    from engine.config.snippet import preset_from_code
+
+    config = _tiny(preset_from_code(str(COURSE)).config)
+    config.training["report_to"] = "none"  # wandb is not installed here
+    assert config.lora is None and config.training["fp16"] is True
+    return config
+
+
+def _optimized_for_a_t4(name: str):
+    """A bundled preset as `sft-wizard optimize --gpu-memory T4` changes it."""
+    from engine.fit.planning import optimize_for
+
+    plan = optimize_for(_on_tiny_demo(name), name, "T4", hardware=lambda: hardware_report(FakeNvml([])))
+    assert plan.changes
+    return plan.config
+
+
+def _eight_bit():
+    config = _on_tiny_demo("qlora-8b-24gb")
+    config.quantization = {"load_in_8bit": True}
+    return config
+
+
+def _full_fine_tuning_fp16_from_the_wizard():
+    from engine.config.resolve import apply_precision_choice
+
+    config = _on_tiny_demo("demo")
+    config.lora = None
+    apply_precision_choice(config, "fp16")  # the wizard's fp16: model.dtype float16, training.fp16
+    return config
+
+
+def _quant_storage(dtype: str):
+    config = _on_tiny_demo("qlora-8b-24gb")
+    config.quantization["bnb_4bit_quant_storage"] = dtype
+    return config
+
+
+CASES = {
+    "imported-course-t4": (_imported_course, t4),
+    "imported-course-a100": (_imported_course, a100),
+    "course-module7-optimized-for-t4": (lambda: _optimized_for_a_t4("course-module7"), t4),
+    "8-bit": (_eight_bit, t4),
+    "full-fine-tuning-fp16-chosen": (_full_fine_tuning_fp16_from_the_wizard, t4),
+    "check-advice-on-t4-modules-to-save": (lambda: _on_tiny_demo("demo", _t4_advice("demo")), t4),
+    "quant-storage-bfloat16": (lambda: _quant_storage("bfloat16"), t4),
+    "quant-storage-float32": (lambda: _quant_storage("float32"), t4),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES)
+def test_more_ways_to_fp16_give_the_scaler_fp32_gradients_only(case, tmp_path, monkeypatch):
+    """The imported course code, an optimized preset, 8-bit, fp16 full fine-tuning, check's T4 advice, storages."""
     import torch
 
-    config = _on_tiny_demo(name)
-    precision, _ = resolve_precision(config, hardware_report(FakeNvml([t4()])))
+    make, gpu = CASES[case]
+    config = make()
+    precision, trainer = _trains_where_it_would_run(config, gpu, tmp_path, monkeypatch)
     assert precision.mixed == "fp16"
-    trainer = _trainer(config, precision, tmp_path)
-    assert {p.dtype for p in trainer.model.parameters() if p.requires_grad} == {torch.float32}
-    assert _scaled_step_gradient_dtypes(trainer) == {torch.float32}
+    if case == "8-bit":
+        from bitsandbytes.nn import Linear8bitLt
+
+        assert any(isinstance(module, Linear8bitLt) for module in trainer.model.modules())
+    if case.startswith("quant-storage"):
+        from bitsandbytes.nn import Params4bit
+
+        storage = {p.dtype for p in trainer.model.parameters() if isinstance(p, Params4bit)}
+        assert storage == {getattr(torch, config.quantization["bnb_4bit_quant_storage"])}
+    if case == "check-advice-on-t4-modules-to-save":
+        assert config.model.dtype == "float16" and config.lora["modules_to_save"]
+        assert torch.float16 in {p.dtype for p in trainer.model.parameters()}  # the frozen weights stay 16-bit
 
 
 @pytest.mark.slow
@@ -128,15 +222,31 @@ def test_h100_decides_bf16_with_tf32():
     assert (decision.mixed, decision.tf32) == ("bf16", True)
 
 
-def test_full_fine_tuning_under_fp16_is_estimated_with_fp32_weights():
-    from engine.fit.verdicts import inputs_from_config
-    from engine.models.structure import model_structure
+@pytest.mark.parametrize("gpu, name, weight_bytes", [(t4, "T4", 4), (a100, "A100-80G", 2)])
+def test_full_fine_tuning_is_estimated_at_the_bytes_it_loads_on_a_t4_and_an_a100(gpu, name, weight_bytes, monkeypatch,
+                                                                                 capsys):
+    """dtype auto: fp32 weights on a T4 (fp16 AMP), bf16 on an A100; the wizard there and `estimate --gpu-memory` here."""
+    import json
 
-    config = _on_tiny_demo("demo")
-    config.lora = None
-    structure = model_structure(config.model)
-    assert inputs_from_config(config, structure, "fp16").weight_bytes == 4.0
-    assert inputs_from_config(config, structure, "bf16").weight_bytes == 2.0
+    from transformers import AutoModelForCausalLM
+
+    from engine.analysis import estimate_for
+    from engine.cli.main import main
+    from engine.machine import hardware
+    from engine.models.loading import torch_dtype
+    from engine.models.tiny_demo import ensure_tiny_demo
+
+    config = _on_tiny_demo("demo", ["lora=null"])
+    there = hardware_report(FakeNvml([gpu()]))
+    report, structure, _ = estimate_for(config, there)
+    breakdown = report.estimate.breakdown
+    assert breakdown["weights"] == breakdown["gradients"] == structure.total_params * weight_bytes
+    loaded = AutoModelForCausalLM.from_pretrained(ensure_tiny_demo(),
+                                                  dtype=torch_dtype(resolve_precision(config, there)[0].dtype))
+    assert sum(p.numel() * p.element_size() for p in loaded.parameters()) == breakdown["weights"]
+    monkeypatch.setattr(hardware, "hardware_report", lambda: hardware_report(FakeNvml([])))  # this CPU machine
+    assert main(["estimate", "demo", "--set", "lora=null", "--gpu-memory", name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["breakdown"] == breakdown
 
 
 def test_several_visible_gpus_train_on_the_one_with_most_free_memory(monkeypatch):

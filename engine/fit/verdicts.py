@@ -255,12 +255,17 @@ def recommend_after_oom(config: "RunConfig", structure: ModelStructure, availabl
 
 
 def fit_for_config(config: "RunConfig", gpu_memory: str | None = None):
-    """The FitReport of a config against --gpu-memory or the local GPUs."""
-    from engine.config.resolve import resolve_precision
-    from engine.fit.verdicts import default_targets, fit_report
-    from engine.machine.hardware import hardware_report
+    """The FitReport of a config against --gpu-memory or the local GPUs, in the precision the run has there."""
+    from engine.config.resolve import asked_mixed_precision, resolve_precision
+    from engine.machine.hardware import BF16_MIN_CAPABILITY, hardware_report
+    from engine.machine.precision import dtype_and_mixed
     from engine.models.structure import model_structure
 
     hardware = hardware_report()
-    mixed = resolve_precision(config, hardware)[0].mixed
+    named = GPU_TABLE.get(parse_gpu_memory(gpu_memory).name) if gpu_memory else None
+    if named is None:
+        mixed = resolve_precision(config, hardware)[0].mixed
+    else:  # a GPU named from another machine (--gpu-memory T4): the precision the run will have on it
+        mixed = dtype_and_mixed(named[1] >= BF16_MIN_CAPABILITY, asked_mixed_precision(config), config.model.dtype,
+                                config.lora is None)[1]
     return fit_report(config, model_structure(config.model), default_targets(hardware, gpu_memory), mixed)

@@ -39,6 +39,13 @@ DECIDED_WHERE_IT_RUNS = ("bf16", "fp16", "tf32", "use_cpu")
 """SFTConfig fields the script sets for the machine it runs on, not the one it was exported on."""
 
 
+class _Source(str):
+    """Python source that _py writes as it is, not as a string literal."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def _py(value: object, indent: str = "") -> str:
     """A value as Python source: a non-empty dict one entry a line, anything else as its repr."""
     if not isinstance(value, dict) or not value:
@@ -171,7 +178,7 @@ def _training(config: "RunConfig", hardware: "HardwareReport", precision: "Preci
     training = {key: value for key, value in sft_kwargs(config, precision, config.output_dir, False).items()
                 if key not in DECIDED_WHERE_IT_RUNS}
     lora = lora_kwargs(config)
-    quant = dict(config.quantization) if config.quantization else None
+    quant = _quantization(config)
     return "\n".join([
         "dtype, mixed, device_fields = precision_here()",
         "print(f'training with {dtype} weights, mixed precision {mixed}, on {\"cuda\" if torch.cuda.is_available() else \"cpu\"}')",
@@ -187,9 +194,6 @@ def _training(config: "RunConfig", hardware: "HardwareReport", precision: "Preci
         "train = labelled(train, tokenizer)",
         "evaluation = labelled(evaluation, tokenizer) if evaluation is not None else None",
         f"quantization = BitsAndBytesConfig(**{_py(quant)})" if quant else "quantization = None",
-        "if quantization is not None and quantization.load_in_4bit:",
-        "    compute = quantization.bnb_4bit_compute_dtype",
-        "    quantization.bnb_4bit_compute_dtype = getattr(torch, compute) if isinstance(compute, str) else compute or dtype",
         "model = AutoModelForCausalLM.from_pretrained(",
         "    MODEL,",
         "    dtype=dtype,",
@@ -210,3 +214,19 @@ def _training(config: "RunConfig", hardware: "HardwareReport", precision: "Preci
         f"tokenizer.save_pretrained({config.output_dir + '/final'!r})",
         "",
     ])
+
+
+def _quantization(config: "RunConfig") -> dict | None:
+    """BitsAndBytesConfig's arguments as sft-wizard passes them: torch dtypes, 4-bit layers computing in the run's dtype.
+
+    BitsAndBytesConfig itself takes six dtype names only and computes in float32 when no compute dtype is given.
+    """
+    if not config.quantization:
+        return None
+    quant = dict(config.quantization)
+    for key in ("bnb_4bit_compute_dtype", "bnb_4bit_quant_storage"):
+        if isinstance(quant.get(key), str):
+            quant[key] = _Source(f"torch.{quant[key]}")
+    if quant.get("load_in_4bit") and quant.get("bnb_4bit_compute_dtype") is None:
+        quant["bnb_4bit_compute_dtype"] = _Source("dtype")  # decided where the script runs, by precision_here()
+    return quant
