@@ -59,6 +59,49 @@ for model in Qwen/Qwen2.5-0.5B-Instruct meta-llama/Llama-3.1-8B-Instruct; do
   python3 benchmarks/throughput.py --rounds 2 --steps 12 --model "$model"
 done
 
+# ---- the first GPU user (issue 14): what the CPU simulations in tests/test_gpu_simulations.py cannot prove ----
+# - fp16 on CUDA: GradScaler's CUDA unscale kernel (no bfloat16 version) meets only fp32 gradients;
+# - bitsandbytes' 4-bit/8-bit kernels and paged optimizers under fp16 autocast (CPU runs their fallbacks);
+# - after an out-of-memory the run's CUDA memory is released (memory_reserved falls) before a retry loads;
+# - NVML on MIG or in a container: the process's own figure, not the device's used memory.
+step "every bundled preset: its own model (random weights), 3 steps here, then in fp16 as on a T4"
+for preset in presets/*.yaml; do
+  name=$(basename "$preset" .yaml)
+  $sw probe "$name" --random-init --steps 3 --set dataset.path=presets/data/demo-alpaca.jsonl | tail -2
+  echo "$name: exit $?"
+  $sw probe "$name" --random-init --steps 3 --set dataset.path=presets/data/demo-alpaca.jsonl \
+    --set training.bf16=false --set training.fp16=true | tail -2
+  echo "$name fp16: exit $?"
+done
+
+step "the course lesson's own code, imported (full fine-tuning, fp16=True), 3 steps on tiny-demo"
+$sw import tests/data/course-module7.py --output "$out/course.yaml" --force
+$sw train "$out/course.yaml" --headless --output-dir "$out/course" --set model.name_or_path=tiny-demo \
+  --set dataset.path=presets/data/demo-alpaca.jsonl --set training.max_steps=3 --set training.report_to=none
+echo "exit $?"
+
+step "out of memory in a step, in-process: release_memory gives back what the failed step held (reserved falls)"
+python3 - <<'PY'
+import torch
+from transformers import AutoModelForCausalLM
+from engine.config.run_config import ModelSection
+from engine.machine.oom import is_out_of_memory, release_memory
+from engine.models.structure import hf_config
+model = AutoModelForCausalLM.from_config(hf_config(ModelSection(name_or_path="Qwen/Qwen2.5-0.5B-Instruct")),
+                                         dtype=torch.bfloat16).cuda()
+def step(model):  # a step whose frame holds the model when it runs out of memory, as a training step does
+    return model.lm_head.weight.new_empty(torch.cuda.mem_get_info()[0] * 2)
+try:
+    step(model)
+except Exception as error:
+    failure = error
+print("out of memory recognised:", is_out_of_memory(failure))
+held = torch.cuda.memory_reserved()
+del model
+release_memory(failure)
+print(f"reserved before release {held / 2**30:.2f} GiB, after {torch.cuda.memory_reserved() / 2**30:.2f} GiB")
+PY
+
 # ---- several GPUs (issue 11): only on a machine with 2 or more visible GPUs --------------------------
 ngpu=$(nvidia-smi -L 2>/dev/null | wc -l)
 ranks() { python3 -c "import json,sys; e=[json.loads(l) for l in open(sys.argv[1])]; s=[x for x in e if x['event']=='start'][-1]; \

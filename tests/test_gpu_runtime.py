@@ -63,8 +63,26 @@ def test_on_two_gpus_cuda_starts_with_only_the_most_free_one_visible(command, tm
                             text=True, cwd=REPO, env=env, timeout=600)
     answer = json.loads(result.stdout.strip().splitlines()[-1])
     assert answer == {"code": 0, "driver_saw": ["GPU-idle"]}, result.stderr[-3000:]  # n_gpu 1: no DataParallel
-    if command[0] == "train":
-        assert "training on NVIDIA A100-SXM4-80GB (GPU-idle, the most free memory" in result.stdout + result.stderr
+    assert "training on NVIDIA A100-SXM4-80GB (GPU-idle, the most free memory" in result.stdout + result.stderr
+
+
+def test_chat_on_two_gpus_loads_its_model_with_only_the_most_free_one_visible(tmp_path, monkeypatch, capsys,
+                                                                              no_visible_devices):
+    """`chat` places its model on cuda:0, so that must be the chosen GPU, made visible before the model loads."""
+    from engine.cli.main import main
+    from engine.outputs import generate
+
+    monkeypatch.setitem(sys.modules, "pynvml", _two_gpus())
+    seen = []
+
+    def load_generator(run_dir):
+        seen.append(os.environ.get("CUDA_VISIBLE_DEVICES"))
+        raise UserError("stopped once the model would load")
+
+    monkeypatch.setattr(generate, "load_generator", load_generator)
+    assert main(["chat", str(tmp_path), "--prompt", "hi"]) == 2
+    assert seen == ["GPU-idle"]
+    assert "generating on NVIDIA A100-SXM4-80GB (GPU-idle, the most free memory" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -174,3 +192,28 @@ def test_the_bundled_schema_is_read_without_importing_the_training_libraries(mon
         assert "learning_rate" in module.schema()["training"]
     finally:
         module.schema.cache_clear()
+
+
+FRESH_SCHEMA_COMMAND = """
+import json, sys
+from engine.config import schema as module
+module.versions_key = lambda: "trl0-after-an-upgrade"  # neither bundled nor cached
+module.cache_dir = lambda: __import__("pathlib").Path(sys.argv[1])
+built = module.schema()
+print(json.dumps({"imported": sorted({"trl", "peft", "bitsandbytes", "torch"} & set(sys.modules)),
+                  "learning_rate": built["training"]["learning_rate"].default}))
+"""
+
+
+@pytest.mark.slow
+def test_after_a_library_upgrade_the_schema_is_built_in_a_child_that_starts_no_cuda_here(tmp_path):
+    """A new trl/transformers/peft has no bundled schema: building it must not import bitsandbytes before `train`
+    chooses its GPU; the child sees no GPU, and what it builds is what the bundled file holds for these versions."""
+    from engine.config import schema as module
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", FRESH_SCHEMA_COMMAND, str(tmp_path)], capture_output=True, text=True,
+                            cwd=REPO, env=env, timeout=600)
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {"imported": [], "learning_rate": 2e-05}, result.stderr
+    cached = json.loads((tmp_path / "schema-trl0-after-an-upgrade.json").read_text())
+    assert cached == json.loads(next(module.BUNDLED_DIR.glob(f"schema-{module.versions_key()}.json")).read_text())

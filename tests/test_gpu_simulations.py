@@ -2,7 +2,7 @@
 
 A fake NVML stands in for a T4 (compute capability 7.5: fp16), an A100 (8.0: bf16) and an H100
 (9.0). bitsandbytes 4-bit loading works on the CPU, so the QLoRA presets build real trainers here.
-What only a real GPU can show is listed in ../shared/docs/gpu.md.
+What only a real GPU can show is listed, and run, in benchmarks/gpu_checks.sh (../shared/docs/gpu.md is read-only here).
 """
 
 import os

@@ -317,8 +317,13 @@ def _count(text: str, option: str) -> int:
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """Answer prompts with the base and the fine-tuned model."""
+    from engine.machine.gpu_choice import choose_training_gpu
+    from engine.machine.hardware import hardware_report
     from engine.outputs.generate import load_generator
 
+    _, gpu_note = choose_training_gpu(hardware_report(), purpose="generating")  # before CUDA starts, as for training
+    if gpu_note:
+        print(f"# {gpu_note}", file=sys.stderr)
     generator = load_generator(args.run_dir)
     if generator.note:
         print(f"# {generator.note}", file=sys.stderr)

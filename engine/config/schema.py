@@ -102,7 +102,7 @@ def schema() -> dict[str, dict[str, FieldSpec]]:
     try:
         raw = json.loads((bundled if bundled.is_file() else path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raw = _build_raw_schema()
+        raw = _build_raw_schema_apart()
         try:
             write_text_atomic(path, json.dumps(raw))
         except OSError:
@@ -113,6 +113,28 @@ def schema() -> dict[str, dict[str, FieldSpec]]:
                   for name, spec in fields.items()}
         for section, fields in raw.items()
     }
+
+
+def _build_raw_schema_apart() -> dict[str, dict[str, dict]]:
+    """The schema built in a child process that sees no GPU, else here.
+
+    Importing the libraries (bitsandbytes among them) starts CUDA, and the process reading a
+    preset has not chosen its GPU yet: CUDA would then see every GPU (see engine.machine.gpu_choice).
+    """
+    import os
+    import subprocess
+    import sys
+
+    code = "import json; from engine.config.schema import _build_raw_schema; print(json.dumps(_build_raw_schema()))"
+    env = os.environ | {"CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    try:
+        child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        if child.returncode == 0:
+            return json.loads(child.stdout.splitlines()[-1])
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        pass
+    return _build_raw_schema()  # where the child failed, the same error here says what is wrong
 
 
 def _build_raw_schema() -> dict[str, dict[str, dict]]:

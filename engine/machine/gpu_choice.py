@@ -22,7 +22,8 @@ def _wanted(gpus: list[Gpu], wanted: str) -> Gpu:
 
 
 def choose_training_gpu(hardware: HardwareReport, wanted: str | None = None,
-                        read_hardware: Callable[[], HardwareReport] = hardware_report) -> tuple[HardwareReport, str | None]:
+                        read_hardware: Callable[[], HardwareReport] = hardware_report,
+                        purpose: str = "training") -> tuple[HardwareReport, str | None]:
     """Restrict CUDA_VISIBLE_DEVICES to one GPU (the wanted one, else the one with most free memory).
 
     Returns the hardware as seen after the restriction and a note saying which GPU and why, or
@@ -41,7 +42,7 @@ def choose_training_gpu(hardware: HardwareReport, wanted: str | None = None,
     os.environ["CUDA_VISIBLE_DEVICES"] = chosen.uuid
     restricted = read_hardware()
     others = len(visible) - 1
-    note = (f"training on {chosen.name} ({chosen.uuid}, {reason}); {others} other GPU(s) hidden with "
+    note = (f"{purpose} on {chosen.name} ({chosen.uuid}, {reason}); {others} other GPU(s) hidden with "
             f"CUDA_VISIBLE_DEVICES. Set CUDA_VISIBLE_DEVICES yourself to choose.")
     return restricted, note
 

@@ -38,6 +38,8 @@ class ProbeResult:
     """The whole device's used memory: every process and the driver's reserve."""
     peak_rss_bytes: int | None
     message: str
+    gpu_note: str | None = None
+    """Which of several visible GPUs the probe ran on, and why (None with one GPU or none)."""
 
     @property
     def measured_bytes(self) -> int | None:
@@ -98,7 +100,7 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeRe
     from engine.machine.gpu_choice import choose_training_gpu
     from engine.machine.hardware import hardware_report
 
-    hardware, _ = choose_training_gpu(hardware_report())  # the GPU training would take, before CUDA starts
+    hardware, gpu_note = choose_training_gpu(hardware_report())  # the GPU training would take, before CUDA starts
     problems = check_hardware_rules(config, hardware, "preset")
     if problems:
         raise UserError(problems[0], problems)
@@ -112,7 +114,7 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeRe
         device=gpu.name if gpu else "cpu", steps=steps, fits=fits, estimate_bytes=report.estimate.total_bytes,
         peak_reserved_bytes=memory.get("peak_bytes"), peak_allocated_bytes=memory.get("peak_allocated_bytes"),
         process_used_bytes=memory.get("process_used_bytes"), nvml_used_bytes=memory.get("nvml_used_bytes"),
-        peak_rss_bytes=memory.get("peak_rss_bytes"), message=message)
+        peak_rss_bytes=memory.get("peak_rss_bytes"), message=message, gpu_note=gpu_note)
 
 
 def _tokenizer(config: Any, random_init: bool) -> Any:
