@@ -16,6 +16,8 @@ class Writer:
 
 
 def test_library_future_warnings_stay_quiet_and_other_warnings_reach_the_panel():
+    with warnings.catch_warnings():  # an earlier run in this process turned capture on, then its caller's
+        logging.captureWarnings(True)  # catch_warnings ended and put the old showwarning back (pytest does)
     saved = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).propagate)
              for name in ("transformers", "trl", "peft", "accelerate", "datasets", "py.warnings")}
     writer = Writer()

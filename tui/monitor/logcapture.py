@@ -28,6 +28,9 @@ def capture_library_logs(writer: Any) -> None:
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.propagate = False
+    # Off then on: when an earlier run in this process left capture on and something has since put its own
+    # showwarning back (warnings.catch_warnings does), a bare captureWarnings(True) would do nothing.
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
     # Shown once per place, but after the filters already set: quiet_libraries' ignores stay in force.
     warnings.simplefilter("default", append=True)
