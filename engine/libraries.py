@@ -13,33 +13,38 @@ import threading
 import warnings
 
 _lock = threading.Lock()
-_loaded = False
+_loaded: set[str] = set()
+"""The tiers imported so far: "base" (torch, transformers, datasets) and "training" (peft, trl)."""
 
 
-def load_libraries() -> None:
-    """Import the training libraries (no-op after the first call)."""
-    global _loaded
-    if _loaded:
+def load_libraries(training: bool = True) -> None:
+    """Import torch, transformers and datasets, and with `training` also peft and trl (each tier once)."""
+    if ("training" if training else "base") in _loaded:
         return
     with _lock:
-        if _loaded:
-            return
-        import torch  # noqa: F401
-        import transformers
+        if "base" not in _loaded:
+            import torch  # noqa: F401
+            import transformers
 
-        for name in ("AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForCausalLM", "BitsAndBytesConfig",
-                     "TrainerCallback", "PreTrainedTokenizerFast"):
-            getattr(transformers, name)
-        import datasets  # noqa: F401
-        import peft  # noqa: F401
-        import trl
+            for name in ("AutoConfig", "AutoTokenizer", "AutoModel", "AutoModelForCausalLM", "BitsAndBytesConfig",
+                         "PreTrainedTokenizerFast"):
+                getattr(transformers, name)
+            import datasets  # noqa: F401
 
-        getattr(trl, "SFTTrainer"), getattr(trl, "SFTConfig")
-        _loaded = True
+            _loaded.add("base")
+        if training and "training" not in _loaded:
+            import transformers
+
+            getattr(transformers, "TrainerCallback")  # imports peft and bitsandbytes: seconds that reading never needs
+            import peft  # noqa: F401
+            import trl
+
+            getattr(trl, "SFTTrainer"), getattr(trl, "SFTConfig")
+            _loaded.add("training")
 
 
-def quiet_libraries() -> None:
-    """Silence tqdm bars and chatty library logs; warnings still reach the log handlers."""
+def quiet_libraries(training: bool = True) -> None:
+    """Import the libraries (peft and trl only for `training`) and silence tqdm bars and chatty library logs."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -47,7 +52,7 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)(\..*)?")
     from engine.libraries import load_libraries
 
-    load_libraries()
+    load_libraries(training)
     import datasets
     import transformers
 

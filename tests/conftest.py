@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -48,6 +50,28 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600) -> subproce
     """Run `python -m tui ARGS` in a subprocess, as a user would."""
     return subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True,
                           cwd=cwd or REPO, timeout=timeout, env=os.environ.copy())
+
+
+def run_command(*args: str) -> subprocess.CompletedProcess:
+    """Run a headless command in this process, as `sft-wizard ARGS` would, capturing its output and exit code.
+
+    For commands that read, check and write files: a subprocess would spend seconds importing the libraries
+    this process has already imported. Training, probing, launching and signals go through run_cli.
+    """
+    from engine.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    before = os.getcwd()
+    os.chdir(REPO)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        os.chdir(before)
+    return subprocess.CompletedProcess(["sft-wizard", *args], code, out.getvalue(), err.getvalue())
 
 
 def write_preset(folder: Path, text: str, name: str = "p.yaml") -> Path:

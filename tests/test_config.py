@@ -1,7 +1,7 @@
 """Preset validation: unknown keys, types, choices, legacy names, cross-field rules, --set."""
 
 import pytest
-from conftest import DEMO_DATA, MINIMAL, run_cli, write_preset
+from conftest import DEMO_DATA, MINIMAL, run_command, write_preset
 
 from engine.config.parsing import load_config_text, parse_config
 from engine.errors import UserError
@@ -118,31 +118,27 @@ def test_config_round_trips_through_yaml():
     assert again == config
 
 
-@pytest.mark.slow
 def test_cli_bad_preset_exits_2_with_one_message_and_no_traceback(tmp_path):
     preset = write_preset(tmp_path, with_training("lerning_rate: 0.1"))
-    result = run_cli("check", str(preset))
+    result = run_command("check", str(preset))
     assert result.returncode == 2
     assert "lerning_rate" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
 def test_cli_broken_yaml_names_the_line(tmp_path):
     preset = write_preset(tmp_path, "name: x\ntraining: {a: [1, 2\n")
-    result = run_cli("check", str(preset))
+    result = run_command("check", str(preset))
     assert result.returncode == 2 and "not valid YAML at line" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
 def test_cli_hardware_rules_on_cpu_name_the_fix():
-    result = run_cli("check", "course-module7")
+    result = run_command("check", "course-module7")
     assert result.returncode == 2
     assert "need bitsandbytes on a CUDA GPU" in result.stderr and "--set training.optim=adamw_torch" in result.stderr
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
 def test_cli_lora_target_that_does_not_exist_lists_the_model_modules():
-    result = run_cli("check", "demo", "--set", "lora.target_modules=[c_attn]")
+    result = run_command("check", "demo", "--set", "lora.target_modules=[c_attn]")
     assert result.returncode == 2
     assert "c_attn" in result.stderr and "q_proj" in result.stderr and "Traceback" not in result.stderr

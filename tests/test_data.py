@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import DEMO_DATA, run_cli, write_preset
+from conftest import DEMO_DATA, run_command, write_preset
 
 from engine.config.run_config import DatasetSection, ModelSection
 from engine.data.learning import learn_rows
@@ -107,14 +107,13 @@ def test_every_row_longer_than_max_length_is_an_error():
     assert "will be truncated" in check_lengths(stats, "demo")[0]
 
 
-@pytest.mark.slow
 def test_cli_bad_data_exits_2_and_leaves_no_run_directory(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"instruction": "a", "output": "b"}\nnot json\n')
     run_dir = tmp_path / "run"
     preset = write_preset(tmp_path, f"model: {{name_or_path: tiny-demo}}\ndataset: {{path: {bad}}}\n"
                                     f"training: {{output_dir: {run_dir}}}\n")
-    result = run_cli("train", str(preset), "--headless")
+    result = run_command("train", str(preset), "--headless")
     assert result.returncode == 2, result.stderr
     assert "line 2" in result.stderr and "Traceback" not in result.stderr
     assert not run_dir.exists()

@@ -10,7 +10,7 @@ import json
 
 import pytest
 from chat_templates import WITH_TOOLS, chat_tokenizer
-from conftest import REPO, run_cli, write_preset
+from conftest import REPO, run_cli, run_command, write_preset
 
 from engine.config.run_config import DatasetSection, ModelSection
 from engine.data.chat_fit import tools_of
@@ -101,7 +101,7 @@ def write_image_parquet(path):
 def test_cli_check_refuses_a_parquet_file_of_images_with_exit_2_though_pillow_is_missing(tmp_path):
     parquet = write_image_parquet(tmp_path / "vision.parquet")
     preset = write_preset(tmp_path, f"model: {{name_or_path: tiny-demo}}\ndataset: {{path: {parquet}}}\n")
-    result = run_cli("check", str(preset))
+    result = run_command("check", str(preset))
     assert result.returncode == 2, result.stderr
     assert "is multimodal data: its `images` column holds image data" in result.stderr
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr

@@ -69,6 +69,9 @@ def test_pause_holds_both_ranks_a_stop_reaches_both_at_one_step_and_resume_finis
         assert sum(e["event"] == "log" for e in read_events(run_dir)) == paused_logs
         send_request(run_dir, "resume")
         _wait_for_logs(run_dir, paused_logs + 1, process)
+        # Paused again before the signal: on a quiet machine the run could otherwise reach its end first.
+        send_request(run_dir, "pause")
+        _wait_for(run_dir, lambda e: e["event"] == "status" and e["phase"] == "paused", process, count=2)
         for launcher in _children(process.pid):  # as Slurm's --signal does: SIGTERM to accelerate's launcher
             os.kill(launcher, signal.SIGTERM)
         _, stderr = process.communicate(timeout=LAUNCH_TIMEOUT)

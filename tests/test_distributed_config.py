@@ -3,7 +3,7 @@
 import subprocess
 
 import pytest
-from conftest import MINIMAL, run_cli, write_preset
+from conftest import MINIMAL, run_cli, run_command, write_preset
 
 from engine.config.parsing import load_config_text
 from engine.errors import UserError
@@ -69,8 +69,8 @@ def test_zero3_without_deepspeed_and_sharding_without_gpus_are_refused_before_an
 
 def test_a_refused_strategy_leaves_no_run_directory(tmp_path):
     preset = write_preset(tmp_path, MINIMAL)
-    result = run_cli("train", str(preset), "--headless", "--processes", "2", "--set", "distributed.strategy=zero3",
-                     "--output-dir", str(tmp_path / "run"))
+    result = run_command("train", str(preset), "--headless", "--processes", "2", "--set", "distributed.strategy=zero3",
+                         "--output-dir", str(tmp_path / "run"))
     assert result.returncode == 2 and "distributed.strategy zero3" in result.stderr
     assert not (tmp_path / "run").exists()
 
@@ -100,9 +100,9 @@ def test_the_estimate_is_per_gpu_full_copy_for_ddp_sharded_for_fsdp():
 
 def test_gpus_needs_a_gpu_and_processes_a_count(tmp_path):
     preset = write_preset(tmp_path, MINIMAL)
-    result = run_cli("train", str(preset), "--headless", "--gpus", "2", "--output-dir", str(tmp_path / "run"))
+    result = run_command("train", str(preset), "--headless", "--gpus", "2", "--output-dir", str(tmp_path / "run"))
     assert result.returncode == 2 and "no visible GPU; use --processes N" in result.stderr
-    result = run_cli("train", str(preset), "--headless", "--processes", "0", "--output-dir", str(tmp_path / "run"))
+    result = run_command("train", str(preset), "--headless", "--processes", "0", "--output-dir", str(tmp_path / "run"))
     assert result.returncode == 2 and "1 or more" in result.stderr
 
 
@@ -130,7 +130,7 @@ def test_export_launch_writes_configs_accelerate_reads_and_scripts_bash_accepts(
 
 
 def test_export_launch_refuses_what_cannot_run(tmp_path):
-    result = run_cli("export-launch", "qlora-8b-24gb", "--nodes", "1", "--gpus-per-node", "2", "--strategy", "fsdp",
-                     "--output", str(tmp_path / "x"))
+    result = run_command("export-launch", "qlora-8b-24gb", "--nodes", "1", "--gpus-per-node", "2", "--strategy", "fsdp",
+                         "--output", str(tmp_path / "x"))
     assert result.returncode == 2 and "bnb_4bit_quant_storage" in result.stderr
     assert not (tmp_path / "x").exists()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 from chat_templates import FAMILIES, NO_SYSTEM_ROLE, chat_tokenizer, family_template
-from conftest import DEMO_DATA, run_cli, write_preset
+from conftest import DEMO_DATA, run_command, write_preset
 
 from engine.cli.main import main
 from engine.config.presets import load_preset
@@ -159,7 +159,7 @@ def test_check_sample_prints_the_marked_row_and_json_segments(tmp_path, capsys):
     plain = capsys.readouterr().out
     assert "<|user|>\nWhat is 2 + 2?\n<|assistant|>\n⟦2 + 2 = 4.</s>⟧" in plain
     assert "# learned: the assistant turns" in plain and "# sample: training row 1, " in plain
-    as_json = run_cli("check", str(preset), "--sample", "0", "--json")
+    as_json = run_command("check", str(preset), "--sample", "0", "--json")
     assert as_json.returncode == 0, as_json.stderr
     sample = json.loads(as_json.stdout)["sample"]
     assert sample["index"] == 0

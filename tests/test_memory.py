@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import REPO, run_cli, write_preset
+from conftest import REPO, run_command, write_preset
 
 from engine.config.parsing import load_config_text
 from engine.fit.calibration import error_table
@@ -80,13 +80,12 @@ def test_gpu_memory_sizes_and_names():
     assert parse_gpu_memory("a100-80g").capacity_bytes == 80 * GIB
 
 
-@pytest.mark.slow
 def test_estimate_json_for_a_local_directory_with_only_config_json(tmp_path):
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "config.json").write_text(json.dumps(catalog_entry("Qwen/Qwen2.5-0.5B-Instruct")["config"]))
     preset = write_preset(tmp_path, f"model: {{name_or_path: {model_dir}}}\ndataset: {{path: x.jsonl}}\nlora: {{r: 8}}\n")
-    result = run_cli("estimate", str(preset), "--json", "--gpu-memory", "T4")
+    result = run_command("estimate", str(preset), "--json", "--gpu-memory", "T4")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["total_bytes"] == sum(data["breakdown"].values())
@@ -103,9 +102,8 @@ def test_estimate_for_a_70b_qlora_preset_needs_no_torch(tmp_path):
     assert json.loads(out.stdout.split("HEAVY")[0])["total_bytes"] > 40 * GIB
 
 
-@pytest.mark.slow
 def test_estimate_names_unknown_lora_targets():
-    result = run_cli("estimate", "qlora-8b-24gb", "--set", "lora.target_modules=[wq]")
+    result = run_command("estimate", "qlora-8b-24gb", "--set", "lora.target_modules=[wq]")
     assert result.returncode == 2 and "q_proj" in result.stderr and "Traceback" not in result.stderr
 
 

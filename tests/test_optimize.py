@@ -4,7 +4,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_DATA, PRESETS, run_cli, write_preset
+from conftest import DEMO_DATA, PRESETS, run_cli, run_command, write_preset
 from fake_nvml import GIB, FakeNvml, a100
 
 from engine.config.presets import load_preset
@@ -139,6 +139,7 @@ def test_a_local_bf16_gpu_gets_bf16_tf32_and_dataloader_workers(monkeypatch):
     assert precision.mixed == "bf16"
 
 
+@pytest.mark.slow
 def test_cli_writes_the_preset_and_training_records_what_optimize_changed(tmp_path):
     seed = write_preset(tmp_path, f"""
 name: seed
@@ -154,7 +155,7 @@ training: {{num_train_epochs: 1, per_device_train_batch_size: 2, gradient_accumu
     written = load_yaml(out.read_text(encoding="utf-8"))
     assert written["training"]["per_device_train_batch_size"] == 8
     assert written["optimized"]["from"] == str(seed)
-    again = run_cli("optimize", str(seed), "--output", str(out))
+    again = run_command("optimize", str(seed), "--output", str(out))
     assert again.returncode == 2 and "already exists" in again.stderr
     run_dir = tmp_path / "run"
     trained = run_cli("train", str(out), "--headless", "--output-dir", str(run_dir))
@@ -164,14 +165,14 @@ training: {{num_train_epochs: 1, per_device_train_batch_size: 2, gradient_accumu
 
 
 def test_cli_plans_for_a_named_gpu_and_refuses_bad_input(tmp_path):
-    fits = run_cli("optimize", "lora-3b-bf16", "--gpu-memory", "16GiB", "--output", str(tmp_path / "a.yaml"))
+    fits = run_command("optimize", "lora-3b-bf16", "--gpu-memory", "16GiB", "--output", str(tmp_path / "a.yaml"))
     assert fits.returncode == 0, fits.stderr
     assert "2 x 8 -> 1 x 16" in fits.stdout  # 2 x 8 does not fit 16 GiB with the margin
     for args, words in ((["demo", "--gpu-memory", "lots"], "--gpu-memory"),
                         (["no-such-preset"], "no preset named"),
                         (["demo", "--set", "training.learning_rate"], "expected section.key=value"),
                         (["lora-3b-bf16", "--gpu-memory", "3GiB"], "does not fit")):
-        refused = run_cli("optimize", *args, "--output", str(tmp_path / "b.yaml"))
+        refused = run_command("optimize", *args, "--output", str(tmp_path / "b.yaml"))
         assert refused.returncode == 2, (args, refused.stderr)
         assert words in refused.stderr and "Traceback" not in refused.stderr
     assert not Path(tmp_path / "b.yaml").exists()

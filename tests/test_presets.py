@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, run_command
 
 from engine.config.parsing import parse_config
 from engine.config.presets import find_preset, list_presets, load_preset, save_preset
@@ -108,17 +108,15 @@ def test_import_reads_well_known_names_and_model_ids(tmp_path):
     assert raw["lora"] == {"r": 8, "target_modules": ["q_proj", "v_proj"]}
 
 
-@pytest.mark.slow
 def test_import_of_broken_python_is_a_user_error(tmp_path):
     code = tmp_path / "bad.py"
     code.write_text("!pip install trl\nargs = TrainingArguments(output_dir='o',\n")
-    result = run_cli("import", str(code))
+    result = run_command("import", str(code))
     assert result.returncode == 2 and "not valid Python at line 2" in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
 def test_presets_command_lists_bundled_presets():
-    result = run_cli("presets")
+    result = run_command("presets")
     assert result.returncode == 0
     for name in BUNDLED:
         assert name in result.stdout

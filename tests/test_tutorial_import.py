@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import REPO, run_cli
+from conftest import REPO, run_command
 
 from engine.config.snippet import import_snippet, preset_from_code
 from engine.errors import UserError
@@ -307,18 +307,18 @@ def test_imported_presets_validate(tmp_path):
 
 def test_import_then_check_names_the_missing_model(tmp_path):
     out = tmp_path / "course.yaml"
-    imported = run_cli("import", str(COURSE), "--output", str(out))
+    imported = run_command("import", str(COURSE), "--output", str(out))
     assert imported.returncode == 0, imported.stderr
     assert "SFTTrainer's model is model, not a literal id" in imported.stdout
     assert load_yaml(out.read_text())["model"]["name_or_path"] == ""
-    checked = run_cli("check", str(out))
+    checked = run_command("check", str(out))
     assert checked.returncode == 2 and "Traceback" not in checked.stderr
     assert "model.name_or_path is empty" in checked.stderr
 
 
 def test_import_of_a_notebook_through_the_command_line(tmp_path):
     out = tmp_path / "unsloth.yaml"
-    result = run_cli("import", str(TUTORIALS / "unsloth_alpaca_colab.ipynb"), "--output", str(out))
+    result = run_command("import", str(TUTORIALS / "unsloth_alpaca_colab.ipynb"), "--output", str(out))
     assert result.returncode == 0, result.stderr
     data = load_yaml(out.read_text())
     assert data["model"]["name_or_path"] == "unsloth/Meta-Llama-3.1-8B"

@@ -68,6 +68,6 @@ def optimize_for(config: "RunConfig", source: str, gpu_memory: str | None = None
     from engine.machine.hardware import hardware_report
     from engine.models.structure import model_structure
 
-    quiet_libraries()
+    quiet_libraries(training=False)
     machine = planning_machine(config, (hardware or hardware_report)(), gpu_memory)
     return optimize_config(config, model_structure(config.model), machine, source)

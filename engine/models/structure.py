@@ -93,7 +93,7 @@ def structure_for_config(config: dict) -> ModelStructure:
         pass
     from engine.libraries import quiet_libraries
 
-    quiet_libraries()
+    quiet_libraries(training=False)
     from transformers import AutoConfig
 
     from engine.models.architecture import structure_from_config
@@ -118,7 +118,7 @@ def hf_config(model: "ModelSection") -> Any:
     """A transformers config built from config_dict (works offline for catalog models)."""
     from engine.libraries import quiet_libraries
 
-    quiet_libraries()
+    quiet_libraries(training=False)
     from transformers import AutoConfig
 
     raw = {k: v for k, v in config_dict(model).items() if k not in ("auto_map", "quantization_config")}

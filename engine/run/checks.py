@@ -34,7 +34,7 @@ def full_check(config: Any, hardware: Any = None, sample: int | None = None) -> 
     precision, notes = resolve_precision(config, hardware)
     report.precision = f"{precision.mixed if precision.mixed != 'no' else precision.dtype} — {precision.reason}"
     report.warnings += notes
-    quiet_libraries()
+    quiet_libraries(training=sample is not None)  # only the sample's collator view needs trl's trainer (and peft)
     tokenizer = _collect(report, lambda: _check_model(config, report))
     _collect(report, lambda: _check_data(config, tokenizer, report, sample))
     return report
