@@ -16,7 +16,7 @@ want=${SFT_WIZARD_TORCH:-}
 if [ -z "$want" ]; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then want=cuda; else want=cpu; fi
 fi
-have=$(.venv/bin/python -c "import torch; print(torch.__version__)" 2>/dev/null || true)
+have=$(.venv/bin/python -c "import importlib.metadata as m; print(m.version('torch'))" 2>/dev/null || true)
 if [ -z "$have" ]; then
   echo "setup: installing torch $TORCH_VERSION ($want build)"
   if [ "$want" = cuda ]; then
@@ -29,7 +29,9 @@ if [ -z "$have" ]; then
       --extra-index-url https://pypi.org/simple
   fi
 fi
-if ! .venv/bin/python -c "import engine, tui, trl, peft, textual, pytest" 2>/dev/null \
+# find_spec, not import: importing peft takes seconds on every run of the tests; the stamp catches a changed pyproject.
+installed='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("engine", "tui", "trl", "peft", "textual", "pytest")))'
+if ! .venv/bin/python -c "$installed" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.sft-wizard-installed ]; then
   echo "setup: installing sft-wizard and its dependencies into .venv"
   pip install -e ".[test]" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true

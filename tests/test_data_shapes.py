@@ -282,6 +282,7 @@ def test_long_rows_do_not_print_the_token_indices_warning(capfd):
     assert "Token indices sequence length" not in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_alpaca_history_trains_with_tiny_demo(tmp_path):
     run_dir = tmp_path / "run"
     preset = write_preset(tmp_path, f"model: {{name_or_path: tiny-demo}}\n"
