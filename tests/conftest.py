@@ -67,8 +67,8 @@ def run_command(*args: str) -> subprocess.CompletedProcess:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = main(list(args))
-            except SystemExit as exc:  # argparse's usage errors
-                code = exc.code if isinstance(exc.code, int) else 2
+            except SystemExit as exc:  # argparse: --help exits 0, usage errors 2; as the interpreter maps them
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         os.chdir(before)
     return subprocess.CompletedProcess(["sft-wizard", *args], code, out.getvalue(), err.getvalue())
