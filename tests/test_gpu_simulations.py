@@ -105,7 +105,7 @@ def _t4_advice(name: str) -> list[str]:
 
 def _imported_course():
     """The course lesson's code as `sft-wizard import` reads it: full fine-tuning with fp16=True."""
-    from engine.config.snippet import preset_from_code
+    from engine.importing.python_code import preset_from_code
 
     config = _tiny(preset_from_code(str(COURSE)).config)
     config.training["report_to"] = "none"  # wandb is not installed here

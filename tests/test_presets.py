@@ -7,7 +7,7 @@ from conftest import REPO, run_cli, run_command
 
 from engine.config.parsing import parse_config
 from engine.config.presets import find_preset, list_presets, load_preset, save_preset
-from engine.config.snippet import import_snippet
+from engine.importing.python_code import import_python_code
 from engine.errors import UserError
 from engine.yamlio import load_yaml
 
@@ -64,7 +64,7 @@ def test_unknown_preset_suggests_close_names():
 
 
 def test_course_code_imports_to_the_course_preset_in_substance():
-    result = import_snippet(str(COURSE))
+    result = import_python_code(str(COURSE))
     imported, warnings = parse_config({**result.raw, "model": {"name_or_path": "x"}, "dataset": {
         **result.raw["dataset"], "path": "d.jsonl", "eval_split": 0.1}, "training": {**result.raw["training"], "report_to": "none"}},
         "course")
@@ -90,7 +90,7 @@ def test_import_never_executes_the_code(tmp_path):
     code = tmp_path / "evil.py"
     code.write_text(f"open({str(marker)!r}, 'w').write('x')\nfrom transformers import TrainingArguments\n"
                     "args = TrainingArguments(output_dir='o', learning_rate=lr, num_train_epochs=2)\n")
-    result = import_snippet(str(code))
+    result = import_python_code(str(code))
     assert not marker.exists()
     assert result.raw["training"] == {"output_dir": "o", "num_train_epochs": 2}
     assert any("learning_rate = lr" in line for line in result.not_read)
@@ -102,7 +102,7 @@ def test_import_reads_well_known_names_and_model_ids(tmp_path):
                     "bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.bfloat16)\n"
                     "m = AutoModelForCausalLM.from_pretrained('Qwen/Qwen2.5-0.5B-Instruct', quantization_config=bnb)\n"
                     "lora = LoraConfig(r=8, target_modules=['q_proj', 'v_proj'])\n")
-    raw = import_snippet(str(code)).raw
+    raw = import_python_code(str(code)).raw
     assert raw["quantization"] == {"load_in_4bit": True, "bnb_4bit_compute_dtype": "bfloat16"}
     assert raw["model"]["name_or_path"] == "Qwen/Qwen2.5-0.5B-Instruct"
     assert raw["lora"] == {"r": 8, "target_modules": ["q_proj", "v_proj"]}

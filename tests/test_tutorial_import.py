@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import REPO, run_command
 
-from engine.config.snippet import import_snippet, preset_from_code
+from engine.importing.python_code import import_python_code, preset_from_code
 from engine.errors import UserError
 from engine.yamlio import load_yaml
 
@@ -14,7 +14,7 @@ COURSE = REPO / "tests" / "data" / "course-module7.py"  # a copy of shared/refer
 
 
 def raw_of(name: str) -> dict:
-    return import_snippet(str(TUTORIALS / name)).raw
+    return import_python_code(str(TUTORIALS / name)).raw
 
 
 def test_top_level_variables_with_pip_lines_copied_from_colab():
@@ -33,7 +33,7 @@ def test_top_level_variables_with_pip_lines_copied_from_colab():
 
 
 def test_tuple_assignment_and_a_later_rebinding_for_evaluation():
-    result = import_snippet(str(TUTORIALS / "text_to_sql_tuple_assignment.py"))
+    result = import_python_code(str(TUTORIALS / "text_to_sql_tuple_assignment.py"))
     raw = result.raw
     assert raw["model"] == {"name_or_path": "codellama/CodeLlama-7b-hf", "attn_implementation": "flash_attention_2",
                             "dtype": "bfloat16"}
@@ -66,7 +66,7 @@ def test_dataclass_defaults_read_through_hf_argument_parser():
 
 
 def test_argparse_defaults_in_a_main_function():
-    result = import_snippet(str(TUTORIALS / "argparse_script.py"))
+    result = import_python_code(str(TUTORIALS / "argparse_script.py"))
     raw = result.raw
     assert raw["model"] == {"name_or_path": "mistralai/Mistral-7B-v0.1", "dtype": "bfloat16"}  # --no_bf16 store_false
     assert raw["quantization"] is None  # --use_4bit is off unless given
@@ -82,7 +82,7 @@ def test_argparse_defaults_in_a_main_function():
 
 
 def test_unsloth_colab_notebook_trains_the_base_model_not_the_saved_adapter():
-    result = import_snippet(str(TUTORIALS / "unsloth_alpaca_colab.ipynb"))
+    result = import_python_code(str(TUTORIALS / "unsloth_alpaca_colab.ipynb"))
     raw = result.raw
     assert raw["model"] == {"name_or_path": "unsloth/Meta-Llama-3.1-8B"}  # not "lora_model" of the inference cell
     assert raw["quantization"] == {"load_in_4bit": True}
@@ -104,7 +104,7 @@ def test_unsloth_colab_notebook_trains_the_base_model_not_the_saved_adapter():
 
 
 def test_unsloth_conversational_code_copied_with_pip_lines_and_a_plain_inference_reload():
-    result = import_snippet(str(TUTORIALS / "unsloth_conversational_copied.py"))
+    result = import_python_code(str(TUTORIALS / "unsloth_conversational_copied.py"))
     raw = result.raw
     assert raw["model"] == {"name_or_path": "unsloth/Llama-3.2-3B-Instruct"}  # not "lora_model", re-bound after training
     assert raw["quantization"] == {"load_in_4bit": True}
@@ -117,7 +117,7 @@ def test_unsloth_conversational_code_copied_with_pip_lines_and_a_plain_inference
 
 
 def test_trl_notebook_with_the_model_id_and_sft_config_inside_the_trainer():
-    result = import_snippet(str(TUTORIALS / "trl_sft_lora_notebook.ipynb"))
+    result = import_python_code(str(TUTORIALS / "trl_sft_lora_notebook.ipynb"))
     raw = result.raw
     assert raw["model"] == {"name_or_path": "Qwen/Qwen3-0.6B", "dtype": "bfloat16", "attn_implementation": "sdpa"}
     assert raw["quantization"] is None
@@ -131,7 +131,7 @@ def test_trl_notebook_with_the_model_id_and_sft_config_inside_the_trainer():
 
 
 def test_marimo_cells():
-    result = import_snippet(str(TUTORIALS / "marimo_sft.py"))
+    result = import_python_code(str(TUTORIALS / "marimo_sft.py"))
     raw = result.raw
     assert raw["model"] == {"name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct"}
     assert raw["lora"] == {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": "all-linear"}
@@ -156,7 +156,7 @@ def test_kaggle_settings_class():
 
 
 def test_trl_parser_script_leaves_every_command_line_value_to_the_user():
-    result = import_snippet(str(TUTORIALS / "trl_sft_script_trlparser.py"))
+    result = import_python_code(str(TUTORIALS / "trl_sft_script_trlparser.py"))
     assert result.raw == {"training": {}, "quantization": None, "dataset": {}, "model": {}}  # the usage docstring is no value
     not_read = "\n".join(result.not_read)
     assert "training: SFTConfig takes its values from the command line" in not_read
@@ -165,7 +165,7 @@ def test_trl_parser_script_leaves_every_command_line_value_to_the_user():
 
 
 def test_stanford_alpaca_training_arguments_subclass_and_transformers_trainer():
-    result = import_snippet(str(TUTORIALS / "stanford_alpaca_train.py"))
+    result = import_python_code(str(TUTORIALS / "stanford_alpaca_train.py"))
     assert result.raw["model"] == {"name_or_path": "facebook/opt-125m"}  # ModelArguments' default
     assert result.raw["training"] == {"optim": "adamw_torch"}  # the subclass's default over the library's
     assert "lora" not in result.raw and result.raw["quantization"] is None
@@ -176,7 +176,7 @@ def test_stanford_alpaca_training_arguments_subclass_and_transformers_trainer():
 
 
 def test_course_reference_code_keeps_its_model_for_the_user():
-    result = import_snippet(str(COURSE))
+    result = import_python_code(str(COURSE))
     assert result.raw["model"] == {}
     training = result.raw["training"]
     assert (training["learning_rate"], training["per_device_train_batch_size"], training["gradient_accumulation_steps"],
@@ -217,7 +217,7 @@ trainer.train()
 lr = 0.1
 model = AutoModelForCausalLM.from_pretrained("my-finetuned-llama")
 """
-    raw = import_snippet(write(tmp_path, code)).raw
+    raw = import_python_code(write(tmp_path, code)).raw
     assert raw["training"] == {"learning_rate": 5e-5, "num_train_epochs": 3, "max_steps": 60, "output_dir": "out-llama"}
     assert raw["model"] == {"name_or_path": "meta-llama/Llama-3.2-1B", "dtype": "bfloat16"}
     assert raw["lora"] == {"r": 32, "lora_alpha": 64, "task_type": "CAUSAL_LM"}
@@ -239,7 +239,7 @@ args = TrainingArguments(output_dir="o", per_device_train_batch_size=batch, lear
 trainer = SFTTrainer(model=model, args=args, train_dataset=make_dataset())
 trainer.train()
 """
-    result = import_snippet(write(tmp_path, code))
+    result = import_python_code(write(tmp_path, code))
     assert result.raw["training"] == {"output_dir": "o"}
     assert "name_or_path" not in result.raw["model"]
     not_read = "\n".join(result.not_read)
@@ -257,7 +257,7 @@ def test_notebook_cells_in_order_with_magics_and_markdown(tmp_path):
              {"cell_type": "code", "source": ["from trl import SFTConfig, SFTTrainer\n",
                                               "SFTTrainer(model=model_id, args=SFTConfig(learning_rate=3e-4)).train()"]}]
     path = write(tmp_path, json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}), "n.ipynb")
-    raw = import_snippet(path).raw
+    raw = import_python_code(path).raw
     assert raw["model"] == {"name_or_path": "b/second"} and raw["training"] == {"learning_rate": 3e-4}
 
 
@@ -267,7 +267,7 @@ def test_a_notebook_that_writes_its_training_script_then_launches_it(tmp_path):
              {"cell_type": "code", "source": script},
              {"cell_type": "code", "source": "!accelerate launch --config_file accelerate.yaml train.py"}]
     path = write(tmp_path, json.dumps({"cells": cells, "nbformat": 4, "nbformat_minor": 5, "metadata": {}}), "n.ipynb")
-    assert import_snippet(path).raw["model"] == {"name_or_path": "Qwen/Qwen3-0.6B"}
+    assert import_python_code(path).raw["model"] == {"name_or_path": "Qwen/Qwen3-0.6B"}
 
 
 @pytest.mark.parametrize(("name", "text", "message"), [
@@ -283,14 +283,14 @@ def test_a_notebook_that_writes_its_training_script_then_launches_it(tmp_path):
 ])
 def test_bad_input_is_one_clear_user_error(tmp_path, name, text, message):
     with pytest.raises(UserError, match="^.*" + message.replace("(", r"\(")):
-        import_snippet(write(tmp_path, text, name))
+        import_python_code(write(tmp_path, text, name))
 
 
 def test_import_of_an_unreadable_file_is_a_user_error(tmp_path):
     path = tmp_path / "binary.ipynb"
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(UserError, match="cannot read"):
-        import_snippet(str(path))
+        import_python_code(str(path))
 
 
 def test_imported_presets_validate(tmp_path):
@@ -337,7 +337,7 @@ def test_import_of_a_notebook_through_the_command_line(tmp_path):
 def test_where_the_training_data_comes_from(tmp_path, load, expected):
     code = f"from datasets import Dataset, load_dataset\nfrom trl import SFTTrainer\nds = {load}\n" \
            "SFTTrainer(model='m/m', train_dataset=ds).train()\n"
-    result = import_snippet(write(tmp_path, code))
+    result = import_python_code(write(tmp_path, code))
     assert result.raw["dataset"] == expected
     assert bool(expected) != any(line.startswith("dataset:") for line in result.not_read)
 
@@ -365,7 +365,7 @@ config = SFTConfig(output_dir="o", warmup_steps=warmup, seed=rank)
 trainer = SFTTrainer(model=model, args=config)
 trainer.train()
 """
-    result = import_snippet(write(tmp_path, code))
+    result = import_python_code(write(tmp_path, code))
     assert result.raw["model"] == {"name_or_path": "Qwen/Qwen2.5-0.5B"}
     assert result.raw["training"] == {"output_dir": "o", "seed": 8}
     not_read = "\n".join(result.not_read)
@@ -382,7 +382,7 @@ args = SFTConfig(output_dir="o", model_init_kwargs={"dtype": torch.float16, "qua
                                                     "device_map": "auto"})
 SFTTrainer(model="Qwen/Qwen2.5-0.5B-Instruct", args=args).train()
 """
-    result = import_snippet(write(tmp_path, code))
+    result = import_python_code(write(tmp_path, code))
     assert result.raw["model"] == {"name_or_path": "Qwen/Qwen2.5-0.5B-Instruct", "dtype": "float16"}
     assert result.raw["quantization"] == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}
     assert result.raw["training"] == {"output_dir": "o"}
@@ -403,7 +403,7 @@ class WeightedTrainer(SFTTrainer):
 trainer = WeightedTrainer(model="Qwen/Qwen2.5-0.5B", args=MyConfig(output_dir="w", num_train_epochs=1))
 trainer.train()
 """
-    raw = import_snippet(write(tmp_path, code)).raw
+    raw = import_python_code(write(tmp_path, code)).raw
     assert raw["model"] == {"name_or_path": "Qwen/Qwen2.5-0.5B"}
     assert raw["training"] == {"learning_rate": 1e-4, "num_train_epochs": 1, "output_dir": "w"}
 
@@ -424,6 +424,6 @@ trainer.train()
 trainer.args.num_train_epochs = 9
 args.learning_rate = 1.0
 """
-    result = import_snippet(write(tmp_path, code))
+    result = import_python_code(write(tmp_path, code))
     assert result.raw["training"] == {"output_dir": "o", "num_train_epochs": 4, "learning_rate": 3e-5}
     assert result.raw["model"] == {"name_or_path": "gpt2"} and result.not_read == []

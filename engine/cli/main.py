@@ -196,7 +196,7 @@ def _print_sample(sample: Any) -> None:
 def cmd_import(args: argparse.Namespace) -> int:
     """Read tutorial code into a preset file and say what was and was not read."""
     from engine.config.presets import save_preset
-    from engine.config.snippet import preset_from_code
+    from engine.importing.python_code import preset_from_code
 
     imported = preset_from_code(args.file, args.name)
     result, to_complete = imported.result, imported.to_complete

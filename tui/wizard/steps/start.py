@@ -91,7 +91,7 @@ class StartStep(Step):
 
     @on(Input.Submitted, "#import-path")
     def import_code(self, event: Input.Submitted) -> None:
-        from engine.config.snippet import preset_from_code
+        from engine.importing.python_code import preset_from_code
 
         result_view = self.query_one("#import-result", Static)
         try:

@@ -18,9 +18,9 @@ from typing import Any
 from engine.config.legacy import REMOVED, RENAMED
 from engine.config.schema import schema
 from engine.config.templates import ALPACA_TEMPLATES
-from engine.config.tutorial.interpreter import Interpreter
-from engine.config.tutorial.source import read_tutorial
-from engine.config.tutorial.values import COMMAND_LINE, Call, FunctionValue, describe, is_plain, trace
+from engine.importing.tutorial.interpreter import Interpreter
+from engine.importing.tutorial.source import read_tutorial
+from engine.importing.tutorial.values import COMMAND_LINE, Call, FunctionValue, describe, is_plain, trace
 from engine.errors import UserError
 
 _TRAINING_ARGS = ("TrainingArguments", "SFTConfig", "Seq2SeqTrainingArguments")
@@ -62,7 +62,7 @@ class ImportResult:
         self.read.append(f"{section}.{key} = {value!r} (from {where})")
 
 
-def import_snippet(path: str) -> ImportResult:
+def import_python_code(path: str) -> ImportResult:
     """Read a .py file or .ipynb notebook into raw preset data (validated by the caller)."""
     interpreter = Interpreter()
     try:
@@ -354,7 +354,7 @@ def preset_from_code(path: str, name: str | None = None) -> ImportedPreset:
     """Read tutorial code into a run config: the one import the command line and the wizard share."""
     from engine.config.parsing import parse_config_collecting
 
-    result = import_snippet(path)
+    result = import_python_code(path)
     name = name or Path(path).stem
     result.raw["name"] = name
     result.raw["description"] = f"imported from {Path(path).name}"

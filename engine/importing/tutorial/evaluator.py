@@ -6,8 +6,8 @@ import ast
 import operator
 from typing import Any
 
-from engine.config.tutorial.parsers import CONVERSIONS, parser_method
-from engine.config.tutorial.values import (
+from engine.importing.tutorial.parsers import CONVERSIONS, parser_method
+from engine.importing.tutorial.values import (
     Call,
     ClassValue,
     FunctionValue,

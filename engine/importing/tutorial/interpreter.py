@@ -12,8 +12,8 @@ import ast
 from dataclasses import replace
 from typing import Any
 
-from engine.config.tutorial.evaluator import Evaluator
-from engine.config.tutorial.values import (
+from engine.importing.tutorial.evaluator import Evaluator
+from engine.importing.tutorial.values import (
     Call,
     ClassValue,
     FunctionValue,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.config.tutorial.values import (
+from engine.importing.tutorial.values import (
     COMMAND_LINE,
     Call,
     ClassValue,
