@@ -142,3 +142,29 @@ def test_cli_lora_target_that_does_not_exist_lists_the_model_modules():
     result = run_command("check", "demo", "--set", "lora.target_modules=[c_attn]")
     assert result.returncode == 2
     assert "c_attn" in result.stderr and "q_proj" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_check_refuses_save_strategy_best_as_the_trainer_does():
+    """transformers' Trainer raises at construction for save_strategy best without metric_for_best_model; check says so first."""
+    refused = run_command("check", "demo", "--set", "training.save_strategy=best")
+    assert refused.returncode == 2
+    assert "training.metric_for_best_model" in refused.stderr and "Traceback" not in refused.stderr
+    without_eval = run_command("check", "demo", "--set", "training.save_strategy=best",
+                               "--set", "training.metric_for_best_model=eval_loss", "--set", "training.eval_strategy=no")
+    assert without_eval.returncode == 2 and "training.eval_strategy is 'no'" in without_eval.stderr
+    # load_best_model_at_end makes "loss" the metric, and save_strategy best needs no matching eval strategy
+    accepted = run_command("check", "demo", "--set", "training.save_strategy=best", "--set", "training.load_best_model_at_end=true")
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_a_problem_names_its_fields_so_no_one_parses_its_text():
+    from engine.config.parsing import parse_config_collecting
+
+    _, _, problems = parse_config_collecting({"training": {"learning_rate": 0, "save_steps": 10, "eval_steps": 3,
+                                                           "load_best_model_at_end": True, "eval_strategy": "steps",
+                                                           "save_strategy": "steps"},
+                                              "dataset": {"path": "d.jsonl", "eval_split": 0.1},
+                                              "model": {"name_or_path": "tiny-demo"}}, "p")
+    assert [p.fields for p in problems] == [("training.learning_rate",), ("training.save_steps", "training.eval_steps")]
+    assert str(problems[0]) == "p: training.learning_rate = 0 must be > 0."
+    assert problems[1].fix == "e.g. save_steps: 9." and problems[1].severity == "error"

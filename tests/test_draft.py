@@ -31,4 +31,4 @@ def test_a_broken_draft_is_no_draft_and_a_bad_value_is_named(user_config):
     assert draft.model_name == "tiny-demo"
     config, not_restored = draft.restore()
     assert config.model.name_or_path == "tiny-demo"
-    assert any("learning_rate" in problem for problem in not_restored)
+    assert "training.learning_rate" in [problem.field for problem in not_restored]

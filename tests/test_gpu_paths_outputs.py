@@ -169,8 +169,9 @@ def test_config_rules_reject_unknown_quantization_dtypes_only():
     config.quantization = {**QLORA, "bnb_4bit_quant_storage": "uint9", "bnb_4bit_compute_dtype": "bf17"}
     problems = check_config_rules(config, "p")[0]
     assert len(problems) == 2
-    assert "quantization.bnb_4bit_compute_dtype = 'bf17'" in problems[0]
-    assert "quantization.bnb_4bit_quant_storage = 'uint9'" in problems[1]
+    assert "quantization.bnb_4bit_compute_dtype = 'bf17'" in str(problems[0])
+    assert "quantization.bnb_4bit_quant_storage = 'uint9'" in str(problems[1])
+    assert [p.field for p in problems] == ["quantization.bnb_4bit_compute_dtype", "quantization.bnb_4bit_quant_storage"]
 
 
 @pytest.mark.parametrize("command", ["check", "train"])

@@ -100,5 +100,6 @@ def test_precision_auto_and_hardware_rules_on_a_t4():
     assert (decision.dtype, decision.mixed) == ("float16", "fp16")
     forced, _ = load_config_text(text + "training: {bf16: true}\n", "p")
     problems = check_hardware_rules(forced, report, "p")
-    assert problems and "no native bf16" in problems[0] and "Tesla T4" in problems[0]
+    assert problems and "no native bf16" in str(problems[0]) and "Tesla T4" in str(problems[0])
+    assert problems[0].fields == ("training.bf16", "model.dtype")
     assert check_hardware_rules(forced, hardware_report(FakeNvml([a100()])), "p") == []

@@ -135,12 +135,12 @@ def launch_monitor(args: argparse.Namespace) -> int:
             print(f"sft-wizard: error: {args.run_dir} has no events.jsonl; is it a run directory?", file=sys.stderr)
             return EXIT_USER_ERROR
         return _run_app(MonitorApp.attach(args.run_dir))
-    from engine.cli.main import apply_process_count
     from engine.config.presets import load_preset
+    from engine.run.multi.process_count import set_process_count
 
     try:
         config, warnings, _ = load_preset(args.preset, args.overrides)
-        apply_process_count(config, args)
+        set_process_count(config, args.gpus, args.processes)
     except UserError as exc:
         print(f"sft-wizard: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

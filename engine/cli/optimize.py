@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import TYPE_CHECKING
 
+from engine.cli.common import add_preset_arguments, load
 from engine.errors import EXIT_OK
 from engine.units import gib
 
@@ -30,6 +32,20 @@ def format_plan(plan: "Plan") -> str:
     for note in plan.notes:
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `optimize`."""
+    optimize = add_preset_arguments(sub.add_parser("optimize", help="the same run with the fastest settings that fit; "
+                                                   "same effective batch, each change printed"))
+    optimize.add_argument("--gpu-memory", metavar="SIZE|GPU", help="plan for this GPU (24GiB, A100-80G, ...) instead of the local one")
+    optimize.add_argument("--output", metavar="FILE", help="where to write the preset (default: your presets folder, NAME-fast)")
+    optimize.add_argument("--force", action="store_true", help="overwrite an existing preset")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print and write the optimized preset."""
+    return run_optimize(load(args), args.preset, args.gpu_memory, args.output, args.force)
 
 
 def run_optimize(config: "RunConfig", source: str, gpu_memory: str | None, output: str | None, force: bool) -> int:

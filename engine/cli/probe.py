@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+import argparse
+from typing import TYPE_CHECKING
 
+from engine.cli.common import add_preset_arguments, load
 from engine.errors import EXIT_DOES_NOT_FIT, EXIT_OK, UserError
-from engine.run.probe import run_probe, save_probe
 from engine.units import gib
 
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
 
-def run_probe_command(config: Any, steps: int, random_init: bool) -> int:
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `probe`."""
+    probe = add_preset_arguments(sub.add_parser("probe", help="run a few real steps and measure peak memory against the estimate"))
+    probe.add_argument("--steps", type=int, default=3)
+    probe.add_argument("--random-init", action="store_true", help="random weights from the config (no download)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the pre-flight probe."""
+    return run_probe_command(load(args), args.steps, args.random_init)
+
+
+def run_probe_command(config: "RunConfig", steps: int, random_init: bool) -> int:
     """`sft-wizard probe`: print measured beside estimated; exit 0 fits, 3 does not."""
     from engine.fit.report import format_fit
     from engine.fit.verdicts import fit_for_config
+    from engine.run.probe import run_probe, save_probe
 
     if steps < 1:
         raise UserError(f"--steps {steps}: run at least one step.")

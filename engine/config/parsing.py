@@ -16,7 +16,8 @@ from engine.config.run_config import (
     all_specs,
 )
 from engine.config.schema import FieldSpec
-from engine.errors import UserError
+from engine.errors import UserError, raise_problems
+from engine.problems import Problem
 from engine.yamlio import load_yaml
 
 TOP_LEVEL = ("name", "description", "model", "quantization", "lora", "dataset", "training", "distributed", "optimized")
@@ -29,13 +30,12 @@ def parse_config(raw: Any, source: str = "preset", overrides: list[str] | None =
     is expected.
     """
     config, warnings, problems = parse_config_collecting(raw, source, overrides)
-    if problems:
-        raise UserError(problems[0], problems)
+    raise_problems(problems)
     return config, warnings
 
 
 def parse_config_collecting(raw: Any, source: str = "preset",
-                            overrides: list[str] | None = None) -> tuple[RunConfig, list[str], list[str]]:
+                            overrides: list[str] | None = None) -> tuple[RunConfig, list[str], list[Problem]]:
     """Like parse_config, but returns the problems beside a config of the valid settings."""
     if raw is None:
         raw = {}
@@ -45,7 +45,7 @@ def parse_config_collecting(raw: Any, source: str = "preset",
     for override in overrides or []:
         apply_override(raw, override)
     warnings: list[str] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     apply_legacy_names(raw, warnings)
     for key in raw:
         if key not in TOP_LEVEL:
@@ -60,12 +60,12 @@ def parse_config_collecting(raw: Any, source: str = "preset",
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            problems.append(f"{source}: `{section}` must be a mapping of settings, got {value!r}.")
+            problems.append(Problem(f"`{section}` must be a mapping of settings, got {value!r}.", (section,), source=source))
             value = {}
         sections[section] = _checked_section(source, section, value, specs[section], problems)
     for key in ("name", "description"):
         if key in raw and not isinstance(raw[key], (str, type(None))):
-            problems.append(f"{source}: `{key}` must be text, got {raw[key]!r}.")
+            problems.append(Problem(f"`{key}` must be text, got {raw[key]!r}.", (key,), source=source))
     model = ModelSection(**sections["model"])
     if sections["dataset"].get("eval_split") == 0:  # `eval_split: 0` (or 0.0) means no evaluation split
         sections["dataset"]["eval_split"] = None
@@ -89,18 +89,19 @@ def parse_config_collecting(raw: Any, source: str = "preset",
     return config, warnings, problems
 
 
-def _optimized_record(value: Any, source: str, problems: list[str]) -> dict | None:
+def _optimized_record(value: Any, source: str, problems: list[Problem]) -> dict | None:
     """The `optimized` record `sft-wizard optimize` writes: kept as it is, only its shape is checked."""
     if value is None:
         return None
     if not isinstance(value, dict) or not isinstance(value.get("changes", []), list):
-        problems.append(f"{source}: `optimized` is the record `sft-wizard optimize` writes "
-                        "({from: ..., changes: [...]}); remove it or restore that shape.")
+        problems.append(Problem("`optimized` is the record `sft-wizard optimize` writes ({from: ..., changes: [...]});",
+                                ("optimized",), "remove it or restore that shape.", source))
         return None
     return value
 
 
-def _checked_section(source: str, section: str, values: dict, specs: dict[str, FieldSpec], problems: list[str]) -> dict:
+def _checked_section(source: str, section: str, values: dict, specs: dict[str, FieldSpec],
+                     problems: list[Problem]) -> dict:
     checked = {}
     for key, value in values.items():
         spec = specs.get(key)
@@ -108,13 +109,15 @@ def _checked_section(source: str, section: str, values: dict, specs: dict[str, F
             problems.append(_unknown(source, key, section, specs))
             continue
         if not spec.accepts(value):
-            problems.append(f"{source}: {section}.{key} = {value!r} is not valid: expected {spec.expected()}.")
+            problems.append(Problem(f"{section}.{key} = {value!r} is not valid:", (f"{section}.{key}",),
+                                    f"expected {spec.expected()}.", source))
             continue
         if spec.choices and isinstance(value, str) and not _in_choices(value, spec.choices):
             close = difflib.get_close_matches(value, spec.choices, n=3, cutoff=0.5)
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
             listed = ", ".join(spec.choices[:10]) + (", …" if len(spec.choices) > 10 else "")
-            problems.append(f"{source}: {section}.{key} = {value!r} is not one of {listed}.{hint}")
+            problems.append(Problem(f"{section}.{key} = {value!r} is not one of {listed}.{hint}", (f"{section}.{key}",),
+                                    source=source))
             continue
         checked[key] = value
     return checked
@@ -124,12 +127,13 @@ def _in_choices(value: str, choices: tuple[str, ...]) -> bool:
     return any(value == c or ("[" in c and value.startswith(c.split("[")[0])) for c in choices)
 
 
-def _unknown(source: str, key: str, section: str | None, valid: Any) -> str:
+def _unknown(source: str, key: str, section: str | None, valid: Any) -> Problem:
     where = f"in `{section}`" if section else "at the top level"
     close = difflib.get_close_matches(str(key), list(valid), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     owner = {"training": " (trl.SFTConfig)", "lora": " (peft.LoraConfig)", "quantization": " (transformers.BitsAndBytesConfig)"}.get(section or "", "")
-    return f"{source}: unknown key `{key}` {where}{owner}.{hint}"
+    return Problem(f"unknown key `{key}` {where}{owner}.{hint}", (f"{section}.{key}" if section else str(key),),
+                   source=source)
 
 
 def apply_override(raw: dict, override: str) -> None:

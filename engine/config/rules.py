@@ -6,6 +6,7 @@ import importlib.util
 from typing import TYPE_CHECKING
 
 from engine.config.distributed_rules import distributed_hardware_problems, distributed_problems, distributed_warnings
+from engine.problems import Problem
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
@@ -16,22 +17,24 @@ _INTEGRATIONS = {"wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlfl
                  "swanlab": "swanlab", "codecarbon": "codecarbon", "azure_ml": "azureml", "dagshub": "dagshub"}
 
 
-def _positive(config: "RunConfig", key: str, minimum: float, strict: bool, problems: list[str], source: str) -> None:
+def _positive(config: "RunConfig", key: str, minimum: float, strict: bool, problems: list[Problem], source: str) -> None:
     value = config.training.get(key)
     if value is None:
         return
     bad = value <= minimum if strict else value < minimum
     if bad:
         relation = ">" if strict else ">="
-        problems.append(f"{source}: training.{key} = {value!r} must be {relation} {minimum:g}.")
+        problems.append(Problem(f"training.{key} = {value!r} must be {relation} {minimum:g}.", (f"training.{key}",),
+                                source=source))
 
 
-def check_config_rules(config: "RunConfig", source: str) -> tuple[list[str], list[str]]:
+def check_config_rules(config: "RunConfig", source: str) -> tuple[list[Problem], list[str]]:
     """Problems and warnings that follow from the config alone (no hardware, no model)."""
     problems = [
         *_number_problems(config, source),
         *_precision_problems(config, source),
         *_evaluation_problems(config, source),
+        *_save_best_problems(config, source),
         *_load_best_problems(config, source),
         *_quantization_problems(config, source),
         *_lora_problems(config, source),
@@ -42,9 +45,9 @@ def check_config_rules(config: "RunConfig", source: str) -> tuple[list[str], lis
     return problems, _config_warnings(config) + distributed_warnings(config)
 
 
-def _number_problems(config: "RunConfig", source: str) -> list[str]:
+def _number_problems(config: "RunConfig", source: str) -> list[Problem]:
     """Training numbers outside their range: rates, batch sizes, lengths, epochs, step intervals, clipping."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     _positive(config, "learning_rate", 0, True, problems, source)
     for key in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
         _positive(config, key, 1, False, problems, source)
@@ -54,75 +57,109 @@ def _number_problems(config: "RunConfig", source: str) -> list[str]:
         _positive(config, key, 0, True, problems, source)
     max_grad_norm = config.training.get("max_grad_norm")
     if max_grad_norm is not None and max_grad_norm < 0:
-        problems.append(f"{source}: training.max_grad_norm = {max_grad_norm!r} must be >= 0 (0 turns clipping off).")
+        problems.append(Problem(f"training.max_grad_norm = {max_grad_norm!r} must be >= 0", ("training.max_grad_norm",),
+                                "(0 turns clipping off).", source))
     return problems
 
 
-def _precision_problems(config: "RunConfig", source: str) -> list[str]:
+def _precision_problems(config: "RunConfig", source: str) -> list[Problem]:
     """Mixed-precision flags that contradict each other (fp16 and bf16 both on)."""
     t = config.training
     if t.get("fp16") is True and t.get("bf16") is True:
-        return [f"{source}: training.fp16 and training.bf16 are both true; choose one (or leave both out for auto)."]
+        return [Problem("training.fp16 and training.bf16 are both true;", ("training.fp16", "training.bf16"),
+                        "choose one (or leave both out for auto).", source)]
     return []
 
 
-def _evaluation_problems(config: "RunConfig", source: str) -> list[str]:
+def _evaluation_problems(config: "RunConfig", source: str) -> list[Problem]:
     """An eval strategy without evaluation data, or evaluation data given twice or as a bad share."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     dataset = config.dataset
     eval_strategy = config.training_value("eval_strategy")
     has_eval_data = dataset.eval_split is not None or dataset.eval_path
     if eval_strategy != "no" and not has_eval_data:
-        problems.append(f"{source}: training.eval_strategy = {eval_strategy!r} needs evaluation data: "
-                        "set dataset.eval_split (e.g. 0.1) or dataset.eval_path.")
+        problems.append(Problem(f"training.eval_strategy = {eval_strategy!r} needs evaluation data:",
+                                ("training.eval_strategy", "dataset.eval_split"),
+                                "set dataset.eval_split (e.g. 0.1) or dataset.eval_path.", source))
     if dataset.eval_split is not None and dataset.eval_path:
-        problems.append(f"{source}: dataset.eval_split and dataset.eval_path are both set; use one.")
+        problems.append(Problem("dataset.eval_split and dataset.eval_path are both set;",
+                                ("dataset.eval_split", "dataset.eval_path"), "use one.", source))
     if dataset.eval_split is not None and not 0 < dataset.eval_split < 1:
-        problems.append(f"{source}: dataset.eval_split = {dataset.eval_split!r} must be between 0 and 1 (a share of rows).")
+        problems.append(Problem(f"dataset.eval_split = {dataset.eval_split!r} must be between 0 and 1 (a share of rows).",
+                                ("dataset.eval_split",), source=source))
     return problems
 
 
-def _load_best_problems(config: "RunConfig", source: str) -> list[str]:
+def _save_best_problems(config: "RunConfig", source: str) -> list[Problem]:
+    """save_strategy best with no metric to judge "best" by, or no evaluation to compute it (the trainer refuses both)."""
+    value = config.training_value
+    if value("save_strategy") != "best":
+        return []
+    problems: list[Problem] = []
+    metric_defaults = value("load_best_model_at_end") or value("lr_scheduler_type") in ("reduce_lr_on_plateau", "greedy")
+    if value("metric_for_best_model") is None and not metric_defaults:
+        problems.append(Problem("training.save_strategy = 'best' needs training.metric_for_best_model, the metric that "
+                                "decides which checkpoint is best;", ("training.metric_for_best_model", "training.save_strategy"),
+                                "set it (e.g. --set training.metric_for_best_model=eval_loss) or use save_strategy steps.",
+                                source))
+    if value("eval_strategy") == "no":
+        problems.append(Problem("training.save_strategy = 'best' saves when an evaluation finds a better metric, but "
+                                "training.eval_strategy is 'no';", ("training.eval_strategy", "training.save_strategy"),
+                                "set training.eval_strategy (e.g. steps) and give evaluation data.", source))
+    return problems
+
+
+def _load_best_problems(config: "RunConfig", source: str) -> list[Problem]:
     """load_best_model_at_end without evaluation, or with save and eval strategies/steps that do not line up."""
     value = config.training_value
     if not value("load_best_model_at_end"):
         return []
     eval_strategy = value("eval_strategy")
     save_strategy = value("save_strategy")
+    fields = ("training.load_best_model_at_end", "training.eval_strategy", "training.save_strategy")
     if eval_strategy == "no":
-        return [f"{source}: training.load_best_model_at_end needs evaluation: set training.eval_strategy to "
-                f"{save_strategy!r} (the save strategy) and give evaluation data."]
+        return [Problem("training.load_best_model_at_end needs evaluation:", fields,
+                        f"set training.eval_strategy to {save_strategy!r} (the save strategy) and give evaluation data.",
+                        source)]
+    if save_strategy == "best":  # the trainer saves on every new best: no strategies to line up
+        return []
     if save_strategy != eval_strategy:
-        return [f"{source}: training.load_best_model_at_end needs save_strategy ({save_strategy!r}) and "
-                f"eval_strategy ({eval_strategy!r}) to match."]
+        return [Problem(f"training.load_best_model_at_end needs save_strategy ({save_strategy!r}) and "
+                        f"eval_strategy ({eval_strategy!r}) to match.", fields, source=source)]
     if eval_strategy == "steps":
         save_steps = value("save_steps")
         eval_steps = config.training.get("eval_steps") or value("logging_steps")
         if save_steps and eval_steps and save_steps >= 1 and eval_steps >= 1 and save_steps % eval_steps:
-            return [f"{source}: training.load_best_model_at_end needs save_steps ({save_steps:g}) to be a "
-                    f"multiple of eval_steps ({eval_steps:g}); e.g. save_steps: {eval_steps * max(1, round(save_steps / eval_steps)):g}."]
+            return [Problem(f"training.load_best_model_at_end needs save_steps ({save_steps:g}) to be a "
+                            f"multiple of eval_steps ({eval_steps:g});", ("training.save_steps", "training.eval_steps"),
+                            f"e.g. save_steps: {eval_steps * max(1, round(save_steps / eval_steps)):g}.", source)]
     return []
 
 
-def _quantization_problems(config: "RunConfig", source: str) -> list[str]:
+def _quantization_problems(config: "RunConfig", source: str) -> list[Problem]:
     """A quantization section with no or both bit widths, an unknown 4-bit type or dtype, or no LoRA to train."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     q = config.quantization or {}
     if q.get("load_in_4bit") and q.get("load_in_8bit"):
-        problems.append(f"{source}: quantization.load_in_4bit and quantization.load_in_8bit are both true; choose one.")
+        problems.append(Problem("quantization.load_in_4bit and quantization.load_in_8bit are both true;",
+                                ("quantization.load_in_4bit", "quantization.load_in_8bit"), "choose one.", source))
     if q and not (q.get("load_in_4bit") or q.get("load_in_8bit")):
-        problems.append(f"{source}: quantization is set but neither load_in_4bit nor load_in_8bit is true; "
-                        "set one, or `quantization: null` for 16-bit weights.")
+        problems.append(Problem("quantization is set but neither load_in_4bit nor load_in_8bit is true;",
+                                ("quantization.load_in_4bit",),
+                                "set one, or `quantization: null` for 16-bit weights.", source))
     if q.get("bnb_4bit_quant_type") not in (None, "nf4", "fp4"):
-        problems.append(f"{source}: quantization.bnb_4bit_quant_type = {q['bnb_4bit_quant_type']!r} must be nf4 or fp4.")
+        problems.append(Problem(f"quantization.bnb_4bit_quant_type = {q['bnb_4bit_quant_type']!r} must be nf4 or fp4.",
+                                ("quantization.bnb_4bit_quant_type",), source=source))
     if q and config.lora is None:
-        problems.append(f"{source}: a quantized model cannot be fully fine-tuned; set `lora:` (QLoRA) or `quantization: null`.")
+        problems.append(Problem("a quantized model cannot be fully fine-tuned;", ("lora", "quantization"),
+                                "set `lora:` (QLoRA) or `quantization: null`.", source))
     return problems + _quantization_dtype_problems(q, source)
 
 
-def _quantization_dtype_problems(q: dict, source: str) -> list[str]:
+def _quantization_dtype_problems(q: dict, source: str) -> list[Problem]:
     """bnb_4bit_compute_dtype or bnb_4bit_quant_storage values that name no torch dtype."""
-    return [f"{source}: quantization.{key} = {q[key]!r} is not a torch dtype; use one of: {', '.join(torch_dtype_names())}."
+    return [Problem(f"quantization.{key} = {q[key]!r} is not a torch dtype;", (f"quantization.{key}",),
+                    f"use one of: {', '.join(torch_dtype_names())}.", source)
             for key in ("bnb_4bit_compute_dtype", "bnb_4bit_quant_storage")
             if q.get(key) is not None and not is_torch_dtype_name(q[key])]
 
@@ -149,41 +186,46 @@ def torch_dtype_names() -> list[str]:
     return sorted(name for name in dir(torch) if isinstance(getattr(torch, name, None), torch.dtype))
 
 
-def _lora_problems(config: "RunConfig", source: str) -> list[str]:
+def _lora_problems(config: "RunConfig", source: str) -> list[Problem]:
     """LoRA rank and dropout outside their ranges."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     lora = config.lora or {}
     if "r" in lora and lora["r"] < 1:
-        problems.append(f"{source}: lora.r = {lora['r']!r} must be >= 1.")
+        problems.append(Problem(f"lora.r = {lora['r']!r} must be >= 1.", ("lora.r",), source=source))
     if "lora_dropout" in lora and not 0 <= lora["lora_dropout"] < 1:
-        problems.append(f"{source}: lora.lora_dropout = {lora['lora_dropout']!r} must be in [0, 1).")
+        problems.append(Problem(f"lora.lora_dropout = {lora['lora_dropout']!r} must be in [0, 1).", ("lora.lora_dropout",),
+                                source=source))
     return problems
 
 
-def _model_and_dataset_problems(config: "RunConfig", source: str) -> list[str]:
+def _model_and_dataset_problems(config: "RunConfig", source: str) -> list[Problem]:
     """An empty model or dataset path, or a dataset template that does not fit the data format."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     if not config.model.name_or_path:
-        problems.append(f"{source}: model.name_or_path is empty; give a Hub id, a local directory or tiny-demo.")
+        problems.append(Problem("model.name_or_path is empty;", ("model.name_or_path",),
+                                "give a Hub id, a local directory or tiny-demo.", source))
     if not config.dataset.path:
-        problems.append(f"{source}: dataset.path is empty; give a JSON/JSONL/CSV/Parquet file or a Hub dataset id.")
+        problems.append(Problem("dataset.path is empty;", ("dataset.path",),
+                                "give a JSON/JSONL/CSV/Parquet file or a Hub dataset id.", source))
     fmt, template = config.dataset.format, config.dataset.template
     if template in ("alpaca", "alpaca-zh") and fmt in ("chat", "sharegpt", "text"):
-        problems.append(f"{source}: dataset.template = {template!r} formats instruction data, but dataset.format is "
-                        f"{fmt!r}; use template chat-template (or auto).")
+        problems.append(Problem(f"dataset.template = {template!r} formats instruction data, but dataset.format is {fmt!r};",
+                                ("dataset.template", "dataset.format"), "use template chat-template (or auto).", source))
     if template == "chat-template" and fmt in ("alpaca", "text", "prompt-completion"):
-        problems.append(f"{source}: dataset.template = chat-template needs chat or sharegpt data, but dataset.format is {fmt!r}.")
+        problems.append(Problem(f"dataset.template = chat-template needs chat or sharegpt data, but dataset.format is {fmt!r}.",
+                                ("dataset.template", "dataset.format"), source=source))
     return problems
 
 
-def _report_to_problems(config: "RunConfig", source: str) -> list[str]:
+def _report_to_problems(config: "RunConfig", source: str) -> list[Problem]:
     """report_to integrations whose package is not installed."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     for name in _report_targets(config.training_value("report_to")):
         module = _INTEGRATIONS.get(name)
         if module and importlib.util.find_spec(module) is None:
-            problems.append(f"{source}: training.report_to includes {name!r}, but the {module} package is not installed; "
-                            f"`pip install {module}` or --set training.report_to=none.")
+            problems.append(Problem(f"training.report_to includes {name!r}, but the {module} package is not installed;",
+                                    ("training.report_to",), f"`pip install {module}` or --set training.report_to=none.",
+                                    source))
     return problems
 
 
@@ -207,6 +249,11 @@ def _report_targets(report_to: object) -> list[str]:
     return [str(x) for x in report_to or []]
 
 
+def _setting_names(reasons: list[str]) -> tuple[str, ...]:
+    """The setting names in needs_bitsandbytes' reasons (`training.optim = paged_adamw_8bit` -> `training.optim`)."""
+    return tuple(reason.split(" = ")[0] for reason in reasons)
+
+
 def needs_bitsandbytes(config: "RunConfig") -> list[str]:
     """The settings of this config that need bitsandbytes and a CUDA GPU."""
     reasons = []
@@ -221,7 +268,7 @@ def needs_bitsandbytes(config: "RunConfig") -> list[str]:
     return reasons
 
 
-def check_hardware_rules(config: "RunConfig", hardware: "HardwareReport", source: str) -> list[str]:
+def check_hardware_rules(config: "RunConfig", hardware: "HardwareReport", source: str) -> list[Problem]:
     """Problems running this config on this machine's hardware (each with the fix)."""
     problems = []
     gpu = hardware.training_gpu
@@ -232,17 +279,20 @@ def check_hardware_rules(config: "RunConfig", hardware: "HardwareReport", source
             fixes.append("--set quantization=null")
         if any(n.startswith("training.optim") for n in bnb_needs):
             fixes.append("--set training.optim=adamw_torch")
-        problems.append(f"{source}: {' and '.join(bnb_needs)} need bitsandbytes on a CUDA GPU, and this machine has none "
-                        f"({hardware.nvml_error or 'no visible GPU'}). Run it on a GPU machine, or use {' '.join(fixes)}.")
+        problems.append(Problem(f"{' and '.join(bnb_needs)} need bitsandbytes on a CUDA GPU, and this machine has none "
+                                f"({hardware.nvml_error or 'no visible GPU'}).", _setting_names(bnb_needs),
+                                f"Run it on a GPU machine, or use {' '.join(fixes)}.", source))
     elif bnb_needs and importlib.util.find_spec("bitsandbytes") is None:
-        problems.append(f"{source}: {' and '.join(bnb_needs)} need bitsandbytes; `pip install bitsandbytes`.")
+        problems.append(Problem(f"{' and '.join(bnb_needs)} need bitsandbytes;", _setting_names(bnb_needs),
+                                "`pip install bitsandbytes`.", source))
     if config.training.get("fp16") is True and gpu is None:
-        problems.append(f"{source}: training.fp16 needs a CUDA GPU, and this machine has none; "
-                        "use --set training.fp16=false (fp32 on CPU) or leave fp16/bf16 out for auto.")
+        problems.append(Problem("training.fp16 needs a CUDA GPU, and this machine has none;", ("training.fp16",),
+                                "use --set training.fp16=false (fp32 on CPU) or leave fp16/bf16 out for auto.", source))
     wants_bf16 = config.training.get("bf16") is True or config.model.dtype == "bfloat16"
     if wants_bf16 and gpu is not None and not gpu.bf16:
         cc = ".".join(map(str, gpu.compute_capability))
-        problems.append(f"{source}: bf16 was asked for, but {gpu.name} (compute capability {cc}) has no native bf16 "
-                        "(it needs 8.0+); use fp16 (--set training.bf16=false --set training.fp16=true "
-                        "--set model.dtype=float16) or leave precision on auto.")
+        problems.append(Problem(f"bf16 was asked for, but {gpu.name} (compute capability {cc}) has no native bf16 "
+                                "(it needs 8.0+);", ("training.bf16", "model.dtype"),
+                                "use fp16 (--set training.bf16=false --set training.fp16=true "
+                                "--set model.dtype=float16) or leave precision on auto.", source))
     return problems + distributed_hardware_problems(config, hardware, source)

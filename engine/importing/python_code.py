@@ -22,6 +22,7 @@ from engine.importing.tutorial.interpreter import Interpreter
 from engine.importing.tutorial.source import read_tutorial
 from engine.importing.tutorial.values import COMMAND_LINE, Call, FunctionValue, describe, is_plain, trace
 from engine.errors import UserError
+from engine.problems import Problem
 
 _TRAINING_ARGS = ("TrainingArguments", "SFTConfig", "Seq2SeqTrainingArguments")
 _SECTIONS = {**dict.fromkeys(_TRAINING_ARGS, "training"), "LoraConfig": "lora", "BitsAndBytesConfig": "quantization"}
@@ -346,7 +347,7 @@ class ImportedPreset:
     config: Any
     """The RunConfig (fields the code does not set are left empty, never invented)."""
     warnings: list[str]
-    to_complete: list[str]
+    to_complete: list[Problem]
     """Problems to fix before training, such as a model or dataset the code did not name."""
 
 

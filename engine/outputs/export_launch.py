@@ -17,7 +17,7 @@ from engine.config.presets import save_preset
 from engine.config.resolve import asked_mixed_precision
 from engine.config.rules import check_config_rules
 from engine.config.run_config import STRATEGIES
-from engine.errors import UserError
+from engine.errors import UserError, raise_problems
 from engine.run.multi.accelerate_config import DEFAULT_PORT, WORKER_MODULE, accelerate_config
 from engine.yamlio import dump_yaml
 
@@ -56,8 +56,7 @@ def export_launch(config: "RunConfig", plan: LaunchPlan, output: str, strategy: 
     config.distributed.strategy = strategy or config.distributed.strategy
     config.distributed.main_process_port = plan.port
     problems, _ = check_config_rules(config, "export-launch")
-    if problems:
-        raise UserError(problems[0], problems)
+    raise_problems(problems)
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     preset = save_preset(config, str(folder / "preset.yaml"), overwrite=True)

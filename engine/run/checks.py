@@ -7,7 +7,8 @@ from typing import Any
 
 from engine.config.resolve import resolve_precision
 from engine.config.rules import check_hardware_rules
-from engine.errors import UserError
+from engine.errors import UserError, raise_problems
+from engine.problems import Problem
 from engine.machine.hardware import hardware_report
 
 
@@ -15,13 +16,17 @@ from engine.machine.hardware import hardware_report
 class CheckReport:
     """What `check` found: problems (each with its fix), warnings and facts worth showing."""
 
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
     precision: str = ""
     stats: Any = None
     sample: Any = None
     """The asked-for training row as the trainer's collator hands it over (engine.data.preview.Sample)."""
+
+    def raise_problems(self) -> None:
+        """Raise the UserError listing every problem found, if any."""
+        raise_problems(self.problems)
 
 
 def full_check(config: Any, hardware: Any = None, sample: int | None = None) -> CheckReport:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.errors import UserError
+from engine.errors import UserError, raise_problems
 
 MEASUREMENTS = (("process_used_bytes", "NVML used by this process"), ("peak_reserved_bytes", "PyTorch max reserved"),
                 ("peak_rss_bytes", "peak RSS"))
@@ -102,8 +102,7 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeRe
 
     hardware, gpu_note = choose_training_gpu(hardware_report())  # the GPU training would take, before CUDA starts
     problems = check_hardware_rules(config, hardware, "preset")
-    if problems:
-        raise UserError(problems[0], problems)
+    raise_problems(problems)
     gpu = hardware.training_gpu
     precision, _ = resolve_precision(config, hardware)
     report = fit_for_config(config)

@@ -18,7 +18,7 @@ from engine.config.resolve import resolve_precision
 from engine.config.rules import check_hardware_rules
 from engine.config.run_config import RunConfig
 from engine.config.schema import library_versions
-from engine.errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, UserError
+from engine.errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, UserError, raise_problems
 from engine.libraries import quiet_libraries
 from engine.machine.gpu_choice import choose_training_gpu, choose_training_gpus
 from engine.machine.hardware import HardwareReport, hardware_report
@@ -107,8 +107,7 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     config = request.config
     run_dir = Path(request.output_dir or config.output_dir)
     problems = check_hardware_rules(config, hardware, "preset")
-    if problems:
-        raise UserError(problems[0], problems)
+    raise_problems(problems)
     precision, precision_notes = resolve_precision(config, hardware)
     trainer_arguments(config, precision, str(run_dir), hardware.training_gpu is not None)  # refusals come now
     owns_run_dir = world.main and not world.launched

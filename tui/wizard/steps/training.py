@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from rich.text import Text
@@ -15,6 +14,7 @@ from textual.widgets import Collapsible, Input, Label, Select, Static
 
 from engine.config.resolve import planned_steps
 from engine.config.schema import FieldSpec, schema
+from engine.problems import Problem
 from engine.yamlio import load_yaml
 from tui.wizard.state import WizardState
 from tui.wizard.steps.base import Step
@@ -193,21 +193,22 @@ class TrainingStep(Step):
         self._set(spec.name, parse_value(event.value))
         self.notify(f"training.{spec.name} = {event.value or '(default)'}")
 
-    def _quick_problems(self) -> list[str]:
+    def _quick_problems(self) -> list[Problem]:
         from engine.config.parsing import parse_config_collecting
 
         _, _, problems = parse_config_collecting(self.config.to_dict(), "run")
         return problems
 
-    def show_problems(self, problems: list[str]) -> None:
-        """Put each engine problem under the field it names."""
+    def show_problems(self, problems: list[Problem]) -> None:
+        """Put each engine problem under the training fields it concerns."""
         if not self.built:
             return
         for error in self.query(".field-error"):
             error.display = False
         for problem in problems:
-            for name in re.findall(r"training\.(\w+)", problem):
-                self._show_error(name, problem.split(": ", 1)[-1])
+            for name in problem.fields:
+                if name.startswith("training."):
+                    self._show_error(name.removeprefix("training."), problem.text)
         for name, message in self.invalid.items():  # text that never reached the config
             self._show_error(name, message)
 

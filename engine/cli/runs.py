@@ -1,0 +1,29 @@
+"""`sft-wizard runs`: recent run directories with their status, step and final loss."""
+
+from __future__ import annotations
+
+import argparse
+
+from engine.errors import EXIT_OK
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register `runs`."""
+    runs = sub.add_parser("runs", help="recent runs: status (running, completed, stopped, failed, died), step, loss")
+    runs.add_argument("root", nargs="?", default="runs", metavar="ROOT", help="where the runs are (default: ./runs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """List the recent run directories under ROOT: status, step, final loss, start and path."""
+    from engine.record.recent import find_runs
+
+    runs = find_runs(args.root)
+    if not runs:
+        print(f"no runs under {args.root}")
+        return EXIT_OK
+    print(f"{'STATUS':<11}  {'STEP':>11}  {'LOSS':>8}  {'STARTED':<16}  PATH")
+    for found in runs:
+        step = f"{found.step}/{found.total_steps}" if found.total_steps else str(found.step)
+        loss = f"{found.final_loss:.4f}" if found.final_loss is not None else "-"
+        print(f"{found.status:<11}  {step:>11}  {loss:>8}  {found.date:<16}  {found.path}")
+    return EXIT_OK
