@@ -27,7 +27,7 @@ def estimate_for(config: Any, hardware: Any) -> tuple[Any, Any, str | None]:
 
 
 def preview_for(config: Any) -> Any:
-    """The dataset preview (engine.preview.DataPreview) of a config."""
+    """The dataset preview (engine.data.preview.DataPreview) of a config."""
     from engine.data.preview import dataset_preview
 
     return dataset_preview(config)

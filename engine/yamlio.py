@@ -53,11 +53,29 @@ def _dumper() -> type:
     return Dumper
 
 
+class YamlError(ValueError):
+    """Text that is not valid YAML, with where and what (PyYAML's error, without importing PyYAML to catch it)."""
+
+    def __init__(self, problem: str, line: int | None = None, column: int | None = None) -> None:
+        super().__init__(problem)
+        self.problem, self.line, self.column = problem, line, column
+
+    @property
+    def where(self) -> str:
+        """` at line L, column C` (1-based), or nothing when PyYAML gave no position."""
+        return f" at line {self.line}, column {self.column}" if self.line is not None else ""
+
+
 def load_yaml(text: str) -> Any:
-    """Parse YAML text; raises yaml.YAMLError on broken input."""
+    """Parse YAML text; raises YamlError on broken input."""
     import yaml
 
-    return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    try:
+        return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise YamlError(problem, mark.line + 1 if mark else None, mark.column + 1 if mark else None) from exc
 
 
 def dump_yaml(data: Any) -> str:

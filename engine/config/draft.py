@@ -11,7 +11,7 @@ from engine.atomic import write_text_atomic
 from engine.config.parsing import parse_config_collecting
 from engine.config.run_config import RunConfig
 from engine.paths import config_dir
-from engine.yamlio import dump_yaml, load_yaml
+from engine.yamlio import YamlError, dump_yaml, load_yaml
 
 
 @dataclass
@@ -53,11 +53,9 @@ def load_draft() -> Draft | None:
         text = draft_path().read_text(encoding="utf-8")
     except OSError:
         return None
-    import yaml  # only when there is a draft: the first screen reads this
-
     try:
         raw = load_yaml(text)
-    except yaml.YAMLError:
+    except YamlError:
         return None
     if not isinstance(raw, dict) or not isinstance(raw.get("config"), dict):
         return None

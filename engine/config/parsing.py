@@ -18,7 +18,7 @@ from engine.config.run_config import (
 from engine.config.schema import FieldSpec
 from engine.errors import UserError, raise_problems
 from engine.problems import Problem
-from engine.yamlio import load_yaml
+from engine.yamlio import YamlError, load_yaml
 
 TOP_LEVEL = ("name", "description", "model", "quantization", "lora", "dataset", "training", "distributed", "optimized")
 
@@ -143,8 +143,8 @@ def apply_override(raw: dict, override: str) -> None:
     path, _, text = override.partition("=")
     try:
         value = load_yaml(text) if text.strip() else None
-    except Exception as exc:  # yaml.YAMLError
-        raise UserError(f"--set {override!r}: the value is not valid YAML ({exc}).") from None
+    except YamlError as exc:
+        raise UserError(f"--set {override!r}: the value is not valid YAML ({exc.problem}{exc.where}).") from None
     keys = [k for k in path.strip().split(".") if k]
     if not keys or keys[0] not in TOP_LEVEL:
         close = difflib.get_close_matches(keys[0] if keys else "", TOP_LEVEL, n=1)
@@ -162,9 +162,6 @@ def load_config_text(text: str, source: str, overrides: list[str] | None = None)
     """Parse preset YAML text into a validated RunConfig and warnings."""
     try:
         raw = load_yaml(text)
-    except Exception as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise UserError(f"{source}: not valid YAML{where}: {problem}.") from None
+    except YamlError as exc:
+        raise UserError(f"{source}: not valid YAML{exc.where}: {exc.problem}.") from None
     return parse_config(raw, source, overrides)

@@ -16,7 +16,7 @@ from engine.config.run_config import RunConfig
 from engine.config.schema import library_versions
 from engine.errors import UserError
 from engine.paths import user_presets_dir
-from engine.yamlio import load_yaml
+from engine.yamlio import YamlError, load_yaml
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -50,7 +50,7 @@ def _description(path: Path) -> str:
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
         return str(data.get("description") or "") if isinstance(data, dict) else ""
-    except Exception:  # a broken user file still lists, without a description
+    except (OSError, UnicodeDecodeError, YamlError):  # a broken user file still lists, without a description
         return "(unreadable)"
 
 

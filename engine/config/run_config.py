@@ -1,7 +1,7 @@
 """The run configuration: one object read from a preset's YAML, validated, and written back.
 
 `training`, `lora` and `quantization` hold keyword arguments of SFTConfig, LoraConfig and
-BitsAndBytesConfig verbatim; their names and types come from those classes (engine.schema).
+BitsAndBytesConfig verbatim; their names and types come from those classes (engine.config.schema).
 `model` and `dataset` are sft-wizard's own sections, defined here.
 """
 

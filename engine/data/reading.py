@@ -38,7 +38,7 @@ def read_table(path: str, section: "DatasetSection", split: str | None = None) -
             raise UserError(f"dataset file {path}: cannot be read as {suffix[1:].upper()}: {_short(exc)}") from None
     try:
         return datasets.load_dataset(path, section.subset, split=split or section.split, revision=None)
-    except Exception as exc:
+    except Exception as exc:  # datasets raises many types for a Hub id (offline, not found, bad config): each is the user's to fix
         if "offline" in str(exc).lower() or "connect" in str(exc).lower() or type(exc).__name__ in ("ConnectionError", "OfflineModeIsEnabled"):
             raise UserError(f"dataset {path!r} is not a local file and not available offline (Hub unreachable): "
                             f"download it first or give a local JSON/JSONL/CSV/Parquet file.") from None

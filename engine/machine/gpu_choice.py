@@ -39,12 +39,17 @@ def choose_training_gpu(hardware: HardwareReport, wanted: str | None = None,
         raise UserError("CUDA is already initialised in this process with several GPUs visible; start sft-wizard "
                         f"with CUDA_VISIBLE_DEVICES={chosen.uuid} to train on one of them.")
     reason = "as asked" if wanted is not None else f"the most free memory, {gib(chosen.free_bytes)}"
-    os.environ["CUDA_VISIBLE_DEVICES"] = chosen.uuid
+    show_only_gpus([chosen.uuid])
     restricted = read_hardware()
     others = len(visible) - 1
     note = (f"{purpose} on {chosen.name} ({chosen.uuid}, {reason}); {others} other GPU(s) hidden with "
             f"CUDA_VISIBLE_DEVICES. Set CUDA_VISIBLE_DEVICES yourself to choose.")
     return restricted, note
+
+
+def show_only_gpus(uuids: list[str]) -> None:
+    """Make these GPUs the only ones CUDA sees in this process and its children: the one place that sets CUDA_VISIBLE_DEVICES."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(uuids)
 
 
 def choose_training_gpus(hardware: HardwareReport, count: int,
@@ -62,7 +67,7 @@ def choose_training_gpus(hardware: HardwareReport, count: int,
     if count == len(visible):
         return hardware, None
     chosen = sorted(sorted(visible, key=lambda g: -g.free_bytes)[:count], key=lambda g: g.cuda_index)
-    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(g.uuid for g in chosen)
+    show_only_gpus([g.uuid for g in chosen])
     note = (f"training on {count} of {len(visible)} GPUs, those with the most free memory "
             f"({', '.join(f'{g.cuda_index} {g.name}' for g in chosen)}); set CUDA_VISIBLE_DEVICES yourself to choose.")
     return read_hardware(), note

@@ -138,12 +138,12 @@ def _measure(config: Any, precision: Any, tokenizer: Any, steps: int, random_ini
     sampler = MemorySampler(device)  # the allocator's peak statistics start here
     try:
         model = _load_model(config, precision, random_init)
-    except Exception as exc:
+    except Exception as exc:  # OOM has several types (torch, CUDA, cuBLAS, bitsandbytes); _out_of_memory re-raises the rest
         return _out_of_memory(exc, "loading the model", sampler)
     try:
         _train(config, precision, model, tokenizer, steps, on_gpu=device != "cpu")
         return True, "ran without running out of memory", sampler.sample()
-    except Exception as exc:
+    except Exception as exc:  # as above: only out-of-memory is answered here, the rest is re-raised
         del model
         return _out_of_memory(exc, "training", sampler)
 

@@ -99,10 +99,12 @@ def run_alone(function: Callable[..., Any], *args: Any, cuda_device: str | None 
 def _answer(sender: Connection, cuda_device: str | None, function: Callable[..., Any], args: tuple) -> None:
     """In the one-off process: restrict CUDA to cuda_device (before anything imports torch), run, send (ok, value)."""
     if cuda_device:
-        os.environ["CUDA_VISIBLE_DEVICES"] = cuda_device
+        from engine.machine.gpu_choice import show_only_gpus
+
+        show_only_gpus([cuda_device])
     try:
         answer = (True, function(*args))
-    except Exception as exc:
+    except Exception as exc:  # any failure travels back to the app, which shows it (the child has no screen)
         answer = (False, exc)
     sender.send(answer)
     sender.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from rich.text import Text
@@ -15,7 +14,7 @@ from textual.widgets import Collapsible, Input, Label, Select, Static
 from engine.config.resolve import planned_steps
 from engine.config.schema import FieldSpec, schema
 from engine.problems import Problem
-from engine.yamlio import load_yaml
+from engine.yamlio import YamlError, load_yaml
 from tui.wizard.state import WizardState
 from tui.wizard.steps.base import Step
 
@@ -48,7 +47,7 @@ class FieldValidator(Validator):
             return self.success()
         try:
             parsed = parse_value(value)
-        except Exception:
+        except YamlError:
             return self.failure(f"not a value: {value!r}")
         if not self.spec.accepts(parsed):
             return self.failure(f"{self.spec.name}: {value!r} is not valid, expected {self.spec.expected()}")
@@ -120,11 +119,8 @@ class TrainingStep(Step):
 
     async def _build_then_load(self, config) -> None:
         if not self.query("#field-num_train_epochs"):
+            # Awaiting the mount waits for every nested child too: each widget composes and mounts its own first.
             await self.query_one("#training-fields").mount_all(self._groups())
-        for _ in range(200):  # nested children finish mounting a few event-loop turns later
-            if self.built:
-                break
-            await asyncio.sleep(0.005)
         super().load(config)
         self.focus_first()
 
