@@ -10,7 +10,7 @@ import os
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from engine import __version__
 from engine.atomic import write_text_atomic
@@ -36,7 +36,13 @@ from engine.record.rundir import (
 )
 from engine.record.state import RunState
 from engine.run.multi.world import World, join_ranks, this_world
-from engine.run.trainer import build_trainer
+from engine.run.trainer import TrainerArguments, build_trainer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from engine.data.prepare import PreparedData
+    from engine.run.control import RunControl
 from engine.yamlio import dump_yaml
 
 
@@ -51,7 +57,7 @@ class RunRequest:
     """A checkpoint folder, or True/"latest" for the run directory's latest checkpoint."""
     listeners: list[Listener] = field(default_factory=list)
     """Called with every event (the headless printer, the monitor's queue); they must never block."""
-    control: Any = None
+    control: "RunControl | None" = None
     """The RunControl that stop/pause/checkpoint requests arrive through."""
     hardware: Callable[[], HardwareReport] = hardware_report
     """Where the hardware report comes from (NVML; a fake in tests)."""
@@ -70,10 +76,12 @@ class RunPlan:
     checkpoint: str | None
     precision: PrecisionDecision
     hardware: HardwareReport
-    tokenizer: Any
-    data: Any
-    """The engine.data.prepare.PreparedData the trainer gets."""
+    tokenizer: "PreTrainedTokenizerBase"
+    data: "PreparedData"
+    """The rows the trainer gets, with what was said about them."""
     estimate: dict | None
+    arguments: TrainerArguments
+    """SFTConfig and LoraConfig as the libraries accepted them while planning."""
 
     @property
     def estimate_bytes(self) -> int | None:
@@ -109,14 +117,14 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     problems = check_hardware_rules(config, hardware, "preset")
     raise_problems(problems)
     precision, precision_notes = resolve_precision(config, hardware)
-    trainer_arguments(config, precision, str(run_dir), hardware.training_gpu is not None)  # refusals come now
+    arguments = trainer_arguments(config, precision, str(run_dir), hardware.training_gpu is not None)  # refusals come now
     owns_run_dir = world.main and not world.launched
     checkpoint = checkpoint_to_resume(run_dir, request.resume) if owns_run_dir else resume_point(run_dir, request.resume)
     tokenizer = load_tokenizer(config.model)
     data = prepare_for_training(config, tokenizer)
     data.warnings += precision_notes + ([gpu_note] if gpu_note else [])
-    estimate = (recorded(run_dir, "estimate") if checkpoint else None) or _estimate_record(config)
-    return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate)
+    estimate = (recorded(run_dir, "estimate") if checkpoint else None) or _estimate_record(config, hardware, precision)
+    return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate, arguments)
 
 
 def run_training(request: RunRequest) -> RunResult:
@@ -147,7 +155,7 @@ def _choose_gpus(request: RunRequest, world: World) -> tuple[HardwareReport, str
     return choose_training_gpu(request.hardware(), request.gpu, request.hardware)
 
 
-def _train_in_run_dir(plan: RunPlan, request: RunRequest, control: Any, world: World = World()) -> RunResult:
+def _train_in_run_dir(plan: RunPlan, request: RunRequest, control: "RunControl", world: World = World()) -> RunResult:
     """Write the run's records (rank 0) and train, turning any failure into an `end` event."""
     writer = EventWriter(plan.run_dir, request.listeners) if world.main else SilentWriter()
     if request.on_writer and world.main:
@@ -173,12 +181,13 @@ def _train_in_run_dir(plan: RunPlan, request: RunRequest, control: Any, world: W
         writer.close()
 
 
-def _estimate_record(config: RunConfig) -> dict | None:
-    """The memory estimate for run.yaml; an estimator problem never blocks training."""
+def _estimate_record(config: RunConfig, hardware: HardwareReport, precision: PrecisionDecision) -> dict | None:
+    """The memory estimate for run.yaml, on the hardware and in the precision planned; it never blocks training."""
     try:
-        from engine.fit.verdicts import fit_for_config
+        from engine.fit.verdicts import default_targets, fit_report
+        from engine.models.structure import model_structure
 
-        return fit_for_config(config).to_dict()
+        return fit_report(config, model_structure(config.model), default_targets(hardware, None), precision.mixed).to_dict()
     except Exception as exc:  # the estimate is advice, not a precondition
         return {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -229,7 +238,7 @@ def _start_fields(plan: RunPlan, world: World) -> dict:
             "strategy": plan.config.distributed.strategy if world.distributed else "single"}
 
 
-def _train(plan: RunPlan, writer: EventWriter, control: Any, world: World) -> RunResult:
+def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: World) -> RunResult:
     from engine.machine.telemetry import MemorySampler
     from engine.models.loading import load_model
     from engine.run.callback import EventCallback
@@ -245,7 +254,7 @@ def _train(plan: RunPlan, writer: EventWriter, control: Any, world: World) -> Ru
                              world)
     writer.emit("status", phase="tokenizing")
     trainer = build_trainer(plan.config, plan.precision, model, plan.tokenizer, plan.data.trained, plan.data.evaluated,
-                            str(plan.run_dir), on_gpu=on_gpu, callbacks=[callback])
+                            str(plan.run_dir), on_gpu=on_gpu, callbacks=[callback], arguments=plan.arguments)
     trainer.train(resume_from_checkpoint=plan.checkpoint)
 
     if callback.failure:

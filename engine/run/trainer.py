@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from engine.config.resolve import lora_kwargs, sft_kwargs
 from engine.config.run_config import RunConfig
 from engine.errors import UserError
 from engine.machine.precision import PrecisionDecision
 
+if TYPE_CHECKING:
+    from peft import LoraConfig
+    from trl import SFTConfig
+
+
+class TrainerArguments(NamedTuple):
+    """A run's arguments as the libraries accepted them: built once while planning, handed to the trainer."""
+
+    sft: "SFTConfig"
+    lora: "LoraConfig | None"
+
 
 def trainer_arguments(config: RunConfig, precision: PrecisionDecision, output_dir: str, on_gpu: bool,
-                      extra_args: dict | None = None) -> Any:
+                      extra_args: dict | None = None) -> TrainerArguments:
     """The SFTConfig and LoraConfig of a run; UserError when the libraries refuse the settings.
 
     Planning calls this before the run directory exists, so a refused setting leaves nothing behind.
@@ -25,7 +36,7 @@ def trainer_arguments(config: RunConfig, precision: PrecisionDecision, output_di
         raise UserError(f"training settings rejected by trl.SFTConfig: {exc}") from None
     lora = lora_kwargs(config)
     try:
-        return args, LoraConfig(**lora) if lora else None
+        return TrainerArguments(args, LoraConfig(**lora) if lora else None)
     except (ValueError, TypeError) as exc:
         raise UserError(f"lora settings rejected by peft.LoraConfig: {exc}") from None
 
@@ -48,12 +59,13 @@ def trainable_in_fp32(model) -> int:  # unannotated: export-script copies it int
 
 
 def build_trainer(config: RunConfig, precision: PrecisionDecision, model: Any, tokenizer: Any, train: Any,
-                  evaluation: Any, output_dir: str, on_gpu: bool, callbacks: list, extra_args: dict | None = None) -> Any:
-    """The SFTTrainer for a config: the one place trainer arguments are assembled."""
+                  evaluation: Any, output_dir: str, on_gpu: bool, callbacks: list, extra_args: dict | None = None,
+                  arguments: TrainerArguments | None = None) -> Any:
+    """The SFTTrainer for a config, with the arguments planning built (or built here when there are none)."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
 
-    args, peft_config = trainer_arguments(config, precision, output_dir, on_gpu, extra_args)
+    args, peft_config = arguments or trainer_arguments(config, precision, output_dir, on_gpu, extra_args)
     try:
         trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
                              processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
