@@ -168,10 +168,10 @@ def _model_and_dataset_problems(config: "RunConfig", source: str) -> list[str]:
     if not config.dataset.path:
         problems.append(f"{source}: dataset.path is empty; give a JSON/JSONL/CSV/Parquet file or a Hub dataset id.")
     fmt, template = config.dataset.format, config.dataset.template
-    if template in ("alpaca", "alpaca-zh") and fmt in ("chat", "sharegpt", "text"):
+    if template in ("alpaca", "alpaca-zh") and fmt in ("chat", "sharegpt", "text", "input-output"):
         problems.append(f"{source}: dataset.template = {template!r} formats instruction data, but dataset.format is "
                         f"{fmt!r}; use template chat-template (or auto).")
-    if template == "chat-template" and fmt in ("alpaca", "text", "prompt-completion"):
+    if template == "chat-template" and fmt in ("alpaca", "text", "prompt-completion", "input-output"):
         problems.append(f"{source}: dataset.template = chat-template needs chat or sharegpt data, but dataset.format is {fmt!r}.")
     return problems
 
