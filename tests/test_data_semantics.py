@@ -154,7 +154,8 @@ def test_an_unread_column_that_holds_part_of_the_prompt_stops_check(tmp_path):
                                  r"\(and dataset.template: auto"),
     ("trl-prompt-completion.jsonl", r"this file is prompt-completion data \(prompt, completion\)"),
     ("axolotl-input-output.jsonl", r"this file is input-output data \(segments\)"),
-    ("oasst-flat.jsonl", r"is a message table .* not alpaca data.*Set dataset.format: chat or auto"),
+    ("oasst-flat.jsonl", r"is a message table .* not alpaca data.*set dataset.format: chat or auto "
+                         r"\(and dataset.template: auto"),
 ])
 def test_a_preset_fixing_alpaca_names_the_format_the_file_has(name, looks):
     with pytest.raises(UserError, match=looks) as info:
@@ -223,3 +224,35 @@ def test_the_wizard_preview_marks_the_learned_spans_of_marked_turns(tmp_path):
     assert preview.problem is None
     assert [s.text for s in preview.sample.segments if s.learned] == ["Hello</s>", "How are you?", " very well", "</s>"]
     assert any("learn only their train_detail spans" in note for note in preview.notes)
+
+
+def test_sharegpt_turns_carry_their_marks_too(tmp_path):
+    from engine.config.presets import load_preset
+    from engine.data.prepare import prepare_for_training
+    from engine.data.preview import row_sample
+    from engine.models.hub import load_tokenizer
+
+    path = tmp_path / "sharegpt-marks.jsonl"
+    turns = [{"from": "human", "value": "What is 2 + 2?"}, {"from": "gpt", "value": "5.", "train": False},
+             {"from": "human", "value": "Sure?"}, {"from": "gpt", "value": "2 + 2 = 4."}]
+    path.write_text(json.dumps({"conversations": turns}) + "\n")
+    config = load_preset(str(write_preset(tmp_path, f"name: t\nmodel: {{name_or_path: tiny-demo}}\n"
+                                                    f"dataset: {{path: {path}}}\n")))[0]
+    tokenizer = load_tokenizer(config.model)
+    data = prepare_for_training(config, tokenizer)
+    assert [s.text for s in row_sample(data, 0, tokenizer, config).segments if s.learned] == ["2 + 2 = 4.</s>"]
+
+
+def test_marks_on_a_turn_the_template_rewrites_are_refused(tmp_path):
+    from engine.config.presets import load_preset
+    from engine.data.prepare import prepare_for_training
+    from engine.models.hub import load_tokenizer
+
+    config = load_preset(str(write_preset(tmp_path, "name: t\nmodel: {name_or_path: tiny-demo}\n"
+                                                    f"dataset: {{path: {SHAPES / 'axolotl-chat-train.jsonl'}}}\n")))[0]
+    tokenizer = load_tokenizer(config.model)
+    tokenizer.chat_template = tokenizer.chat_template.replace("{{ message['content'] }}</s>",
+                                                              "{{ message['content'] | upper }}</s>")
+    with pytest.raises(UserError, match=r"marks which of its turns are learned .* turn 5 \(assistant\): its text "
+                                        r"does not appear as written"):
+        prepare_for_training(config, tokenizer)

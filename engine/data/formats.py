@@ -102,16 +102,21 @@ def resolve_format(table: Any, section: "DatasetSection", source: str) -> str:
     if needed:
         looks = detect_format(columns)
         if looks:
-            template = (f" (and dataset.template: auto; {section.template} does not format {looks} data)"
-                        if section.template not in ("auto", resolve_template(looks, "auto")) else "")
             raise UserError(f"{source}: dataset.format is {section.format}, but this file is {looks} data "
-                            f"({', '.join(FORMAT_COLUMNS[looks])}): set dataset.format: {looks} or auto{template}.")
+                            f"({', '.join(FORMAT_COLUMNS[looks])}): {format_fix(section, looks)}.")
         mapping = fitting_mapping(table, section.format)
         fix = (f"Map them with dataset.columns: {{{', '.join(f'{ours}: {theirs}' for ours, theirs in mapping.items())}}}"
                if mapping else "Map them with dataset.columns (ours: the data's column)")
         raise UserError(f"{source}: dataset.format is {section.format} and needs column(s) {', '.join(needed)}, "
                         f"but the data has {', '.join(columns)}. {fix}, or choose the right format.")
     return section.format
+
+
+def format_fix(section: "DatasetSection", fmt: str) -> str:
+    """The one-line fix for a preset whose fixed format is not the file's: the format, and the template if it must go."""
+    template = (f" (and dataset.template: auto; {section.template} does not format {fmt} data)"
+                if section.template not in ("auto", resolve_template(fmt, "auto")) else "")
+    return f"set dataset.format: {fmt} or auto{template}"
 
 
 PROMPT_PART_COLUMNS = ("context", "input", "passage", "document", "system")

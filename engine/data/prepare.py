@@ -14,6 +14,7 @@ from engine.data.formats import (
     chat_features,
     column_renames,
     detect_format,
+    format_fix,
     rename_columns,
     resolve_format,
     resolve_template,
@@ -85,7 +86,7 @@ def rebuilt_conversations(table: Any, section: "DatasetSection", source: str, no
     if section.format not in ("auto", "chat"):
         raise UserError(f"{source} is a message table (message_id, parent_id, role, text: one message per row, "
                         f"OpenAssistant's flat export), not {section.format} data: sft-wizard rebuilds its "
-                        "conversations as chat data. Set dataset.format: chat or auto.")
+                        f"conversations as chat data; {format_fix(section, 'chat')}.")
     conversations, trees, left_out = top_ranked_conversations(table.to_list())
     if not conversations:
         raise UserError(f"{source} is a message table (OpenAssistant's flat export), but none of its {trees} trees "
