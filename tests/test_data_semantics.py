@@ -208,6 +208,9 @@ def test_gzip_json_files_are_read_and_broken_gzip_is_refused(tmp_path):
     array = tmp_path / "rows.json.gz"
     array.write_bytes(gzip.compress(json.dumps({"rows": [{"text": "Guten Morgen."}]}).encode()))
     assert [row["text"] for row in prepare_data(DatasetSection(path=str(array))).train] == ["Guten Morgen."]
+    table = tmp_path / "qa.csv.gz"
+    table.write_bytes(gzip.compress(b"question,answer\nCapital of France?,Paris\n"))
+    assert [row["completion"] for row in prepare_data(DatasetSection(path=str(table))).train] == ["Paris"]
     broken = tmp_path / "broken.jsonl.gz"
     broken.write_bytes(b"not gzip at all")
     with pytest.raises(UserError, match=r"broken.jsonl.gz: cannot be decompressed as gzip"):

@@ -11,15 +11,17 @@ mask (each assistant turn with its end-of-turn token) is changed on the tokens o
   not learned, as in Axolotl), and, for an assistant turn, its end-of-turn token.
 
 export-script copies these functions into its scripts verbatim (engine.outputs.script.LABEL_FUNCTIONS), so they
-use only builtins and raise ValueError.
+use only builtins and TURN_FLAGS (copied with the conversion constants) and raise ValueError.
 """
 
 from __future__ import annotations
 
+from engine.data.formats import TURN_FLAGS
+
 
 def has_turn_flags(messages):
     """Whether any turn carries its own learning flag (weight, train or train_detail)."""
-    return any(key in message for message in messages for key in ("weight", "train", "train_detail"))
+    return any(key in message for message in messages for key in TURN_FLAGS)
 
 
 def mask_runs(mask):
@@ -83,7 +85,7 @@ def flagged_mask(tokenizer, messages, ids, mask, template_kwargs, chat_template=
     learned = list(mask)
     for index, message in enumerate(messages):
         span, place = span_of.get(index), places[index]
-        if not any(key in message for key in ("weight", "train", "train_detail")):
+        if not any(key in message for key in TURN_FLAGS):
             continue
         if message.get("weight") == 0 or message.get("train") is False:
             if span:
