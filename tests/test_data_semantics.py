@@ -259,3 +259,24 @@ def test_marks_on_a_turn_the_template_rewrites_are_refused(tmp_path):
     with pytest.raises(UserError, match=r"marks which of its turns are learned .* turn 5 \(assistant\): its text "
                                         r"does not appear as written"):
         prepare_for_training(config, tokenizer)
+
+
+def test_train_detail_on_a_user_turn_keeps_its_spans_when_gemma_folds_the_system_text_into_it(tmp_path):
+    from chat_templates import chat_tokenizer as family_tokenizer
+
+    from engine.data.labels import IGNORED, label_settings, row_labels
+    from engine.data.turn_masks import mask_runs
+
+    tokenizer = family_tokenizer("gemma", tmp_path)
+    path = tmp_path / "gemma-marks.jsonl"
+    messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Say hi to Paris.",
+                 "train_detail": [{"begin_offset": 4, "end_offset": 5, "train": True}]},
+                {"role": "assistant", "content": "Hi Paris."}]
+    path.write_text(json.dumps({"messages": messages}) + "\n")
+    row = prepare_data(DatasetSection(path=str(path)), tokenizer).train[0]
+    assert row["messages"][0]["content"] == "Be brief.\n\nSay hi to Paris."
+    labelled = row_labels(row, tokenizer, label_settings({}, True, tokenizer))
+    mask = [int(label != IGNORED) for label in labelled["labels"]]
+    assert [tokenizer.decode(labelled["input_ids"][start:end]) for start, end in mask_runs(mask)] == \
+        ["hi", "<end_of_turn>\n", "Hi Paris.<end_of_turn>\n"]
