@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.data.labels import IGNORED, label_settings, row_labels, truncated_row
 from engine.data.turn_flags import refuse_flags_learning_everything, turn_flag_notes
-from engine.data.turn_masks import has_turn_flags
+from engine.data.turn_masks import has_turn_flags, mask_runs
 from engine.errors import UserError
 
 
@@ -112,14 +112,7 @@ def learn_rows(table: Any, tokenizer: Any, settings: dict, source: str) -> Learn
 
 def learned_spans(labels: list[int]) -> list[tuple[int, int]]:
     """(start, end) of each run of learned tokens."""
-    spans, start = [], None
-    for index, label in enumerate([*labels, IGNORED]):
-        if label != IGNORED and start is None:
-            start = index
-        elif label == IGNORED and start is not None:
-            spans.append((start, index))
-            start = None
-    return spans
+    return mask_runs([int(label != IGNORED) for label in labels])
 
 
 def chat_mask_warnings(table: Any, uncut: Any, tokenizer: Any, settings: dict) -> list[str]:
