@@ -90,7 +90,9 @@ def test_exported_script_applies_the_column_mapping_as_train_does(tmp_path):
 
 @pytest.mark.parametrize("name", ["openai-chat-tools.jsonl", "llamafactory-sharegpt-tools.json",
                                   "llamafactory-alpaca-history.json", "question-answer.jsonl",
-                                  "trl-prompt-completion-conversational.jsonl"])
+                                  "trl-prompt-completion-conversational.jsonl", "dolly.jsonl", "oasst-flat.jsonl",
+                                  "openai-chat-weight.jsonl.gz", "axolotl-chat-train.jsonl",
+                                  "axolotl-input-output.jsonl"])
 def test_exported_script_converts_tools_history_and_usual_pairs_as_the_engine_does(tmp_path, name):
     data = REPO / "tests" / "data" / "shapes" / name
     script, config = exported(tmp_path, f"{{path: {data}}}")
@@ -106,10 +108,18 @@ def test_exported_script_imports_only_training_libraries(tmp_path):
     assert outside_stdlib == {"torch", "datasets", "peft", "transformers", "trl"}
 
 
+def shape_rows(name):
+    """The rows of a JSONL file in tests/data/shapes."""
+    text = (REPO / "tests" / "data" / "shapes" / name).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 @pytest.mark.parametrize("rows, training", [
     (SHAREGPT_ROWS, "{}"), (SHAREGPT_ROWS, "{assistant_only_loss: false}"),
     (ALPACA_ROWS, "{}"), (ALPACA_ROWS, "{completion_only_loss: false, max_length: 40}"),
-], ids=["chat", "chat-whole", "alpaca", "alpaca-whole-cut"])
+    (shape_rows("axolotl-chat-train.jsonl"), "{}"), (shape_rows("openai-chat-weight.jsonl"), "{}"),
+    (shape_rows("axolotl-input-output.jsonl"), "{}"),
+], ids=["chat", "chat-whole", "alpaca", "alpaca-whole-cut", "axolotl-train", "openai-weight", "input-output"])
 def test_exported_script_learns_the_tokens_the_engine_trains_on(tmp_path, rows, training):
     from datasets import Dataset
 

@@ -284,3 +284,24 @@ async def test_the_save_dialog_shows_its_error_and_escape_or_cancel_leaves_witho
         await pilot.click("#cancel")
         await wait_until(pilot, lambda: not isinstance(app.screen, SavePresetDialog), what="cancel to close it")
     assert not user_config.exists() or not list(user_config.iterdir())
+
+
+async def test_the_dataset_step_shows_the_spans_marked_turns_learn(in_repo):
+    app = make_app("demo", runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.show_step("dataset")
+        await pilot.pause()
+        await pilot.press("tab")  # path -> format: auto, as the file is chat data and the demo preset says alpaca
+        await pilot.press("enter", "home", "enter")
+        await settle(pilot)
+        await pilot.press("shift+tab")
+        await replace_text(pilot, "tests/data/shapes/axolotl-chat-train.jsonl")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.config.dataset.format == "auto"
+        preview = app.state.preview
+        assert preview.problem is None, preview.problem
+        assert [s.text for s in preview.sample.segments if s.learned] == ["Hello</s>", "How are you?", " very well",
+                                                                           "</s>"]
+        assert "learn only their train_detail spans" in str(app.query_one("#data-preview").render())

@@ -208,10 +208,10 @@ def _model_and_dataset_problems(config: "RunConfig", source: str) -> list[Proble
         problems.append(Problem("dataset.path is empty;", ("dataset.path",),
                                 "give a JSON/JSONL/CSV/Parquet file or a Hub dataset id.", source))
     fmt, template = config.dataset.format, config.dataset.template
-    if template in ("alpaca", "alpaca-zh") and fmt in ("chat", "sharegpt", "text"):
+    if template in ("alpaca", "alpaca-zh") and fmt in ("chat", "sharegpt", "text", "input-output"):
         problems.append(Problem(f"dataset.template = {template!r} formats instruction data, but dataset.format is {fmt!r};",
                                 ("dataset.template", "dataset.format"), "use template chat-template (or auto).", source))
-    if template == "chat-template" and fmt in ("alpaca", "text", "prompt-completion"):
+    if template == "chat-template" and fmt in ("alpaca", "text", "prompt-completion", "input-output"):
         problems.append(Problem(f"dataset.template = chat-template needs chat or sharegpt data, but dataset.format is {fmt!r}.",
                                 ("dataset.template", "dataset.format"), source=source))
     return problems

@@ -15,7 +15,7 @@ from typing import Any
 from engine.config.schema import FieldSpec, dataclass_specs, schema
 from engine.yamlio import dump_yaml
 
-DATASET_FORMATS = ("auto", "alpaca", "chat", "sharegpt", "text", "prompt-completion")
+DATASET_FORMATS = ("auto", "alpaca", "chat", "sharegpt", "text", "prompt-completion", "input-output")
 TEMPLATES = ("auto", "alpaca", "alpaca-zh", "chat-template", "none")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 STRATEGIES = ("ddp", "fsdp", "zero3")
@@ -37,7 +37,7 @@ class DatasetSection:
     """Where the training data is and how it becomes text."""
 
     path: str = field(default="", metadata={"help": "A local JSON, JSONL, CSV or Parquet file, or a Hub dataset id."})
-    format: str = field(default="auto", metadata={"help": "alpaca, chat, sharegpt, text, prompt-completion, or auto to detect."})
+    format: str = field(default="auto", metadata={"help": "alpaca, chat, sharegpt, text, prompt-completion, input-output (Axolotl segments), or auto to detect."})
     template: str = field(default="auto", metadata={"help": "alpaca, alpaca-zh, chat-template, none, or auto to pick from the format."})
     eval_split: float | None = field(default=None, metadata={"help": "Share of rows held out for evaluation (0 < x < 1; 0 for none)."})
     eval_path: str | None = field(default=None, metadata={"help": "A separate evaluation file, instead of eval_split."})

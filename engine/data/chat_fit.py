@@ -65,6 +65,10 @@ def fold_system(row: dict) -> dict:
         messages.insert(0, {"role": "user", "content": system})
     else:
         user["content"] = f"{system}\n\n{user['content']}"
+        if user.get("train_detail"):  # its spans count from the start of its own text, now after the system text
+            shift = len(system) + 2
+            user["train_detail"] = [{**span, "begin_offset": span["begin_offset"] + shift,
+                                     "end_offset": span["end_offset"] + shift} for span in user["train_detail"]]
     return {**row, "messages": messages}
 
 

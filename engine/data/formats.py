@@ -22,10 +22,13 @@ FORMAT_COLUMNS = {
     "chat": ("messages",),
     "sharegpt": ("conversations",),
     "prompt-completion": ("prompt", "completion"),
+    "input-output": ("segments",),
     "text": ("text",),
 }
 OPTIONAL_COLUMNS = {"alpaca": ("input", "system", "history"), "chat": ("system", "tools", "functions"), "sharegpt": ("system", "tools")}
 """Columns a format's rows are also read from when the data has them (to_training_row)."""
+TURN_FLAGS = ("weight", "train", "train_detail")
+"""Keys of a turn that say whether (and which of) its text is learned: OpenAI's weight, Axolotl's train/train_detail."""
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
                    "system": "system", "bot": "assistant"}
 
@@ -33,7 +36,7 @@ _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assista
 def detect_format(columns: list[str]) -> str | None:
     """The data format its columns suggest, or None."""
     names = set(columns)
-    for fmt in ("chat", "sharegpt", "alpaca", "prompt-completion", "text"):
+    for fmt in ("chat", "sharegpt", "alpaca", "prompt-completion", "input-output", "text"):
         if set(FORMAT_COLUMNS[fmt]) <= names:
             return fmt
     return None
@@ -44,11 +47,19 @@ USUAL_PAIRS = (("question", "answer"), ("prompt", "response"), ("query", "respon
 """Column pairs that hold a prompt and its answer in data of no known format, read as alpaca instruction/output."""
 
 
+USUAL_PASSAGES = ("context", "passage", "document")
+"""Columns holding the passage a usual pair's answer draws on (Dolly's closed-QA `context`), read as alpaca's input."""
+
+
 def usual_pair(columns: list[str]) -> dict | None:
-    """dataset.columns for the first usual prompt/answer pair the columns hold ({instruction: ..., output: ...}), or None."""
+    """dataset.columns for the first usual prompt/answer pair the columns hold, or None.
+
+    {instruction: ..., output: ...}, and input: a passage column beside them when the data has no `input`.
+    """
     for prompt, answer in USUAL_PAIRS:
         if prompt in columns and answer in columns:
-            return {"instruction": prompt, "output": answer}
+            passage = next((c for c in USUAL_PASSAGES if c in columns), None) if "input" not in columns else None
+            return {"instruction": prompt, "output": answer, **({"input": passage} if passage else {})}
     return None
 
 
@@ -89,10 +100,49 @@ def resolve_format(table: Any, section: "DatasetSection", source: str) -> str:
         return fmt
     needed = [c for c in FORMAT_COLUMNS[section.format] if c not in columns]
     if needed:
+        looks = detect_format(columns)
+        if looks:
+            raise UserError(f"{source}: dataset.format is {section.format}, but this file is {looks} data "
+                            f"({', '.join(FORMAT_COLUMNS[looks])}): {format_fix(section, looks)}.")
+        mapping = fitting_mapping(table, section.format)
+        fix = (f"Map them with dataset.columns: {{{', '.join(f'{ours}: {theirs}' for ours, theirs in mapping.items())}}}"
+               if mapping else "Map them with dataset.columns (ours: the data's column)")
         raise UserError(f"{source}: dataset.format is {section.format} and needs column(s) {', '.join(needed)}, "
-                        f"but the data has {', '.join(columns)}. Map them with dataset.columns "
-                        f"(e.g. {{{needed[0]}: {columns[0]}}}) or choose the right format.")
+                        f"but the data has {', '.join(columns)}. {fix}, or choose the right format.")
     return section.format
+
+
+def format_fix(section: "DatasetSection", fmt: str) -> str:
+    """The one-line fix for a preset whose fixed format is not the file's: the format, and the template if it must go."""
+    template = (f" (and dataset.template: auto; {section.template} does not format {fmt} data)"
+                if section.template not in ("auto", resolve_template(fmt, "auto")) else "")
+    return f"set dataset.format: {fmt} or auto{template}"
+
+
+PROMPT_PART_COLUMNS = ("context", "input", "passage", "document", "system")
+"""Columns whose name says they hold part of the prompt (a passage the answer draws on): never left out unsaid."""
+
+
+def fitting_mapping(table: Any, fmt: str) -> dict | None:
+    """dataset.columns that would make the table `fmt` data, when its columns really fit it; else None.
+
+    Alpaca and prompt/completion take a usual prompt/answer pair (alpaca also a passage column as its input);
+    chat and ShareGPT a column whose turns have role/content or from/value.
+    """
+    columns = table.column_names
+    pair = usual_pair(columns)
+    if fmt == "alpaca" and pair:
+        return {ours: theirs for ours, theirs in pair.items() if ours != theirs} or None
+    if fmt == "prompt-completion" and pair:
+        return {"prompt": pair["instruction"], "completion": pair["output"]}
+    keys = {"chat": {"role", "content"}, "sharegpt": {"from", "value"}}.get(fmt)
+    if keys and len(table):
+        first = table[0]
+        for column in columns:
+            turns = first[column]
+            if isinstance(turns, list) and turns and all(isinstance(t, dict) and keys <= set(t) for t in turns):
+                return {FORMAT_COLUMNS[fmt][0]: column}
+    return None
 
 
 def resolve_template(fmt: str, template: str) -> str:
@@ -119,6 +169,8 @@ def to_training_row(row: dict, fmt: str, template: str) -> dict:
         return {"messages": [chat_message(m) for m in row["prompt"] + list(row["completion"] or [])]}
     if fmt == "prompt-completion":
         return {"prompt": str(row["prompt"]), "completion": str(row["completion"])}
+    if fmt == "input-output":  # Axolotl's input_output: text segments, each learned or not by its label
+        return {"segments": [{"text": str(s["text"]), "label": bool(s["label"])} for s in row["segments"]]}
     return {"text": str(row["text"])}
 
 
@@ -202,6 +254,7 @@ def sharegpt_messages(turns: list) -> list:
             messages.append({"role": "tool", "content": text_of(value)})
         else:
             messages.append({"role": _SHAREGPT_ROLES.get(role, role), "content": text_of(value)})
+        messages[-1].update({key: turn[key] for key in TURN_FLAGS if turn.get(key) is not None})
     return messages
 
 

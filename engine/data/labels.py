@@ -5,13 +5,17 @@ learned), so the trainer, its data collator, the preview and `check --sample` al
 rules follow TRL 1.16's own dataset preparation: chat rows through the chat template, with assistant-only
 loss from its `{% generation %}` markers (TRL's training template for the families it knows); prompt/completion
 rows learn the completion and EOS; text rows learn everything plus EOS. Templates with neither markers nor a
-TRL training template get their assistant spans by rendering the conversation turn by turn.
+TRL training template get their assistant spans by rendering the conversation turn by turn. Turns that carry
+their own flags (OpenAI `weight`, Axolotl `train`/`train_detail`) change that mask (engine.data.turn_masks);
+Axolotl's input_output segments learn the labelled segments, with no BOS or EOS added, as Axolotl does.
 
 export-script copies these functions into its scripts verbatim (engine.outputs.script.LABEL_FUNCTIONS), so
 they use only builtins, their own imports and IGNORED, and raise ValueError rather than UserError.
 """
 
 from __future__ import annotations
+
+from engine.data.turn_masks import flagged_mask, has_turn_flags
 
 IGNORED = -100
 """The label of a token the loss skips."""
@@ -109,6 +113,14 @@ def row_labels(row, tokenizer, settings):
                                                 return_assistant_tokens_mask=True,
                                                 chat_template=settings["chat_template"], **template_kwargs)
             ids, mask = list(out["input_ids"]), list(out["assistant_masks"])
+        if settings["assistant_only_loss"] and has_turn_flags(row["messages"]):  # OpenAI weight, Axolotl train
+            mask = flagged_mask(tokenizer, row["messages"], ids, mask, template_kwargs, settings["chat_template"])
+    elif "segments" in row:  # Axolotl's input_output: each segment tokenized alone, learned when labelled
+        ids, mask = [], []
+        for segment in row["segments"]:
+            part = list(tokenizer(text=segment["text"], add_special_tokens=False)["input_ids"])
+            ids += part
+            mask += [int(segment["label"] or settings["completion_only_loss"] is False)] * len(part)
     elif "prompt" in row:
         eos = tokenizer.eos_token or ""
         completion = row["completion"] if row["completion"].endswith(eos) else row["completion"] + eos

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.data.labels import IGNORED, label_settings, row_labels, truncated_row
+from engine.data.turn_flags import refuse_flags_learning_everything, turn_flag_notes
+from engine.data.turn_masks import has_turn_flags, mask_runs
 from engine.errors import UserError
 
 
@@ -26,6 +28,8 @@ def loss_settings(config: Any, table: Any, tokenizer: Any, source: str) -> dict:
         raise UserError(f"{source}: training.assistant_only_loss: true applies to chat data (conversations), and these "
                         "rows are not conversations. Remove it; for prompt/completion rows training.completion_only_loss "
                         "decides (by default only the completion is learned).")
+    if chat and asked is False:
+        refuse_flags_learning_everything(table, source)
     return label_settings(loss_training_values(config), chat, tokenizer)
 
 
@@ -57,6 +61,10 @@ def labelled(table: Any, tokenizer: Any, settings: dict, source: str) -> Any:
     except TemplateError as exc:
         raise UserError(f"{source}: the model's chat template refuses a conversation: {exc}.") from None
     except ValueError as exc:
+        if str(exc).startswith("turn marks: "):
+            raise UserError(f"{source}: a conversation marks which of its turns are learned (weight, train or "
+                            f"train_detail), and {str(exc)[len('turn marks: '):]}. Remove the marks from that "
+                            "conversation, or use a model whose chat template writes each turn's text as it is.") from None
         if settings["assistant_only_loss"] and settings["chat_template"] is None:
             raise UserError(
                 f"{source}: cannot tell which tokens are the assistant's: the model's chat template has no "
@@ -88,25 +96,23 @@ def learn_rows(table: Any, tokenizer: Any, settings: dict, source: str) -> Learn
     learning = Learning(cut.select(keep) if len(keep) < len(cut) else cut, lengths)
     empty = len(cut) - len(keep)
     if empty:
-        learning.warnings.append(f"{empty} of {len(cut)} rows have nothing to learn (no assistant turn or completion "
-                                 "left after cutting to max_length) and are left out of training.")
+        learning.warnings.append(f"{empty} of {len(cut)} rows have nothing to learn (no assistant turn, completion or "
+                                 "labelled segment left after cutting to max_length, or every turn marked not "
+                                 "learned) and are left out of training.")
     if is_chat(table):
         learning.notes.append(how_assistant_turns_are_found(settings, tokenizer))
+        learning.notes += turn_flag_notes(table)
         learning.warnings += chat_mask_warnings(table, uncut, tokenizer, settings)
         learning.notes += chat_template_notes(table, uncut, tokenizer)
+    elif "segments" in table.column_names:
+        learning.notes.append("learned: the segments labelled true, each tokenized on its own, with no BOS or EOS "
+                              "added (write them into the segments' text), as Axolotl's input_output trains them")
     return learning
 
 
 def learned_spans(labels: list[int]) -> list[tuple[int, int]]:
     """(start, end) of each run of learned tokens."""
-    spans, start = [], None
-    for index, label in enumerate([*labels, IGNORED]):
-        if label != IGNORED and start is None:
-            start = index
-        elif label == IGNORED and start is not None:
-            spans.append((start, index))
-            start = None
-    return spans
+    return mask_runs([int(label != IGNORED) for label in labels])
 
 
 def chat_mask_warnings(table: Any, uncut: Any, tokenizer: Any, settings: dict) -> list[str]:
@@ -121,7 +127,9 @@ def chat_mask_warnings(table: Any, uncut: Any, tokenizer: Any, settings: dict) -
     if settings["assistant_only_loss"]:
         stops = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
         unstopped = 0
-        for ids, labels in zip(uncut["input_ids"], uncut["labels"]):
+        for row, ids, labels in zip(table, uncut["input_ids"], uncut["labels"]):
+            if has_turn_flags(row["messages"]):  # train_detail spans end where the data says, not at a turn's end
+                continue
             for start, end in learned_spans(labels):
                 last = next((t for t in reversed(ids[start:end]) if tokenizer.decode([t]).strip()), None)
                 if last not in stops:

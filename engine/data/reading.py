@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,16 @@ if TYPE_CHECKING:
     from engine.config.run_config import DatasetSection
 
 
-LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+LOCAL_SUFFIXES = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet",
+                  ".json.gz": "json", ".jsonl.gz": "json", ".csv.gz": "csv"}
+
+
+def data_suffix(path: Path) -> str:
+    """The file's data suffix in lower case, with .gz kept on what it compresses (`.jsonl.gz`)."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes[-1:] == [".gz"] and len(suffixes) > 1:
+        return "".join(suffixes[-2:])
+    return suffixes[-1] if suffixes else ""
 
 
 def read_table(path: str, section: "DatasetSection", split: str | None = None) -> Any:
@@ -21,12 +31,13 @@ def read_table(path: str, section: "DatasetSection", split: str | None = None) -
 
     datasets.disable_progress_bars()
     local = Path(path).expanduser()
-    suffix = local.suffix.lower()
+    suffix = data_suffix(local)
     if suffix in LOCAL_SUFFIXES or local.exists():
         if not local.is_file():
             raise UserError(f"dataset file {path} does not exist (looked from {Path.cwd()}).")
         if suffix not in LOCAL_SUFFIXES:
-            raise UserError(f"dataset file {path}: unsupported type {suffix or '(none)'}; use .json, .jsonl, .csv or .parquet.")
+            raise UserError(f"dataset file {path}: unsupported type {suffix or '(none)'}; use .json, .jsonl, .csv or .parquet "
+                            "(JSON, JSONL and CSV may be gzip-compressed: .jsonl.gz).")
         if LOCAL_SUFFIXES[suffix] == "json":
             return table_from_rows(_read_json_rows(local))
         try:
@@ -63,12 +74,26 @@ def _short(exc: Exception) -> str:
     return (text[-1] if text else type(exc).__name__)[:300]
 
 
+def _file_text(path: Path) -> str:
+    """The file's text, decompressed when it is gzip (.gz)."""
+    if not path.stat().st_size:
+        return ""
+    if path.suffix.lower() != ".gz":
+        return path.read_text(encoding="utf-8", errors="strict")
+    try:
+        with gzip.open(path, "rt", encoding="utf-8", errors="strict") as file:
+            return file.read()
+    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        raise UserError(f"dataset file {path}: cannot be decompressed as gzip: {_short(exc)}") from None
+
+
 def _read_json_rows(path: Path) -> list[dict]:
-    text = path.read_text(encoding="utf-8", errors="strict") if path.stat().st_size else ""
+    text = _file_text(path)
     if not text.strip():
         raise UserError(f"dataset file {path} is empty; it needs at least one row.")
     stripped = text.lstrip()
-    if stripped.startswith("[") or (stripped.startswith("{") and path.suffix.lower() == ".json" and "\n{" not in stripped):
+    if stripped.startswith("[") or (stripped.startswith("{") and data_suffix(path) in (".json", ".json.gz")
+                                        and "\n{" not in stripped):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

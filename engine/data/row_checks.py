@@ -48,6 +48,8 @@ def _row_problem(row: dict, fmt: str) -> str | None:
             problem = _message_problem(message)
             if problem:
                 return problem
+    elif fmt == "input-output":
+        return _segments_problem(row["segments"])
     elif fmt == "text" and (not isinstance(row["text"], str) or not row["text"].strip()):
         return "has an empty `text`."
     return None
@@ -71,7 +73,7 @@ def _message_problem(message: Any) -> str | None:
         problem = _call_problem(call.get("function") if isinstance(call, dict) and "function" in call else call)
         if problem:
             return problem
-    return None
+    return turn_flags_problem(message, message["role"], content)
 
 
 def _sharegpt_turn_problem(turn: Any) -> str | None:
@@ -79,7 +81,7 @@ def _sharegpt_turn_problem(turn: Any) -> str | None:
     if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
         return f"each turn needs from and value; found {turn!r}."
     if turn["from"] != "function_call":
-        return None
+        return turn_flags_problem(turn, str(turn["from"]), turn["value"])
     try:
         calls = json.loads(turn["value"]) if isinstance(turn["value"], str) else turn["value"]
     except json.JSONDecodeError as exc:
@@ -88,6 +90,45 @@ def _sharegpt_turn_problem(turn: Any) -> str | None:
         problem = _call_problem(call)
         if problem:
             return problem
+    return None
+
+
+def turn_flags_problem(turn: dict, role: str, content: Any) -> str | None:
+    """What is wrong with a turn's learning flags (OpenAI weight 0/1 on assistant turns, Axolotl train and train_detail)."""
+    weight = turn.get("weight")
+    if weight is not None and (isinstance(weight, bool) or weight not in (0, 1)):
+        return (f"has a turn with weight {weight!r}; weight is 0 (the turn is not learned) or 1 (learned), as in "
+                "OpenAI's fine-tuning data.")
+    if weight is not None and role not in ("assistant", "gpt", "model", "bot"):
+        return (f"has a {role} turn with a weight; OpenAI's weight marks assistant turns only (use Axolotl's "
+                "train: true to learn another turn).")
+    if turn.get("train") is not None and not isinstance(turn["train"], bool):
+        return f"has a turn whose train is {turn['train']!r}; it is true or false."
+    details = turn.get("train_detail")
+    if details is None:
+        return None
+    text = content if isinstance(content, str) else ""
+    if not isinstance(details, list) or not text:
+        return "has a train_detail that is not a list of spans of its text content."
+    for detail in details:
+        begin, end = (detail.get("begin_offset"), detail.get("end_offset")) if isinstance(detail, dict) else (None, None)
+        if not (isinstance(begin, int) and isinstance(end, int) and isinstance(detail.get("train"), bool)):
+            return (f"has a train_detail span {detail!r}; each is {{begin_offset, end_offset, train}} with character "
+                    "offsets into the turn's content (both inclusive) and train true or false.")
+        if not 0 <= begin <= end < len(text):
+            return (f"has a train_detail span {begin}..{end} outside its content of {len(text)} characters "
+                    "(offsets are 0-based and inclusive).")
+    return None
+
+
+def _segments_problem(segments: Any) -> str | None:
+    """What is wrong with Axolotl input_output segments ([{"label": bool, "text": str}]), or None."""
+    if not isinstance(segments, list) or not segments:
+        return "`segments` must be a non-empty list of {label, text}."
+    for segment in segments:
+        if not isinstance(segment, dict) or not isinstance(segment.get("text"), str) \
+                or not isinstance(segment.get("label"), bool):
+            return f"has a segment {segment!r}; each is {{label: true or false, text: its text}}."
     return None
 
 

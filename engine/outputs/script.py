@@ -12,7 +12,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from engine.config.resolve import asked_mixed_precision, lora_kwargs, resolve_precision, sft_kwargs
-from engine.data import formats, labels
+from engine.data import formats, labels, message_trees, turn_masks
 from engine.data.learning import loss_training_values
 from engine.machine.precision import dtype_and_mixed
 from engine.run.trainer import trainable_in_fp32
@@ -22,14 +22,17 @@ if TYPE_CHECKING:
     from engine.machine.hardware import HardwareReport
     from engine.machine.precision import PrecisionDecision
 
-CONVERSION_CONSTANTS = ("ALPACA_TEMPLATES", "FORMAT_COLUMNS", "_SHAREGPT_ROLES", "USUAL_PAIRS")
+CONVERSION_CONSTANTS = ("ALPACA_TEMPLATES", "FORMAT_COLUMNS", "TURN_FLAGS", "_SHAREGPT_ROLES", "USUAL_PAIRS",
+                        "USUAL_PASSAGES")
 """The names in engine.data.formats that the copied conversion functions read."""
 CONVERSION_FUNCTIONS = (formats.detect_format, formats.usual_pair, formats.column_renames, formats.rename_columns,
                         formats.resolve_template, formats.chat_features, formats.to_training_row, formats.alpaca_prompt,
                         formats.text_of, formats.without_nulls, formats.tool_call, formats.chat_message,
-                        formats.sharegpt_messages, formats.tools_json)
+                        formats.sharegpt_messages, formats.tools_json, message_trees.is_message_table,
+                        message_trees.top_ranked_conversations)
 """The engine functions that turn a loaded table into rows SFTTrainer trains on."""
-LABEL_FUNCTIONS = (labels.tools_of, labels.marked_chat_template, labels.label_settings, labels._chat_ids,
+LABEL_FUNCTIONS = (turn_masks.has_turn_flags, turn_masks.mask_runs, turn_masks.covered, turn_masks.trained_spans,
+                   turn_masks.flagged_mask, turn_masks.content_places, labels.tools_of, labels.marked_chat_template, labels.label_settings, labels._chat_ids,
                    labels.assistant_spans_by_turns,
                    labels.row_labels, labels.truncated_row, labels.labelled_rows)
 """The engine functions that turn rows into input_ids and labels: what the model reads and learns."""
@@ -58,7 +61,7 @@ def _py(value: object, indent: str = "") -> str:
 def conversion_source() -> str:
     """The engine's row conversion code (its constants and functions) as module-level Python."""
     constants = "\n".join(f"{name} = {_py(getattr(formats, name))}" for name in CONVERSION_CONSTANTS)
-    constants += f"\nIGNORED = {labels.IGNORED!r}"
+    constants += f"\nTREE_ROLES = {_py(message_trees.TREE_ROLES)}\nIGNORED = {labels.IGNORED!r}"
     functions = "\n\n".join(inspect.getsource(function) for function in CONVERSION_FUNCTIONS + LABEL_FUNCTIONS)
     return f"{constants}\n\n\n{functions}"
 
@@ -84,7 +87,7 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
         '"""',
         "",
         "import torch",
-        "from datasets import load_dataset",
+        "from datasets import Dataset, load_dataset",
         "from peft import LoraConfig",
         "from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig",
         "from trl import SFTConfig, SFTTrainer",
@@ -93,7 +96,7 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
         f"DATA_FILE = {ds.path!r}",
         f"EVAL_FILE = {ds.eval_path!r}",
         f"EVAL_SPLIT = {ds.eval_split!r}",
-        f"FORMAT = {ds.format!r}  # alpaca, chat, sharegpt, text, prompt-completion, or auto to detect",
+        f"FORMAT = {ds.format!r}  # alpaca, chat, sharegpt, text, prompt-completion, input-output, or auto to detect",
         f"TEMPLATE = {ds.template!r}  # alpaca, alpaca-zh, chat-template, none, or auto to pick from the format",
         f"COLUMNS = {dict(ds.columns or {})!r}  # our name -> the data's column name",
         "# Precision is decided where the script runs (bf16 on compute capability 8.0+, fp16 before, fp32",
@@ -117,6 +120,9 @@ def _conversion() -> str:
 def to_training_rows(table):
     """Every row of a loaded table in the shape SFTTrainer trains on, converted as sft-wizard does."""
     table = rename_columns(table, column_renames(COLUMNS))
+    if is_message_table(table.column_names):  # one message per row: one conversation per tree, top-ranked replies
+        conversations, _, _ = top_ranked_conversations(table.to_list())
+        table = Dataset.from_list([{{"messages": messages}} for messages in conversations])
     fmt = detect_format(table.column_names) if FORMAT == "auto" else FORMAT
     if fmt is None and usual_pair(table.column_names):
         table = rename_columns(table, column_renames(usual_pair(table.column_names)))
@@ -157,7 +163,8 @@ def _loading(config: "RunConfig") -> str:
     """The function that loads a data file or Hub dataset and converts it."""
     return f'''def load(path):
     """Load a local data file, or a Hub dataset id, as rows SFTTrainer trains on."""
-    kind = {{"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}}.get(path.rsplit(".", 1)[-1])
+    kind = {{"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}}.get(
+        path.removesuffix(".gz").rsplit(".", 1)[-1])  # the datasets loaders read .gz files themselves
     if kind:
         table = load_dataset(kind, data_files=path, split="train")
     else:
