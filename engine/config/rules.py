@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from engine.config.distributed_rules import distributed_hardware_problems, distributed_problems, distributed_warnings
 
 if TYPE_CHECKING:
-    from engine.config.run_config import RunConfig
+    from engine.config.run_config import DatasetSection, RunConfig
     from engine.machine.hardware import HardwareReport
 
 _INTEGRATIONS = {"wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow", "comet_ml": "comet_ml",
@@ -173,6 +173,20 @@ def _model_and_dataset_problems(config: "RunConfig", source: str) -> list[str]:
                         f"{fmt!r}; use template chat-template (or auto).")
     if template == "chat-template" and fmt in ("alpaca", "text", "prompt-completion"):
         problems.append(f"{source}: dataset.template = chat-template needs chat or sharegpt data, but dataset.format is {fmt!r}.")
+    return problems + _chat_turn_problems(config.dataset, source)
+
+
+def _chat_turn_problems(dataset: "DatasetSection", source: str) -> list[str]:
+    """dataset.roles_to_train, message_keys and roles that cannot say anything about chat turns."""
+    problems: list[str] = []
+    trained = dataset.roles_to_train
+    if not trained or not all(isinstance(role, str) and role for role in trained):
+        problems.append(f"{source}: dataset.roles_to_train = {trained!r}: give the roles whose turns are learned, "
+                        "e.g. [assistant] or [user, assistant].")
+    unknown = sorted(set(dataset.message_keys) - {"role", "content"})
+    if unknown:
+        problems.append(f"{source}: dataset.message_keys maps {', '.join(unknown)}; it maps role and content only, "
+                        "e.g. {role: from, content: value}.")
     return problems
 
 

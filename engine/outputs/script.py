@@ -12,7 +12,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from engine.config.resolve import asked_mixed_precision, lora_kwargs, resolve_precision, sft_kwargs
-from engine.data import formats, labels
+from engine.data import formats, labels, messages
 from engine.data.learning import loss_training_values
 from engine.machine.precision import dtype_and_mixed
 from engine.run.trainer import trainable_in_fp32
@@ -27,10 +27,12 @@ CONVERSION_CONSTANTS = ("ALPACA_TEMPLATES", "FORMAT_COLUMNS", "_SHAREGPT_ROLES",
 CONVERSION_FUNCTIONS = (formats.detect_format, formats.usual_pair, formats.column_renames, formats.rename_columns,
                         formats.resolve_template, formats.chat_features, formats.to_training_row, formats.alpaca_prompt,
                         formats.text_of, formats.without_nulls, formats.tool_call, formats.chat_message,
-                        formats.sharegpt_messages, formats.tools_json)
+                        formats.sharegpt_messages, formats.tools_json, messages.role_names, messages.renamed_message,
+                        messages.renamed_messages)
 """The engine functions that turn a loaded table into rows SFTTrainer trains on."""
 LABEL_FUNCTIONS = (labels.tools_of, labels.marked_chat_template, labels.label_settings, labels._chat_ids,
-                   labels.assistant_spans_by_turns,
+                   labels._common_start, labels.turn_spans, labels.assistant_spans_by_turns, labels._end_of_turn,
+                   labels.turns_mask,
                    labels.row_labels, labels.truncated_row, labels.labelled_rows)
 """The engine functions that turn rows into input_ids and labels: what the model reads and learns."""
 DEVICE_FUNCTIONS = (dtype_and_mixed, trainable_in_fp32)
@@ -96,6 +98,8 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
         f"FORMAT = {ds.format!r}  # alpaca, chat, sharegpt, text, prompt-completion, or auto to detect",
         f"TEMPLATE = {ds.template!r}  # alpaca, alpaca-zh, chat-template, none, or auto to pick from the format",
         f"COLUMNS = {dict(ds.columns or {})!r}  # our name -> the data's column name",
+        f"MESSAGE_KEYS = {dict(ds.message_keys or {})!r}  # chat messages: our key (role, content) -> the data's",
+        f"ROLES = {dict(ds.roles or {})!r}  # chat messages: our role -> the data's role name(s)",
         "# Precision is decided where the script runs (bf16 on compute capability 8.0+, fp16 before, fp32",
         f"# on CPU); here it was: {precision.reason}",
         f"ASKED_MIXED = {asked_mixed_precision(config)!r}  # bf16, fp16 or no to force one; None: the GPU decides",
@@ -116,7 +120,7 @@ def _conversion() -> str:
 
 def to_training_rows(table):
     """Every row of a loaded table in the shape SFTTrainer trains on, converted as sft-wizard does."""
-    table = rename_columns(table, column_renames(COLUMNS))
+    table = renamed_messages(rename_columns(table, column_renames(COLUMNS)), MESSAGE_KEYS, ROLES)
     fmt = detect_format(table.column_names) if FORMAT == "auto" else FORMAT
     if fmt is None and usual_pair(table.column_names):
         table = rename_columns(table, column_renames(usual_pair(table.column_names)))
