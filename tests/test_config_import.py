@@ -196,3 +196,17 @@ def test_an_invalid_yaml_file_names_the_line(tmp_path):
 def test_turn_settings_that_cannot_apply_are_named(setting, message):
     result = run_command("check", "demo", "--set", setting)
     assert result.returncode == 2 and message in result.stderr
+
+
+def test_llama_factory_settings_without_a_counterpart_are_listed_not_guessed(tmp_path):
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "mine.json"},
+                                                            "held_out": {"file_name": "held_out.json"}}))
+    config = tmp_path / "dpo.yaml"
+    config.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nstage: dpo\nfinetuning_type: freeze\nlora_rank: 4\n"
+                      "dataset: mine\neval_dataset: held_out\nquantization_bit: 3\nquantization_method: hqq\n")
+    result = import_file(str(config))
+    assert result.raw["lora"] is None and result.raw["quantization"] is None
+    assert result.raw["dataset"] == {"path": str(tmp_path / "mine.json"), "format": "alpaca",
+                                     "eval_path": str(tmp_path / "held_out.json")}
+    assert [line.split(" = ")[0] for line in result.not_read] == [
+        "stage", "finetuning_type", "lora_rank", "quantization_bit", "quantization_method"]

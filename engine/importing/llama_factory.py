@@ -142,9 +142,9 @@ def _read_data(reader: ConfigReader, path: str) -> None:
     for index, name in enumerate(names):
         entry = registry.get(name)
         if entry is None:
-            where = f"{folder / 'dataset_info.json'}" if folder else "no dataset_info.json beside the config"
-            reader.result.not_read.append(f"dataset {name!r}: not in {where}, only in LLaMA-Factory's bundled registry; "
-                                          "set dataset.path to its file or Hub id")
+            where = f"not in {folder / 'dataset_info.json'}" if folder else "no dataset_info.json beside the config"
+            reader.result.not_read.append(f"dataset {name!r}: {where}, so only LLaMA-Factory's bundled registry knows "
+                                          "it; set dataset.path to its file or Hub id")
         elif index and "path" in reader.result.raw["dataset"]:
             reader.result.not_read.append(f"dataset {name!r}: sft-wizard trains on one dataset ({names[0]!r} read); "
                                           "merge the files to train on both")
@@ -156,7 +156,9 @@ def _read_data(reader: ConfigReader, path: str) -> None:
             reader.copy("eval_dataset", "dataset", "eval_path", str(folder / entry["file_name"]))
     reader.skip("eval_dataset", "not a file in dataset_info.json; set dataset.eval_path")
     value = reader.config.get("val_size")
-    if isinstance(value, float) and 0 <= value < 1:
+    if value == 0:
+        reader.note("val_size", "no evaluation split")
+    elif isinstance(value, float) and 0 < value < 1:
         reader.copy("val_size", "dataset", "eval_split")
     reader.skip("val_size", "a number of rows; sft-wizard holds out a share (dataset.eval_split, 0 < x < 1)")
     reader.copy("max_samples", "dataset", "max_rows")
