@@ -121,13 +121,19 @@ def shape_rows(name):
     (shape_rows("axolotl-input-output.jsonl"), "{}"),
 ], ids=["chat", "chat-whole", "alpaca", "alpaca-whole-cut", "axolotl-train", "openai-weight", "input-output"])
 def test_exported_script_learns_the_tokens_the_engine_trains_on(tmp_path, rows, training):
+    theirs, ours, _ = script_and_engine_labels(tmp_path, rows, "", training)
+    assert theirs["input_ids"] == ours["input_ids"] and theirs["labels"] == ours["labels"]
+
+
+def script_and_engine_labels(tmp_path, rows: list, dataset: str, training: str = "{}"):
+    """The exported script's input_ids and labels of the rows, the engine's, and the tokenizer both used."""
     from datasets import Dataset
 
     from engine.data.prepare import prepare_for_training
     from engine.models.hub import load_tokenizer
 
     data = write_jsonl(tmp_path / "data.jsonl", rows)
-    preset = write_preset(tmp_path, f"name: t\nmodel: {{name_or_path: tiny-demo}}\ndataset: {{path: {data}}}\n"
+    preset = write_preset(tmp_path, f"name: t\nmodel: {{name_or_path: tiny-demo}}\ndataset: {{path: {data}{dataset}}}\n"
                                     f"training: {training}\n")
     config, _, _ = load_preset(str(preset))
     script = tmp_path / "train.py"
@@ -135,8 +141,7 @@ def test_exported_script_learns_the_tokens_the_engine_trains_on(tmp_path, rows, 
     namespace = script_namespace(script)
     tokenizer = load_tokenizer(config.model)
     theirs = namespace["labelled"](namespace["to_training_rows"](Dataset.from_list(rows)), tokenizer)
-    ours = prepare_for_training(config, tokenizer).trained
-    assert theirs["input_ids"] == ours["input_ids"] and theirs["labels"] == ours["labels"]
+    return theirs, prepare_for_training(config, tokenizer).trained, tokenizer
 
 
 def test_every_name_the_exported_script_uses_is_defined_in_it(tmp_path):
@@ -280,3 +285,14 @@ def test_the_script_run_as_on_a_t4_gives_the_fp16_scaler_fp32_gradients_only(pre
     monkeypatch.setitem(namespace, "SFTTrainer", SFTTrainer)
     namespace["main"]()
     assert unscaled == [{torch.float32}] and (tmp_path / "run" / "final").is_dir()
+
+
+def test_exported_script_maps_message_keys_and_learns_the_chosen_turns_as_the_engine_does(tmp_path):
+    rows = [{"dialogue": [{"speaker": "customer", "text": "Hi"}, {"speaker": "agent", "text": "Hello!"},
+                          {"speaker": "customer", "text": "Bye"}, {"speaker": "agent", "text": "Goodbye!"}]}]
+    theirs, ours, tokenizer = script_and_engine_labels(
+        tmp_path, rows, ", format: chat, columns: {messages: dialogue}, message_keys: {role: speaker, content: text}, "
+                        "roles: {user: customer, assistant: [agent]}, roles_to_train: [user, assistant], train_on_eos: last")
+    assert theirs["input_ids"] == ours["input_ids"] and theirs["labels"] == ours["labels"]
+    learned = tokenizer.decode([t for t in ours["labels"][0] if t != -100])
+    assert "Hi" in learned and "Goodbye!</s>" in learned and "Hello!</s>" not in learned

@@ -305,3 +305,16 @@ async def test_the_dataset_step_shows_the_spans_marked_turns_learn(in_repo):
         assert [s.text for s in preview.sample.segments if s.learned] == ["Hello</s>", "How are you?", " very well",
                                                                            "</s>"]
         assert "learn only their train_detail spans" in str(app.query_one("#data-preview").render())
+
+
+async def test_start_imports_another_tools_config_as_it_imports_code(in_repo):
+    app = make_app(runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.query_one("#import-path").focus()
+        await pilot.press(*list("tests/data/imports/axolotl_chat_template.yml"), "enter")
+        await settle(pilot)
+        assert app.config.model.name_or_path == "Qwen/Qwen2.5-0.5B-Instruct"
+        assert (app.config.dataset.message_keys, app.config.dataset.train_on_eos) == (
+            {"role": "from", "content": "value"}, "last")
+        assert "not read: datasets:" in str(app.query_one("#import-result").render())

@@ -1,4 +1,4 @@
-"""`sft-wizard import`: tutorial code into a preset, without running it; says what was and was not read."""
+"""`sft-wizard import`: tutorial code or another tool's config into a preset, without running it; says what was read."""
 
 from __future__ import annotations
 
@@ -10,19 +10,20 @@ from engine.errors import EXIT_OK
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `import`."""
-    imp = sub.add_parser("import", help="turn tutorial code into a preset, without running it")
-    imp.add_argument("file", metavar="FILE", help="a .py script, a marimo app or a .ipynb notebook")
+    imp = sub.add_parser("import", help="turn tutorial code or another tool's config into a preset, without running it")
+    imp.add_argument("file", metavar="FILE", help="a .py script, a marimo app, a .ipynb notebook, or a LLaMA-Factory, "
+                                                  "Axolotl or `trl sft --config` YAML")
     imp.add_argument("--output", help="where to write the preset (default: your presets folder)")
     imp.add_argument("--name", help="preset name (default: the file's name)")
     imp.add_argument("--force", action="store_true", help="overwrite an existing preset")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Read tutorial code into a preset file and say what was and was not read."""
+    """Read tutorial code or another tool's config into a preset file and say what was and was not read."""
     from engine.config.presets import save_preset
-    from engine.importing.python_code import preset_from_code
+    from engine.importing.detect import preset_from_file
 
-    imported = preset_from_code(args.file, args.name)
+    imported = preset_from_file(args.file, args.name)
     result, to_complete = imported.result, imported.to_complete
     path = save_preset(imported.config, args.output or imported.config.name, overwrite=args.force)
     print(f"read ({len(result.read)}):")

@@ -9,7 +9,7 @@ from engine.config.distributed_rules import distributed_hardware_problems, distr
 from engine.problems import Problem
 
 if TYPE_CHECKING:
-    from engine.config.run_config import RunConfig
+    from engine.config.run_config import DatasetSection, RunConfig
     from engine.machine.hardware import HardwareReport
 
 _INTEGRATIONS = {"wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow", "comet_ml": "comet_ml",
@@ -214,6 +214,20 @@ def _model_and_dataset_problems(config: "RunConfig", source: str) -> list[Proble
     if template == "chat-template" and fmt in ("alpaca", "text", "prompt-completion", "input-output"):
         problems.append(Problem(f"dataset.template = chat-template needs chat or sharegpt data, but dataset.format is {fmt!r}.",
                                 ("dataset.template", "dataset.format"), source=source))
+    return problems + _chat_turn_problems(config.dataset, source)
+
+
+def _chat_turn_problems(dataset: "DatasetSection", source: str) -> list[Problem]:
+    """dataset.roles_to_train, message_keys and roles that cannot say anything about chat turns."""
+    problems: list[Problem] = []
+    trained = dataset.roles_to_train
+    if not trained or not all(isinstance(role, str) and role for role in trained):
+        problems.append(Problem(f"dataset.roles_to_train = {trained!r}:", ("dataset.roles_to_train",),
+                                "give the roles whose turns are learned, e.g. [assistant] or [user, assistant].", source))
+    unknown = sorted(set(dataset.message_keys) - {"role", "content"})
+    if unknown:
+        problems.append(Problem(f"dataset.message_keys maps {', '.join(unknown)}; it maps role and content only,",
+                                ("dataset.message_keys",), "e.g. {role: from, content: value}.", source))
     return problems
 
 

@@ -19,6 +19,7 @@ DATASET_FORMATS = ("auto", "alpaca", "chat", "sharegpt", "text", "prompt-complet
 TEMPLATES = ("auto", "alpaca", "alpaca-zh", "chat-template", "none")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 STRATEGIES = ("ddp", "fsdp", "zero3")
+END_OF_TURN_LEARNING = ("turn", "all", "last", "none")
 
 
 @dataclass
@@ -46,6 +47,17 @@ class DatasetSection:
     subset: str | None = field(default=None, metadata={"help": "The configuration name of a Hub dataset."})
     max_rows: int | None = field(default=None, metadata={"help": "Use at most this many training rows."})
     seed: int = field(default=42, metadata={"help": "Seed of the train/eval split."})
+    message_keys: dict = field(default_factory=dict, metadata={
+        "help": "Chat data whose messages keep role and content under other keys: ours -> the data's, "
+                "e.g. {role: from, content: value}."})
+    roles: dict = field(default_factory=dict, metadata={
+        "help": "Chat data whose roles have other names: ours -> the data's names, e.g. {user: [human], assistant: [gpt]}."})
+    roles_to_train: list = field(default_factory=lambda: ["assistant"], metadata={
+        "help": "Chat data: the roles whose turns are learned (Axolotl's roles_to_train); an assistant turn is learned "
+                "from after its header, another role's turn whole. training.assistant_only_loss: false learns every token."})
+    train_on_eos: str = field(default="turn", metadata={
+        "help": "Chat data: which end-of-turn tokens are learned (Axolotl's train_on_eos): turn (each learned turn's), "
+                "last (only the last learned turn's), all (every turn's, learned or not), none."})
 
 
 @dataclass
@@ -138,6 +150,7 @@ def own_specs() -> dict[str, dict[str, FieldSpec]]:
     out["model"]["dtype"] = dataclasses.replace(out["model"]["dtype"], choices=DTYPES)
     out["dataset"]["format"] = dataclasses.replace(out["dataset"]["format"], choices=DATASET_FORMATS)
     out["dataset"]["template"] = dataclasses.replace(out["dataset"]["template"], choices=TEMPLATES)
+    out["dataset"]["train_on_eos"] = dataclasses.replace(out["dataset"]["train_on_eos"], choices=END_OF_TURN_LEARNING)
     out["distributed"]["strategy"] = dataclasses.replace(out["distributed"]["strategy"], choices=STRATEGIES)
     return out
 

@@ -43,10 +43,13 @@ def marked_chat_template(tokenizer):
 def label_settings(training, chat, tokenizer):
     """The settings row_labels takes, from the run's training values and whether the rows are conversations.
 
-    training: assistant_only_loss (None: the default, true), completion_only_loss, max_length, truncation_mode, packing.
+    training: assistant_only_loss (None: the default, true), completion_only_loss, max_length, truncation_mode, packing,
+    and the dataset's roles_to_train and train_on_eos (which chat turns and end-of-turn tokens are learned).
     """
     assistant_only = chat and training.get("assistant_only_loss") is not False
     return {"assistant_only_loss": assistant_only,
+            "roles_to_train": list(training.get("roles_to_train") or ["assistant"]),
+            "train_on_eos": training.get("train_on_eos") or "turn",
             "completion_only_loss": training.get("completion_only_loss"),
             "chat_template": marked_chat_template(tokenizer) if assistant_only else None,
             "max_length": training.get("max_length"),
@@ -60,30 +63,81 @@ def _chat_ids(tokenizer, messages, template_kwargs, **kwargs):
                                               **kwargs)["input_ids"])
 
 
-def assistant_spans_by_turns(tokenizer, messages, template_kwargs):
-    """(ids, mask) with 1 on the tokens each assistant turn adds, found by rendering the conversation turn by turn.
+def _common_start(ids, other):
+    """How many leading tokens two renderings share."""
+    count = 0
+    while count < min(len(ids), len(other)) and ids[count] == other[count]:
+        count += 1
+    return count
 
-    Each assistant turn runs from the end of the conversation before it (with the generation prompt) to where
-    the conversation up to and including it stops matching the whole one, so its end-of-turn token is inside
-    and text a template adds only after the last turn (Phi-3's EOS) counts for the last turn alone.
+
+def turn_spans(tokenizer, messages, template_kwargs, roles=None):
+    """(ids, spans): the conversation's ids and (role, start, end) of the tokens each turn of `roles` (None: all) adds.
+
+    Found by rendering the conversation turn by turn: a turn ends where the conversation up to and including it
+    stops matching the whole one, so its end-of-turn token is inside and text a template adds only after the last
+    turn (Phi-3's EOS) counts for the last turn alone. An assistant turn starts after the generation prompt (its
+    header), another role's turn where the conversation before it ends.
     ValueError when an earlier part of the conversation does not render as a prefix of the whole.
     """
     ids = _chat_ids(tokenizer, messages, template_kwargs)
-    mask = [0] * len(ids)
+    spans = []
     for index, message in enumerate(messages):
-        if message["role"] != "assistant":
+        role = message["role"]
+        if roles is not None and role not in roles:
             continue
-        start = _chat_ids(tokenizer, messages[:index], template_kwargs, add_generation_prompt=True) if index else []
-        if ids[:len(start)] != start:
-            raise ValueError(f"turn {index + 1}: the conversation before it, rendered with the generation prompt, "
-                             "is not the start of the whole conversation")
-        upto = _chat_ids(tokenizer, messages[:index + 1], template_kwargs)
-        end = 0
-        while end < min(len(upto), len(ids)) and upto[end] == ids[end]:
-            end += 1
-        if end <= len(start):
-            raise ValueError(f"turn {index + 1}: the assistant turn renders differently when it is the last one")
-        mask[len(start):end] = [1] * (end - len(start))
+        if role == "assistant":
+            before = _chat_ids(tokenizer, messages[:index], template_kwargs, add_generation_prompt=True) if index else []
+            if ids[:len(before)] != before:
+                raise ValueError(f"turn {index + 1}: the conversation before it, rendered with the generation prompt, "
+                                 "is not the start of the whole conversation")
+            start = len(before)
+        else:
+            start = _common_start(ids, _chat_ids(tokenizer, messages[:index], template_kwargs)) if index else 0
+        end = _common_start(ids, _chat_ids(tokenizer, messages[:index + 1], template_kwargs))
+        if end <= start:
+            raise ValueError(f"turn {index + 1}: the {role} turn renders differently when it is the last one")
+        spans.append((role, start, end))
+    return ids, spans
+
+
+def assistant_spans_by_turns(tokenizer, messages, template_kwargs):
+    """(ids, mask) with 1 on the tokens each assistant turn adds (turn_spans), its end-of-turn token included."""
+    ids, spans = turn_spans(tokenizer, messages, template_kwargs, ["assistant"])
+    mask = [0] * len(ids)
+    for _, start, end in spans:
+        mask[start:end] = [1] * (end - start)
+    return ids, mask
+
+
+def _end_of_turn(ids, start, end, stops, blank):
+    """Where the special tokens (and blank ones among them) that end a turn begin; its end when it ends in text."""
+    index, first = end, end
+    while index > start and (ids[index - 1] in stops or ids[index - 1] in blank):
+        index -= 1
+        if ids[index] in stops:
+            first = index
+    return first
+
+
+def turns_mask(tokenizer, messages, template_kwargs, roles, train_on_eos):
+    """(ids, mask) learning the turns of `roles` and the end-of-turn tokens train_on_eos names (Axolotl's meaning).
+
+    train_on_eos: turn (each learned turn's end-of-turn tokens), last (only the last learned turn's), all (every
+    turn's, learned or not), none.
+    """
+    ids, spans = turn_spans(tokenizer, messages, template_kwargs, None if train_on_eos == "all" else roles)
+    stops = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
+    blank = {token for token in set(ids) if not tokenizer.decode([token]).strip()}
+    learned = [span for span in spans if span[0] in roles]
+    mask = [0] * len(ids)
+    for _, start, end in learned:
+        mask[start:end] = [1] * (end - start)
+    for span in spans:
+        role, start, end = span
+        stop = _end_of_turn(ids, start, end, stops, blank)
+        keep = {"all": True, "turn": role in roles, "last": bool(learned) and span == learned[-1]}.get(train_on_eos, False)
+        mask[stop:end] = [1 if keep else 0] * (end - stop)
     return ids, mask
 
 
@@ -106,6 +160,9 @@ def row_labels(row, tokenizer, settings):
         if not settings["assistant_only_loss"]:
             ids = _chat_ids(tokenizer, row["messages"], template_kwargs)
             mask = [1] * len(ids)
+        elif settings.get("roles_to_train", ["assistant"]) != ["assistant"] or settings.get("train_on_eos", "turn") != "turn":
+            ids, mask = turns_mask(tokenizer, row["messages"], template_kwargs, settings["roles_to_train"],
+                                   settings["train_on_eos"])
         elif settings["chat_template"] is None:
             ids, mask = assistant_spans_by_turns(tokenizer, row["messages"], template_kwargs)
         else:

@@ -1,6 +1,7 @@
 """What the model learns: a run's loss settings for its data, the rows as token ids and labels, and what to say.
 
-Chat rows learn the assistant's turns unless training.assistant_only_loss is false; prompt/completion rows
+Chat rows learn the assistant's turns (or dataset.roles_to_train's, with dataset.train_on_eos's end-of-turn
+tokens) unless training.assistant_only_loss is false; prompt/completion rows
 learn the completion unless training.completion_only_loss is false; text rows learn everything.
 """
 
@@ -36,7 +37,8 @@ def loss_settings(config: Any, table: Any, tokenizer: Any, source: str) -> dict:
 def loss_training_values(config: Any) -> dict:
     """The training values that decide the labels (engine.data.labels.label_settings), as the run uses them."""
     values = {key: config.training_value(key) for key in ("completion_only_loss", "max_length", "truncation_mode", "packing")}
-    return {"assistant_only_loss": config.training.get("assistant_only_loss"), **values}
+    return {"assistant_only_loss": config.training.get("assistant_only_loss"), **values,
+            "roles_to_train": list(config.dataset.roles_to_train), "train_on_eos": config.dataset.train_on_eos}
 
 
 def how_assistant_turns_are_found(settings: dict, tokenizer: Any) -> str:
@@ -49,6 +51,11 @@ def how_assistant_turns_are_found(settings: dict, tokenizer: Any) -> str:
         how = "marked by the chat template's own {% generation %} markers"
     else:
         how = "marked by TRL's training template for this model family"
+    if settings.get("roles_to_train", ["assistant"]) != ["assistant"] or settings.get("train_on_eos", "turn") != "turn":
+        eos = {"turn": "each with its end-of-turn token", "last": "only the last one's end-of-turn token",
+               "all": "and every turn's end-of-turn token", "none": "without their end-of-turn tokens"}[settings["train_on_eos"]]
+        return (f"learned: the {', '.join(settings['roles_to_train'])} turns, {eos} (dataset.roles_to_train, "
+                "dataset.train_on_eos); found by rendering each conversation turn by turn")
     return f"learned: the assistant turns, each with its end-of-turn token; {how}"
 
 
@@ -65,6 +72,11 @@ def labelled(table: Any, tokenizer: Any, settings: dict, source: str) -> Any:
             raise UserError(f"{source}: a conversation marks which of its turns are learned (weight, train or "
                             f"train_detail), and {str(exc)[len('turn marks: '):]}. Remove the marks from that "
                             "conversation, or use a model whose chat template writes each turn's text as it is.") from None
+        if settings["assistant_only_loss"] and (settings.get("roles_to_train", ["assistant"]) != ["assistant"]
+                                                 or settings.get("train_on_eos", "turn") != "turn"):
+            raise UserError(f"{source}: cannot tell the conversation's turns apart for dataset.roles_to_train and "
+                            f"dataset.train_on_eos: rendering it turn by turn does not work ({exc}). Use the defaults "
+                            "(roles_to_train: [assistant], train_on_eos: turn) with this model's chat template.") from None
         if settings["assistant_only_loss"] and settings["chat_template"] is None:
             raise UserError(
                 f"{source}: cannot tell which tokens are the assistant's: the model's chat template has no "
@@ -124,7 +136,7 @@ def chat_mask_warnings(table: Any, uncut: Any, tokenizer: Any, settings: dict) -
                else "the chat template marks every token as the assistant's")
         warnings.append(f"{whole} of {len(uncut)} conversations are learned whole, system and user turns included "
                         f"({why}); the model learns to write the user's side too.")
-    if settings["assistant_only_loss"]:
+    if settings["assistant_only_loss"] and settings.get("train_on_eos", "turn") in ("turn", "all"):
         stops = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
         unstopped = 0
         for row, ids, labels in zip(table, uncut["input_ids"], uncut["labels"]):

@@ -24,6 +24,7 @@ from engine.data.formats import (
 from engine.data.learning import Learning, learn_rows, loss_settings
 from engine.data.lengths import LengthStats, check_lengths, length_stats
 from engine.data.message_trees import is_message_table, top_ranked_conversations
+from engine.data.messages import apply_message_mapping
 from engine.data.reading import read_table, table_from_rows
 from engine.data.row_checks import check_rows
 from engine.data.shapes import refuse_unsupported
@@ -66,7 +67,7 @@ class PreparedData:
 
 def read_checked(path: str, section: "DatasetSection", source: str, notes: list[str]) -> Any:
     """The file's rows with dataset.columns (or a usual column pair, noted) applied, refused if not SFT data."""
-    table = apply_column_mapping(read_table(path, section), section, source)
+    table = apply_message_mapping(apply_column_mapping(read_table(path, section), section, source), section)
     refuse_unsupported(table, source)
     if is_message_table(table.column_names):
         return rebuilt_conversations(table, section, source, notes)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
 from engine.config.legacy import REMOVED, RENAMED
 from engine.config.schema import schema
 from engine.config.templates import ALPACA_TEMPLATES
+from engine.importing.result import ImportedPreset, ImportResult, finish_preset
 from engine.importing.tutorial.interpreter import Interpreter
 from engine.importing.tutorial.source import read_tutorial
 from engine.importing.tutorial.values import COMMAND_LINE, Call, FunctionValue, describe, is_plain, trace
@@ -45,22 +45,6 @@ _UNSLOTH_LORA = ("r", "lora_alpha", "lora_dropout", "target_modules", "bias", "u
 _DATA_BUILDERS = ("from_dict", "from_list", "from_pandas", "from_generator")
 _FILE_READERS = ("from_json", "from_csv", "from_parquet")
 _DATA_SOURCES = ("load_dataset", *_DATA_BUILDERS, *_FILE_READERS)
-
-
-@dataclass
-class ImportResult:
-    """The preset data read from code, and what was read and not read."""
-
-    raw: dict[str, Any]
-    read: list[str] = field(default_factory=list)
-    not_read: list[str] = field(default_factory=list)
-
-    def set(self, section: str, key: str, value: Any, where: str) -> None:
-        """Store one setting and say where it came from."""
-        if self.raw.get(section) is None:
-            self.raw[section] = {}
-        self.raw[section][key] = value
-        self.read.append(f"{section}.{key} = {value!r} (from {where})")
 
 
 def import_python_code(path: str) -> ImportResult:
@@ -339,28 +323,6 @@ def _read_calls(result: ImportResult, calls: list[Call]) -> None:
         _read_data_source(result, source)
 
 
-@dataclass
-class ImportedPreset:
-    """Tutorial code read into a run config, with what still needs the user."""
-
-    result: ImportResult
-    config: Any
-    """The RunConfig (fields the code does not set are left empty, never invented)."""
-    warnings: list[str]
-    to_complete: list[Problem]
-    """Problems to fix before training, such as a model or dataset the code did not name."""
-
-
 def preset_from_code(path: str, name: str | None = None) -> ImportedPreset:
-    """Read tutorial code into a run config: the one import the command line and the wizard share."""
-    from engine.config.parsing import parse_config_collecting
-
-    result = import_python_code(path)
-    name = name or Path(path).stem
-    result.raw["name"] = name
-    result.raw["description"] = f"imported from {Path(path).name}"
-    result.raw.setdefault("model", {}).setdefault("name_or_path", "")
-    result.raw.setdefault("dataset", {}).setdefault("path", "")
-    result.raw.setdefault("training", {}).setdefault("output_dir", f"runs/{name}")
-    config, warnings, to_complete = parse_config_collecting(result.raw, path)
-    return ImportedPreset(result, config, warnings, to_complete)
+    """Read tutorial code into a run config."""
+    return finish_preset(import_python_code(path), path, name)

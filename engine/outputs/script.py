@@ -12,7 +12,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from engine.config.resolve import asked_mixed_precision, lora_kwargs, resolve_precision, sft_kwargs
-from engine.data import formats, labels, message_trees, turn_masks
+from engine.data import formats, labels, message_trees, messages, turn_masks
 from engine.data.learning import loss_training_values
 from engine.machine.precision import dtype_and_mixed
 from engine.run.trainer import trainable_in_fp32
@@ -29,11 +29,13 @@ CONVERSION_FUNCTIONS = (formats.detect_format, formats.usual_pair, formats.colum
                         formats.resolve_template, formats.chat_features, formats.to_training_row, formats.alpaca_prompt,
                         formats.text_of, formats.without_nulls, formats.tool_call, formats.chat_message,
                         formats.sharegpt_messages, formats.tools_json, message_trees.is_message_table,
-                        message_trees.top_ranked_conversations)
+                        message_trees.top_ranked_conversations, messages.role_names, messages.renamed_message,
+                        messages.renamed_messages)
 """The engine functions that turn a loaded table into rows SFTTrainer trains on."""
 LABEL_FUNCTIONS = (turn_masks.has_turn_flags, turn_masks.mask_runs, turn_masks.covered, turn_masks.trained_spans,
-                   turn_masks.flagged_mask, turn_masks.content_places, labels.tools_of, labels.marked_chat_template, labels.label_settings, labels._chat_ids,
-                   labels.assistant_spans_by_turns,
+                   turn_masks.flagged_mask, turn_masks.content_places, labels.tools_of, labels.marked_chat_template,
+                   labels.label_settings, labels._chat_ids, labels._common_start, labels.turn_spans,
+                   labels.assistant_spans_by_turns, labels._end_of_turn, labels.turns_mask,
                    labels.row_labels, labels.truncated_row, labels.labelled_rows)
 """The engine functions that turn rows into input_ids and labels: what the model reads and learns."""
 DEVICE_FUNCTIONS = (dtype_and_mixed, trainable_in_fp32)
@@ -99,6 +101,8 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
         f"FORMAT = {ds.format!r}  # alpaca, chat, sharegpt, text, prompt-completion, input-output, or auto to detect",
         f"TEMPLATE = {ds.template!r}  # alpaca, alpaca-zh, chat-template, none, or auto to pick from the format",
         f"COLUMNS = {dict(ds.columns or {})!r}  # our name -> the data's column name",
+        f"MESSAGE_KEYS = {dict(ds.message_keys or {})!r}  # chat messages: our key (role, content) -> the data's",
+        f"ROLES = {dict(ds.roles or {})!r}  # chat messages: our role -> the data's role name(s)",
         "# Precision is decided where the script runs (bf16 on compute capability 8.0+, fp16 before, fp32",
         f"# on CPU); here it was: {precision.reason}",
         f"ASKED_MIXED = {asked_mixed_precision(config)!r}  # bf16, fp16 or no to force one; None: the GPU decides",
@@ -119,7 +123,7 @@ def _conversion() -> str:
 
 def to_training_rows(table):
     """Every row of a loaded table in the shape SFTTrainer trains on, converted as sft-wizard does."""
-    table = rename_columns(table, column_renames(COLUMNS))
+    table = renamed_messages(rename_columns(table, column_renames(COLUMNS)), MESSAGE_KEYS, ROLES)
     if is_message_table(table.column_names):  # one message per row: one conversation per tree, top-ranked replies
         conversations, _, _ = top_ranked_conversations(table.to_list())
         table = Dataset.from_list([{{"messages": messages}} for messages in conversations])

@@ -24,7 +24,8 @@ class StartStep(Step):
     def compose(self) -> ComposeResult:
         yield Label("Start: pick a preset, start fresh, import tutorial code, or open a recent run", classes="title")
         yield OptionList(id="start-options")
-        yield Label("Import tutorial code (read with ast, never run): path to a .py script or .ipynb notebook", classes="subtitle")
+        yield Label("Import a .py/.ipynb tutorial or a LLaMA-Factory, Axolotl or trl sft YAML (read, never run):",
+                    classes="subtitle")
         yield Input(compact=True, placeholder="course.py", id="import-path")
         yield Static("", id="import-result")
 
@@ -91,11 +92,11 @@ class StartStep(Step):
 
     @on(Input.Submitted, "#import-path")
     def import_code(self, event: Input.Submitted) -> None:
-        from engine.importing.python_code import preset_from_code
+        from engine.importing.detect import preset_from_file
 
         result_view = self.query_one("#import-result", Static)
         try:
-            imported = preset_from_code(event.value.strip())
+            imported = preset_from_file(event.value.strip())
         except UserError as exc:
             result_view.update(Text(str(exc), style="red"))
             return

@@ -1,0 +1,182 @@
+"""An Axolotl YAML into a preset: its model, adapter, training keys and its first `datasets:` entry.
+
+Axolotl's QLoRA loads the model with BitsAndBytesConfig(nf4, double quantization, compute dtype of the
+run), written into the preset so it trains the same way.
+"""
+
+from __future__ import annotations
+
+from engine.importing.config_reader import ConfigReader, read_dataset_entry
+from engine.importing.result import ImportResult
+
+TOOL = "Axolotl"
+RENAMED = {"micro_batch_size": "per_device_train_batch_size", "num_epochs": "num_train_epochs",
+           "lr_scheduler": "lr_scheduler_type", "optimizer": "optim", "sequence_len": "max_length",
+           "sample_packing": "packing"}
+"""Axolotl training keys and the SFTConfig names they became."""
+LORA_KEYS = {"lora_r": "r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout",
+             "lora_target_modules": "target_modules", "lora_modules_to_save": "modules_to_save",
+             "lora_fan_in_fan_out": "fan_in_fan_out", "peft_use_rslora": "use_rslora", "peft_use_dora": "use_dora"}
+"""Axolotl adapter keys and the LoraConfig names they became."""
+_AUTO_CLASSES = {"model_type": "AutoModelForCausalLM", "tokenizer_type": "AutoTokenizer"}
+_NOT_READ = {
+    "special_tokens": "sft-wizard keeps the tokenizer's special tokens (it adds a pad token when there is none)",
+    "dataset_prepared_path": "sft-wizard prepares the data in memory for each run",
+    "pad_to_sequence_len": "sft-wizard pads each batch to its longest row",
+    "eval_sample_packing": "evaluation rows are not packed",
+    "evals_per_epoch": "set training.eval_strategy and training.eval_steps",
+    "saves_per_epoch": "set training.save_strategy and training.save_steps",
+    "xformers_attention": "use model.attn_implementation (sdpa or flash_attention_2)",
+    "lora_model_dir": "sft-wizard starts new adapters",
+    "strict": "an Axolotl loading switch", "debug": "an Axolotl switch",
+    "wandb_project": "set training.report_to", "wandb_entity": "set training.report_to",
+    "wandb_watch": "set training.report_to", "wandb_name": "set training.report_to",
+    "wandb_log_model": "set training.report_to",
+}
+
+
+def import_axolotl(config: dict) -> ImportResult:
+    """Read an Axolotl config into raw preset data (validated by the caller)."""
+    result = ImportResult(raw={"training": {}, "quantization": None, "lora": None, "dataset": {}, "model": {}})
+    reader = ConfigReader(result, config, TOOL)
+    reader.copy("base_model", "model", "name_or_path")
+    reader.copy("trust_remote_code", "model")
+    reader.copy("revision_of_model", "model", "revision")
+    for key, auto in _AUTO_CLASSES.items():
+        if reader.config.get(key) == auto:
+            reader.note(key, f"sft-wizard loads with {auto} too")
+    if reader.config.get("flash_attention"):
+        reader.copy("flash_attention", "model", "attn_implementation", "flash_attention_2")
+    elif reader.config.get("sdp_attention"):
+        reader.copy("sdp_attention", "model", "attn_implementation", "sdpa")
+    _read_adapter(reader)
+    _read_quantization(reader)
+    for key, ours in RENAMED.items():
+        reader.copy(key, "training", ours)
+    _read_precision(reader)
+    if reader.config.get("train_on_inputs") is not None:
+        reader.copy("train_on_inputs", "training", "completion_only_loss", not config["train_on_inputs"])
+    reader.copy("val_set_size", "dataset", "eval_split")
+    if config.get("chat_template") == "tokenizer_default":
+        reader.note("chat_template", "the model's own chat template, which sft-wizard uses")
+    reader.skip("chat_template", "sft-wizard renders conversations with the model's own chat template (tokenizer_default)")
+    _read_datasets(reader)
+    for key, why in _NOT_READ.items():
+        reader.skip(key, why)
+    reader.training_keys()
+    reader.finish()
+    return result
+
+
+def _read_adapter(reader: ConfigReader) -> None:
+    adapter = reader.config.get("adapter")
+    if adapter not in ("lora", "qlora"):
+        if adapter:
+            reader.skip("adapter", "sft-wizard trains LoRA/QLoRA adapters or the whole model")
+        reader.result.read.append("lora: none (no lora/qlora adapter: Axolotl trains the whole model)")
+        for key in [*LORA_KEYS, "lora_target_linear"]:
+            reader.skip(key, "used only with adapter: lora or qlora")
+        return
+    reader.note("adapter", "LoRA adapters (the lora section)")
+    reader.result.raw["lora"] = {}
+    for key, ours in LORA_KEYS.items():
+        reader.copy(key, "lora", ours)
+    if reader.config.get("lora_target_linear"):
+        if reader.result.raw["lora"].pop("target_modules", None) is not None:
+            reader.result.read.append("lora_target_modules: covered by lora_target_linear (every linear layer)")
+        reader.copy("lora_target_linear", "lora", "target_modules", "all-linear")
+    reader.note("lora_target_linear", "off")
+
+
+def _read_quantization(reader: ConfigReader) -> None:
+    if reader.config.get("load_in_8bit"):
+        reader.copy("load_in_8bit", "quantization")
+    reader.note("load_in_8bit", "off")
+    if not reader.config.get("load_in_4bit"):
+        reader.note("load_in_4bit", "off")
+        return
+    reader.copy("load_in_4bit", "quantization")
+    reader.default("quantization", "bnb_4bit_quant_type", "nf4", "QLoRA's BitsAndBytesConfig")
+    reader.default("quantization", "bnb_4bit_use_double_quant", True, "QLoRA's BitsAndBytesConfig")
+    reader.compute_dtype()
+
+
+def _read_precision(reader: ConfigReader) -> None:
+    """bf16/fp16/tf32: true or false as given; Axolotl's `auto` is sft-wizard's own choice from the GPU."""
+    for key in ("bf16", "fp16", "tf32"):
+        if reader.config.get(key) == "auto":
+            reader.note(key, "auto: sft-wizard chooses the precision from the GPU")
+        elif isinstance(reader.config.get(key), bool):
+            reader.copy(key, "training")
+
+
+_TYPES = {"alpaca": ("alpaca", "alpaca"), "sharegpt": ("sharegpt", "chat-template"),
+          "chat_template": ("chat", "chat-template"), "completion": ("text", "none")}
+"""Axolotl dataset types -> (dataset.format, dataset.template)."""
+DEFAULT_ROLES = {"user": ["human", "user"], "assistant": ["gpt", "assistant"], "system": ["system"], "tool": ["tool"]}
+"""The role names Axolotl's chat_template reads when a dataset entry gives no `roles`."""
+_ENTRY_KEYS = {"path", "type", "ds_type", "data_files", "name", "split", "field_messages", "message_property_mappings",
+               "message_field_role", "message_field_content", "roles", "roles_to_train", "train_on_eos", "field",
+               "chat_template"}
+
+
+def _read_datasets(reader: ConfigReader) -> None:
+    entries = reader.take("datasets", [])
+    if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+        reader.result.not_read.append("datasets: no entry with a path; set dataset.path")
+        return
+    _read_entry(reader.result, entries[0])
+    for extra in entries[1:]:
+        reader.result.not_read.append(f"datasets: {extra.get('path')!r}: sft-wizard trains on one dataset (the first)")
+
+
+def _read_entry(result: ImportResult, entry: dict) -> None:
+    """The first datasets: entry: its file or Hub id, its type and how its messages and turns are read."""
+    where = f"{TOOL} datasets[0]"
+    read_dataset_entry(result, entry, where)
+    kind = entry.get("type")
+    if kind in _TYPES:
+        fmt, template = _TYPES[kind]
+        result.set("dataset", "format", fmt, f"{where}.type {kind}")
+        result.set("dataset", "template", template, f"{where}.type {kind}")
+    elif kind == "input_output":
+        result.warnings.append(f"{where}.type input_output: the file's `segments` (text with a `label` each) are read "
+                               "by sft-wizard's data reader, which learns the labelled segments")
+    else:
+        result.not_read.append(f"{where}.type = {kind!r}: sft-wizard reads alpaca, chat_template, sharegpt, completion "
+                               "and input_output data; set dataset.format")
+    if kind == "completion" and entry.get("field", "text") != "text":
+        result.set("dataset", "columns", {"text": entry["field"]}, f"{where}.field")
+    if kind == "chat_template":
+        _read_messages(result, entry, where)
+    for key in sorted(set(entry) - _ENTRY_KEYS):
+        result.not_read.append(f"{where}.{key} = {entry[key]!r}: no sft-wizard setting")
+
+
+def _read_messages(result: ImportResult, entry: dict, where: str) -> None:
+    """field_messages, the message keys, role names and which turns and end-of-turn tokens are learned."""
+    column = entry.get("field_messages", "messages")
+    if column != "messages":
+        result.set("dataset", "columns", {"messages": column}, f"{where}.field_messages")
+    keys = dict(entry.get("message_property_mappings") or {})
+    for legacy, key in (("message_field_role", "role"), ("message_field_content", "content")):
+        if entry.get(legacy):
+            keys.setdefault(key, entry[legacy])
+    for key in sorted(set(keys) - {"role", "content"}):
+        result.not_read.append(f"{where}.message_property_mappings.{key} = {keys.pop(key)!r}: sft-wizard maps role "
+                               "and content only")
+    keys = {key: value for key, value in keys.items() if key != value}
+    if keys:
+        result.set("dataset", "message_keys", keys, f"{where}.message_property_mappings")
+    if entry.get("roles"):
+        result.set("dataset", "roles", dict(entry["roles"]), f"{where}.roles")
+    elif keys:  # Axolotl names ShareGPT's roles for the chat template itself
+        result.raw["dataset"]["roles"] = dict(DEFAULT_ROLES)
+        result.read.append(f"dataset.roles = {DEFAULT_ROLES!r} ({TOOL}'s default role names)")
+    if entry.get("roles_to_train") is not None:
+        result.set("dataset", "roles_to_train", list(entry["roles_to_train"]), f"{where}.roles_to_train")
+    if entry.get("train_on_eos") is not None:
+        result.set("dataset", "train_on_eos", entry["train_on_eos"], f"{where}.train_on_eos")
+    if entry.get("chat_template") not in (None, "tokenizer_default"):
+        result.not_read.append(f"{where}.chat_template = {entry['chat_template']!r}: sft-wizard renders conversations "
+                               "with the model's own chat template")

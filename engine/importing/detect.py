@@ -1,0 +1,83 @@
+"""Which importer reads a file, told from its content: tutorial code, or a LLaMA-Factory, Axolotl or `trl sft` YAML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.errors import UserError
+from engine.importing.axolotl import import_axolotl
+from engine.importing.llama_factory import import_llama_factory
+from engine.importing.python_code import import_python_code
+from engine.importing.result import ImportedPreset, ImportResult, finish_preset
+from engine.importing.trl_config import KEYS as TRL_KEYS
+from engine.importing.trl_config import import_trl_config
+
+_CODE_SUFFIXES = (".py", ".ipynb")
+_YAML_SUFFIXES = (".yaml", ".yml")
+LLAMA_FACTORY_KEYS = {"stage", "finetuning_type", "template", "cutoff_len", "dataset_dir", "lora_rank", "lora_target",
+                      "quantization_bit", "val_size", "max_samples"}
+"""Keys only a LLaMA-Factory training config has."""
+AXOLOTL_KEYS = {"base_model", "micro_batch_size", "sequence_len", "num_epochs", "adapter", "lora_target_linear",
+                "sample_packing", "val_set_size", "lr_scheduler"}
+"""Keys only an Axolotl config has."""
+EXPECTED = ("a LLaMA-Factory training YAML (model_name_or_path with stage, finetuning_type, template, dataset …), "
+            "an Axolotl YAML (base_model, datasets, micro_batch_size, sequence_len …) or a `trl sft --config` YAML "
+            "(model_name_or_path, dataset_name and SFTConfig keys)")
+
+
+def config_kind(config: dict) -> str | None:
+    """llama-factory, axolotl or trl when the mapping's keys are one of those tools' configs, else None."""
+    keys = set(config)
+    if keys & AXOLOTL_KEYS and "model_name_or_path" not in keys:
+        return "axolotl"
+    if "model_name_or_path" in keys and keys & LLAMA_FACTORY_KEYS:
+        return "llama-factory"
+    if keys & {"model_name_or_path", "dataset_name"} or (keys & TRL_KEYS and "datasets" in keys):
+        return "trl"
+    return None
+
+
+def _yaml_mapping(path: str, text: str, required: bool) -> dict | None:
+    """The file's YAML mapping; None when it is not one and need not be (code), UserError when it must."""
+    from engine.yamlio import YamlError, load_yaml
+
+    try:
+        data: Any = load_yaml(text)
+    except YamlError as exc:
+        if not required:
+            return None
+        raise UserError(f"{path}: not valid YAML{exc.where}: {exc.problem}; expected {EXPECTED}.") from None
+    if isinstance(data, dict):
+        return data
+    if required:
+        raise UserError(f"{path}: the YAML is not a mapping of settings; expected {EXPECTED}.")
+    return None
+
+
+def import_file(path: str) -> ImportResult:
+    """Read a tutorial script or notebook, or another tool's training config, into raw preset data."""
+    if path.lower().endswith(_CODE_SUFFIXES):
+        return import_python_code(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {exc}.") from None
+    yaml_named = path.lower().endswith(_YAML_SUFFIXES)
+    config = _yaml_mapping(path, text, required=yaml_named)
+    kind = config_kind(config) if config is not None else None
+    if kind == "axolotl":
+        return import_axolotl(config)
+    if kind == "llama-factory":
+        return import_llama_factory(config, path)
+    if kind == "trl":
+        return import_trl_config(config)
+    if yaml_named:
+        raise UserError(f"{path}: a YAML file sft-wizard cannot import (keys: {', '.join(list(config)[:8])}); "
+                        f"expected {EXPECTED}. A sft-wizard preset needs no import: use it with `check` or `train`.")
+    return import_python_code(path)
+
+
+def preset_from_file(path: str, name: str | None = None) -> ImportedPreset:
+    """Read a file into a run config: the one import the command line and the wizard share."""
+    return finish_preset(import_file(path), path, name)

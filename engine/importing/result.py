@@ -1,0 +1,53 @@
+"""What an import gives: the preset data read from a file, what was read and what was not, and the checked preset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.problems import Problem
+
+
+@dataclass
+class ImportResult:
+    """The preset data read from code or another tool's config, and what was read and not read."""
+
+    raw: dict[str, Any]
+    read: list[str] = field(default_factory=list)
+    not_read: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What the user should know about what was read, said with the preset's own warnings."""
+
+    def set(self, section: str, key: str, value: Any, where: str) -> None:
+        """Store one setting and say where it came from."""
+        if self.raw.get(section) is None:
+            self.raw[section] = {}
+        self.raw[section][key] = value
+        self.read.append(f"{section}.{key} = {value!r} (from {where})")
+
+
+@dataclass
+class ImportedPreset:
+    """An imported file read into a run config, with what still needs the user."""
+
+    result: ImportResult
+    config: Any
+    """The RunConfig (fields the file does not set are left empty, never invented)."""
+    warnings: list[str]
+    to_complete: list[Problem]
+    """Problems to fix before training, such as a model or dataset the file did not name."""
+
+
+def finish_preset(result: ImportResult, path: str, name: str | None = None) -> ImportedPreset:
+    """The imported data as a checked run config named after the file, its problems kept to complete."""
+    from engine.config.parsing import parse_config_collecting
+
+    name = name or Path(path).stem
+    result.raw["name"] = name
+    result.raw["description"] = f"imported from {Path(path).name}"
+    result.raw.setdefault("model", {}).setdefault("name_or_path", "")
+    result.raw.setdefault("dataset", {}).setdefault("path", "")
+    result.raw.setdefault("training", {}).setdefault("output_dir", f"runs/{name}")
+    config, warnings, to_complete = parse_config_collecting(result.raw, path)
+    return ImportedPreset(result, config, result.warnings + warnings, to_complete)

@@ -1,0 +1,212 @@
+"""Importing other tools' training configs: LLaMA-Factory, Axolotl and `trl sft --config` YAML, read without running."""
+
+import json
+
+import pytest
+from conftest import REPO, run_command
+
+from engine.errors import UserError
+from engine.importing.detect import import_file, preset_from_file
+from engine.yamlio import load_yaml
+
+IMPORTS = REPO / "tests" / "data" / "imports"
+ON_CPU = ("--set", "model.name_or_path=tiny-demo")
+"""The tests check on CPU with the local tiny model; each asserts the file's own model id was read first."""
+
+
+def imported(tmp_path, name: str) -> tuple[dict, str]:
+    """Import a fixture through the command line: the preset written and what the command printed."""
+    out = tmp_path / f"{name}.preset.yaml"
+    result = run_command("import", str(IMPORTS / name), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    return load_yaml(out.read_text()), result.stdout
+
+
+def assert_every_key_accounted_for(name: str, printed: str) -> None:
+    """Each key the config sets is named in what the import printed, read or not read."""
+    source = load_yaml((IMPORTS / name).read_text())
+    missing = [key for key in source if key not in printed]
+    assert missing == [], missing
+
+
+def check(path, *overrides: str, sample: int | None = None):
+    args = ["check", str(path), *ON_CPU]
+    for override in overrides:
+        args += ["--set", override]
+    if sample is not None:
+        args += ["--sample", str(sample), "--json"]
+    return run_command(*args)
+
+
+def test_llama_factory_lora_example_with_its_dataset_info(tmp_path):
+    preset, printed = imported(tmp_path, "llama3_lora_sft.yaml")
+    assert preset["model"]["name_or_path"] == "meta-llama/Meta-Llama-3-8B-Instruct"
+    assert preset["model"]["trust_remote_code"] is True
+    assert preset["lora"] == {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear"}
+    assert preset["quantization"] is None
+    assert preset["dataset"]["path"] == str(IMPORTS / "identity.json")  # dataset_info.json beside the config
+    assert preset["dataset"]["format"] == "alpaca" and preset["dataset"]["max_rows"] == 1000
+    training = preset["training"]
+    assert (training["max_length"], training["per_device_train_batch_size"], training["gradient_accumulation_steps"],
+            training["learning_rate"], training["num_train_epochs"], training["lr_scheduler_type"],
+            training["warmup_steps"], training["bf16"], training["output_dir"], training["dataset_num_proc"]) == (
+        2048, 1, 8, 1e-4, 3.0, "cosine", 0.1, True, "saves/llama3-8b/lora/sft", 16)
+    assert "dataset 'alpaca_en_demo': sft-wizard trains on one dataset" in printed
+    assert "template = 'llama3'" in printed and "plot_loss = True" in printed
+    assert_every_key_accounted_for("llama3_lora_sft.yaml", printed)
+    path = tmp_path / "llama3_lora_sft.yaml.preset.yaml"
+    checked = check(path, "training.bf16=false")  # no bf16 on this CPU
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_llama_factory_qlora_with_sharegpt_tags_and_a_bundled_dataset_name(tmp_path):
+    preset, printed = imported(tmp_path, "llama3_lora_sft_otfq.yaml")
+    assert preset["quantization"] == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
+                                      "bnb_4bit_use_double_quant": True, "bnb_4bit_compute_dtype": "float16"}
+    assert preset["lora"] == {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": ["q_proj", "v_proj"]}
+    dataset = preset["dataset"]
+    assert dataset["path"] == str(IMPORTS / "lf_data" / "support_chats.json")  # through dataset_dir
+    assert (dataset["format"], dataset["template"], dataset["eval_split"]) == ("chat", "chat-template", 0.1)
+    assert dataset["columns"] == {"messages": "dialogue", "system": "system_prompt"}
+    assert dataset["message_keys"] == {"role": "speaker", "content": "text"}
+    assert dataset["roles"] == {"user": "customer", "assistant": "agent", "tool": "observation"}
+    assert "dataset 'alpaca_en': not in" in printed and "bundled registry" in printed
+    assert_every_key_accounted_for("llama3_lora_sft_otfq.yaml", printed)
+    checked = check(tmp_path / "llama3_lora_sft_otfq.yaml.preset.yaml", "quantization=null", "training.fp16=false",
+                    sample=0)
+    assert checked.returncode == 0, checked.stderr
+    segments = json.loads(checked.stdout)["sample"]["segments"]
+    text = "".join(s["text"] for s in segments)
+    # the row the seeded eval split leaves first: its speaker/text messages read as system, user and assistant turns
+    assert text.startswith("<|system|>\nYou are a polite support agent.\n<|user|>\nHow do I reset my password?\n")
+    assert [s["text"] for s in segments if s["learned"]] == ["Open settings, then choose reset password.</s>"]
+
+
+def test_axolotl_qlora_example(tmp_path):
+    preset, printed = imported(tmp_path, "axolotl_llama3_qlora.yml")
+    assert preset["model"] == {"name_or_path": "NousResearch/Meta-Llama-3-8B", "attn_implementation": "flash_attention_2",
+                               "dtype": "auto"}
+    assert preset["quantization"] == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True}
+    assert preset["lora"] == {"r": 32, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": "all-linear"}
+    assert preset["dataset"] == {"path": "aaditya/alpaca_subset_1", "format": "alpaca", "template": "alpaca"}
+    training = preset["training"]
+    assert (training["max_length"], training["packing"], training["per_device_train_batch_size"],
+            training["gradient_accumulation_steps"], training["num_train_epochs"], training["optim"],
+            training["lr_scheduler_type"], training["learning_rate"], training["warmup_steps"], training["tf32"],
+            training["activation_checkpointing"], training["completion_only_loss"], training["output_dir"]) == (
+        4096, True, 2, 4, 4, "paged_adamw_32bit", "cosine", 2e-4, 10, False, True, True, "./outputs/qlora-out")
+    assert "bf16" not in training and "bf16 = 'auto'" in printed  # sft-wizard decides
+    assert "special_tokens = {'pad_token': '<|end_of_text|>'}" in printed
+    assert_every_key_accounted_for("axolotl_llama3_qlora.yml", printed)
+    checked = check(tmp_path / "axolotl_llama3_qlora.yml.preset.yaml", "quantization=null", "training.tf32=null",
+                    "training.packing=false", "training.optim=adamw_torch",
+                    "dataset.path=tests/data/imports/alpaca_en_demo.json")
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_axolotl_chat_template_entry_decides_which_turns_and_end_tokens_are_learned(tmp_path):
+    preset, printed = imported(tmp_path, "axolotl_chat_template.yml")
+    dataset = preset["dataset"]
+    assert dataset["path"] == str(IMPORTS / "axolotl_chats.jsonl") and dataset["format"] == "chat"
+    assert dataset["columns"] == {"messages": "conversations"}
+    assert dataset["message_keys"] == {"role": "from", "content": "value"}
+    assert dataset["roles"] == {"user": ["human"], "assistant": ["gpt"], "system": ["system"]}
+    assert dataset["train_on_eos"] == "last" and "roles_to_train" not in dataset  # ['assistant'], the default
+    assert "dataset.roles_to_train = ['assistant'] (from Axolotl datasets[0].roles_to_train)" in printed
+    assert "axolotl_segments.jsonl': sft-wizard trains on one dataset" in printed
+    assert_every_key_accounted_for("axolotl_chat_template.yml", printed)
+    path = tmp_path / "axolotl_chat_template.yml.preset.yaml"
+
+    def learned(*overrides):
+        checked = check(path, *overrides, sample=0)
+        assert checked.returncode == 0, checked.stderr
+        return [s["text"] for s in json.loads(checked.stdout)["sample"]["segments"] if s["learned"]]
+
+    assert learned() == ["Paris.", "Rome.</s>"]  # train_on_eos: last
+    assert learned("dataset.train_on_eos=turn") == ["Paris.</s>", "Rome.</s>"]
+    assert learned("dataset.train_on_eos=none") == ["Paris.", "Rome."]
+    assert learned("dataset.roles_to_train=[user, assistant]", "dataset.train_on_eos=turn") == [
+        "<|user|>\nWhat is the capital of France?\n", "Paris.</s><|user|>\nAnd of Italy?\n", "Rome.</s>"]  # turns whole
+
+
+def test_axolotl_input_output_entry_is_read_as_its_file_with_a_note(tmp_path):
+    config = tmp_path / "segments.yml"
+    config.write_text("base_model: tiny-demo\nadapter: lora\nlora_r: 8\ndatasets:\n"
+                      "  - path: tests/data/imports/axolotl_segments.jsonl\n    type: input_output\n")
+    imported_preset = preset_from_file(str(config))
+    assert imported_preset.config.dataset.path.endswith("tests/data/imports/axolotl_segments.jsonl")
+    assert any("input_output" in w and "segments" in w for w in imported_preset.warnings)
+
+
+def test_trl_sft_config(tmp_path):
+    preset, printed = imported(tmp_path, "trl_sft_config.yaml")
+    assert preset["model"] == {"name_or_path": "Qwen/Qwen2-0.5B", "dtype": "bfloat16"}
+    assert preset["lora"] == {"r": 32, "lora_alpha": 16, "target_modules": "all-linear", "lora_dropout": 0.05,
+                              "task_type": "CAUSAL_LM", "bias": "none"}
+    assert preset["quantization"] == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4",
+                                      "bnb_4bit_compute_dtype": "bfloat16"}
+    assert preset["dataset"]["path"] == "trl-lib/Capybara"
+    training = preset["training"]
+    assert (training["learning_rate"], training["num_train_epochs"], training["packing"],
+            training["per_device_train_batch_size"], training["gradient_accumulation_steps"],
+            training["activation_checkpointing"], training["eos_token"], training["max_length"],
+            training["output_dir"], training["eval_strategy"]) == (
+        2e-4, 1, True, 2, 8, True, "<|im_end|>", 1024, "Qwen2-0.5B-SFT", "no")
+    assert_every_key_accounted_for("trl_sft_config.yaml", printed)
+    checked = check(tmp_path / "trl_sft_config.yaml.preset.yaml", "quantization=null", "model.dtype=auto",
+                    "training.eos_token=null", "dataset.path=tests/data/imports/axolotl_chats.jsonl")
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_trl_config_without_use_peft_trains_the_whole_model_and_lists_its_lora_keys(tmp_path):
+    config = tmp_path / "full.yaml"
+    config.write_text("model_name_or_path: Qwen/Qwen2-0.5B\ndataset_name: trl-lib/Capybara\nlora_r: 8\n"
+                      "output_dir: out\nsome_flag: 3\n")
+    result = import_file(str(config))
+    assert result.raw["lora"] is None
+    assert "lora_r = 8: trl sft uses it only with use_peft: true" in result.not_read
+    assert "some_flag = 3: no sft-wizard setting (trl sft)" in result.not_read
+
+
+@pytest.mark.parametrize("text", [
+    "services:\n  web:\n    image: nginx\n",  # some other YAML
+    "name: mine\nmodel:\n  name_or_path: tiny-demo\ntraining:\n  learning_rate: 1e-4\n",  # a sft-wizard preset
+])
+def test_a_yaml_that_is_no_known_config_exits_2_saying_what_was_expected(tmp_path, text):
+    config = tmp_path / "other.yaml"
+    config.write_text(text)
+    result = run_command("import", str(config), "--output", str(tmp_path / "out.yaml"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "expected a LLaMA-Factory training YAML" in result.stderr and "Axolotl" in result.stderr
+    assert not (tmp_path / "out.yaml").exists()
+
+
+def test_an_invalid_yaml_file_names_the_line(tmp_path):
+    config = tmp_path / "broken.yml"
+    config.write_text("base_model: x\ndatasets: [\n")
+    with pytest.raises(UserError, match="not valid YAML at line"):
+        import_file(str(config))
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("dataset.roles_to_train=[]", "give the roles whose turns are learned"),
+    ("dataset.train_on_eos=every", "is not one of turn, all, last, none"),
+    ("dataset.message_keys={role: from, weight: w}", "it maps role and content only"),
+])
+def test_turn_settings_that_cannot_apply_are_named(setting, message):
+    result = run_command("check", "demo", "--set", setting)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_llama_factory_settings_without_a_counterpart_are_listed_not_guessed(tmp_path):
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "mine.json"},
+                                                            "held_out": {"file_name": "held_out.json"}}))
+    config = tmp_path / "dpo.yaml"
+    config.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nstage: dpo\nfinetuning_type: freeze\nlora_rank: 4\n"
+                      "dataset: mine\neval_dataset: held_out\nquantization_bit: 3\nquantization_method: hqq\n")
+    result = import_file(str(config))
+    assert result.raw["lora"] is None and result.raw["quantization"] is None
+    assert result.raw["dataset"] == {"path": str(tmp_path / "mine.json"), "format": "alpaca",
+                                     "eval_path": str(tmp_path / "held_out.json")}
+    assert [line.split(" = ")[0] for line in result.not_read] == [
+        "stage", "finetuning_type", "lora_rank", "quantization_bit", "quantization_method"]
