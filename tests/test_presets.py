@@ -7,8 +7,8 @@ from conftest import REPO, run_cli, run_command
 
 from engine.config.parsing import parse_config
 from engine.config.presets import find_preset, list_presets, load_preset, save_preset
-from engine.importing.python_code import import_python_code
 from engine.errors import UserError
+from engine.importing.python_code import import_python_code
 from engine.yamlio import load_yaml
 
 COURSE = REPO / "tests" / "data" / "course-module7.py"  # a copy of shared/reference/course-module7.py

@@ -5,8 +5,8 @@ import json
 import pytest
 from conftest import REPO, run_command
 
-from engine.importing.python_code import import_python_code, preset_from_code
 from engine.errors import UserError
+from engine.importing.python_code import import_python_code, preset_from_code
 from engine.yamlio import load_yaml
 
 TUTORIALS = REPO / "tests" / "data" / "tutorials"

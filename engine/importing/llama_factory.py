@@ -66,7 +66,7 @@ def _read_method(reader: ConfigReader) -> None:
         for key in ("lora_rank", "lora_alpha", "lora_dropout", "lora_target"):
             reader.skip(key, "used only with finetuning_type: lora")
         return
-    reader.result.read.append(f"finetuning_type = 'lora': LoRA adapters (the lora section)")
+    reader.result.read.append("finetuning_type = 'lora': LoRA adapters (the lora section)")
     reader.result.raw["lora"] = {}
     if not reader.copy("lora_rank", "lora", "r"):
         reader.default("lora", "r", 8, "lora_rank")

@@ -17,12 +17,11 @@ from typing import Any
 from engine.config.legacy import REMOVED, RENAMED
 from engine.config.schema import schema
 from engine.config.templates import ALPACA_TEMPLATES
+from engine.errors import UserError
 from engine.importing.result import ImportedPreset, ImportResult, finish_preset
 from engine.importing.tutorial.interpreter import Interpreter
 from engine.importing.tutorial.source import read_tutorial
 from engine.importing.tutorial.values import COMMAND_LINE, Call, FunctionValue, describe, is_plain, trace
-from engine.errors import UserError
-from engine.problems import Problem
 
 _TRAINING_ARGS = ("TrainingArguments", "SFTConfig", "Seq2SeqTrainingArguments")
 _SECTIONS = {**dict.fromkeys(_TRAINING_ARGS, "training"), "LoraConfig": "lora", "BitsAndBytesConfig": "quantization"}

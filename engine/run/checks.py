@@ -8,8 +8,8 @@ from typing import Any
 from engine.config.resolve import resolve_precision
 from engine.config.rules import check_hardware_rules
 from engine.errors import UserError, raise_problems
-from engine.problems import Problem
 from engine.machine.hardware import hardware_report
+from engine.problems import Problem
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import time
 from contextlib import suppress
-from typing import Callable
+from typing import Callable, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -35,7 +35,10 @@ from tui.wizard.messages import (
     RunOpened,
 )
 from tui.wizard.state import WizardState
+from tui.wizard.steps.shows import AppliesPlan, ShowsCheck, ShowsEstimate, ShowsPreview, ShowsProbe, ShowsProblems
 from tui.wizard.widgets import STEP_IDS, StepIndicator
+
+Shown = TypeVar("Shown")
 
 STEP_CLASSES = {"start": "StartStep", "model": "ModelStep", "hardware": "HardwareStep", "method": "MethodStep",
                 "dataset": "DatasetStep", "training": "TrainingStep", "review": "ReviewStep"}
@@ -219,7 +222,7 @@ class WizardApp(App[int]):
     @on(OptimizeReady)
     def optimize_ready(self, message: OptimizeReady) -> None:
         with suppress(NoMatches):
-            for step in self._steps("method"):
+            for step in self._steps(AppliesPlan):
                 step.apply_optimized(message)
 
     @on(RunOpened)
@@ -291,7 +294,7 @@ class WizardApp(App[int]):
             return
         self.state.estimate, self.state.structure = message.report, message.structure
         with suppress(NoMatches):  # a late result while the app shuts down
-            for step in self._steps("model", "method"):
+            for step in self._steps(ShowsEstimate):
                 step.show_estimate(message)
 
     @on(PreviewReady)
@@ -300,7 +303,7 @@ class WizardApp(App[int]):
             return
         self.state.preview = message.preview
         with suppress(NoMatches):
-            for step in self._steps("dataset", "training"):
+            for step in self._steps(ShowsPreview):
                 step.show_preview(message.preview)
 
     @on(CheckReady)
@@ -309,23 +312,23 @@ class WizardApp(App[int]):
             return
         self.state.check_result = message
         with suppress(NoMatches):
-            for step in self._steps("review"):
+            for step in self._steps(ShowsCheck):
                 step.show_check(message)
-            for step in self._steps("training"):
+            for step in self._steps(ShowsProblems):
                 step.show_problems(message.problems)
 
     @on(ProbeDone)
     def probe_done(self, message: ProbeDone) -> None:
         with suppress(NoMatches):
-            for step in self._steps("method"):
+            for step in self._steps(ShowsProbe):
                 step.show_probe(message)
 
-    def _steps(self, *step_ids: str) -> list:
-        """The mounted steps with these ids (none while the app shuts down; results may arrive late)."""
+    def _steps(self, shows: type[Shown]) -> list[Shown]:
+        """The mounted steps that show this kind of result (none while the app shuts down; results may arrive late)."""
         switchers = self.screen_stack[0].query("#switcher") if self.screen_stack else []
         if not switchers:
             return []
-        return [step for step in switchers.first().children if step.id in step_ids]
+        return [step for step in switchers.first().children if isinstance(step, shows)]
 
     @on(LibrariesReady)
     def libraries_ready(self, message: LibrariesReady) -> None:

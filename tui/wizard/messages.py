@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+    from engine.data.preview import DataPreview
+    from engine.fit.optimize import Plan
+    from engine.fit.verdicts import FitReport
+    from engine.models.architecture import ModelStructure
+    from engine.problems import Problem
+    from engine.run.probe import ProbeResult
 
 
 class ConfigEdited(Message):
@@ -18,7 +27,8 @@ class ConfigEdited(Message):
 class EstimateReady(Message):
     """A memory estimate (FitReport) or the problem that prevented it."""
 
-    def __init__(self, report: Any, structure: Any, problem: str | None, number: int = 0) -> None:
+    def __init__(self, report: "FitReport | None", structure: "ModelStructure | None", problem: str | None,
+                 number: int = 0) -> None:
         self.number = number
         self.report = report
         self.structure = structure
@@ -27,9 +37,9 @@ class EstimateReady(Message):
 
 
 class PreviewReady(Message):
-    """A dataset preview (engine.preview.DataPreview)."""
+    """A dataset preview: a training row as the collator hands it over, the row counts, or the problem."""
 
-    def __init__(self, preview: Any, number: int = 0) -> None:
+    def __init__(self, preview: "DataPreview", number: int = 0) -> None:
         self.number = number
         self.preview = preview
         super().__init__()
@@ -38,7 +48,7 @@ class PreviewReady(Message):
 class CheckReady(Message):
     """Problems and warnings of the whole config, as `sft-wizard check` finds them."""
 
-    def __init__(self, problems: list[str], warnings: list[str], number: int = 0) -> None:
+    def __init__(self, problems: "list[Problem]", warnings: list[str], number: int = 0) -> None:
         self.number = number
         self.problems = problems
         self.warnings = warnings
@@ -46,9 +56,9 @@ class CheckReady(Message):
 
 
 class ProbeDone(Message):
-    """A pre-flight probe result (engine.probe.ProbeResult) or its failure."""
+    """A pre-flight probe's measurement or its failure."""
 
-    def __init__(self, result: Any, problem: str | None) -> None:
+    def __init__(self, result: "ProbeResult | None", problem: str | None) -> None:
         self.result = result
         self.problem = problem
         super().__init__()
@@ -69,7 +79,7 @@ class ConfigChosen(Message):
     `unsaved` is true for a config that exists nowhere else (imported code, a restored draft).
     """
 
-    def __init__(self, config: Any, step: str | None, unsaved: bool = False) -> None:
+    def __init__(self, config: "RunConfig", step: str | None, unsaved: bool = False) -> None:
         self.config = config
         self.step = step
         self.unsaved = unsaved
@@ -79,7 +89,7 @@ class ConfigChosen(Message):
 class ProbeRequested(Message):
     """The Method step asks for a pre-flight probe of a copy of the config."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: "RunConfig") -> None:
         self.config = config
         super().__init__()
 
@@ -87,15 +97,15 @@ class ProbeRequested(Message):
 class OptimizeRequested(Message):
     """The Method step asks for `optimize` of a copy of the config (the fastest settings that fit)."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: "RunConfig") -> None:
         self.config = config
         super().__init__()
 
 
 class OptimizeReady(Message):
-    """An optimize Plan (engine.fit.optimize.Plan) or the problem that prevented it."""
+    """An optimize plan (the changed config and each change's reason) or the problem that prevented it."""
 
-    def __init__(self, plan: Any, problem: str | None) -> None:
+    def __init__(self, plan: "Plan | None", problem: str | None) -> None:
         self.plan = plan
         self.problem = problem
         super().__init__()

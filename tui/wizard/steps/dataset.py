@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -15,6 +16,9 @@ from textual.widgets import Input, Label, Select, Static
 
 from engine.config.run_config import DATASET_FORMATS, TEMPLATES
 from tui.wizard.steps.base import Step
+
+if TYPE_CHECKING:
+    from engine.data.preview import DataPreview
 
 
 class PathSuggester(Suggester):
@@ -137,7 +141,7 @@ class DatasetStep(Step):
         self.config.dataset.columns = mapping
         self.edited("dataset")
 
-    def show_preview(self, preview) -> None:
+    def show_preview(self, preview: "DataPreview") -> None:
         """Render the detected format, the sample with its learned part marked, and token lengths."""
         view = self.query_one("#data-preview", Static)
         if preview.problem:

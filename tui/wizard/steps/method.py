@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -13,6 +15,9 @@ from textual.widgets import Button, Checkbox, Input, Label, RadioButton, RadioSe
 from engine.units import gib
 from tui.wizard.messages import OptimizeRequested, ProbeRequested
 from tui.wizard.steps.base import Step
+
+if TYPE_CHECKING:
+    from tui.wizard.messages import EstimateReady, OptimizeReady, ProbeDone
 
 METHODS = {"qlora": "QLoRA 4-bit", "lora": "LoRA 16-bit", "full": "Full fine-tuning"}
 QLORA = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True}
@@ -135,7 +140,7 @@ class MethodStep(Step):
             self.edited("lora")
 
     # results -----------------------------------------------------------------------------------
-    def show_estimate(self, message) -> None:
+    def show_estimate(self, message: "EstimateReady") -> None:
         """Draw the breakdown, verdicts and suggestion."""
         panel = self.query_one("#memory", Static)
         if message.problem:
@@ -165,7 +170,7 @@ class MethodStep(Step):
         self.query_one("#probe-result", Static).update(Text("fit and fast: planning…", style="dim"))
         self.post_message(OptimizeRequested(self.config.copy()))
 
-    def apply_optimized(self, message) -> None:
+    def apply_optimized(self, message: "OptimizeReady") -> None:
         """Take the optimized config and list what changed (Review lists it again)."""
         view = self.query_one("#probe-result", Static)
         if message.problem:
@@ -186,7 +191,7 @@ class MethodStep(Step):
         self.query_one("#probe-result", Static).update(Text("probe: running 2 real steps…", style="dim"))
         self.post_message(ProbeRequested(self.config.copy()))
 
-    def show_probe(self, message) -> None:
+    def show_probe(self, message: "ProbeDone") -> None:
         """Show measured beside estimated."""
         view = self.query_one("#probe-result", Static)
         if message.problem:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -10,6 +11,9 @@ from textual.app import ComposeResult
 from textual.widgets import DataTable, Input, Label, Static
 
 from tui.wizard.steps.base import Step
+
+if TYPE_CHECKING:
+    from tui.wizard.messages import EstimateReady
 
 
 class ModelStep(Step):
@@ -75,7 +79,7 @@ class ModelStep(Step):
         self.query_one("#model-info", Static).update(Text(f"{model_id}: reading config.json…", style="dim"))
         self.edited("model")
 
-    def show_estimate(self, message) -> None:
+    def show_estimate(self, message: "EstimateReady") -> None:
         """Show parameter count and Linear modules when the structure arrives."""
         info = self.query_one("#model-info", Static)
         if message.problem:

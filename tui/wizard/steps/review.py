@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
@@ -9,6 +11,9 @@ from textual.binding import Binding
 from textual.widgets import Label, Static, TabbedContent, TabPane
 
 from tui.wizard.steps.base import Step
+
+if TYPE_CHECKING:
+    from tui.wizard.messages import CheckReady
 
 
 def optimized_text(config) -> Text:
@@ -56,7 +61,7 @@ class ReviewStep(Step):
         super().focus_first()
         self.call_after_refresh(self.scroll_home, animate=False)
 
-    def show_check(self, message) -> None:
+    def show_check(self, message: "CheckReady") -> None:
         """List problems (red) and warnings (yellow), or say all is well."""
         text = Text()
         if not message.problems:

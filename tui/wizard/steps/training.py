@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -17,6 +17,9 @@ from engine.problems import Problem
 from engine.yamlio import YamlError, load_yaml
 from tui.wizard.state import WizardState
 from tui.wizard.steps.base import Step
+
+if TYPE_CHECKING:
+    from engine.data.preview import DataPreview
 
 GROUPS = {
     "Schedule": ["num_train_epochs", "max_steps", "learning_rate", "lr_scheduler_type", "warmup_steps"],
@@ -226,6 +229,6 @@ class TrainingStep(Step):
             ("total steps ", "bold"), f"{steps}" if steps else "(waiting for the data)",
             f" for {rows} training rows" if rows else ""))
 
-    def show_preview(self, preview) -> None:
+    def show_preview(self, preview: "DataPreview") -> None:
         """Update the total steps when the row count is known."""
         self._summary()
