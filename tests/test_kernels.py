@@ -271,3 +271,13 @@ def test_analysis_processes_write_to_their_log_never_the_terminal(capfd, tmp_pat
     assert not any(noise in shown.out + shown.err for noise in NOISE), shown
     log = (tmp_path / "cache" / "sft-wizard" / "logs" / "analysis.log").read_text()
     assert log.count("publisher trust") == 2 and log.count("gemm_4bit_forward") == 2
+
+
+def test_a_probe_on_cuda_without_its_kernels_says_so_in_one_line(monkeypatch, kernel_cache, capsys):
+    from engine.cli.main import main
+
+    monkeypatch.setattr(engine_kernels, "training_device", lambda: "cuda")
+    assert main(["probe", "demo", "--steps", "1"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "Hub kernels" in line]
+    assert lines == ["probe: Hub kernels not used: kernels-community/liger-kernels version 4, kernels-community/rotary "
+                     "version 2 not in the local cache and the Hub is offline (model.use_kernels: auto)"]
