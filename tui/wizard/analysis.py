@@ -145,7 +145,8 @@ def _receive(receiver: Connection, process: Any, cancelled: Callable[[], bool]) 
         return receiver.recv()
     except EOFError:
         process.join()
-        raise ChildProcessError(f"the process exited with code {process.exitcode} without an answer") from None
+        raise ChildProcessError(f"the process exited with code {process.exitcode} without an answer "
+                                f"(its output is in {analysis_log()})") from None
 
 
 def _end(process: Any) -> None:
