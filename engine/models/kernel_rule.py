@@ -178,7 +178,10 @@ def model_kernels(meta_model: Callable[[], Any], device: str, training: bool) ->
         if hasattr(type(module), "kernel_layer_name"):
             names.add(str(type(module).kernel_layer_name))
     mapping = hub_kernels.get_kernel_mapping_transformers()
-    found = {kernel for name in names for kernel in _repositories(mapping.get(name), device, training)}
+    try:
+        found = {kernel for name in names for kernel in _repositories(mapping.get(name), device, training)}
+    except AttributeError:  # a transformers or kernels release whose mapping is shaped otherwise: unknown
+        return None
     return tuple(sorted(found, key=lambda kernel: kernel.repo_id))
 
 
