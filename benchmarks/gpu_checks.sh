@@ -4,6 +4,7 @@
 # models are built from the bundled catalog's config.json with random weights (--random-init) or are tiny-demo.
 set -uo pipefail
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
+unset USE_HUB_KERNELS  # no workaround: model.use_kernels decides (issue 19)
 sw="python3 -m tui"
 out=${OUT:-/tmp/sft-wizard-gpu-checks}
 mkdir -p "$out"
@@ -12,6 +13,15 @@ step() { echo; echo "== $*"; }
 step "NVML report and the precision decision"
 $sw gpus
 $sw gpus --json > "$out/gpus.json" && echo "gpus --json: ok"
+
+step "Hub kernels offline, decided by model.use_kernels: auto trains without them and says so; true is exit 2"
+$sw train demo --headless --output-dir "$out/kernels-auto" --set training.num_train_epochs=1 > "$out/kernels-auto.txt" 2>&1
+echo "exit $? (0 expected)"; grep -m1 "Hub kernels" "$out/kernels-auto.txt"
+grep -c -e "publisher trust" -e "gemm_4bit" "$out/kernels-auto.txt" | sed 's/^/kernel noise lines (0 expected): /'
+grep -A3 "^kernels:" "$out/kernels-auto/run.yaml"
+$sw check demo --set model.use_kernels=true > /dev/null; echo "check use_kernels=true: exit $? (2 expected)"
+$sw probe qlora-8b-24gb --steps 2 --set model.name_or_path=tiny-demo --set dataset.path=presets/data/demo-alpaca.jsonl \
+  | tail -2; echo "QLoRA probe of tiny-demo: exit ${PIPESTATUS[0]}"
 
 step "fp16 AMP with a 4-bit model (the T4 path, forced on this GPU): trainable weights must stay fp32"
 $sw train demo --headless --output-dir "$out/fp16-qlora" --set training.num_train_epochs=1 \

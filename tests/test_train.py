@@ -42,6 +42,7 @@ def test_headless_output_is_one_line_per_log_step_without_progress_bars(demo_run
     log_events = [e for e in read_events(demo_run[0]) if e["event"] == "log"]
     assert len(step_lines) == len(log_events)
     assert "it/s]" not in result.stdout + result.stderr and "{'loss'" not in result.stdout
+    assert "publisher trust" not in result.stdout + result.stderr and "gemm_4bit" not in result.stdout + result.stderr
 
 
 @pytest.mark.slow
@@ -62,6 +63,7 @@ def test_run_yaml_records_precision_decision_and_versions(demo_run):
     record = load_yaml((demo_run[0] / "run.yaml").read_text())
     assert record["precision"]["dtype"] == "float32" and "CPU" in record["precision"]["reason"]
     assert record["versions"]["trl"] and record["config"]["name"] == "demo"
+    assert record["kernels"]["asked"] == "auto" and record["kernels"]["enabled"] is False
     assert record["estimate"]["total_bytes"] == sum(record["estimate"]["breakdown"].values())
 
 

@@ -37,6 +37,8 @@ def run_probe_command(config: "RunConfig", steps: int, random_init: bool) -> int
     save_probe(config, result)
     if result.gpu_note:
         print(f"probe: {result.gpu_note}")
+    if result.kernels_note:
+        print(f"probe: {result.kernels_note}")
     print(f"probe: {result.steps} steps at batch {config.training_value('per_device_train_batch_size')} × "
           f"{config.training_value('max_length')} tokens on {result.device}: {result.message}")
     if result.device == "cpu":

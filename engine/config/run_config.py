@@ -20,6 +20,7 @@ TEMPLATES = ("auto", "alpaca", "alpaca-zh", "chat-template", "none")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 STRATEGIES = ("ddp", "fsdp", "zero3")
 END_OF_TURN_LEARNING = ("turn", "all", "last", "none")
+KERNEL_CHOICES = ("auto", "true", "false")
 
 
 @dataclass
@@ -29,8 +30,13 @@ class ModelSection:
     name_or_path: str = field(default="tiny-demo", metadata={"help": "A Hub id, a local directory, or tiny-demo."})
     dtype: str = field(default="auto", metadata={"help": "Weights dtype: auto (from the GPU), bfloat16, float16 or float32."})
     attn_implementation: str | None = field(default=None, metadata={"help": "sdpa, eager or flash_attention_2; empty for the model's default."})
+    use_kernels: str | bool = field(default="auto", metadata={"help": "Hub kernels (compiled code from the Hub): auto (only where cached, or downloadable from a trusted publisher), true or false."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Run code shipped with the model (off unless you trust it)."})
     revision: str | None = field(default=None, metadata={"help": "A branch, tag or commit of a Hub model."})
+
+    def __post_init__(self) -> None:
+        if isinstance(self.use_kernels, bool):  # YAML and --set read true/false as booleans
+            self.use_kernels = str(self.use_kernels).lower()
 
 
 @dataclass
@@ -103,6 +109,8 @@ class RunConfig:
             "dataset": _non_default(self.dataset, keep=("path", "format", "template")),
             "training": copy.deepcopy(self.training),
         }
+        if data["model"].get("use_kernels") in ("true", "false"):  # written back as YAML booleans
+            data["model"]["use_kernels"] = data["model"]["use_kernels"] == "true"
         distributed = _non_default(self.distributed, keep=())
         if distributed:
             data["distributed"] = distributed
@@ -148,6 +156,7 @@ def own_specs() -> dict[str, dict[str, FieldSpec]]:
         out[section] = {name: FieldSpec(name=name, kinds=tuple(s["kinds"]), choices=tuple(s["choices"]), default=s["default"], help=s["help"])
                         for name, s in dataclass_specs(cls).items()}
     out["model"]["dtype"] = dataclasses.replace(out["model"]["dtype"], choices=DTYPES)
+    out["model"]["use_kernels"] = dataclasses.replace(out["model"]["use_kernels"], choices=KERNEL_CHOICES)
     out["dataset"]["format"] = dataclasses.replace(out["dataset"]["format"], choices=DATASET_FORMATS)
     out["dataset"]["template"] = dataclasses.replace(out["dataset"]["template"], choices=TEMPLATES)
     out["dataset"]["train_on_eos"] = dataclasses.replace(out["dataset"]["train_on_eos"], choices=END_OF_TURN_LEARNING)

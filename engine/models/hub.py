@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
+from engine.models.kernel_rule import hub_answers, hub_offline
 from engine.models.tiny_demo import TINY_DEMO, ensure_tiny_demo, tiny_demo_dir
 
 if TYPE_CHECKING:
@@ -32,13 +31,7 @@ def model_location(model: "ModelSection", build: bool = True) -> str:
 @lru_cache(maxsize=1)
 def hub_unreachable() -> bool:
     """True when the Hugging Face Hub cannot be used: offline mode, or no answer within 3 seconds."""
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return True
-    try:
-        with socket.create_connection(("huggingface.co", 443), timeout=3):
-            return False
-    except OSError:
-        return True
+    return hub_offline() or not hub_answers(timeout=3)
 
 
 def _local_only(location: str) -> bool:

@@ -12,6 +12,7 @@ from engine.models.hub import _local_only, _offline_error, model_location
 if TYPE_CHECKING:
     from engine.config.run_config import ModelSection
     from engine.machine.precision import PrecisionDecision
+    from engine.models.kernels import KernelsDecision
 
 
 def torch_dtype(name: str, key: str = "dtype") -> Any:
@@ -40,10 +41,16 @@ def quantization_config(quantization: dict | None, precision: "PrecisionDecision
 
 
 def load_model(model: "ModelSection", precision: "PrecisionDecision", quantization: dict | None,
-               random_init: bool = False) -> Any:
-    """Load the causal LM with the decided dtype (or random weights from its config)."""
+               random_init: bool = False, kernels: "KernelsDecision | None" = None) -> Any:
+    """Load the causal LM with the decided dtype (or random weights from its config), with Hub kernels as decided.
+
+    `kernels` is the run's decision; without one it is decided here for training (UserError when `true` cannot be met).
+    """
     from transformers import AutoModelForCausalLM
 
+    from engine.models.kernels import decide_model_kernels
+
+    use_kernels = (kernels or decide_model_kernels(model)).enabled
     dtype = torch_dtype(precision.dtype)
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": model.trust_remote_code}
     if model.attn_implementation:
@@ -51,7 +58,10 @@ def load_model(model: "ModelSection", precision: "PrecisionDecision", quantizati
     if random_init:
         from engine.models.structure import hf_config
 
-        return AutoModelForCausalLM.from_config(hf_config(model), **kwargs)
+        built = AutoModelForCausalLM.from_config(hf_config(model), **kwargs)
+        if use_kernels:  # from_config leaves kernels off
+            built.set_use_kernels(True)
+        return built
     bnb = quantization_config(quantization, precision)
     if bnb is not None:
         kwargs["quantization_config"] = bnb
@@ -60,7 +70,7 @@ def load_model(model: "ModelSection", precision: "PrecisionDecision", quantizati
     location = model_location(model)
     try:
         return AutoModelForCausalLM.from_pretrained(location, revision=model.revision, local_files_only=_local_only(location),
-                                                    **kwargs)
+                                                    use_kernels=use_kernels, **kwargs)
     except OSError as exc:
         raise _offline_error(model.name_or_path, "weights", exc) from None
 

@@ -66,7 +66,13 @@ def load_generator(run_dir: str) -> Generator:
     quiet_libraries()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from engine.models.kernels import decide_model_kernels
+
     placement = generation_placement(config, (record.get("precision") or {}).get("dtype"))
+    kernels = decide_model_kernels(config.model, training=False)
+    placement.load_kwargs["use_kernels"] = kernels.enabled
+    if kernels.note:
+        placement.note += f"; {kernels.note}"
     tokenizer = AutoTokenizer.from_pretrained(final)
     is_peft = (final / "adapter_config.json").is_file()
     if is_peft:

@@ -27,7 +27,9 @@ def merge_adapter(run_dir: str, output: str | None = None, progress: Callable[[s
     from transformers import AutoTokenizer
 
     progress(f"loading base model and adapter from {final}…")
-    model = AutoPeftModelForCausalLM.from_pretrained(final, dtype=torch.float32 if not torch.cuda.is_available() else "auto")
+    # Merging adds weights and runs no forward pass: Hub kernels (forward code) would only be fetched for nothing.
+    model = AutoPeftModelForCausalLM.from_pretrained(final, dtype=torch.float32 if not torch.cuda.is_available() else "auto",
+                                                     use_kernels=False)
     progress("merging the adapter into the weights…")
     merged = model.merge_and_unload()
     progress(f"writing {target}…")

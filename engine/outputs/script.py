@@ -15,6 +15,8 @@ from engine.config.resolve import asked_mixed_precision, lora_kwargs, resolve_pr
 from engine.data import formats, labels, message_trees, messages, turn_masks
 from engine.data.learning import loss_training_values
 from engine.machine.precision import dtype_and_mixed
+from engine.models import kernel_rule
+from engine.models.kernels import normalized_choice
 from engine.run.trainer import trainable_in_fp32
 
 if TYPE_CHECKING:
@@ -71,7 +73,7 @@ def conversion_source() -> str:
 def export_script(config: "RunConfig", hardware: "HardwareReport") -> str:
     """Python source that trains the same run without sft-wizard."""
     precision, _ = resolve_precision(config, hardware)
-    sections = [_header(config, precision), _conversion(), _device(), _loading(config),
+    sections = [_header(config, precision), _conversion(), _device(), _kernels(config), _loading(config),
                 _main(config, hardware, precision), 'if __name__ == "__main__":\n    main()\n']
     return "\n\n".join(sections)
 
@@ -91,7 +93,7 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
         "import torch",
         "from datasets import Dataset, load_dataset",
         "from peft import LoraConfig",
-        "from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig",
+        "from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig",
         "from trl import SFTConfig, SFTTrainer",
         "",
         f"MODEL = {model_location(config.model, build=False)!r}",
@@ -109,6 +111,8 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
         f"WEIGHTS_DTYPE = {config.model.dtype!r}  # auto, or bfloat16 / float16 / float32",
         f"ASKED_TF32 = {config.training.get('tf32')!r}  # None: on from compute capability 8.0",
         f"FULL_FINE_TUNING = {config.lora is None}",
+        f"USE_KERNELS = {normalized_choice(config.model.use_kernels)!r}  # Hub kernels: auto (only where cached, or "
+        "downloadable from a trusted publisher), true or false",
         "# What the model learns (None: chat rows learn the assistant turns, prompt/completion rows the completion)",
         f"LOSS = {_py(loss_training_values(config))}",
         "",
@@ -163,6 +167,30 @@ def precision_here():
 '''
 
 
+def _kernels(config: "RunConfig") -> str:
+    """sft-wizard's Hub-kernels rule, copied in, and the function that applies it to this script's model here."""
+    remote = config.model.trust_remote_code
+    return f'''# Hub kernels: sft-wizard's own rule ({kernel_rule.__name__}), copied in unchanged.
+
+{inspect.getsource(kernel_rule)}
+
+def use_kernels_here():
+    """Whether the model loads with Hub kernels on this machine, as sft-wizard decides for USE_KERNELS."""
+    def meta_model():
+        config = AutoConfig.from_pretrained(MODEL, trust_remote_code={remote})
+        with torch.device("meta"):
+            return AutoModelForCausalLM.from_config(config, trust_remote_code={remote})
+
+    try:
+        decision = decide_kernels(kernel_facts(USE_KERNELS, training_device(), True, meta_model, hub_offline(),
+                                               hub_answers))
+    except KernelsUnavailable as exc:
+        raise SystemExit(f"error: {{exc}}") from None
+    print(f"Hub kernels: {{'on' if decision.enabled else 'off'}} ({{decision.reason}})")
+    return decision.enabled
+'''
+
+
 def _loading(config: "RunConfig") -> str:
     """The function that loads a data file or Hub dataset and converts it."""
     return f'''def load(path):
@@ -193,6 +221,7 @@ def _training(config: "RunConfig", hardware: "HardwareReport", precision: "Preci
     return "\n".join([
         "dtype, mixed, device_fields = precision_here()",
         "print(f'training with {dtype} weights, mixed precision {mixed}, on {\"cuda\" if torch.cuda.is_available() else \"cpu\"}')",
+        "use_kernels = use_kernels_here()",
         "train = load(DATA_FILE)",
         "evaluation = load(EVAL_FILE) if EVAL_FILE else None",
         "if EVAL_SPLIT:",
@@ -209,6 +238,7 @@ def _training(config: "RunConfig", hardware: "HardwareReport", precision: "Preci
         "    MODEL,",
         "    dtype=dtype,",
         f"    trust_remote_code={config.model.trust_remote_code},",
+        "    use_kernels=use_kernels,",
         *([f"    attn_implementation={config.model.attn_implementation!r},"] if config.model.attn_implementation else []),
         "    quantization_config=quantization,",
         "    device_map={'': torch.cuda.current_device()} if quantization is not None and torch.cuda.is_available() else None,",

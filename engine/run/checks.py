@@ -41,6 +41,7 @@ def full_check(config: Any, hardware: Any = None, sample: int | None = None) -> 
     report.warnings += notes
     quiet_libraries(training=sample is not None)  # only the sample's collator view needs trl's trainer (and peft)
     tokenizer = _collect(report, lambda: _check_model(config, report))
+    _collect(report, lambda: _check_kernels(config, report))
     _collect(report, lambda: _check_data(config, tokenizer, report, sample))
     return report
 
@@ -65,6 +66,14 @@ def _check_model(config: Any, report: CheckReport) -> Any:
         targets = lora_targets(structure, config.lora.get("target_modules"))
         report.facts.append(f"LoRA targets: {', '.join(targets)}")
     return _collect(report, lambda: load_tokenizer(config.model))
+
+
+def _check_kernels(config: Any, report: CheckReport) -> None:
+    """Whether the model would load with Hub kernels here (model.use_kernels); `true` that cannot be met is a problem."""
+    from engine.models.kernels import decide_model_kernels
+
+    decision = decide_model_kernels(config.model)
+    report.facts.append(f"Hub kernels: {'on' if decision.enabled else 'off'} ({decision.reason})")
 
 
 def _check_data(config: Any, tokenizer: Any, report: CheckReport, sample: int | None) -> None:

@@ -40,6 +40,8 @@ class ProbeResult:
     message: str
     gpu_note: str | None = None
     """Which of several visible GPUs the probe ran on, and why (None with one GPU or none)."""
+    kernels_note: str | None = None
+    """Why the model trained without the Hub kernels that apply to it (None when it used them, or none apply)."""
 
     @property
     def measured_bytes(self) -> int | None:
@@ -99,6 +101,7 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeRe
     from engine.libraries import quiet_libraries
     from engine.machine.gpu_choice import choose_training_gpu
     from engine.machine.hardware import hardware_report
+    from engine.models.kernels import decide_model_kernels
 
     hardware, gpu_note = choose_training_gpu(hardware_report())  # the GPU training would take, before CUDA starts
     problems = check_hardware_rules(config, hardware, "preset")
@@ -107,13 +110,14 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeRe
     precision, _ = resolve_precision(config, hardware)
     report = fit_for_config(config)
     quiet_libraries()
+    kernels = decide_model_kernels(config.model)  # UserError (exit 2) before anything loads; load_model decides alike
     tokenizer = _tokenizer(config, random_init)
     fits, message, memory = _measure(config, precision, tokenizer, steps, random_init, "cpu" if gpu is None else "cuda")
     return ProbeResult(
         device=gpu.name if gpu else "cpu", steps=steps, fits=fits, estimate_bytes=report.estimate.total_bytes,
         peak_reserved_bytes=memory.get("peak_bytes"), peak_allocated_bytes=memory.get("peak_allocated_bytes"),
         process_used_bytes=memory.get("process_used_bytes"), nvml_used_bytes=memory.get("nvml_used_bytes"),
-        peak_rss_bytes=memory.get("peak_rss_bytes"), message=message, gpu_note=gpu_note)
+        peak_rss_bytes=memory.get("peak_rss_bytes"), message=message, gpu_note=gpu_note, kernels_note=kernels.note)
 
 
 def _tokenizer(config: Any, random_init: bool) -> Any:

@@ -24,6 +24,7 @@ from engine.machine.gpu_choice import choose_training_gpu, choose_training_gpus
 from engine.machine.hardware import HardwareReport, hardware_report
 from engine.machine.oom import is_out_of_memory, release_memory
 from engine.machine.precision import PrecisionDecision
+from engine.models.kernels import KernelsDecision
 from engine.record.events import EventWriter, Listener, SilentWriter, read_events
 from engine.record.rundir import (
     ERROR_LOG,
@@ -82,6 +83,8 @@ class RunPlan:
     estimate: dict | None
     arguments: TrainerArguments
     """SFTConfig and LoraConfig as the libraries accepted them while planning."""
+    kernels: KernelsDecision
+    """Whether the model loads with Hub kernels (model.use_kernels), decided once for the run."""
 
     @property
     def estimate_bytes(self) -> int | None:
@@ -110,6 +113,7 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     quiet_libraries()
     from engine.data.prepare import prepare_for_training
     from engine.models.hub import load_tokenizer
+    from engine.models.kernels import decide_model_kernels
     from engine.run.trainer import trainer_arguments
 
     config = request.config
@@ -120,11 +124,12 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     arguments = trainer_arguments(config, precision, str(run_dir), hardware.training_gpu is not None)  # refusals come now
     owns_run_dir = world.main and not world.launched
     checkpoint = checkpoint_to_resume(run_dir, request.resume) if owns_run_dir else resume_point(run_dir, request.resume)
+    kernels = decide_model_kernels(config.model)
     tokenizer = load_tokenizer(config.model)
     data = prepare_for_training(config, tokenizer)
-    data.warnings += precision_notes + ([gpu_note] if gpu_note else [])
+    data.warnings += precision_notes + ([gpu_note] if gpu_note else []) + ([kernels.note] if kernels.note else [])
     estimate = (recorded(run_dir, "estimate") if checkpoint else None) or _estimate_record(config, hardware, precision)
-    return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate, arguments)
+    return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate, arguments, kernels)
 
 
 def run_training(request: RunRequest) -> RunResult:
@@ -206,6 +211,7 @@ def _write_run_file(plan: RunPlan) -> None:
     record = {
         "config": plan.config.to_dict(),
         "precision": asdict(plan.precision),
+        "kernels": plan.kernels.to_dict(),
         "device": gpu.name if gpu else f"cpu ({plan.hardware.cpu_count} cores)",
         "data": {"format": data.format, "template": data.template, "train_rows": len(data.trained),
                  "eval_rows": len(data.evaluated) if data.evaluated is not None else 0, "warnings": data.warnings,
@@ -249,7 +255,7 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
     writer.emit("status", phase="loading model", **_device_fields(plan))  # an OOM while loading is advised on them
     if world.distributed:
         join_ranks(on_gpu)
-    model = load_model(plan.config.model, plan.precision, plan.config.quantization)
+    model = load_model(plan.config.model, plan.precision, plan.config.quantization, kernels=plan.kernels)
     callback = EventCallback(writer, control, MemorySampler("cuda" if on_gpu else "cpu"), _start_fields(plan, world),
                              world)
     writer.emit("status", phase="tokenizing")

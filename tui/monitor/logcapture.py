@@ -1,4 +1,4 @@
-"""Library warnings (transformers, TRL, PEFT, Python warnings) into the run's event stream."""
+"""Library warnings (transformers, TRL, PEFT, kernels, bitsandbytes, Python warnings) into the run's event stream."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class EventLogHandler(logging.Handler):
 def capture_library_logs(writer: Any) -> None:
     """Route transformers/trl/peft loggers and Python warnings to the writer instead of the screen."""
     handler = EventLogHandler(writer)
-    for name in ("transformers", "trl", "peft", "accelerate", "datasets", "py.warnings"):
+    for name in ("transformers", "trl", "peft", "accelerate", "datasets", "kernels", "bitsandbytes", "py.warnings"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]
         logger.propagate = False

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any, Callable
+
+from engine.paths import cache_dir
 
 POLL_SECONDS = 0.2
 """How often a thread waiting on a one-off process checks whether it was cancelled."""
 EXIT_SECONDS = 30
 """How long a one-off process that has answered may take to exit before it is killed."""
+LOG_LIMIT_BYTES = 5 * 2**20
+"""An analysis log larger than this is emptied when an app opens the pool."""
 
 _pool: ProcessPoolExecutor | None = None
 _closed = threading.Event()
@@ -26,8 +32,24 @@ class Cancelled(Exception):
     """The work was stopped: its caller was cancelled, or the app is quitting."""
 
 
+def analysis_log() -> Path:
+    """The file the analysis processes write their output to: the app draws on the terminal, they never do."""
+    return cache_dir() / "logs" / "analysis.log"
+
+
+def _output_to_log() -> None:
+    """In a child process: send stdout and stderr (the file descriptors, so C libraries' writes too) to analysis_log."""
+    path = analysis_log()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+
+
 def _warm() -> None:
-    """Import the training libraries in the pool process ahead of the first request."""
+    """Send the pool process's output to the log, then import the training libraries ahead of the first request."""
+    _output_to_log()
     from engine.libraries import quiet_libraries
 
     quiet_libraries()
@@ -36,6 +58,11 @@ def _warm() -> None:
 def open_pool() -> None:
     """Allow analyses again (an app starts); the pool itself starts with the first one."""
     _closed.clear()
+    try:
+        if analysis_log().stat().st_size > LOG_LIMIT_BYTES:
+            os.truncate(analysis_log(), 0)
+    except OSError:
+        pass  # no log yet
 
 
 def pool() -> ProcessPoolExecutor:
@@ -96,7 +123,8 @@ def run_alone(function: Callable[..., Any], *args: Any, cuda_device: str | None 
 
 
 def _answer(sender: Connection, cuda_device: str | None, function: Callable[..., Any], args: tuple) -> None:
-    """In the one-off process: restrict CUDA to cuda_device (before anything imports torch), run, send (ok, value)."""
+    """In the one-off process: output to the log, CUDA restricted to cuda_device (before torch), run, send (ok, value)."""
+    _output_to_log()
     if cuda_device:
         from engine.machine.gpu_choice import show_only_gpus
 
@@ -119,7 +147,8 @@ def _receive(receiver: Connection, process: Any, cancelled: Callable[[], bool]) 
         return receiver.recv()
     except EOFError:
         process.join()
-        raise ChildProcessError(f"the process exited with code {process.exitcode} without an answer") from None
+        raise ChildProcessError(f"the process exited with code {process.exitcode} without an answer "
+                                f"(its output is in {analysis_log()})") from None
 
 
 def _end(process: Any) -> None:

@@ -58,7 +58,9 @@ def write_launch_files(plan: RunPlan) -> list[str]:
     """launch/preset.yaml and launch/accelerate.yaml in the run directory; returns the command that starts the ranks."""
     folder = plan.run_dir / LAUNCH_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    preset = save_preset(plan.config, str(folder / "preset.yaml"), overwrite=True)
+    ranks_config = plan.config.copy()  # every rank loads with the launcher's kernels decision, none asks the Hub again
+    ranks_config.model.use_kernels = "true" if plan.kernels.enabled else "false"
+    preset = save_preset(ranks_config, str(folder / "preset.yaml"), overwrite=True)
     distributed = plan.config.distributed
     config = accelerate_config(distributed, plan.precision.mixed, distributed.processes,
                                quantized=bool(plan.config.quantization))
