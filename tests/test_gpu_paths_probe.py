@@ -13,7 +13,9 @@ from engine.errors import EXIT_DOES_NOT_FIT
 from engine.machine.oom import is_out_of_memory, release_memory
 from engine.machine.telemetry import MemorySampler
 from engine.run.probe import ProbeResult
-from tui.wizard.analysis import Cancelled, run_alone
+from tui.wizard.job_processes import JOBS, Cancelled
+
+run_alone = JOBS.run_alone
 
 
 def _what_the_child_sees() -> tuple[str | None, int, bool]:
@@ -67,7 +69,7 @@ def test_run_alone_raises_the_childs_error_a_death_and_a_cancel():
 
 @pytest.mark.slow
 def test_real_demo_probe_through_its_own_process():
-    from engine.analysis import probe_for
+    from engine.background_jobs import probe_for
     from engine.config.presets import load_preset
 
     config, _, _ = load_preset("demo")

@@ -230,7 +230,7 @@ def test_full_fine_tuning_is_estimated_at_the_bytes_it_loads_on_a_t4_and_an_a100
 
     from transformers import AutoModelForCausalLM
 
-    from engine.analysis import estimate_for
+    from engine.background_jobs import estimate_for
     from engine.cli.main import main
     from engine.machine import hardware
     from engine.models.loading import torch_dtype

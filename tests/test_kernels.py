@@ -256,7 +256,7 @@ def _noisy() -> str:
 
 
 def test_analysis_processes_write_to_their_log_never_the_terminal(capfd, tmp_path, monkeypatch):
-    from tui.wizard import analysis
+    from tui.wizard.job_processes import JOBS as analysis
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the children's log goes here
     analysis.terminate()

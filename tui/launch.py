@@ -12,7 +12,7 @@ import time
 from engine.errors import EXIT_OK, EXIT_USER_ERROR, UserError
 from tui.hangup import HUNG_UP
 from tui.monitor.sources import InProcessRun
-from tui.wizard import analysis
+from tui.wizard.job_processes import JOBS
 
 HANGUP_GRACE_SECONDS = 1.0
 """How long after a hang-up (and after training, if any) the process may take to end by itself."""
@@ -62,7 +62,7 @@ def _run_app(app) -> int:
         code = app.run()
     except Exception:  # the terminal went away under the app: training must still finish
         code = EXIT_OK
-    analysis.terminate()  # quitting is instant: no analysis outlives the UI
+    JOBS.terminate()  # quitting is instant: no analysis outlives the UI
     code = _wait_for_training(code if isinstance(code, int) else EXIT_OK)
     if HUNG_UP.is_set():
         _exit_now(code)
@@ -103,7 +103,7 @@ def _end_after_hangup() -> None:
 
 def _exit_now(code: int) -> None:
     """End the process at once with code, its analysis workers first."""
-    analysis.terminate()
+    JOBS.terminate()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

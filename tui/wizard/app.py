@@ -19,8 +19,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from engine.config.presets import new_run_config
 from engine.config.run_config import RunConfig
 from engine.machine.hardware import HardwareReport, hardware_report
-from tui.wizard import analysis
 from tui.wizard.commands import WizardCommands
+from tui.wizard.job_processes import JOBS, Cancelled, JobProcesses
 from tui.wizard.messages import (
     CheckReady,
     ConfigChosen,
@@ -70,7 +70,8 @@ class WizardApp(App[int]):
     ]
 
     def __init__(self, config: RunConfig | None = None, start_step: str = "start", runs_root: str = "runs",
-                 warm_imports: bool = True, hardware: Callable[[], HardwareReport] | None = None) -> None:
+                 warm_imports: bool = True, hardware: Callable[[], HardwareReport] | None = None,
+                 jobs: JobProcesses = JOBS) -> None:
         super().__init__()
         self.state = WizardState(config or new_run_config(), hardware or hardware_report, runs_root)
         """The config the steps edit and the newest analysis results."""
@@ -80,8 +81,10 @@ class WizardApp(App[int]):
         self.started_at = time.perf_counter()
         self._requests: dict[str, int] = {}
         self._answered: dict[str, int] = {}
-        analysis.open_pool()
-        analysis.pool()  # made before Textual takes over stdout/stderr, which child processes inherit
+        self.jobs = jobs
+        """The processes the background analyses and the probe run in (the UI process never imports torch)."""
+        self.jobs.open_pool()
+        self.jobs.pool()  # made before Textual takes over stdout/stderr, which child processes inherit
         self.first_paint_seconds: float | None = None
 
     def compose(self) -> ComposeResult:
@@ -211,11 +214,11 @@ class WizardApp(App[int]):
 
     @work(thread=True, exclusive=True, group="optimize", exit_on_error=False)
     def run_optimize(self, config: RunConfig) -> None:
-        from engine.analysis import optimize_for_wizard
+        from engine.background_jobs import optimize_for_wizard
 
         try:
-            plan, problem = analysis.run(optimize_for_wizard, config, self.state.hardware())
-        except analysis.Cancelled:
+            plan, problem = self.jobs.run(optimize_for_wizard, config, self.state.hardware())
+        except Cancelled:
             return
         self.post_message(OptimizeReady(plan, problem))
 
@@ -245,29 +248,29 @@ class WizardApp(App[int]):
 
     @work(thread=True, group="estimate", exit_on_error=False)
     def run_estimate(self, config: RunConfig, number: int) -> None:
-        from engine.analysis import estimate_for
+        from engine.background_jobs import estimate_for
 
-        report, structure, problem = analysis.run(estimate_for, config, self.state.hardware())
+        report, structure, problem = self.jobs.run(estimate_for, config, self.state.hardware())
         self.post_message(EstimateReady(report, structure, problem, number))
 
     @work(thread=True, group="preview", exit_on_error=False)
     def run_preview(self, config: RunConfig, number: int) -> None:
-        from engine.analysis import preview_for
+        from engine.background_jobs import preview_for
 
-        self.post_message(PreviewReady(analysis.run(preview_for, config), number))
+        self.post_message(PreviewReady(self.jobs.run(preview_for, config), number))
 
     @work(thread=True, group="check", exit_on_error=False)
     def run_check(self, config: RunConfig, number: int) -> None:
-        from engine.analysis import check_for
+        from engine.background_jobs import check_for
 
-        problems, warnings = analysis.run(check_for, config, self.state.hardware())
+        problems, warnings = self.jobs.run(check_for, config, self.state.hardware())
         self.post_message(CheckReady(problems, warnings, number))
 
     @work(thread=True, group="imports", exit_on_error=False)
     def import_libraries(self) -> None:
         start = time.perf_counter()
         try:
-            analysis.run(time.sleep, 0)  # starts the pool, whose processes import the libraries
+            self.jobs.run(time.sleep, 0)  # starts the pool, whose processes import the libraries
         except Exception as exc:  # a broken install is shown, not raised
             self.post_message(LibrariesReady(time.perf_counter() - start, str(exc)))
             return
@@ -276,13 +279,13 @@ class WizardApp(App[int]):
     @work(thread=True, exclusive=True, group="probe", exit_on_error=False)
     def run_probe(self, config: RunConfig, cuda_device: str | None) -> None:
         """Probe in a process of its own on the chosen GPU; a newer probe or quitting stops it."""
-        from engine.analysis import probe_for
+        from engine.background_jobs import probe_for
 
         worker = get_current_worker()
         try:
-            result, problem = analysis.run_alone(probe_for, config, cuda_device=cuda_device,
+            result, problem = self.jobs.run_alone(probe_for, config, cuda_device=cuda_device,
                                                  cancelled=lambda: worker.is_cancelled)
-        except analysis.Cancelled:
+        except Cancelled:
             return
         except Exception as exc:  # the probe crashed: say so instead of waiting forever
             result, problem = None, f"the probe failed: {type(exc).__name__}: {exc}"
@@ -355,7 +358,7 @@ class WizardApp(App[int]):
 
             with suppress(OSError):  # a full or read-only disk must not stop the quit
                 save_draft(self.config)
-        analysis.terminate()
+        self.jobs.terminate()
         super().exit(*args, **kwargs)
 
     # actions ---------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 The TUI runs them in a separate process, so importing torch/transformers and tokenising data
 never holds the UI process's GIL (no freeze while typing); the probe, which trains, gets a fresh
-process of its own on the chosen GPU (tui.wizard.analysis.run_alone), so no CUDA memory outlives it.
+process of its own on the chosen GPU (tui.wizard.job_processes.JobProcesses.run_alone), so no CUDA memory outlives it.
 """
 
 from __future__ import annotations

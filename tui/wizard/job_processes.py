@@ -1,0 +1,184 @@
+"""The wizard's background job processes: a small warm pool for analyses, and one-off processes for the probe."""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Callable
+
+from engine.paths import cache_dir
+
+POLL_SECONDS = 0.2
+"""How often a thread waiting on a one-off process checks whether it was cancelled."""
+EXIT_SECONDS = 30
+"""How long a one-off process that has answered may take to exit before it is killed."""
+LOG_LIMIT_BYTES = 5 * 2**20
+"""An analysis log larger than this is emptied when an app opens the pool."""
+
+class Cancelled(Exception):
+    """The work was stopped: its caller was cancelled, or the app is quitting."""
+
+
+def analysis_log() -> Path:
+    """The file the analysis processes write their output to: the app draws on the terminal, they never do."""
+    return cache_dir() / "logs" / "analysis.log"
+
+
+def _output_to_log() -> None:
+    """In a child process: send stdout and stderr (the file descriptors, so C libraries' writes too) to analysis_log."""
+    path = analysis_log()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+
+
+def _warm() -> None:
+    """Send the pool process's output to the log, then import the training libraries ahead of the first request."""
+    _output_to_log()
+    from engine.libraries import quiet_libraries
+
+    quiet_libraries()
+
+
+def _answer(sender: Connection, cuda_device: str | None, function: Callable[..., Any], args: tuple) -> None:
+    """In the one-off process: output to the log, CUDA restricted to cuda_device (before torch), run, send (ok, value)."""
+    _output_to_log()
+    if cuda_device:
+        from engine.machine.gpu_choice import show_only_gpus
+
+        show_only_gpus([cuda_device])
+    try:
+        answer = (True, function(*args))
+    except Exception as exc:  # any failure travels back to the app, which shows it (the child has no screen)
+        answer = (False, exc)
+    sender.send(answer)
+    sender.close()
+
+
+def _receive(receiver: Connection, process: Any, cancelled: Callable[[], bool]) -> tuple[bool, Any]:
+    """The one-off process's (ok, value); terminates it and raises Cancelled once cancelled() is true."""
+    while not receiver.poll(POLL_SECONDS):
+        if cancelled():
+            process.terminate()
+            raise Cancelled()
+    try:
+        return receiver.recv()
+    except EOFError:
+        process.join()
+        raise ChildProcessError(f"the process exited with code {process.exitcode} without an answer "
+                                f"(its output is in {analysis_log()})") from None
+
+
+def _end(process: Any) -> None:
+    """Wait for a one-off process to exit, killing it if it lingers."""
+    process.join(EXIT_SECONDS)
+    if process.is_alive():
+        process.kill()
+        process.join()
+
+
+class JobProcesses:
+    """The processes background jobs run in: a warm pool (analyses) and one-off processes (the probe).
+
+    One instance serves the whole process (JOBS): a pool process spends ~10 s importing the training
+    libraries, so a wizard opened again in the same process (or the monitor's return to it) reuses it.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = threading.Event()
+        """Set by terminate(): no new job may start until an app opens the pool again."""
+        self._one_off: set[Any] = set()
+        """The one-off processes running now (a probe), so that quitting can end them."""
+
+    def open_pool(self) -> None:
+        """Allow jobs again (an app starts); the pool itself starts with the first one."""
+        self._closed.clear()
+        try:
+            if analysis_log().stat().st_size > LOG_LIMIT_BYTES:
+                os.truncate(analysis_log(), 0)
+        except OSError:
+            pass  # no log yet
+
+    def pool(self) -> ProcessPoolExecutor:
+        """The pool (created on first use; spawn, so no Textual state is forked); Cancelled once terminated."""
+        if self._closed.is_set():
+            raise Cancelled()
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_warm)
+            atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
+        return self._pool
+
+    def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Run function(*args) in the pool and wait (call this from a thread worker, never the UI).
+
+        Raises Cancelled once the pool was terminated (the app is quitting), so no thread is left
+        waiting for a process that is gone.
+        """
+        submitted_to = self.pool()
+        future = submitted_to.submit(function, *args)
+        while True:
+            try:
+                return future.result(timeout=POLL_SECONDS)
+            except FutureTimeout:
+                if self._pool is not submitted_to:
+                    future.cancel()
+                    raise Cancelled() from None
+
+    def run_alone(self, function: Callable[..., Any], *args: Any, cuda_device: str | None = None,
+                  cancelled: Callable[[], bool] = lambda: False) -> Any:
+        """Run function(*args) in a spawned process of its own, which has exited when this returns or raises.
+
+        The process sees only `cuda_device` (a GPU UUID) when one is given, so its CUDA context and
+        cached memory live and die with it. Raises what function raised, Cancelled (the process
+        terminated) once cancelled() is true, or ChildProcessError when the process dies unanswered.
+        Call this from a thread worker, never the UI.
+        """
+        if self._closed.is_set():
+            raise Cancelled()
+        context = multiprocessing.get_context("spawn")
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=_answer, args=(sender, cuda_device, function, args))
+        process.start()
+        self._one_off.add(process)
+        sender.close()
+        try:
+            succeeded, value = _receive(receiver, process, cancelled)
+        finally:
+            receiver.close()
+            _end(process)
+            self._one_off.discard(process)
+        if not succeeded:
+            raise value
+        return value
+
+    def terminate(self) -> None:
+        """End every analysis process now, without waiting for work in flight (quitting must be instant).
+
+        Pool workers may be importing torch for a minute; the executor would wait for them at exit.
+        Waiting threads get BrokenProcessPool, which nobody is left to read.
+        """
+        self._closed.set()
+        processes = list(self._one_off)
+        if self._pool is not None:
+            processes += list((getattr(self._pool, "_processes", None) or {}).values())  # no public way before 3.14
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        for process in processes:
+            process.join(1)
+
+
+JOBS = JobProcesses()
+"""This process's job processes; a WizardApp uses it unless given its own."""
