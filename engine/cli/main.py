@@ -13,7 +13,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from engine import __version__
+from engine.cli.gpus import cmd_gpus
+from engine.cli.versions import VersionAction
 from engine.errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, EXIT_USER_ERROR, UserError
 from engine.paths import cache_dir
 
@@ -21,7 +22,7 @@ from engine.paths import cache_dir
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `sft-wizard` (no command: the wizard)."""
     parser = argparse.ArgumentParser(prog="sft-wizard", description="Set up, check and watch LoRA/QLoRA fine-tuning from a terminal.")
-    parser.add_argument("--version", action="version", version=f"sft-wizard {__version__}")
+    parser.add_argument("--version", action=VersionAction, help="print the versions of sft-wizard and its libraries")
     parser.add_argument("--preset", metavar="NAME|FILE", help="open the wizard with this preset loaded, at Review")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -234,23 +235,6 @@ def cmd_export_launch(args: argparse.Namespace) -> int:
     for path in export_launch(load(args), plan, args.output, args.strategy):
         print(f"wrote {path}")
     print(f"submit with: sbatch {Path(args.output) / 'train.sbatch'}   (the run directory must be on a shared filesystem)")
-    return EXIT_OK
-
-
-def cmd_gpus(args: argparse.Namespace) -> int:
-    """Print the GPU report (or the CPU report when there is no NVIDIA GPU)."""
-    from engine.fit.report import format_hardware
-    from engine.machine.hardware import hardware_report
-
-    report = hardware_report()
-    if args.json:
-        from dataclasses import asdict
-
-        from engine.machine.precision import decide_precision
-
-        print(json.dumps(report.to_dict() | {"precision": asdict(decide_precision(report.training_gpu))}, indent=2))
-    else:
-        print(format_hardware(report))
     return EXIT_OK
 
 
