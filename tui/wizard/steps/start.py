@@ -24,7 +24,7 @@ class StartStep(Step):
     def compose(self) -> ComposeResult:
         yield Label("Start: pick a preset, start fresh, import tutorial code, or open a recent run", classes="title")
         yield OptionList(id="start-options")
-        yield Label("Import tutorial code (read with ast, never run): path to a .py script or .ipynb notebook", classes="subtitle")
+        yield Label("Import tutorial code (read, never run): a .py script or .ipynb notebook", classes="subtitle")
         yield Input(compact=True, placeholder="course.py", id="import-path")
         yield Static("", id="import-result")
 
