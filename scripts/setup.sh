@@ -3,6 +3,8 @@
 # torch: on a machine without an NVIDIA GPU this installs the CPU build of torch==2.13.0 and
 # never downloads CUDA packages; with an NVIDIA GPU (nvidia-smi works) it installs the CUDA
 # build from PyPI. Set SFT_WIZARD_TORCH=cpu|cuda to choose yourself.
+# Everything else is installed at the tested versions of constraints.txt; SFT_WIZARD_UNLOCKED=1
+# installs the newest versions within pyproject.toml's ranges instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TORCH_VERSION=2.13.0
@@ -11,6 +13,11 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+if [ "${SFT_WIZARD_UNLOCKED:-}" = 1 ]; then
+  lock="" install_mode=unlocked
+else
+  lock="-c constraints.txt" install_mode="locked $(cksum < constraints.txt)"
+fi
 
 want=${SFT_WIZARD_TORCH:-}
 if [ -z "$want" ]; then
@@ -20,23 +27,31 @@ have=$(.venv/bin/python -c "import importlib.metadata as m; print(m.version('tor
 if [ -z "$have" ]; then
   echo "setup: installing torch $TORCH_VERSION ($want build)"
   if [ "$want" = cuda ]; then
-    pip install "torch==$TORCH_VERSION"
+    pip install "torch==$TORCH_VERSION" $lock
   elif pip download --no-deps --no-index -d "$(mktemp -d)" "torch==$TORCH_VERSION" >/dev/null 2>&1; then
     # This machine carries a CPU wheel where pip looks (find-links): it wins over PyPI's CUDA build.
-    pip install "torch==$TORCH_VERSION"
+    pip install "torch==$TORCH_VERSION" $lock
   else
-    pip install "torch==$TORCH_VERSION" --index-url https://download.pytorch.org/whl/cpu \
+    pip install "torch==$TORCH_VERSION" $lock --index-url https://download.pytorch.org/whl/cpu \
       --extra-index-url https://pypi.org/simple
   fi
 fi
-# find_spec, not import: importing peft takes seconds on every run of the tests; the stamp catches a changed pyproject.
+# find_spec, not import: importing peft takes seconds on every run of the tests. The stamp holds the
+# install mode and the lock's checksum (a changed lock reinstalls); a newer pyproject reinstalls too.
 installed='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("engine", "tui", "trl", "peft", "textual", "pytest")))'
+stamp=.venv/.sft-wizard-installed
 if ! .venv/bin/python -c "$installed" 2>/dev/null \
-   || [ pyproject.toml -nt .venv/.sft-wizard-installed ]; then
-  echo "setup: installing sft-wizard and its dependencies into .venv"
-  pip install -e ".[test]" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+   || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$install_mode" ]; then
+  echo "setup: installing sft-wizard and its dependencies into .venv (${install_mode%% *} versions)"
+  if ! pip install -e ".[test]" $lock 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); then
+    if [ -n "$lock" ]; then
+      echo "setup: the tested versions (constraints.txt) did not install here; SFT_WIZARD_UNLOCKED=1 bash scripts/setup.sh" \
+        "installs the newest versions within pyproject.toml's ranges instead" >&2
+    fi
+    exit 1
+  fi
   .venv/bin/python -c "import engine, tui, trl, peft, textual, pytest"
-  touch .venv/.sft-wizard-installed
+  echo "$install_mode" > "$stamp"
 fi
 # Bytecode for our own modules, also where PYTHONDONTWRITEBYTECODE is set (else every start compiles them).
 .venv/bin/python -m compileall -q -j 0 engine tui >/dev/null || true

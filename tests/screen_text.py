@@ -6,15 +6,15 @@ import html
 import re
 from pathlib import Path
 
-_CELL = re.compile(r'<text [^>]*x="([\d.]+)"[^>]*clip-path="url\(#terminal-line-(\d+)\)"[^>]*>(.*?)</text>', re.S)
-_CELL_WIDTH = 12.2  # Textual's SVG export: one terminal column, in SVG units, after a 12.2 margin
+_CELL = re.compile(r'<text [^>]*x="([\d.]+)"[^>]*clip-path="url\(#terminal-(?:\d+-)?line-(\d+)\)"[^>]*>(.*?)</text>', re.S)
+_CELL_WIDTH = 12.2  # Textual's SVG export: one terminal column, in SVG units; column 0 is at x=0
 
 
 def svg_lines(svg: str) -> list[str]:
     """The screen's rows as plain text (styles dropped)."""
     rows: dict[int, dict[int, str]] = {}
     for x, row, text in _CELL.findall(svg):
-        column = round(float(x) / _CELL_WIDTH) - 1
+        column = round(float(x) / _CELL_WIDTH)
         for offset, char in enumerate(html.unescape(text).replace("\xa0", " ")):
             rows.setdefault(int(row), {})[column + offset] = char
     lines = []

@@ -1,4 +1,5 @@
-"""Snapshots of every wizard step and of the monitor at 100x30 (Textual and the plugin are pinned).
+"""Snapshots of every wizard step and of the monitor at 100x30, and of every step at 80x24 with no text cut
+(Textual and the plugin are pinned).
 
 The hardware is a fake NVML with an A100 and a T4 so the pictures do not depend on the machine.
 Update after a deliberate change with: bash scripts/test.sh tests/test_snapshots.py --snapshot-update
@@ -8,6 +9,7 @@ Update after a deliberate change with: bash scripts/test.sh tests/test_snapshots
 import pytest
 from conftest import REPO, settle_wizard, wait_until
 from fake_nvml import FakeNvml, a100, t4
+from screen_fit import cut_texts
 from screen_text import text_difference
 from textual.widgets import Input
 
@@ -19,6 +21,9 @@ from tui.wizard.app import WizardApp
 pytestmark = pytest.mark.slow  # every test starts the wizard, whose analyses run in spawned processes
 
 SIZE = (100, 30)
+SMALLEST = (80, 24)
+"""The smallest terminal the wizard supports."""
+STEPS = ["start", "model", "hardware", "method", "dataset", "training", "review"]
 RECORDED = REPO / "tests" / "data" / "recorded-run"
 STORED = REPO / "tests" / "__snapshots__" / "test_snapshots"
 seen: dict[str, str] = {}  # the last screenshot taken by settle(), for the failure message
@@ -61,10 +66,24 @@ async def settle(pilot) -> None:
     seen["wizard"] = app.export_screenshot()
 
 
-@pytest.mark.parametrize("step", ["start", "model", "hardware", "method", "dataset", "training", "review"])
+@pytest.mark.parametrize("step", STEPS)
 def test_wizard_step_snapshot(step, wizard, snap_compare):
     matches = snap_compare(wizard(step), terminal_size=SIZE, run_before=settle)
     assert matches, text_difference(STORED / f"test_wizard_step_snapshot[{step}].svg", seen["wizard"])
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_text_of_a_step_fits_80x24(step, wizard, snap_compare):
+    """Labels, placeholders, buttons and footer keys fit their width (or wrap at a word) at 80x24."""
+    cuts: list[str] = []
+
+    async def settle_and_look(pilot) -> None:
+        await settle(pilot)
+        cuts.extend(cut_texts(pilot.app.screen))
+
+    matches = snap_compare(wizard(step), terminal_size=SMALLEST, run_before=settle_and_look)
+    assert cuts == [], "\n".join(cuts)
+    assert matches, text_difference(STORED / f"test_every_text_of_a_step_fits_80x24[{step}].svg", seen["wizard"])
 
 
 def test_monitor_renders_every_panel_from_a_recorded_run(snap_compare):

@@ -13,7 +13,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
-from engine import __version__
 from engine.cli import (
     attach,
     chat,
@@ -31,6 +30,7 @@ from engine.cli import (
     runs,
     train,
 )
+from engine.cli.versions import VersionAction
 from engine.errors import EXIT_FAILURE, EXIT_STOPPED, EXIT_USER_ERROR, UserError
 from engine.paths import cache_dir
 
@@ -44,7 +44,7 @@ COMMAND_MODULES: tuple[ModuleType, ...] = (
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `sft-wizard` (no command: the wizard)."""
     parser = argparse.ArgumentParser(prog="sft-wizard", description="Set up, check and watch LoRA/QLoRA fine-tuning from a terminal.")
-    parser.add_argument("--version", action="version", version=f"sft-wizard {__version__}")
+    parser.add_argument("--version", action=VersionAction, help="print the versions of sft-wizard and its libraries")
     parser.add_argument("--preset", metavar="NAME|FILE", help="open the wizard with this preset loaded, at Review")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:

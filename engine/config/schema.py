@@ -83,9 +83,9 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def versions_key() -> str:
-    """The installed trl/transformers/peft versions, as a file-name part."""
-    versions = library_versions()
+def versions_key(versions: dict[str, str] | None = None) -> str:
+    """The trl/transformers/peft versions (the installed ones unless given), as a file-name part."""
+    versions = versions or library_versions()
     return "-".join(f"{k}{versions[k]}" for k in ("trl", "transformers", "peft"))
 
 

@@ -63,7 +63,8 @@ class WizardApp(App[int]):
     BINDINGS = [
         Binding("ctrl+n", "next_step", "Next", id="next", tooltip="Go to the next step"),
         Binding("ctrl+p", "previous_step", "Back", id="back", tooltip="Go to the previous step"),
-        Binding("ctrl+g", "go('review')", "Review", id="review", tooltip="Jump to Review"),
+        # Not in the footer, so Method's extra keys fit 80 columns; the step bar and the palette show the way.
+        Binding("ctrl+g", "go('review')", "Review", id="review", tooltip="Jump to Review", show=False),
         Binding("ctrl+s", "save_preset", "Save", id="save", tooltip="Save the run as a preset"),
         Binding("ctrl+t", "start_training", "Train", id="train", tooltip="Start training this run"),
         Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
@@ -94,7 +95,7 @@ class WizardApp(App[int]):
                 # Only the first step before the first paint; the others are mounted right after it.
                 yield step_class(self.first_step)(self.state, id=self.first_step)
             yield Static("", id="status-line")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         from tui.hangup import exit_on_hangup

@@ -64,7 +64,7 @@ class DatasetStep(Step):
     """Data file, format, template, eval split, and the rendered sample."""
 
     def compose(self) -> ComposeResult:
-        yield Label("Dataset: a JSON/JSONL/CSV/Parquet file (Tab completes paths) or a Hub dataset id", classes="title")
+        yield Label("Dataset: a JSON/JSONL/CSV/Parquet file (Tab completes) or a Hub dataset id", classes="title")
         yield Input(compact=True, placeholder="data/train.jsonl", id="data-path", suggester=PathSuggester())
         with Horizontal(classes="row"):
             with Vertical():
@@ -79,7 +79,7 @@ class DatasetStep(Step):
             with Vertical():
                 yield Label("learn")
                 yield Select(LEARN_CHOICES, compact=True, allow_blank=False, value=ANSWERS, id="data-learn")
-        yield Label("column mapping (ours=theirs, comma separated), e.g. instruction=question, output=answer")
+        yield Label("column mapping, ours=theirs: e.g. instruction=question, output=answer")
         yield Input(compact=True, id="data-columns", placeholder="(none)")
         yield Static("reading the data…", id="data-preview")
 

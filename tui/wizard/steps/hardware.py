@@ -31,8 +31,7 @@ class HardwareStep(Step):
         yield Label("Precision (auto decides from the GPU's compute capability)", classes="subtitle")
         yield Select([(choice, choice) for choice in PRECISION_CHOICES], compact=True, allow_blank=False, value="auto", id="precision")
         yield Static("", id="precision-reason")
-        yield Label("Processes: data-parallel through accelerate, one per GPU (CPU processes without a GPU)",
-                    classes="subtitle")
+        yield Label("Processes: data-parallel through accelerate, one per GPU (or CPU processes)", classes="subtitle")
         yield Select([("1", 1)], compact=True, allow_blank=False, value=1, id="processes")
         yield Select([(text, name) for name, text in STRATEGY_TEXT.items()], compact=True, allow_blank=False,
                      value="ddp", id="strategy")

@@ -63,7 +63,7 @@ class MethodStep(Step):
                 with Horizontal(classes="inline"):
                     yield Label("dropout  ")
                     yield Input(compact=True, id="lora-dropout", type="number", validators=[Number(minimum=0, maximum=0.99)])
-                yield Checkbox("all-linear (every Linear layer but lm_head)", id="all-linear", compact=True)
+                yield Checkbox("all-linear (all but lm_head)", id="all-linear", compact=True)
                 yield SelectionList[str](id="targets")
             with Vertical(id="memory-panel"):
                 yield Label("Memory fit", classes="title")

@@ -20,8 +20,7 @@ class ModelStep(Step):
     """Choose the model; see its size and Linear modules from config.json alone."""
 
     def compose(self) -> ComposeResult:
-        yield Label("Model: type to filter the catalog, Enter to choose; or type a Hub id / local folder below",
-                    classes="title")
+        yield Label("Model: filter the catalog and press Enter, or type a Hub id or folder below", classes="title")
         yield Input(compact=True, placeholder="filter: qwen, llama 8b, smol…", id="model-filter")
         yield DataTable(id="model-table", cursor_type="row", zebra_stripes=True)
         yield Input(compact=True, placeholder="Hub id, local directory, or tiny-demo", id="model-id")

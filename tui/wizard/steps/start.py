@@ -24,8 +24,7 @@ class StartStep(Step):
     def compose(self) -> ComposeResult:
         yield Label("Start: pick a preset, start fresh, import tutorial code, or open a recent run", classes="title")
         yield OptionList(id="start-options")
-        yield Label("Import a .py/.ipynb tutorial or a LLaMA-Factory, Axolotl or trl sft YAML (read, never run):",
-                    classes="subtitle")
+        yield Label("Import tutorial code or a LLaMA-Factory/Axolotl/TRL YAML (read, never run)", classes="subtitle")
         yield Input(compact=True, placeholder="course.py", id="import-path")
         yield Static("", id="import-result")
 
