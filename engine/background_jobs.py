@@ -7,13 +7,24 @@ process of its own on the chosen GPU (tui.wizard.job_processes.JobProcesses.run_
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+    from engine.data.preview import DataPreview
+    from engine.fit.optimize import Plan
+    from engine.fit.verdicts import FitReport
+    from engine.machine.hardware import HardwareReport
+    from engine.models.architecture import ModelStructure
+    from engine.problems import Problem
+    from engine.run.probe import ProbeResult
 
-def estimate_for(config: Any, hardware: Any) -> tuple[Any, Any, str | None]:
-    """(FitReport, ModelStructure, problem) for a config on the given hardware."""
+
+def estimate_for(config: "RunConfig", hardware: "HardwareReport"
+                 ) -> "tuple[FitReport | None, ModelStructure | None, str | None]":
+    """(fit report, model structure, problem) for a config on the given hardware."""
     from engine.config.resolve import resolve_precision
     from engine.fit.verdicts import default_targets, fit_report
     from engine.models.structure import model_structure
@@ -26,14 +37,14 @@ def estimate_for(config: Any, hardware: Any) -> tuple[Any, Any, str | None]:
         return None, None, str(exc)
 
 
-def preview_for(config: Any) -> Any:
-    """The dataset preview (engine.data.preview.DataPreview) of a config."""
+def preview_for(config: "RunConfig") -> "DataPreview":
+    """The dataset preview of a config: one row as trained, row counts, or the problem."""
     from engine.data.preview import dataset_preview
 
     return dataset_preview(config)
 
 
-def check_for(config: Any, hardware: Any) -> tuple[list[str], list[str]]:
+def check_for(config: "RunConfig", hardware: "HardwareReport") -> "tuple[list[Problem], list[str]]":
     """(problems, warnings) as `sft-wizard check` finds them."""
     from engine.config.parsing import parse_config_collecting
     from engine.run.checks import full_check
@@ -48,8 +59,8 @@ def check_for(config: Any, hardware: Any) -> tuple[list[str], list[str]]:
     return problems, warnings
 
 
-def optimize_for_wizard(config: Any, hardware: Any) -> tuple[Any, str | None]:
-    """(Plan, problem): `sft-wizard optimize` of a config for the local GPU (or this CPU)."""
+def optimize_for_wizard(config: "RunConfig", hardware: "HardwareReport") -> "tuple[Plan | None, str | None]":
+    """(plan, problem): `sft-wizard optimize` of a config for the local GPU (or this CPU)."""
     from engine.fit.planning import optimize_for
 
     try:
@@ -58,8 +69,8 @@ def optimize_for_wizard(config: Any, hardware: Any) -> tuple[Any, str | None]:
         return None, str(exc)
 
 
-def probe_for(config: Any, steps: int = 2) -> tuple[Any, str | None]:
-    """(ProbeResult, problem): a few real training steps, measured (run it in a process of its own)."""
+def probe_for(config: "RunConfig", steps: int = 2) -> "tuple[ProbeResult | None, str | None]":
+    """(probe result, problem): a few real training steps, measured (run it in a process of its own)."""
     from engine.run.probe import run_probe, save_probe
 
     try:

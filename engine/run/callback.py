@@ -10,7 +10,7 @@ import math
 import time
 from typing import Any
 
-from transformers import TrainerCallback
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from engine.machine.telemetry import MemorySampler
 from engine.record.events import EventWriter
@@ -39,7 +39,7 @@ class EventCallback(TrainerCallback):
         self._last_heartbeat = 0.0
         self.train_summary: dict = {}
 
-    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         self._heartbeat(args, state, force=True)
         if not self.world.main:
             return
@@ -47,7 +47,7 @@ class EventCallback(TrainerCallback):
                          num_train_epochs=args.num_train_epochs, **self.start_fields)
         self.writer.emit("status", phase="training")
 
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         self._heartbeat(args, state)
         flags = self._agreed_flags(args.output_dir)
         if flags[PAUSED] and not flags[STOP]:
@@ -89,17 +89,17 @@ class EventCallback(TrainerCallback):
         if not rc.stop_requested.is_set() and not launcher_alive():
             rc.request_stop("stopped: the sft-wizard process that launched the ranks is gone")
 
-    def _heartbeat(self, args: Any, state: Any, force: bool = False) -> None:
+    def _heartbeat(self, args: TrainingArguments, state: TrainerState, force: bool = False) -> None:
         """Leave this rank's step and time in the run directory (several ranks only; run.lock covers one process)."""
         now = time.time()
         if self.world.distributed and (force or now - self._last_heartbeat >= HEARTBEAT_SECONDS):
             self._last_heartbeat = now
             write_heartbeat(args.output_dir, self.world.rank, state.global_step)
 
-    def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         self._heartbeat(args, state, force=True)
 
-    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kwargs: Any) -> None:
         if not logs:
             return
         if any(k.startswith("eval_") for k in logs):
@@ -121,7 +121,7 @@ class EventCallback(TrainerCallback):
         if self.world.main:
             self._emit_log(args, state, logs, memory, ranks)
 
-    def _emit_log(self, args: Any, state: Any, logs: dict, memory: dict, ranks: list[dict]) -> None:
+    def _emit_log(self, args: TrainingArguments, state: TrainerState, logs: dict, memory: dict, ranks: list[dict]) -> None:
         """The `log` event: trainer metrics, throughput, rank 0's memory and, with several ranks, every rank's."""
         now = time.time()
         tokens_per_second = samples_per_second = None
@@ -141,11 +141,11 @@ class EventCallback(TrainerCallback):
                          process_cpu_seconds=time.process_time(),  # throughput per CPU-second on a shared machine
                          **extra, **memory, **per_rank)
 
-    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         if self.world.main:
             self.writer.emit("checkpoint", step=state.global_step, path=f"{args.output_dir}/checkpoint-{state.global_step}")
 
-    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         if self.world.main and not self.run_control.stop_requested.is_set():
             self.writer.emit("status", phase="training")
 
