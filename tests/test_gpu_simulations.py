@@ -100,7 +100,7 @@ def _t4_advice(name: str) -> list[str]:
 
     config, _, _ = load_preset(name, ["training.bf16=true"])
     problems = check_hardware_rules(config, hardware_report(FakeNvml([t4()])), "p")
-    return ["training.bf16=true", *re.findall(r"--set ([\w.]+=\w+)", " ".join(problems))]
+    return ["training.bf16=true", *re.findall(r"--set ([\w.]+=\w+)", " ".join(p.fix for p in problems))]
 
 
 def _imported_course():

@@ -318,3 +318,12 @@ async def test_start_imports_another_tools_config_as_it_imports_code(in_repo):
         assert (app.config.dataset.message_keys, app.config.dataset.train_on_eos) == (
             {"role": "from", "content": "value"}, "last")
         assert "not read: datasets:" in str(app.query_one("#import-result").render())
+
+
+async def test_a_step_never_shown_does_not_edit_the_config(in_repo):
+    """The Method step gets the estimate while hidden; filling its module list then must not replace all-linear."""
+    app = make_app("demo", runs_root=str(in_repo / "runs"), warm_imports=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)  # opened at Review: the Method step is mounted but never shown
+        assert app.config.lora["target_modules"] == "all-linear"
+        assert not app.state.unsaved

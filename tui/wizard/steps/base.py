@@ -18,11 +18,18 @@ class Step(VerticalScroll):
 
     loading_values = False
     """True while load() sets widget values, so their change events are not taken as edits."""
+    showing_config = False
+    """True once load() has put the config into the widgets: before that, their values are not the config's."""
 
     def __init__(self, state: WizardState, *, id: str) -> None:
         super().__init__(id=id)
         self.state = state
         """The wizard's shared state (owned by the app)."""
+
+    @property
+    def taking_edits(self) -> bool:
+        """Whether a widget's change is the user's edit: the step shows the config and is not loading it."""
+        return self.showing_config and not self.loading_values
 
     @property
     def config(self) -> "RunConfig":
@@ -31,12 +38,13 @@ class Step(VerticalScroll):
 
     def edited(self, section: str) -> None:
         """Tell the app the config changed (estimates and checks rerun after a pause)."""
-        if not self.loading_values:
+        if self.taking_edits:
             self.post_message(ConfigEdited(section))
 
     def load(self, config: "RunConfig") -> None:
         """Show the config's values (called whenever the step becomes visible)."""
         self.loading_values = True
+        self.showing_config = True
         try:
             self.load_values(config)
         finally:

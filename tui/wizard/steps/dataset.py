@@ -102,7 +102,7 @@ class DatasetStep(Step):
 
     @on(Select.Changed, "#data-format, #data-template")
     def choice_changed(self, event: Select.Changed) -> None:
-        if self.loading_values:
+        if not self.taking_edits:
             return
         key = "format" if event.select.id == "data-format" else "template"
         if getattr(self.config.dataset, key) != event.value:
@@ -111,7 +111,7 @@ class DatasetStep(Step):
 
     @on(Select.Changed, "#data-learn")
     def learn_changed(self, event: Select.Changed) -> None:
-        if self.loading_values or event.value == learn_choice(self.config.training):
+        if not self.taking_edits or event.value == learn_choice(self.config.training):
             return
         for key in LOSS_KEYS:
             if event.value == PROMPT_TOO:
@@ -122,7 +122,7 @@ class DatasetStep(Step):
 
     @on(Input.Changed, "#eval-split")
     def eval_split_changed(self, event: Input.Changed) -> None:
-        if self.loading_values:
+        if not self.taking_edits:
             return
         if not event.value.strip():
             self.config.dataset.eval_split = None

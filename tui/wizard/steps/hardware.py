@@ -90,12 +90,12 @@ class HardwareStep(Step):
 
     @on(Select.Changed, "#device")
     def device_changed(self, event: Select.Changed) -> None:
-        if not self.loading_values:
+        if self.taking_edits:
             self.state.cuda_device = None if event.value is Select.NULL else str(event.value)
 
     @on(Select.Changed, "#precision")
     def precision_changed(self, event: Select.Changed) -> None:
-        if self.loading_values or event.value == precision_choice(self.config):
+        if not self.taking_edits or event.value == precision_choice(self.config):
             return
         apply_precision_choice(self.config, str(event.value))
         self.load(self.config)
@@ -103,7 +103,7 @@ class HardwareStep(Step):
 
     @on(Select.Changed, "#processes")
     def processes_changed(self, event: Select.Changed) -> None:
-        if self.loading_values or event.value is Select.NULL or event.value == self.config.distributed.processes:
+        if not self.taking_edits or event.value is Select.NULL or event.value == self.config.distributed.processes:
             return
         self.config.distributed.processes = int(event.value)
         self.query_one("#strategy", Select).display = self.config.distributed.processes > 1
@@ -111,7 +111,7 @@ class HardwareStep(Step):
 
     @on(Select.Changed, "#strategy")
     def strategy_changed(self, event: Select.Changed) -> None:
-        if self.loading_values or event.value is Select.NULL or event.value == self.config.distributed.strategy:
+        if not self.taking_edits or event.value is Select.NULL or event.value == self.config.distributed.strategy:
             return
         self.config.distributed.strategy = str(event.value)
         self.edited("distributed")

@@ -95,7 +95,7 @@ class MethodStep(Step):
     # edits -------------------------------------------------------------------------------------
     @on(RadioSet.Changed, "#method")
     def method_changed(self, event: RadioSet.Changed) -> None:
-        if self.loading_values:
+        if not self.taking_edits:
             return
         method = (event.pressed.id or "").removeprefix("method-")
         if method == "full":
@@ -115,7 +115,7 @@ class MethodStep(Step):
 
     @on(Input.Changed, "#lora-r, #lora-alpha, #lora-dropout")
     def lora_value(self, event: Input.Changed) -> None:
-        if self.loading_values or self.config.lora is None or not event.validation_result or not event.validation_result.is_valid:
+        if not self.taking_edits or self.config.lora is None or not event.validation_result or not event.validation_result.is_valid:
             return
         key = {"lora-r": "r", "lora-alpha": "lora_alpha", "lora-dropout": "lora_dropout"}[event.input.id or ""]
         self.config.lora[key] = float(event.value) if key == "lora_dropout" else int(event.value)
@@ -123,7 +123,7 @@ class MethodStep(Step):
 
     @on(Checkbox.Changed, "#all-linear")
     def all_linear(self, event: Checkbox.Changed) -> None:
-        if self.loading_values or self.config.lora is None:
+        if not self.taking_edits or self.config.lora is None:
             return
         targets = self.query_one("#targets", SelectionList)
         self.config.lora["target_modules"] = "all-linear" if event.value else list(targets.selected) or ["q_proj", "v_proj"]
@@ -132,7 +132,8 @@ class MethodStep(Step):
 
     @on(SelectionList.SelectedChanged, "#targets")
     def targets_changed(self, event: SelectionList.SelectedChanged) -> None:
-        if self.loading_values or self.config.lora is None or self.query_one("#all-linear", Checkbox).value:
+        if (not self.taking_edits or self.config.lora is None
+                or self.query_one("#all-linear", Checkbox).value):
             return
         selected = list(event.selection_list.selected)
         if selected:
@@ -146,7 +147,7 @@ class MethodStep(Step):
         if message.problem:
             panel.update(Text(message.problem, style="red"))
             return
-        if not self.loading_values and self.query_one("#targets", SelectionList).option_count == 0:
+        if self.taking_edits and self.query_one("#targets", SelectionList).option_count == 0:
             self._fill_targets()
         report = message.report
         text = Text()

@@ -154,7 +154,7 @@ class TrainingStep(Step):
 
     @on(Input.Changed, ".field Input")
     def input_changed(self, event: Input.Changed) -> None:
-        if self.loading_values:
+        if not self.taking_edits:
             return
         name = (event.input.id or "").removeprefix("in-")
         if event.validation_result is not None and not event.validation_result.is_valid:
@@ -166,7 +166,7 @@ class TrainingStep(Step):
 
     @on(Select.Changed, ".field Select")
     def select_changed(self, event: Select.Changed) -> None:
-        if self.loading_values:
+        if not self.taking_edits:
             return
         name = (event.select.id or "").removeprefix("in-")
         self._set(name, None if event.value is Select.NULL else event.value)
