@@ -12,11 +12,11 @@ if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
 
 
-def run_estimate(config: "RunConfig", gpu_memory: str | None, as_json: bool) -> int:
-    """Print the estimate of a config; exit 0."""
+def run_estimate(config: "RunConfig", gpu_memory: str | None, as_json: bool, logits: str | None = None) -> int:
+    """Print the estimate of a config (`logits`: full or chunked, None for the installed TRL's); exit 0."""
     from engine.fit.report import format_fit
 
-    report = fit_for_config(config, gpu_memory)
+    report = fit_for_config(config, gpu_memory, logits)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

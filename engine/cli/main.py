@@ -67,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     estimate = with_preset(sub.add_parser("estimate", help="predicted peak GPU memory, its breakdown and verdicts"))
     estimate.add_argument("--json", action="store_true")
     estimate.add_argument("--gpu-memory", metavar="SIZE|GPU", help="plan for this GPU (24GiB, A100-80G, ...) instead of the local one")
+    estimate.add_argument("--logits", choices=("full", "chunked"), help="LM-head memory to assume (default: what the installed TRL does)")
     optimize = with_preset(sub.add_parser("optimize", help="the same run with the fastest settings that fit; "
                                           "same effective batch, each change printed"))
     optimize.add_argument("--gpu-memory", metavar="SIZE|GPU", help="plan for this GPU (24GiB, A100-80G, ...) instead of the local one")
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     probe = with_preset(sub.add_parser("probe", help="run a few real steps and measure peak memory against the estimate"))
     probe.add_argument("--steps", type=int, default=3)
     probe.add_argument("--random-init", action="store_true", help="random weights from the config (no download)")
+    probe.add_argument("--logits", choices=("full", "chunked"), help="LM-head memory the estimate assumes (default: the installed TRL's)")
     chat = sub.add_parser("chat", help="try a finished run: base and fine-tuned answers side by side")
     chat.add_argument("run_dir", metavar="RUN_DIR")
     chat.add_argument("--prompt", help="answer this prompt and exit (otherwise read prompts from the terminal)")
@@ -258,7 +260,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     """Print the memory estimate, breakdown and verdicts."""
     from engine.cli.estimate import run_estimate
 
-    return run_estimate(load(args), args.gpu_memory, args.json)
+    return run_estimate(load(args), args.gpu_memory, args.json, args.logits)
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
@@ -272,7 +274,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     """Run the pre-flight probe."""
     from engine.cli.probe import run_probe_command
 
-    return run_probe_command(load(args), args.steps, args.random_init)
+    return run_probe_command(load(args), args.steps, args.random_init, args.logits)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

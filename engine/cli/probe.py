@@ -9,14 +9,14 @@ from engine.run.probe import run_probe, save_probe
 from engine.units import gib
 
 
-def run_probe_command(config: Any, steps: int, random_init: bool) -> int:
-    """`sft-wizard probe`: print measured beside estimated; exit 0 fits, 3 does not."""
+def run_probe_command(config: Any, steps: int, random_init: bool, logits: str | None = None) -> int:
+    """`sft-wizard probe`: print measured beside estimated (`logits`: the LM head assumed); exit 0 fits, 3 does not."""
     from engine.fit.report import format_fit
     from engine.fit.verdicts import fit_for_config
 
     if steps < 1:
         raise UserError(f"--steps {steps}: run at least one step.")
-    result = run_probe(config, steps, random_init)
+    result = run_probe(config, steps, random_init, logits)
     save_probe(config, result)
     if result.gpu_note:
         print(f"probe: {result.gpu_note}")
@@ -34,6 +34,6 @@ def run_probe_command(config: Any, steps: int, random_init: bool) -> int:
             error = (result.estimate_bytes - measured) / measured
             print(f"  estimated {gib(result.estimate_bytes)} ({error:+.1%} against {result.measured_source})")
     if not result.fits:
-        print(format_fit(fit_for_config(config), "estimate"))
+        print(format_fit(fit_for_config(config, logits=logits), "estimate"))
         return EXIT_DOES_NOT_FIT
     return EXIT_OK

@@ -28,6 +28,8 @@ class Constants:
     """The same when lm_head already computes in fp32 (no separate upcast copy)."""
     logit_bytes_quantized: float = 10.0
     """The same for a 4/8-bit model whose lm_head stays 16-bit."""
+    cuda_context_lazy_bytes: float = 0.84 * GIB
+    """CUDA context of the installed stack: CUDA 12+ loads kernels lazily (0.84 GiB measured on an H200, CUDA 13)."""
 
 
 FIRST_CONSTANTS = Constants()
@@ -44,6 +46,13 @@ NF4_CONSTANTS = 4 / 64
 NF4_DOUBLE_QUANT_CONSTANTS = 0.127 / 8
 """Double quantization: 8-bit absmax plus second-level constants, about 0.127 bit per weight."""
 INT8_BYTES = 1.0
+FUSED_HEAD_VOCAB_CHUNK = 32768
+"""TRL's fused LM head projects this many vocabulary entries per tile (trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE)."""
+FUSED_HEAD_TOKEN_CHUNK = 4096
+"""Tokens per tile of the fused head (trl.kernels.chunked_logprob.TOKEN_CHUNK_SIZE)."""
+CPU_TILE_COPIES = 5
+"""Without Triton the fused head folds each tile with torch ops: about five fp32 copies of the tile live at once."""
+LOGITS_MODES = ("full", "chunked")
 
 
 @dataclass
@@ -82,6 +91,14 @@ class MemoryInputs:
     """ddp (a full copy per GPU) or fsdp/zero3 (weights, gradients and optimizer states sharded)."""
     offload: bool = False
     """FSDP/ZeRO-3 keep parameters and optimizer states in CPU memory."""
+    logits: str = "full"
+    """full: the loss materialises batch × seq × vocab logits; chunked: TRL's fused LM head scores them in tiles."""
+    lazy_cuda_context: bool = False
+    """The CUDA context of a recent stack (lazy kernel loading) rather than the published tables' fitted one."""
+    assumes: str = ""
+    """The library behaviour assumed, in words ("logits: chunked (TRL 1.16.0 fused LM head)")."""
+    device: str = "cuda"
+    """cuda, or cpu for the allocation-count benchmark (no Triton: the fused head's tiles are folded in fp32 torch ops)."""
 
     @property
     def sharded(self) -> bool:
@@ -174,6 +191,32 @@ def logit_bytes(inputs: MemoryInputs, constants: Constants = CONSTANTS) -> float
     return constants.logit_bytes_quantized if inputs.quantization else constants.logit_bytes_16bit
 
 
+def _head_trainable(inputs: MemoryInputs) -> bool:
+    """Whether lm_head gets a gradient: full fine-tuning, or lm_head among LoRA's modules_to_save."""
+    return inputs.lora_r is None or inputs.lora_extra_trainable >= inputs.structure.lm_head_params > 0
+
+
+def chunked_logits_bytes(inputs: MemoryInputs) -> float:
+    """Peak bytes of TRL's fused LM head (trl.kernels.chunked_logprob), which never holds the full logits.
+
+    Its backward holds the saved hidden states, one [4096 tokens × 32768 vocabulary] tile in the compute
+    dtype, an fp32 gradient of the hidden states (and of lm_head's weight when that trains) and its cast
+    back. Without Triton (CPU) each tile is folded by torch ops in fp32 and the GEMMs read fp32 copies.
+    """
+    s = inputs.structure
+    tokens = inputs.batch_size * inputs.seq_len
+    compute = 4.0 if inputs.weight_bytes >= 4 and inputs.quantization is None else 2.0
+    rows = min(tokens, FUSED_HEAD_TOKEN_CHUNK)
+    width = min(s.vocab_size, FUSED_HEAD_VOCAB_CHUNK)
+    hidden = tokens * s.hidden_size
+    total = rows * FUSED_HEAD_VOCAB_CHUNK * compute + hidden * compute + hidden * (4 + compute)
+    if _head_trainable(inputs):
+        total += s.vocab_size * s.hidden_size * 4
+    if inputs.device == "cpu":
+        total += CPU_TILE_COPIES * rows * width * 4 + rows * width * 4 + width * s.hidden_size * 4
+    return total
+
+
 def estimate_memory(inputs: MemoryInputs, constants: Constants = CONSTANTS) -> Estimate:
     """Predict peak training memory (NVML view) with its breakdown."""
     s = inputs.structure
@@ -214,19 +257,23 @@ def estimate_memory(inputs: MemoryInputs, constants: Constants = CONSTANTS) -> E
         per_layer = 5 * s.num_heads * inputs.seq_len * tokens  # scores, softmax and dropout mask
         attention_matrix = per_layer * (1 if inputs.checkpointing else s.num_layers)
         notes.append("eager attention materialises the attention matrix; sdpa or flash_attention_2 do not")
-    logits = tokens * s.vocab_size * logit_bytes(inputs, constants)
+    if inputs.logits == "chunked":
+        logits = chunked_logits_bytes(inputs)
+    else:
+        logits = tokens * s.vocab_size * logit_bytes(inputs, constants)
 
     states = {"weights": weights, "trainable_params": trainable_weight_bytes, "gradients": gradients,
               "optimizer_states": optimizer}
     parallel = _parallel_terms(inputs, states, notes)
     allocated = sum(states.values()) + activations + attention_matrix + logits + sum(parallel.values())
-    overhead = int(allocated * constants.allocator_overhead)
+    overhead = int(allocated * constants.allocator_overhead) if inputs.device == "cuda" else 0
+    context = constants.cuda_context_lazy_bytes if inputs.lazy_cuda_context else constants.cuda_context_bytes
     breakdown = {
         **{name: int(value) for name, value in states.items()},
         "activations": int(activations + attention_matrix),
         "logits_and_loss": int(logits),
         **{name: int(value) for name, value in parallel.items()},
-        "cuda_context": int(constants.cuda_context_bytes),
+        "cuda_context": int(context) if inputs.device == "cuda" else 0,
         "allocator_overhead": overhead,
     }
     if unquantized and inputs.quantization:

@@ -91,7 +91,7 @@ def _random_model(config: Any, precision: Any) -> Any:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeResult:
+def run_probe(config: Any, steps: int = 3, random_init: bool = False, logits: str | None = None) -> ProbeResult:
     """Train `steps` steps in a temporary directory and measure peak memory; running out of it means no fit."""
     from engine.config.resolve import resolve_precision
     from engine.config.rules import check_hardware_rules
@@ -106,7 +106,7 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeRe
         raise UserError(problems[0], problems)
     gpu = hardware.training_gpu
     precision, _ = resolve_precision(config, hardware)
-    report = fit_for_config(config)
+    report = fit_for_config(config, logits=logits)
     quiet_libraries()
     tokenizer = _tokenizer(config, random_init)
     fits, message, memory = _measure(config, precision, tokenizer, steps, random_init, "cpu" if gpu is None else "cuda")
