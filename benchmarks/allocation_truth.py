@@ -8,10 +8,14 @@ out the CUDA context and the caching allocator's overhead, which a CPU run does 
 comparison is of the analytic terms only. CPU also differs from CUDA in kernels: SDPA takes the CPU
 flash path and the fused LM head folds its tiles in fp32 torch ops instead of Triton (the estimate
 models those tiles for device="cpu").
-Usage: python benchmarks/allocation_truth.py [--only SUBSTRING]   (about 10 minutes on 2 shared cores)
+Each count is saved with the library versions in benchmarks/data/allocation-counts.json; --saved
+prints the table again from those counts with the estimator as it is now (seconds, no training).
+Usage: python benchmarks/allocation_truth.py [--only SUBSTRING] [--saved]
 """
 
 import argparse
+import importlib.metadata
+import json
 import sys
 import time
 from dataclasses import replace
@@ -53,6 +57,25 @@ TERMS = ["weights", "trainable_params", "gradients", "optimizer_states", "activa
 SHORT = {"weights": "weights", "trainable_params": "train", "gradients": "grads", "optimizer_states": "optim",
          "activations": "activ", "logits_and_loss": "logits"}
 MIB = 2**20
+SAVED = REPO / "benchmarks" / "data" / "allocation-counts.json"
+LIBRARIES = ("torch", "transformers", "trl", "peft", "bitsandbytes")
+
+
+def _versions() -> dict[str, str]:
+    return {name: importlib.metadata.version(name) for name in LIBRARIES}
+
+
+def _count(label: str, config, saved: dict, use_saved: bool) -> tuple[int, str, str]:
+    """(peak bytes, phase of the peak, how long it took) counted now, or read from the saved counts."""
+    if use_saved:
+        entry = saved[label]
+        return entry["peak_bytes"], entry["peak_phase"], "saved"
+    started = time.monotonic()
+    count = count_training_step(config)
+    saved[label] = {"peak_bytes": count.peak_bytes, "peak_phase": count.peak_phase, "phase_peaks": count.phase_peaks,
+                    "libraries": _versions()}
+    SAVED.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return count.peak_bytes, count.peak_phase, f"{time.monotonic() - started:.0f} s"
 
 
 def config_for(model: str, method: list[str], batch: int, length: int, checkpointing: bool):
@@ -67,30 +90,31 @@ def config_for(model: str, method: list[str], batch: int, length: int, checkpoin
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", default="", help="run the configurations whose label contains this")
+    parser.add_argument("--saved", action="store_true", help="the counts saved by an earlier run, not new ones")
     args = parser.parse_args()
+    saved = json.loads(SAVED.read_text(encoding="utf-8")) if SAVED.exists() else {}
     header = f"{'config':<16} {'b×s':>7} " + " ".join(f"{SHORT[t]:>7}" for t in TERMS)
     print("MiB; estimate terms (logits: chunked, device cpu: no CUDA context or allocator overhead)")
     print(f"{header} {'estimate':>8} {'counted':>8} {'error':>7}  peak phase")
     errors = []
     for label, model, method, batch, length, checkpointing in CONFIGS:
-        if args.only not in label:
+        if args.only not in label or (args.saved and label not in saved):
             continue
         config = config_for(model, method, batch, length, checkpointing)
         inputs = replace(inputs_from_config(config, model_structure(config.model), "bf16"), logits="chunked",
                          device="cpu")
         estimate = estimate_memory(inputs)
-        started = time.monotonic()
         try:
-            count = count_training_step(config)
+            counted, phase, took = _count(label, config, saved, args.saved)
         except Exception as exc:  # noqa: BLE001 - a configuration the CPU cannot run is reported, not fatal
             print(f"{label:<16} {batch}×{length:<5} could not run on this CPU: {type(exc).__name__}: {exc}"[:160])
             continue
         predicted = estimate.total_bytes
-        error = (predicted - count.peak_bytes) / count.peak_bytes
+        error = (predicted - counted) / counted
         errors.append(abs(error))
         terms = " ".join(f"{estimate.breakdown[t] / MIB:>7.0f}" for t in TERMS)
-        print(f"{label:<16} {f'{batch}×{length}':>7} {terms} {predicted / MIB:>8.0f} {count.peak_bytes / MIB:>8.0f} "
-              f"{error:>+7.1%}  {count.peak_phase} ({time.monotonic() - started:.0f} s)", flush=True)
+        print(f"{label:<16} {f'{batch}×{length}':>7} {terms} {predicted / MIB:>8.0f} {counted / MIB:>8.0f} "
+              f"{error:>+7.1%}  {phase} ({took})", flush=True)
     if errors:
         print(f"\n{len(errors)} configurations: mean |error| {sum(errors) / len(errors):.1%}, worst {max(errors):.1%}")
 

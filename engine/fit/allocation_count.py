@@ -49,6 +49,10 @@ class AllocationCount:
             if isinstance(tensor, torch.Tensor):
                 self.add(tensor.untyped_storage())
 
+    def restart_peak(self, phase: str) -> None:
+        """Count the peak from here on (what is live now stays counted): the training step, not the loading."""
+        self.peak_bytes, self.peak_phase, self.phase = self.live_bytes, phase, phase
+
     def begin(self, phase: str) -> None:
         """Label what follows (forward, backward, optimizer step)."""
         self.phase = phase

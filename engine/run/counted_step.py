@@ -2,7 +2,8 @@
 
 It runs where it is (the CPU here) in the precision the run would have on a bf16 GPU, through the
 same model loading, PEFT wrapping, fused LM head and optimizer that `train` uses. The peak counted
-is over two optimizer steps, so the second step's forward runs with the optimizer states in place.
+is over two optimizer steps, so the second step's forward runs with the optimizer states in place; it
+starts when training does, after loading (random initialisation briefly holds more than a checkpoint load).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def count_training_step(config: Any, precision: PrecisionDecision = GPU_PRECISIO
                                     callbacks=[_phase_callback(count)],
                                     extra_args=PROBE_TRAINING_ARGS | {"max_steps": STEPS})
             count.add_tensors(list(trainer.model.parameters()))
-            count.begin("training")
+            count.restart_peak("training")
             trainer.train()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
