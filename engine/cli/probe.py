@@ -32,7 +32,8 @@ def run_probe_command(config: Any, steps: int, random_init: bool, logits: str | 
         measured = result.measured_bytes
         if measured:
             error = (result.estimate_bytes - measured) / measured
-            print(f"  estimated {gib(result.estimate_bytes)} ({error:+.1%} against {result.measured_source})")
+            print(f"  estimated {gib(result.estimate_bytes)} ({error:+.1%} against {result.measured_source}), "
+                  f"assuming {result.estimate_assumes}")
     if not result.fits:
         print(format_fit(fit_for_config(config, logits=logits), "estimate"))
         return EXIT_DOES_NOT_FIT

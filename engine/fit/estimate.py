@@ -203,7 +203,8 @@ def chunked_logits_bytes(inputs: MemoryInputs) -> float:
 
     Its backward holds the saved hidden states, one [4096 tokens × 32768 vocabulary] tile in the compute
     dtype, an fp32 gradient of the hidden states (and of lm_head's weight when that trains) and its cast
-    back. Without Triton (CPU) each tile is folded by torch ops in fp32 and the GEMMs read fp32 copies.
+    back. Without Triton (CPU) each tile is folded by torch ops in fp32 and the GEMMs read fp32 copies,
+    one after the other.
     """
     s = inputs.structure
     tokens = inputs.batch_size * inputs.seq_len
@@ -214,8 +215,8 @@ def chunked_logits_bytes(inputs: MemoryInputs) -> float:
     total = rows * FUSED_HEAD_VOCAB_CHUNK * compute + hidden * compute + hidden * (4 + compute)
     if _head_trainable(inputs):
         total += s.vocab_size * s.hidden_size * 4
-    if inputs.device == "cpu":
-        total += CPU_TILE_COPIES * rows * width * 4 + rows * width * 4 + width * s.hidden_size * 4
+    if inputs.device == "cpu":  # the fold's fp32 copies of a tile, then the GEMM's fp32 copies of a tile and a weight chunk
+        total += max(CPU_TILE_COPIES * rows * width * 4, rows * width * 4 + width * s.hidden_size * 4)
     return total
 
 

@@ -40,6 +40,8 @@ class ProbeResult:
     message: str
     gpu_note: str | None = None
     """Which of several visible GPUs the probe ran on, and why (None with one GPU or none)."""
+    estimate_assumes: str = ""
+    """The library behaviour the estimate assumed ("logits: chunked (TRL 1.16.0 fused LM head)")."""
 
     @property
     def measured_bytes(self) -> int | None:
@@ -114,7 +116,8 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False, logits: st
         device=gpu.name if gpu else "cpu", steps=steps, fits=fits, estimate_bytes=report.estimate.total_bytes,
         peak_reserved_bytes=memory.get("peak_bytes"), peak_allocated_bytes=memory.get("peak_allocated_bytes"),
         process_used_bytes=memory.get("process_used_bytes"), nvml_used_bytes=memory.get("nvml_used_bytes"),
-        peak_rss_bytes=memory.get("peak_rss_bytes"), message=message, gpu_note=gpu_note)
+        peak_rss_bytes=memory.get("peak_rss_bytes"), message=message, gpu_note=gpu_note,
+        estimate_assumes=report.estimate.inputs.assumes)
 
 
 def _tokenizer(config: Any, random_init: bool) -> Any:
