@@ -176,3 +176,8 @@ def test_cli_plans_for_a_named_gpu_and_refuses_bad_input(tmp_path):
         assert refused.returncode == 2, (args, refused.stderr)
         assert words in refused.stderr and "Traceback" not in refused.stderr
     assert not Path(tmp_path / "b.yaml").exists()
+
+
+def test_the_plan_says_which_lm_head_its_estimates_assume(tmp_path):
+    planned = run_command("optimize", "lora-3b-bf16", "--gpu-memory", "16GiB", "--output", str(tmp_path / "a.yaml"))
+    assert planned.returncode == 0 and "note: the estimates assume logits: chunked (TRL " in planned.stdout
