@@ -56,13 +56,14 @@ def test_longer_sequences_and_bigger_batches_need_more_memory_and_checkpointing_
 def test_recommendation_keeps_the_effective_batch_size():
     config, _ = load_config_text(QLORA_8B, "q8")
     structure = structure_for_config(catalog_entry(config.model.name_or_path)["config"])
-    report = fit_report(config, structure, [Target("24G", 24 * GIB, False)])
+    # with TRL's fused LM head 8 × 2048 tokens of an 8B QLoRA fit 24 GiB; 12 GiB needs a smaller micro-batch
+    report = fit_report(config, structure, [Target("12G", 12 * GIB, False)])
     assert report.verdicts[0].status == "does not fit"
     first = report.recommendations[0]
     batch = int(first.overrides[0].split("=")[1])
     accumulation = int(first.overrides[1].split("=")[1])
     assert batch * accumulation == 16 and batch < 8
-    assert first.total_bytes <= 24 * GIB * 0.9
+    assert first.total_bytes <= 12 * GIB * 0.9
 
 
 def test_a_big_gpu_with_a_tiny_batch_gets_a_bigger_batch_suggested():

@@ -19,18 +19,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     estimate = add_preset_arguments(sub.add_parser("estimate", help="predicted peak GPU memory, its breakdown and verdicts"))
     estimate.add_argument("--json", action="store_true")
     estimate.add_argument("--gpu-memory", metavar="SIZE|GPU", help="plan for this GPU (24GiB, A100-80G, ...) instead of the local one")
+    estimate.add_argument("--logits", choices=("full", "chunked"),
+                          help="LM-head memory to assume (default: what the installed TRL does)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the memory estimate, breakdown and verdicts."""
-    return run_estimate(load(args), args.gpu_memory, args.json)
+    return run_estimate(load(args), args.gpu_memory, args.json, args.logits)
 
 
-def run_estimate(config: "RunConfig", gpu_memory: str | None, as_json: bool) -> int:
-    """Print the estimate of a config; exit 0."""
+def run_estimate(config: "RunConfig", gpu_memory: str | None, as_json: bool, logits: str | None = None) -> int:
+    """Print the estimate of a config (`logits`: full or chunked, None for the installed TRL's); exit 0."""
     from engine.fit.report import format_fit
 
-    report = fit_for_config(config, gpu_memory)
+    report = fit_for_config(config, gpu_memory, logits)
     if as_json:
         print(json.dumps(report.to_dict(), indent=2))
     else:

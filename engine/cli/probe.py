@@ -18,22 +18,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     probe = add_preset_arguments(sub.add_parser("probe", help="run a few real steps and measure peak memory against the estimate"))
     probe.add_argument("--steps", type=int, default=3)
     probe.add_argument("--random-init", action="store_true", help="random weights from the config (no download)")
+    probe.add_argument("--logits", choices=("full", "chunked"),
+                       help="LM-head memory the estimate assumes (default: the installed TRL's)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the pre-flight probe."""
-    return run_probe_command(load(args), args.steps, args.random_init)
+    return run_probe_command(load(args), args.steps, args.random_init, args.logits)
 
 
-def run_probe_command(config: "RunConfig", steps: int, random_init: bool) -> int:
-    """`sft-wizard probe`: print measured beside estimated; exit 0 fits, 3 does not."""
+def run_probe_command(config: "RunConfig", steps: int, random_init: bool, logits: str | None = None) -> int:
+    """`sft-wizard probe`: print measured beside estimated (`logits`: the LM head assumed); exit 0 fits, 3 does not."""
     from engine.fit.report import format_fit
     from engine.fit.verdicts import fit_for_config
     from engine.run.probe import run_probe, save_probe
 
     if steps < 1:
         raise UserError(f"--steps {steps}: run at least one step.")
-    result = run_probe(config, steps, random_init)
+    result = run_probe(config, steps, random_init, logits)
     save_probe(config, result)
     if result.gpu_note:
         print(f"probe: {result.gpu_note}")
@@ -51,8 +53,9 @@ def run_probe_command(config: "RunConfig", steps: int, random_init: bool) -> int
         measured = result.measured_bytes
         if measured:
             error = (result.estimate_bytes - measured) / measured
-            print(f"  estimated {gib(result.estimate_bytes)} ({error:+.1%} against {result.measured_source})")
+            print(f"  estimated {gib(result.estimate_bytes)} ({error:+.1%} against {result.measured_source}), "
+                  f"assuming {result.estimate_assumes}")
     if not result.fits:
-        print(format_fit(fit_for_config(config), "estimate"))
+        print(format_fit(fit_for_config(config, logits=logits), "estimate"))
         return EXIT_DOES_NOT_FIT
     return EXIT_OK

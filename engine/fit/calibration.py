@@ -74,6 +74,8 @@ def load_reference(path: str | Path) -> list[ReferenceRow]:
                 # 2023-24 HF Trainer + PEFT stacks (prepare_model_for_kbit_training) cast the non-quantized
                 # weights of bitsandbytes models to fp32; PEFT skips that cast for GPTQ models.
                 upcast_non_quantized="nf4" in weights and "peft" in row["framework"],
+                # the LM head of the stack the row was measured with: every published table materialised the logits
+                logits=row.get("logits") or "full",
             )
             rows.append(ReferenceRow(row["id"], row["model"], float(row["measured"]) * UNITS[row["unit"]], row["kind"],
                                      "weights only" in method, inputs, row["certainty"], row.get("split") or "fit"))

@@ -28,22 +28,31 @@ class Constants:
     """The same when lm_head already computes in fp32 (no separate upcast copy)."""
     logit_bytes_quantized: float = 10.0
     """The same for a 4/8-bit model whose lm_head stays 16-bit."""
+    cuda_context_lazy_bytes: float = 0.84 * GIB
+    """CUDA context of the installed stack: CUDA 12+ loads kernels lazily (0.84 GiB measured on an H200, CUDA 13)."""
 
 
 FIRST_CONSTANTS = Constants()
 """The constants before the published-measurement set grew (calibrated on shared/reference only)."""
-CONSTANTS = Constants(cuda_context_bytes=1.5 * GIB, allocator_overhead=0.05, logit_bytes_16bit=10.5,
+CONSTANTS = Constants(cuda_context_bytes=1.5 * GIB, allocator_overhead=0.06, logit_bytes_16bit=10.5,
                       logit_bytes_quantized=7.0)
 """The constants in use: fitted on the `fit` rows of tests/data/vram-measured.csv and
 benchmarks/data/vram-published.csv (benchmarks/estimator_accuracy.py refits and prints them). The
-fixed 1.5 GiB reflects those measurements' CUDA 11.8 without lazy module loading; recent CUDA
-needs about 1 GiB less, so the estimate errs on the safe side there."""
+fixed 1.5 GiB reflects those measurements' CUDA 11.8 stacks; estimates of the installed stack use
+cuda_context_lazy_bytes instead (MemoryInputs.lazy_cuda_context)."""
 NF4_BYTES = 0.5
 NF4_CONSTANTS = 4 / 64
 """One fp32 absmax per block of 64 weights."""
 NF4_DOUBLE_QUANT_CONSTANTS = 0.127 / 8
 """Double quantization: 8-bit absmax plus second-level constants, about 0.127 bit per weight."""
 INT8_BYTES = 1.0
+FUSED_HEAD_VOCAB_CHUNK = 32768
+"""TRL's fused LM head projects this many vocabulary entries per tile (trl.trainer.utils._CHUNKED_LOGPROB_CHUNK_SIZE)."""
+FUSED_HEAD_TOKEN_CHUNK = 4096
+"""Tokens per tile of the fused head (trl.kernels.chunked_logprob.TOKEN_CHUNK_SIZE)."""
+CPU_TILE_COPIES = 5
+"""Without Triton the fused head folds each tile with torch ops: about five fp32 copies of the tile live at once."""
+LOGITS_MODES = ("full", "chunked")
 
 
 @dataclass
@@ -82,6 +91,14 @@ class MemoryInputs:
     """ddp (a full copy per GPU) or fsdp/zero3 (weights, gradients and optimizer states sharded)."""
     offload: bool = False
     """FSDP/ZeRO-3 keep parameters and optimizer states in CPU memory."""
+    logits: str = "full"
+    """full: the loss materialises batch × seq × vocab logits; chunked: TRL's fused LM head scores them in tiles."""
+    lazy_cuda_context: bool = False
+    """The CUDA context of a recent stack (lazy kernel loading) rather than the published tables' fitted one."""
+    assumes: str = ""
+    """The library behaviour assumed, in words ("logits: chunked (TRL 1.16.0 fused LM head)")."""
+    device: str = "cuda"
+    """cuda, or cpu for the allocation-count benchmark (no Triton: the fused head's tiles are folded in fp32 torch ops)."""
 
     @property
     def sharded(self) -> bool:
@@ -154,7 +171,9 @@ def _layer_activation_bytes(s: ModelStructure, inputs: MemoryInputs) -> float:
     experts = max(1, s.experts_per_token)
     # attention: norm in/out, q, k, v, output; MLP: norm in/out, gate, act(gate), up, gate*up (per active expert)
     elements = 2 * h + q + 2 * kv + q + 2 * h + 4 * i * experts
-    fp32_norm_copies = 2 * 2 * h * 4  # RMSNorm computes in fp32: input copy and normalised copy, twice a layer
+    # RMSNorm computes in fp32 and keeps that copy of its input for backward, twice a layer; its 16-bit
+    # output is kept too when its weight trains (full fine-tuning)
+    fp32_norm_copies = 2 * h * 4 + (2 * h * 2 if inputs.lora_r is None else 0)
     lora = 0.0
     if inputs.lora_r:
         for name in inputs.lora_targets:
@@ -172,6 +191,33 @@ def logit_bytes(inputs: MemoryInputs, constants: Constants = CONSTANTS) -> float
     if inputs.quantization is not None and inputs.upcast_non_quantized or inputs.weight_bytes >= 4:
         return constants.logit_bytes_fp32  # lm_head already computes in fp32
     return constants.logit_bytes_quantized if inputs.quantization else constants.logit_bytes_16bit
+
+
+def _head_trainable(inputs: MemoryInputs) -> bool:
+    """Whether lm_head gets a gradient: full fine-tuning, or lm_head among LoRA's modules_to_save."""
+    return inputs.lora_r is None or inputs.lora_extra_trainable >= inputs.structure.lm_head_params > 0
+
+
+def chunked_logits_bytes(inputs: MemoryInputs) -> float:
+    """Peak bytes of TRL's fused LM head (trl.kernels.chunked_logprob), which never holds the full logits.
+
+    Its backward holds the saved hidden states, one [4096 tokens × 32768 vocabulary] tile in the compute
+    dtype, an fp32 gradient of the hidden states (and of lm_head's weight when that trains) and its cast
+    back. Without Triton (CPU) each tile is folded by torch ops in fp32 and the GEMMs read fp32 copies,
+    one after the other.
+    """
+    s = inputs.structure
+    tokens = inputs.batch_size * inputs.seq_len
+    compute = 4.0 if inputs.weight_bytes >= 4 and inputs.quantization is None else 2.0
+    rows = min(tokens, FUSED_HEAD_TOKEN_CHUNK)
+    width = min(s.vocab_size, FUSED_HEAD_VOCAB_CHUNK)
+    hidden = tokens * s.hidden_size
+    total = rows * FUSED_HEAD_VOCAB_CHUNK * compute + hidden * compute + hidden * (4 + compute)
+    if _head_trainable(inputs):
+        total += s.vocab_size * s.hidden_size * 4
+    if inputs.device == "cpu":  # the fold's fp32 copies of a tile, then the GEMM's fp32 copies of a tile and a weight chunk
+        total += max(CPU_TILE_COPIES * rows * width * 4, rows * width * 4 + width * s.hidden_size * 4)
+    return total
 
 
 def estimate_memory(inputs: MemoryInputs, constants: Constants = CONSTANTS) -> Estimate:
@@ -214,19 +260,23 @@ def estimate_memory(inputs: MemoryInputs, constants: Constants = CONSTANTS) -> E
         per_layer = 5 * s.num_heads * inputs.seq_len * tokens  # scores, softmax and dropout mask
         attention_matrix = per_layer * (1 if inputs.checkpointing else s.num_layers)
         notes.append("eager attention materialises the attention matrix; sdpa or flash_attention_2 do not")
-    logits = tokens * s.vocab_size * logit_bytes(inputs, constants)
+    if inputs.logits == "chunked":
+        logits = chunked_logits_bytes(inputs)
+    else:
+        logits = tokens * s.vocab_size * logit_bytes(inputs, constants)
 
     states = {"weights": weights, "trainable_params": trainable_weight_bytes, "gradients": gradients,
               "optimizer_states": optimizer}
     parallel = _parallel_terms(inputs, states, notes)
     allocated = sum(states.values()) + activations + attention_matrix + logits + sum(parallel.values())
-    overhead = int(allocated * constants.allocator_overhead)
+    overhead = int(allocated * constants.allocator_overhead) if inputs.device == "cuda" else 0
+    context = constants.cuda_context_lazy_bytes if inputs.lazy_cuda_context else constants.cuda_context_bytes
     breakdown = {
         **{name: int(value) for name, value in states.items()},
         "activations": int(activations + attention_matrix),
         "logits_and_loss": int(logits),
         **{name: int(value) for name, value in parallel.items()},
-        "cuda_context": int(constants.cuda_context_bytes),
+        "cuda_context": int(context) if inputs.device == "cuda" else 0,
         "allocator_overhead": overhead,
     }
     if unquantized and inputs.quantization:

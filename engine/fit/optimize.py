@@ -23,6 +23,7 @@ from engine.config.schema import schema
 from engine.errors import UserError
 from engine.fit.estimate import estimate_memory
 from engine.fit.padding import packing_gain, padding_waste
+from engine.fit.stack import logits_choice
 from engine.fit.verdicts import TIGHT_HEADROOM, inputs_from_config
 from engine.machine.precision import PrecisionDecision, decide_precision
 from engine.units import gib
@@ -150,6 +151,7 @@ def optimize_config(config: "RunConfig", structure: "ModelStructure", machine: M
     _dataloader(planner)
     after = planner.config
     after.optimized = {"from": source, "changes": [c.to_dict() for c in planner.changes]}
+    planner.notes.append(f"the estimates assume {logits_choice(after).label}")
     if config.optimized:  # an optimized preset optimized again keeps its first origin
         after.optimized["from"] = config.optimized.get("from", source)
     return Plan(after, planner.changes, machine, before_bytes, planner.bytes(), (rows, effective_batch(after)),

@@ -48,6 +48,8 @@ def format_fit(report: "FitReport", title: str) -> str:
     per_gpu = f" per GPU of {inputs.processes} ({inputs.strategy})" if inputs and inputs.processes > 1 else ""
     lines = [f"{title}: predicted peak {gib(estimate.total_bytes)}{per_gpu} (NVML view), "
              f"{estimate.trainable_params:,} trainable parameters"]
+    if inputs and inputs.assumes:
+        lines.append(f"  assumes {inputs.assumes}")
     for name, value in estimate.breakdown.items():
         lines.append(f"  {name.replace('_', ' '):<20} {gib(value):>11}")
     for note in estimate.notes:

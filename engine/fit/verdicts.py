@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from engine.config.resolve import checkpointing_enabled, checkpointing_kwargs
 from engine.errors import UserError
 from engine.fit.estimate import Estimate, MemoryInputs, estimate_memory
+from engine.fit.stack import logits_choice
 from engine.models.architecture import ModelStructure, lora_targets
 from engine.units import GIB
 
@@ -76,6 +77,7 @@ class FitReport:
             "trainable_params": self.estimate.trainable_params,
             "per_gpu_of": self.estimate.inputs.processes if self.estimate.inputs else 1,
             "strategy": self.estimate.inputs.strategy if self.estimate.inputs else "ddp",
+            "assumes": self.estimate.inputs.assumes if self.estimate.inputs else "",
             "notes": self.estimate.notes,
             "verdicts": [{"gpu": v.target.name, "capacity_bytes": v.target.capacity_bytes, "local": v.target.local,
                           "status": v.status, "headroom_bytes": v.headroom_bytes} for v in self.verdicts],
@@ -105,12 +107,15 @@ def local_targets(hardware: "HardwareReport") -> list[Target]:
     return [Target(f"cuda:{g.cuda_index} {g.name}", g.free_bytes, local=True) for g in hardware.visible_gpus]
 
 
-def inputs_from_config(config: "RunConfig", structure: ModelStructure, mixed: str | None = None) -> MemoryInputs:
+def inputs_from_config(config: "RunConfig", structure: ModelStructure, mixed: str | None = None,
+                       logits: str | None = None) -> MemoryInputs:
     """Estimator inputs for a config, modelling what the installed TRL/PEFT and sft-wizard do.
 
     `mixed` is the run's mixed precision (bf16, fp16 or no) when known. Under fp16 every trainable
     parameter is kept in fp32 (the GradScaler needs it): full fine-tuning then holds fp32 weights.
+    `logits` (full or chunked) overrides the LM-head behaviour of the installed TRL.
     """
+    choice = logits_choice(config, logits)
     fp16_amp = mixed == "fp16" or config.training.get("fp16") is True
     quant = config.quantization or {}
     quantization = "4bit" if quant.get("load_in_4bit") else "8bit" if quant.get("load_in_8bit") else None
@@ -150,6 +155,9 @@ def inputs_from_config(config: "RunConfig", structure: ModelStructure, mixed: st
         processes=max(1, config.distributed.processes),
         strategy=config.distributed.strategy,
         offload=config.distributed.offload,
+        logits=choice.mode,
+        lazy_cuda_context=True,
+        assumes=choice.label,
     )
 
 
@@ -220,9 +228,9 @@ def recommend(config: "RunConfig", inputs: MemoryInputs, capacity: int) -> list[
 
 
 def fit_report(config: "RunConfig", structure: ModelStructure, targets: list[Target],
-               mixed: str | None = None) -> FitReport:
+               mixed: str | None = None, logits: str | None = None) -> FitReport:
     """Estimate, verdicts for every target, and recommendations for the first one."""
-    inputs = inputs_from_config(config, structure, mixed)
+    inputs = inputs_from_config(config, structure, mixed, logits)
     estimate = estimate_memory(inputs)
     report = FitReport(estimate, _verdicts(estimate, targets))
     if targets:
@@ -254,8 +262,11 @@ def recommend_after_oom(config: "RunConfig", structure: ModelStructure, availabl
     return recommend(config, inputs, min(available_bytes or below_estimate, below_estimate))
 
 
-def fit_for_config(config: "RunConfig", gpu_memory: str | None = None):
-    """The FitReport of a config against --gpu-memory or the local GPUs, in the precision the run has there."""
+def fit_for_config(config: "RunConfig", gpu_memory: str | None = None, logits: str | None = None):
+    """The FitReport of a config against --gpu-memory or the local GPUs, in the precision the run has there.
+
+    `logits` (--logits full|chunked) overrides the LM-head behaviour of the installed TRL.
+    """
     from engine.config.resolve import asked_mixed_precision, resolve_precision
     from engine.machine.hardware import BF16_MIN_CAPABILITY, hardware_report
     from engine.machine.precision import dtype_and_mixed
@@ -268,4 +279,4 @@ def fit_for_config(config: "RunConfig", gpu_memory: str | None = None):
     else:  # a GPU named from another machine (--gpu-memory T4): the precision the run will have on it
         mixed = dtype_and_mixed(named[1] >= BF16_MIN_CAPABILITY, asked_mixed_precision(config), config.model.dtype,
                                 config.lora is None)[1]
-    return fit_report(config, model_structure(config.model), default_targets(hardware, gpu_memory), mixed)
+    return fit_report(config, model_structure(config.model), default_targets(hardware, gpu_memory), mixed, logits)

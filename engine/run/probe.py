@@ -10,9 +10,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError, raise_problems
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from engine.config.run_config import RunConfig
+    from engine.machine.precision import PrecisionDecision
+    from engine.machine.telemetry import MemorySampler
 
 MEASUREMENTS = (("process_used_bytes", "NVML used by this process"), ("peak_reserved_bytes", "PyTorch max reserved"),
                 ("peak_rss_bytes", "peak RSS"))
@@ -42,6 +49,8 @@ class ProbeResult:
     """Which of several visible GPUs the probe ran on, and why (None with one GPU or none)."""
     kernels_note: str | None = None
     """Why the model trained without the Hub kernels that apply to it (None when it used them, or none apply)."""
+    estimate_assumes: str = ""
+    """The library behaviour the estimate assumed ("logits: chunked (TRL 1.16.0 fused LM head)")."""
 
     @property
     def measured_bytes(self) -> int | None:
@@ -74,7 +83,7 @@ def _synthetic_rows(vocab_size: int, length: int, count: int) -> Any:
     return datasets.Dataset.from_dict({"input_ids": ids})
 
 
-def _random_model(config: Any, precision: Any) -> Any:
+def _random_model(config: "RunConfig", precision: "PrecisionDecision") -> "PreTrainedModel":
     """Random weights from config.json; saved and reloaded when quantized (bitsandbytes quantizes on load)."""
     from transformers import AutoModelForCausalLM
 
@@ -93,7 +102,7 @@ def _random_model(config: Any, precision: Any) -> Any:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeResult:
+def run_probe(config: "RunConfig", steps: int = 3, random_init: bool = False, logits: str | None = None) -> ProbeResult:
     """Train `steps` steps in a temporary directory and measure peak memory; running out of it means no fit."""
     from engine.config.resolve import resolve_precision
     from engine.config.rules import check_hardware_rules
@@ -108,7 +117,7 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeRe
     raise_problems(problems)
     gpu = hardware.training_gpu
     precision, _ = resolve_precision(config, hardware)
-    report = fit_for_config(config)
+    report = fit_for_config(config, logits=logits)
     quiet_libraries()
     kernels = decide_model_kernels(config.model)  # UserError (exit 2) before anything loads; load_model decides alike
     tokenizer = _tokenizer(config, random_init)
@@ -117,10 +126,11 @@ def run_probe(config: Any, steps: int = 3, random_init: bool = False) -> ProbeRe
         device=gpu.name if gpu else "cpu", steps=steps, fits=fits, estimate_bytes=report.estimate.total_bytes,
         peak_reserved_bytes=memory.get("peak_bytes"), peak_allocated_bytes=memory.get("peak_allocated_bytes"),
         process_used_bytes=memory.get("process_used_bytes"), nvml_used_bytes=memory.get("nvml_used_bytes"),
-        peak_rss_bytes=memory.get("peak_rss_bytes"), message=message, gpu_note=gpu_note, kernels_note=kernels.note)
+        peak_rss_bytes=memory.get("peak_rss_bytes"), message=message, gpu_note=gpu_note, kernels_note=kernels.note,
+        estimate_assumes=report.estimate.inputs.assumes)
 
 
-def _tokenizer(config: Any, random_init: bool) -> Any:
+def _tokenizer(config: "RunConfig", random_init: bool) -> "PreTrainedTokenizerBase":
     """The model's tokenizer; tiny-demo's for a random-init probe of a model whose tokenizer is not here."""
     from engine.config.run_config import ModelSection
     from engine.models.hub import load_tokenizer
@@ -134,7 +144,7 @@ def _tokenizer(config: Any, random_init: bool) -> Any:
         return load_tokenizer(ModelSection())
 
 
-def _measure(config: Any, precision: Any, tokenizer: Any, steps: int, random_init: bool,
+def _measure(config: "RunConfig", precision: "PrecisionDecision", tokenizer: "PreTrainedTokenizerBase", steps: int, random_init: bool,
              device: str) -> tuple[bool, str, dict[str, int]]:
     """(fits, message, memory readings) of loading the model and training; out of memory at either means no fit."""
     from engine.machine.telemetry import MemorySampler
@@ -152,14 +162,14 @@ def _measure(config: Any, precision: Any, tokenizer: Any, steps: int, random_ini
         return _out_of_memory(exc, "training", sampler)
 
 
-def _load_model(config: Any, precision: Any, random_init: bool) -> Any:
+def _load_model(config: "RunConfig", precision: "PrecisionDecision", random_init: bool) -> "PreTrainedModel":
     """The model as training would load it, or with random weights."""
     from engine.models.loading import load_model
 
     return _random_model(config, precision) if random_init else load_model(config.model, precision, config.quantization)
 
 
-def _train(config: Any, precision: Any, model: Any, tokenizer: Any, steps: int, on_gpu: bool) -> None:
+def _train(config: "RunConfig", precision: "PrecisionDecision", model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", steps: int, on_gpu: bool) -> None:
     """Train `steps` steps on worst-case rows (full batch, every row max_length tokens) in a temporary directory."""
     from engine.run.trainer import build_trainer
 
@@ -174,7 +184,7 @@ def _train(config: Any, precision: Any, model: Any, tokenizer: Any, steps: int, 
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _out_of_memory(exc: Exception, stage: str, sampler: Any) -> tuple[bool, str, dict[str, int]]:
+def _out_of_memory(exc: Exception, stage: str, sampler: "MemorySampler") -> tuple[bool, str, dict[str, int]]:
     """(False, message, memory readings) after running out of memory, which is freed; any other exception is raised."""
     from engine.machine.oom import is_out_of_memory, release_memory
 
@@ -185,14 +195,14 @@ def _out_of_memory(exc: Exception, stage: str, sampler: Any) -> tuple[bool, str,
     return False, f"out of memory while {stage}: {type(exc).__name__}: {exc}".splitlines()[0][:300], memory
 
 
-def _probe_path(config: Any) -> Path:
+def _probe_path(config: "RunConfig") -> Path:
     from engine.models.structure import config_key
     from engine.paths import cache_dir
 
     return cache_dir() / "probes" / f"{config_key(config.to_dict())}.json"
 
 
-def save_probe(config: Any, result: ProbeResult) -> None:
+def save_probe(config: "RunConfig", result: ProbeResult) -> None:
     """Remember a probe result, so training the same config records it in run.yaml."""
     import json
 
@@ -204,7 +214,7 @@ def save_probe(config: Any, result: ProbeResult) -> None:
         pass
 
 
-def saved_probe(config: Any) -> dict | None:
+def saved_probe(config: "RunConfig") -> dict | None:
     """The last probe result of exactly this config, if one was run here."""
     import json
 

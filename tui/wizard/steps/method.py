@@ -154,6 +154,8 @@ class MethodStep(Step):
         inputs = report.estimate.inputs
         per_gpu = f" per GPU ({inputs.processes}× {inputs.strategy})" if inputs and inputs.processes > 1 else ""
         text.append(f"predicted peak {gib(report.estimate.total_bytes)}{per_gpu}\n", style="bold")
+        if inputs and inputs.assumes:
+            text.append(f"{inputs.assumes}\n", style="dim")
         for name, value in report.estimate.breakdown.items():
             text.append(f"{name.replace('_', ' '):<19}{gib(value):>11}\n")
         text.append(f"trainable {report.estimate.trainable_params:,} params\n", style="dim")
