@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv with torch and sft-wizard (editable, with test extras). Safe to run again.
+# Creates .venv with torch and sft-wizard (editable, with the test and gguf extras). Safe to run again.
 # torch: on a machine without an NVIDIA GPU this installs the CPU build of torch==2.13.0 and
 # never downloads CUDA packages; with an NVIDIA GPU (nvidia-smi works) it installs the CUDA
 # build from PyPI. Set SFT_WIZARD_TORCH=cpu|cuda to choose yourself.
@@ -30,11 +30,11 @@ if [ -z "$have" ]; then
   fi
 fi
 # find_spec, not import: importing peft takes seconds on every run of the tests; the stamp catches a changed pyproject.
-installed='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("engine", "tui", "trl", "peft", "textual", "pytest")))'
+installed='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("engine", "tui", "trl", "peft", "textual", "pytest", "gguf", "sentencepiece")))'
 if ! .venv/bin/python -c "$installed" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.sft-wizard-installed ]; then
   echo "setup: installing sft-wizard and its dependencies into .venv"
-  pip install -e ".[test]" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+  pip install -e ".[test,gguf]" 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
   .venv/bin/python -c "import engine, tui, trl, peft, textual, pytest"
   touch .venv/.sft-wizard-installed
 fi

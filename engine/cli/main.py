@@ -1,4 +1,4 @@
-"""The headless command line: train, check, presets, import, export-script, gpus, estimate, optimize, probe.
+"""The headless command line: train, check, presets, import, export-script, export, gpus, estimate, optimize, probe.
 
 User mistakes exit 2 with one message on stderr; unexpected failures exit 1 with a short
 message and the traceback in a file.
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine import __version__
+from engine.cli.export import add_export_parser, cmd_export
 from engine.errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED, EXIT_USER_ERROR, UserError
 from engine.paths import cache_dir
 
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("merge", help="merge a finished run's adapter into full model weights")
     merge.add_argument("run_dir", metavar="RUN_DIR")
     merge.add_argument("--output", help="where to write the merged model (default: RUN_DIR/merged)")
+    add_export_parser(sub)
     attach = sub.add_parser("attach", help="watch a run directory live (or replay a finished run)")
     attach.add_argument("run_dir", metavar="RUN_DIR")
     runs = sub.add_parser("runs", help="recent runs: status (running, completed, stopped, failed, died), step, loss")
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train, "check": cmd_check, "presets": cmd_presets, "import": cmd_import,
         "export-script": cmd_export_script, "export-launch": cmd_export_launch, "gpus": cmd_gpus, "estimate": cmd_estimate,
         "probe": cmd_probe, "optimize": cmd_optimize,
-        "chat": cmd_chat, "merge": cmd_merge, "runs": cmd_runs, "stop": cmd_request, "checkpoint": cmd_request,
+        "chat": cmd_chat, "merge": cmd_merge, "export": cmd_export, "runs": cmd_runs, "stop": cmd_request, "checkpoint": cmd_request,
     }
     handler = handlers.get(args.command)
     if handler is None:
