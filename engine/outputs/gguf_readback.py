@@ -68,8 +68,9 @@ def compare_answers(run_dir: Path, gguf_path: Path, prompt: str, max_new_tokens:
     tuned = load_generator(str(run_dir))
     fine_tuned = tuned.answer(prompt, max_new_tokens=max_new_tokens)
     folder, name = str(gguf_path.parent), gguf_path.name
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
+    dtype = torch.float32 if tuned.model.device.type == "cpu" else torch.bfloat16
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype).to(tuned.model.device).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     exported = Generator(model, tokenizer, tuned.template, tuned.fmt, False).answer(prompt, max_new_tokens=max_new_tokens)
-    return AnswerCheck(prompt, fine_tuned, exported,
-                       f"fine-tuned: {tuned.note}; exported: the GGUF's weights and tokenizer in transformers, CPU float32")
+    return AnswerCheck(prompt, fine_tuned, exported, f"fine-tuned: {tuned.note}; exported: the GGUF's weights and "
+                       f"tokenizer dequantized in transformers, {tuned.model.device.type} {str(dtype).removeprefix('torch.')}")

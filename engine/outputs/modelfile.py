@@ -15,8 +15,10 @@ def training_format(tokenizer: Any, fmt: str, template: str) -> tuple[ChatFormat
 
         pattern_name = template if template in ALPACA_TEMPLATES else "alpaca"
         layout = alpaca_format(ALPACA_TEMPLATES[pattern_name], tokenizer.eos_token)
-        return _checked(layout, lambda messages: alpaca_prompt(_alpaca_row(messages), pattern_name),
-                        f"the {pattern_name} template the run trained with")
+        layout, note = _checked(layout, lambda messages: alpaca_prompt(_alpaca_row(messages), pattern_name),
+                                f"the {pattern_name} template the run trained with")
+        return layout, (note + "; the chat template stored in the GGUF is the tokenizer's, not this format: "
+                        "with llama-cli, give the prompt in the format yourself (no -cnv)")
     if fmt in ("chat", "sharegpt") or (fmt == "prompt-completion" and tokenizer.chat_template):
         layout = chat_template_format(tokenizer)
         if layout is None:
