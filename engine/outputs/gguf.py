@@ -56,11 +56,11 @@ def export_gguf(run_dir: str, quant: str = "q8_0", output: str | None = None,
         weights = _weights_to_convert(source, staging, progress)
         progress(f"converting {weights} with llama.cpp's convert_hf_to_gguf.py to {quant}…")
         if quant in K_QUANTS:
-            convert(weights, staging / "model-f16.gguf", "f16", source.run_dir.name, progress)
+            convert(weights, staging / "model-f16.gguf", "f16", ollama_name(source.run_dir), progress)
             quantise(staging / "model-f16.gguf", staging / gguf_name, quant, progress)
             (staging / "model-f16.gguf").unlink()
         else:
-            convert(weights, staging / gguf_name, quant, source.run_dir.name, progress)
+            convert(weights, staging / gguf_name, quant, ollama_name(source.run_dir), progress)
         if weights != source.final:
             shutil.rmtree(weights)
         notes = _write_beside(source, staging, gguf_name, quant)
