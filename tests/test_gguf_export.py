@@ -3,6 +3,9 @@
 import json
 import re
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,6 +157,19 @@ def test_an_interrupted_export_leaves_nothing_behind(full_run):
     with pytest.raises(KeyboardInterrupt):
         export_gguf(str(full_run), "f16", progress=interrupt_at_the_first_tensor)
     assert any("→" in line for line in seen)
+    assert sorted(p.name for p in full_run.iterdir()) == ["final", "run.yaml"]
+
+
+@pytest.mark.slow
+def test_sigterm_during_conversion_exits_130_and_removes_the_partial_folder(full_run):
+    command = [sys.executable, "-m", "tui", "export", str(full_run), "--quant", "f16", "--no-check"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if "→" in line:  # the converter is writing tensors
+            process.send_signal(signal.SIGTERM)
+            break
+    assert process.wait(timeout=120) == 130, process.stderr.read()
+    assert "interrupted" in process.stderr.read()
     assert sorted(p.name for p in full_run.iterdir()) == ["final", "run.yaml"]
 
 
