@@ -213,3 +213,30 @@ def test_chat_template_renderer_drops_the_bos_llama_cpp_adds(tmp_path):
     tokenizer = chat_tokenizer("llama3", tmp_path)
     text = chat_template_renderer(tokenizer)([{"role": "user", "content": "hi"}])
     assert not text.startswith("<|begin_of_text|>") and text.startswith("<|start_header_id|>user")
+
+
+@pytest.mark.parametrize("systems, expected", [(["Be brief.", "Be brief."], "Be brief."), (["Be brief.", "Be long."], None),
+                                               (["", ""], None)])
+def test_the_system_prompt_every_training_row_shares_goes_in_the_modelfile(tmp_path, systems, expected):
+    from engine.config.presets import load_preset
+    from engine.outputs.system_prompt import shared_system_prompt
+
+    rows = [{"messages": [{"role": "system", "content": s}, {"role": "user", "content": f"q{i}"},
+                          {"role": "assistant", "content": f"a{i}"}] if s else
+             [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i, s in enumerate(systems)]
+    (tmp_path / "chat.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    preset = tmp_path / "p.yaml"
+    preset.write_text("name: p\nmodel: {name_or_path: tiny-demo}\ndataset: {path: chat.jsonl, format: chat}\n"
+                      "training: {output_dir: runs/p}\n", encoding="utf-8")
+    config, _, _ = load_preset(str(preset))
+    assert shared_system_prompt(config) == expected
+
+
+def test_a_base_stored_in_4_bit_is_refused(full_run):
+    config = json.loads((full_run / "final" / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+    (full_run / "final" / "config.json").write_text(json.dumps(config))
+    result = run_command("export", str(full_run))
+    assert result.returncode == 2
+    assert "stored quantized (bitsandbytes)" in result.stderr and "16-bit original" in result.stderr
