@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from chat_templates import chat_tokenizer
-from conftest import REPO, run_cli, run_command
+from conftest import REPO, run_cli, run_command, wait_until
 
 from engine.outputs.ollama_template import (
     CHECK_CONVERSATIONS,
@@ -203,6 +203,26 @@ def test_the_demo_exports_offline_and_answers_as_the_fine_tuned_model(demo_run, 
     prompt = render_template(_modelfile_template(modelfile), [{"role": "user", "content": "What is the capital of France?"}])
     assert prompt == "### Instruction:\nWhat is the capital of France?\n\n### Response:\n"
     assert "ollama create demo -f Modelfile" in (output / "README.md").read_text()
+
+
+@pytest.mark.slow
+async def test_the_monitor_exports_a_finished_run_with_g(demo_run):
+    from textual.widgets import RichLog
+
+    from tui.monitor.app import MonitorApp
+
+    app = MonitorApp.attach(str(demo_run))
+    async with app.run_test(size=(140, 44)) as pilot:
+        log = app.monitor.query_one("#log", RichLog)
+
+        def logged() -> str:
+            return "\n".join(line.text for line in log.lines)
+
+        await wait_until(pilot, lambda: app.monitor.state.finished, 30, "the replayed run")
+        await pilot.press("g")
+        await wait_until(pilot, lambda: "GGUF written to" in logged(), 600, "the export's last line")
+    assert "token_embd.weight → Q8_0" in logged() and "same answer" in logged()
+    assert sorted(p.name for p in (demo_run / "gguf").iterdir()) == ["Modelfile", "README.md", "model-q8_0.gguf"]
 
 
 def _modelfile_template(modelfile: str) -> str:
