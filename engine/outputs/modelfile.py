@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.outputs.ollama_template import ChatFormat, alpaca_format, chat_template_format, chat_template_renderer, renders_like
+from engine.outputs.ollama_template import (
+    ChatFormat,
+    alpaca_format,
+    chat_template_format,
+    chat_template_renderer,
+    renders_like,
+)
 
 
 def training_format(tokenizer: Any, fmt: str, template: str) -> tuple[ChatFormat | None, str]:
