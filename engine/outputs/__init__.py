@@ -1,1 +1,1 @@
-"""What a run produces for users: generation, merged models and exported scripts."""
+"""What a run produces for users: generation, merged models, exported scripts and GGUF files (llama_cpp/: the vendored converter)."""

@@ -8,8 +8,12 @@ from typing import Callable
 from engine.errors import UserError
 
 
-def merge_adapter(run_dir: str, output: str | None = None, progress: Callable[[str], None] = print) -> str:
-    """Write base + adapter as one model (safetensors, with tokenizer and run.yaml) and return its path."""
+def merge_adapter(run_dir: str, output: str | None = None, progress: Callable[[str], None] = print,
+                  dtype: str | None = None) -> str:
+    """Write base + adapter as one model (safetensors, with tokenizer and run.yaml) and return its path.
+
+    dtype: the weights' dtype (a torch dtype name); by default float32 on the CPU and the model's own on a GPU.
+    """
     from engine.libraries import quiet_libraries
     from engine.record.rundir import FINAL_DIR, RUN_FILE
 
@@ -27,8 +31,10 @@ def merge_adapter(run_dir: str, output: str | None = None, progress: Callable[[s
     from transformers import AutoTokenizer
 
     progress(f"loading base model and adapter from {final}…")
+    if dtype is None:
+        dtype = "float32" if not torch.cuda.is_available() else "auto"
     # Merging adds weights and runs no forward pass: Hub kernels (forward code) would only be fetched for nothing.
-    model = AutoPeftModelForCausalLM.from_pretrained(final, dtype=torch.float32 if not torch.cuda.is_available() else "auto",
+    model = AutoPeftModelForCausalLM.from_pretrained(final, dtype=dtype if dtype == "auto" else getattr(torch, dtype),
                                                      use_kernels=False)
     progress("merging the adapter into the weights…")
     merged = model.merge_and_unload()

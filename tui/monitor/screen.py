@@ -48,6 +48,7 @@ class MonitorScreen(Screen[None]):
         Binding("e", "smoothing", "Smooth", id="smooth", tooltip="Smooth the train loss curve"),
         Binding("t", "try_prompt", "Try", id="try", tooltip="Generate from base and fine-tuned models"),
         Binding("m", "merge", "Merge", id="merge", tooltip="Merge the adapter into full weights"),
+        Binding("g", "export_gguf", "GGUF", id="gguf", tooltip="Export a q8_0 GGUF with an Ollama Modelfile, checked"),
         Binding("w", "back_to_wizard", "Wizard", id="wizard", tooltip="Back to the wizard (with the fix applied)"),
         Binding("r", "resume", "Resume", id="resume", tooltip="Resume a stopped or died run from its last checkpoint"),
         Binding("q", "quit_monitor", "Quit", id="quit_monitor"),
@@ -265,6 +266,36 @@ class MonitorScreen(Screen[None]):
         except UserError as exc:
             self.app.call_from_thread(log.write, Text(str(exc), style="red"))
 
+    def action_export_gguf(self) -> None:
+        if not (self.state.end or {}).get("final_path"):
+            self.notify("Export a GGUF once the run has finished.")
+            return
+        self.query_one("#log", RichLog).write(Text("exporting a q8_0 GGUF for llama.cpp and Ollama…", style="bold"))
+        self.export_gguf(self.source.run_dir)
+
+    @work(thread=True, exclusive=True, group="gguf", exit_on_error=False)
+    def export_gguf(self, run_dir: str) -> None:
+        from engine.errors import UserError
+        from engine.outputs.gguf import CHECK_PROMPT, export_gguf
+        from engine.outputs.gguf_readback import compare_answers
+
+        log = self.query_one("#log", RichLog)
+
+        def write(line: str | Text) -> None:
+            self.app.call_from_thread(log.write, line)
+
+        try:
+            export = export_gguf(run_dir, "q8_0", progress=write)
+        except UserError as exc:
+            write(Text(str(exc), style="red"))
+            return
+        for line in export.summary_lines + export.notes:
+            write(line)
+        check = compare_answers(export.run_dir, export.gguf, CHECK_PROMPT)
+        write(f"{CHECK_PROMPT}  fine-tuned: {check.fine_tuned!r}  exported: {check.exported!r}")
+        write(Text(f"GGUF written to {export.gguf} ({'same answer' if check.same else 'answers differ'}); "
+                   f"ollama create {export.name} -f {export.folder / 'Modelfile'}", style="bold green"))
+
     def action_resume(self) -> None:
         from engine.record.rundir import latest_checkpoint
 
@@ -354,6 +385,6 @@ def _summary(state: RunState) -> Text:
     text.append(f"runtime {format_duration(state.elapsed())}  ")
     if end.get("final_path"):
         text.append(f"final/: {end['final_path']}  ", style="bold")
-        text.append("t try a prompt · m merge", style="dim")
+        text.append("t try a prompt · m merge · g GGUF", style="dim")
     return text
 

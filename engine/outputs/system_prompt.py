@@ -1,0 +1,36 @@
+"""The system prompt a run's training data gave every row, if it gave one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+
+
+def shared_system_prompt(config: "RunConfig") -> str | None:
+    """The one system text every training row starts with (alpaca `system` column or chat system turn), else None."""
+    from engine.data.formats import resolve_format, resolve_template, to_training_row
+    from engine.data.prepare import read_checked
+
+    section = config.dataset
+    try:
+        table = read_checked(section.path, section, f"dataset {section.path}", [])
+    except UserError:
+        return None  # the data moved since training: the Modelfile is written without a system prompt
+    fmt = resolve_format(table, section, f"dataset {section.path}")
+    texts = set()
+    for row in table:
+        if fmt == "alpaca":
+            texts.add(str(row.get("system") or "").strip())
+        elif fmt in ("chat", "sharegpt"):
+            messages = to_training_row(row, fmt, resolve_template(fmt, section.template))["messages"]
+            texts.add(str(messages[0]["content"]).strip() if messages and messages[0]["role"] == "system" else "")
+        else:
+            return None
+        if len(texts) > 1:
+            return None
+    text = texts.pop() if texts else ""
+    return text or None

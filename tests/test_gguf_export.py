@@ -1,0 +1,262 @@
+"""GGUF export: llama.cpp's converter on tiny-demo, the Ollama Modelfile's template, read-back answers, bad inputs."""
+
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from chat_templates import chat_tokenizer
+from conftest import REPO, run_cli, run_command, wait_until
+
+from engine.outputs.ollama_template import (
+    CHECK_CONVERSATIONS,
+    chat_template_format,
+    chat_template_renderer,
+    render_template,
+)
+
+DEMO_RUN = REPO / "tests" / "data" / "recorded-run" / "run.yaml"
+
+
+@pytest.fixture
+def full_run(tmp_path):
+    """A full fine-tuning run directory: the recorded demo run's run.yaml and tiny-demo's weights as final/."""
+    from engine.models.tiny_demo import ensure_tiny_demo
+
+    run_dir = tmp_path / "full-run"
+    run_dir.mkdir()
+    shutil.copy(DEMO_RUN, run_dir / "run.yaml")
+    shutil.copytree(ensure_tiny_demo(), run_dir / "final")
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The demo preset trained briefly (LoRA on tiny-demo), as `scripts/demo.sh` does."""
+    run_dir = tmp_path_factory.mktemp("runs") / "demo"
+    result = run_cli("train", "demo", "--headless", "--output-dir", str(run_dir), "--set", "training.num_train_epochs=3")
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+def test_the_vendored_converter_knows_llama_and_the_catalog_families():
+    from engine.outputs.gguf_converter import VENDORED_DIR, converter_dir, known_architectures
+
+    assert converter_dir() == VENDORED_DIR
+    known = known_architectures()
+    assert {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Gemma2ForCausalLM", "MistralForCausalLM"} <= known
+    assert "NotARealModelForCausalLM" not in known
+
+
+@pytest.mark.parametrize("family", ["tiny-demo", "llama3", "qwen3", "gemma", "phi3"])
+def test_the_modelfile_template_renders_as_the_chat_template(family, tmp_path):
+    from transformers import AutoTokenizer
+
+    from engine.models.tiny_demo import ensure_tiny_demo
+
+    tokenizer = AutoTokenizer.from_pretrained(ensure_tiny_demo()) if family == "tiny-demo" else chat_tokenizer(family, tmp_path)
+    layout = chat_template_format(tokenizer)
+    assert layout is not None
+    template = layout.template()
+    compared = 0
+    for messages in CHECK_CONVERSATIONS:
+        if family == "gemma" and messages[0]["role"] == "system":
+            continue
+        expected = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        # llama.cpp and Ollama add the BOS token themselves: the template leaves it out
+        assert render_template(template, messages) == expected.removeprefix(tokenizer.bos_token or "")
+        compared += 1
+    assert compared >= 2
+
+
+def test_a_template_with_a_default_system_prompt_is_left_to_the_gguf(tmp_path):
+    # Qwen2.5 writes "You are Qwen..." when there is no system message: not a per-message layout.
+    assert chat_template_format(chat_tokenizer("qwen2.5", tmp_path)) is None
+
+
+def test_the_alpaca_modelfile_renders_the_training_prompt():
+    from transformers import AutoTokenizer
+
+    from engine.data.formats import to_training_row
+    from engine.models.tiny_demo import ensure_tiny_demo
+    from engine.outputs.modelfile import modelfile_text, training_format
+
+    layout, note = training_format(AutoTokenizer.from_pretrained(ensure_tiny_demo()), "alpaca", "alpaca-zh")
+    assert layout is not None, note
+    modelfile = modelfile_text("model-q8_0.gguf", layout, "Be brief.")
+    row = {"instruction": "法国的首都是哪里？", "input": "", "output": "", "system": "Be brief.", "history": [["hi", "hello"]]}
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
+                {"role": "assistant", "content": "hello"}, {"role": "user", "content": "法国的首都是哪里？"}]
+    assert render_template(_modelfile_template(modelfile), messages) == to_training_row(row, "alpaca", "alpaca-zh")["prompt"]
+    assert 'SYSTEM """Be brief."""' in modelfile and 'PARAMETER stop "### 指令:"' in modelfile
+
+
+def test_a_directory_that_is_not_a_run_is_refused(tmp_path):
+    result = run_command("export", str(tmp_path), "--format", "gguf")
+    assert result.returncode == 2
+    assert "no run.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_without_final_is_refused(tmp_path):
+    shutil.copy(DEMO_RUN, tmp_path / "run.yaml")
+    result = run_command("export", str(tmp_path))
+    assert result.returncode == 2
+    assert "no finished model in final/" in result.stderr and "sft-wizard stop" in result.stderr
+
+
+def test_an_architecture_the_converter_does_not_know_is_named(full_run):
+    config = json.loads((full_run / "final" / "config.json").read_text())
+    config["architectures"] = ["FancyNewForCausalLM"]
+    (full_run / "final" / "config.json").write_text(json.dumps(config))
+    result = run_command("export", str(full_run), "--quant", "f16")
+    assert result.returncode == 2
+    assert "FancyNewForCausalLM" in result.stderr and "LLAMA_CPP_DIR" in result.stderr
+    assert not (full_run / "gguf").exists()
+
+
+def test_more_tokens_than_embedding_rows_is_refused(full_run):
+    config = json.loads((full_run / "final" / "config.json").read_text())
+    config["vocab_size"] = 500
+    (full_run / "final" / "config.json").write_text(json.dumps(config))
+    result = run_command("export", str(full_run))
+    assert result.returncode == 2
+    assert "embedding has 500 rows" in result.stderr and "resize_token_embeddings" in result.stderr
+
+
+def test_a_k_quant_without_a_quantiser_says_how_to_get_one(full_run, monkeypatch, tmp_path):
+    monkeypatch.delenv("LLAMA_CPP_DIR", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    result = run_command("export", str(full_run), "--quant", "q4_k_m")
+    assert result.returncode == 2
+    assert "llama-quantize" in result.stderr and "--quant q8_0" in result.stderr
+
+
+def test_too_little_disk_space_is_refused_with_the_sizes():
+    from engine.outputs.gguf_preflight import check_free_space
+
+    problem = check_free_space(4 * 2**30, 2**30, Path("/data"))
+    assert problem is not None and "4.00 GiB" in problem and "1.00 GiB is free" in problem and "--output" in problem
+    assert check_free_space(2**30, 2**30, Path("/data")) is None
+
+
+@pytest.mark.slow
+def test_an_interrupted_export_leaves_nothing_behind(full_run):
+    from engine.outputs.gguf import export_gguf
+
+    seen = []
+
+    def interrupt_at_the_first_tensor(line: str) -> None:
+        seen.append(line)
+        if "→" in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        export_gguf(str(full_run), "f16", progress=interrupt_at_the_first_tensor)
+    assert any("→" in line for line in seen)
+    assert sorted(p.name for p in full_run.iterdir()) == ["final", "run.yaml"]
+
+
+@pytest.mark.slow
+def test_sigterm_during_conversion_exits_130_and_removes_the_partial_folder(full_run):
+    command = [sys.executable, "-m", "tui", "export", str(full_run), "--quant", "f16", "--no-check"]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:
+        if "→" in line:  # the converter is writing tensors
+            process.send_signal(signal.SIGTERM)
+            break
+    assert process.wait(timeout=120) == 130, process.stderr.read()
+    assert "interrupted" in process.stderr.read()
+    assert sorted(p.name for p in full_run.iterdir()) == ["final", "run.yaml"]
+
+
+@pytest.mark.slow
+def test_a_full_fine_tune_exports_final_directly(full_run):
+    result = run_cli("export", str(full_run), "--quant", "f16", "--no-check")
+    assert result.returncode == 0, result.stderr
+    assert "merging" not in result.stdout
+    assert re.search(r"token_embd\.weight → F16", result.stdout)  # progress: one line per tensor
+    assert "39 tensors: 30 F16, 9 F32" in result.stdout
+    assert sorted(p.name for p in (full_run / "gguf").iterdir()) == ["Modelfile", "README.md", "model-f16.gguf"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quant", ["q8_0", "f16"])
+def test_the_demo_exports_offline_and_answers_as_the_fine_tuned_model(demo_run, quant):
+    output = demo_run.parent / f"gguf-{quant}"
+    result = run_cli("export", str(demo_run), "--format", "gguf", "--quant", quant, "--output", str(output))
+    assert result.returncode == 0, result.stderr
+    answers = dict(re.findall(r"^  (fine-tuned|exported): +(.*)$", result.stdout, re.M))
+    assert answers["fine-tuned"] == answers["exported"] and len(answers["fine-tuned"]) > 2, result.stdout
+    assert "same greedy answer" in result.stdout
+    gguf = output / f"model-{quant}.gguf"
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(gguf))
+    assert reader.get_field("general.architecture").contents() == "llama"
+    assert len(reader.tensors) == 39
+    modelfile = (output / "Modelfile").read_text()
+    assert modelfile.startswith(f"FROM ./model-{quant}.gguf\n")
+    prompt = render_template(_modelfile_template(modelfile), [{"role": "user", "content": "What is the capital of France?"}])
+    assert prompt == "### Instruction:\nWhat is the capital of France?\n\n### Response:\n"
+    assert "ollama create demo -f Modelfile" in (output / "README.md").read_text()
+
+
+@pytest.mark.slow
+async def test_the_monitor_exports_a_finished_run_with_g(demo_run):
+    from textual.widgets import RichLog
+
+    from tui.monitor.app import MonitorApp
+
+    app = MonitorApp.attach(str(demo_run))
+    async with app.run_test(size=(140, 44)) as pilot:
+        log = app.monitor.query_one("#log", RichLog)
+
+        def logged() -> str:
+            return "\n".join(line.text for line in log.lines)
+
+        await wait_until(pilot, lambda: app.monitor.state.finished, 30, "the replayed run")
+        await pilot.press("g")
+        await wait_until(pilot, lambda: "GGUF written to" in logged(), 600, "the export's last line")
+    assert "token_embd.weight → Q8_0" in logged() and "same answer" in logged()
+    assert sorted(p.name for p in (demo_run / "gguf").iterdir()) == ["Modelfile", "README.md", "model-q8_0.gguf"]
+
+
+def _modelfile_template(modelfile: str) -> str:
+    return re.search(r'^TEMPLATE """(.*?)"""$', modelfile, re.S | re.M)[1]
+
+
+def test_chat_template_renderer_drops_the_bos_llama_cpp_adds(tmp_path):
+    tokenizer = chat_tokenizer("llama3", tmp_path)
+    text = chat_template_renderer(tokenizer)([{"role": "user", "content": "hi"}])
+    assert not text.startswith("<|begin_of_text|>") and text.startswith("<|start_header_id|>user")
+
+
+@pytest.mark.parametrize("systems, expected", [(["Be brief.", "Be brief."], "Be brief."), (["Be brief.", "Be long."], None),
+                                               (["", ""], None)])
+def test_the_system_prompt_every_training_row_shares_goes_in_the_modelfile(tmp_path, systems, expected):
+    from engine.config.presets import load_preset
+    from engine.outputs.system_prompt import shared_system_prompt
+
+    rows = [{"messages": [{"role": "system", "content": s}, {"role": "user", "content": f"q{i}"},
+                          {"role": "assistant", "content": f"a{i}"}] if s else
+             [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}]}
+            for i, s in enumerate(systems)]
+    (tmp_path / "chat.jsonl").write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    preset = tmp_path / "p.yaml"
+    preset.write_text("name: p\nmodel: {name_or_path: tiny-demo}\ndataset: {path: chat.jsonl, format: chat}\n"
+                      "training: {output_dir: runs/p}\n", encoding="utf-8")
+    config, _, _ = load_preset(str(preset))
+    assert shared_system_prompt(config) == expected
+
+
+def test_a_base_stored_in_4_bit_is_refused(full_run):
+    config = json.loads((full_run / "final" / "config.json").read_text())
+    config["quantization_config"] = {"quant_method": "bitsandbytes", "load_in_4bit": True}
+    (full_run / "final" / "config.json").write_text(json.dumps(config))
+    result = run_command("export", str(full_run))
+    assert result.returncode == 2
+    assert "stored quantized (bitsandbytes)" in result.stderr and "16-bit original" in result.stderr
