@@ -39,8 +39,8 @@ def run_dir_for(model: str, folder: Path) -> Path:
 
 
 def main() -> None:
-    from engine.outputs.gguf import export_gguf
-    from engine.outputs.gguf_converter import CONVERTER_QUANTS, QUANTS, find_quantiser
+    from engine.outputs.gguf.converter import CONVERTER_QUANTS, QUANTS, find_quantiser
+    from engine.outputs.gguf.export import export_gguf
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="tiny-demo or a catalog id (repeatable)")

@@ -12,7 +12,7 @@ import pytest
 from chat_templates import chat_tokenizer
 from conftest import REPO, run_cli, run_command, wait_until
 
-from engine.outputs.ollama_template import (
+from engine.outputs.gguf.ollama_template import (
     CHECK_CONVERSATIONS,
     chat_template_format,
     chat_template_renderer,
@@ -44,7 +44,7 @@ def demo_run(tmp_path_factory):
 
 
 def test_the_vendored_converter_knows_llama_and_the_catalog_families():
-    from engine.outputs.gguf_converter import VENDORED_DIR, converter_dir, known_architectures
+    from engine.outputs.gguf.converter import VENDORED_DIR, converter_dir, known_architectures
 
     assert converter_dir() == VENDORED_DIR
     known = known_architectures()
@@ -83,7 +83,7 @@ def test_the_alpaca_modelfile_renders_the_training_prompt():
 
     from engine.data.formats import to_training_row
     from engine.models.tiny_demo import ensure_tiny_demo
-    from engine.outputs.modelfile import modelfile_text, training_format
+    from engine.outputs.gguf.modelfile import modelfile_text, training_format
 
     layout, note = training_format(AutoTokenizer.from_pretrained(ensure_tiny_demo()), "alpaca", "alpaca-zh")
     assert layout is not None, note
@@ -136,7 +136,7 @@ def test_a_k_quant_without_a_quantiser_says_how_to_get_one(full_run, monkeypatch
 
 
 def test_too_little_disk_space_is_refused_with_the_sizes():
-    from engine.outputs.gguf_preflight import check_free_space
+    from engine.outputs.gguf.preflight import check_free_space
 
     problem = check_free_space(4 * 2**30, 2**30, Path("/data"))
     assert problem is not None and "4.00 GiB" in problem and "1.00 GiB is free" in problem and "--output" in problem
@@ -145,7 +145,7 @@ def test_too_little_disk_space_is_refused_with_the_sizes():
 
 @pytest.mark.slow
 def test_an_interrupted_export_leaves_nothing_behind(full_run):
-    from engine.outputs.gguf import export_gguf
+    from engine.outputs.gguf.export import export_gguf
 
     seen = []
 
@@ -239,7 +239,7 @@ def test_chat_template_renderer_drops_the_bos_llama_cpp_adds(tmp_path):
                                                (["", ""], None)])
 def test_the_system_prompt_every_training_row_shares_goes_in_the_modelfile(tmp_path, systems, expected):
     from engine.config.presets import load_preset
-    from engine.outputs.system_prompt import shared_system_prompt
+    from engine.outputs.gguf.system_prompt import shared_system_prompt
 
     rows = [{"messages": [{"role": "system", "content": s}, {"role": "user", "content": f"q{i}"},
                           {"role": "assistant", "content": f"a{i}"}] if s else

@@ -11,7 +11,7 @@ from engine.errors import EXIT_OK
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `export`."""
-    from engine.outputs.gguf_converter import QUANTS
+    from engine.outputs.gguf.converter import QUANTS
 
     export = sub.add_parser("export", help="a finished run as a GGUF for llama.cpp, Ollama and LM Studio, with an "
                                            "Ollama Modelfile, read back and checked")
@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export, print what was written and read back, then the check prompt's two answers."""
-    from engine.outputs.gguf import CHECK_PROMPT, export_gguf
+    from engine.outputs.gguf.export import CHECK_PROMPT, export_gguf
     from engine.units import human_bytes
 
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM unwinds like Ctrl-C: the half-written folder is removed
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_answers(export: Any, prompt: str) -> None:
-    from engine.outputs.gguf_readback import compare_answers
+    from engine.outputs.gguf.readback import compare_answers
 
     print(f"check prompt: {prompt}", flush=True)
     try:

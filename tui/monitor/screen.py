@@ -276,8 +276,8 @@ class MonitorScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="gguf", exit_on_error=False)
     def export_gguf(self, run_dir: str) -> None:
         from engine.errors import UserError
-        from engine.outputs.gguf import CHECK_PROMPT, export_gguf
-        from engine.outputs.gguf_readback import compare_answers
+        from engine.outputs.gguf.export import CHECK_PROMPT, export_gguf
+        from engine.outputs.gguf.readback import compare_answers
 
         log = self.query_one("#log", RichLog)
 

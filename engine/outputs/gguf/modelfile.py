@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.outputs.ollama_template import (
+from engine.outputs.gguf.ollama_template import (
     ChatFormat,
     alpaca_format,
     chat_template_format,

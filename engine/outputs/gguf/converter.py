@@ -63,7 +63,7 @@ def find_quantiser() -> str | None:
 
 def convert(model_dir: Path, outfile: Path, outtype: str, name: str, progress: Callable[[str], None]) -> None:
     """Run convert_hf_to_gguf.py on model_dir into outfile, reporting each tensor it converts; UserError on failure."""
-    command = [sys.executable, "-m", "engine.outputs.gguf_convert_entry", str(converter_dir()), str(model_dir),
+    command = [sys.executable, "-m", "engine.outputs.gguf.convert_entry", str(converter_dir()), str(model_dir),
                "--outfile", str(outfile), "--outtype", outtype, "--model-name", name]
     env = os.environ | {"PYTHONUNBUFFERED": "1", "NO_LOCAL_GGUF": "1", "HF_HUB_OFFLINE": "1",
                         "PYTHONPATH": os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))}
@@ -85,7 +85,7 @@ def quantise(source: Path, outfile: Path, quant: str, progress: Callable[[str], 
 
 def _package_root() -> str:
     """The folder holding the `engine` package, so the converter process imports this sft-wizard."""
-    return str(Path(__file__).resolve().parents[2])
+    return str(Path(__file__).resolve().parents[3])
 
 
 def _stream(command: list[str], env: dict, on_line: Callable[[str], None]) -> list[str]:

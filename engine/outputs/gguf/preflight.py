@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import UserError
-from engine.outputs.gguf_converter import K_QUANTS, QUANTISER_HELP, converter_dir, find_quantiser, known_architectures
+from engine.outputs.gguf.converter import K_QUANTS, QUANTISER_HELP, converter_dir, find_quantiser, known_architectures
 from engine.units import human_bytes
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")

@@ -1,6 +1,6 @@
 """The converter process: runs llama.cpp's convert_hf_to_gguf.py from a given folder, naming locally trained byte-level BPE.
 
-    python -m engine.outputs.gguf_convert_entry LLAMA_CPP_DIR MODEL_DIR --outfile F --outtype T
+    python -m engine.outputs.gguf.convert_entry LLAMA_CPP_DIR MODEL_DIR --outfile F --outtype T
 
 llama.cpp names a BPE tokenizer's pre-tokenizer by hashing the ids it gives a fixed text, so it knows only the
 published vocabularies in its table. A vocabulary trained locally (tiny-demo's) with GPT-2's own byte-level

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 from engine.errors import UserError
-from engine.outputs.gguf_converter import K_QUANTS, QUANTS, convert, quantise
-from engine.outputs.gguf_preflight import export_source, preflight
+from engine.outputs.gguf.converter import K_QUANTS, QUANTS, convert, quantise
+from engine.outputs.gguf.preflight import export_source, preflight
 
 CHECK_PROMPT = "What is the capital of France?"
 """The prompt the export answers with the fine-tuned model and the exported file (the demo's prompt)."""
@@ -71,7 +71,7 @@ def export_gguf(run_dir: str, quant: str = "q8_0", output: str | None = None,
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    from engine.outputs.gguf_readback import read_summary
+    from engine.outputs.gguf.readback import read_summary
 
     return GgufExport(source.run_dir, target, target / gguf_name, ollama_name(source.run_dir), time.monotonic() - started,
                       read_summary(target / gguf_name).lines(), notes)
@@ -104,8 +104,8 @@ def _write_beside(source, folder: Path, gguf_name: str, quant: str) -> list[str]
     """The Modelfile and README.md beside the GGUF; returns notes on the template and system prompt."""
     from transformers import AutoTokenizer
 
-    from engine.outputs.modelfile import modelfile_text, readme_text, training_format
-    from engine.outputs.system_prompt import shared_system_prompt
+    from engine.outputs.gguf.modelfile import modelfile_text, readme_text, training_format
+    from engine.outputs.gguf.system_prompt import shared_system_prompt
     from engine.record.rundir import run_config
 
     layout, note = training_format(AutoTokenizer.from_pretrained(source.final), source.fmt, source.template)
