@@ -9,10 +9,13 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable, TypeVar
 
 from engine.paths import cache_dir
+
+Result = TypeVar("Result")
 
 POLL_SECONDS = 0.2
 """How often a thread waiting on a one-off process checks whether it was cancelled."""
@@ -48,7 +51,7 @@ def _warm() -> None:
     quiet_libraries()
 
 
-def _answer(sender: Connection, cuda_device: str | None, function: Callable[..., Any], args: tuple) -> None:
+def _answer(sender: Connection, cuda_device: str | None, function: Callable[..., object], args: tuple) -> None:
     """In the one-off process: output to the log, CUDA restricted to cuda_device (before torch), run, send (ok, value)."""
     _output_to_log()
     if cuda_device:
@@ -63,7 +66,7 @@ def _answer(sender: Connection, cuda_device: str | None, function: Callable[...,
     sender.close()
 
 
-def _receive(receiver: Connection, process: Any, cancelled: Callable[[], bool]) -> tuple[bool, Any]:
+def _receive(receiver: Connection, process: BaseProcess, cancelled: Callable[[], bool]) -> tuple[bool, object]:
     """The one-off process's (ok, value); terminates it and raises Cancelled once cancelled() is true."""
     while not receiver.poll(POLL_SECONDS):
         if cancelled():
@@ -77,7 +80,7 @@ def _receive(receiver: Connection, process: Any, cancelled: Callable[[], bool]) 
                                 f"(its output is in {analysis_log()})") from None
 
 
-def _end(process: Any) -> None:
+def _end(process: BaseProcess) -> None:
     """Wait for a one-off process to exit, killing it if it lingers."""
     process.join(EXIT_SECONDS)
     if process.is_alive():
@@ -96,7 +99,7 @@ class JobProcesses:
         self._pool: ProcessPoolExecutor | None = None
         self._closed = threading.Event()
         """Set by terminate(): no new job may start until an app opens the pool again."""
-        self._one_off: set[Any] = set()
+        self._one_off: set[BaseProcess] = set()
         """The one-off processes running now (a probe), so that quitting can end them."""
 
     def open_pool(self) -> None:
@@ -118,7 +121,7 @@ class JobProcesses:
             atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
         return self._pool
 
-    def run(self, function: Callable[..., Any], *args: Any) -> Any:
+    def run(self, function: Callable[..., Result], *args: object) -> Result:
         """Run function(*args) in the pool and wait (call this from a thread worker, never the UI).
 
         Raises Cancelled once the pool was terminated (the app is quitting), so no thread is left
@@ -134,8 +137,8 @@ class JobProcesses:
                     future.cancel()
                     raise Cancelled() from None
 
-    def run_alone(self, function: Callable[..., Any], *args: Any, cuda_device: str | None = None,
-                  cancelled: Callable[[], bool] = lambda: False) -> Any:
+    def run_alone(self, function: Callable[..., Result], *args: object, cuda_device: str | None = None,
+                  cancelled: Callable[[], bool] = lambda: False) -> Result:
         """Run function(*args) in a spawned process of its own, which has exited when this returns or raises.
 
         The process sees only `cuda_device` (a GPU UUID) when one is given, so its CUDA context and
