@@ -50,7 +50,7 @@ if ! .venv/bin/python -c "$installed" 2>/dev/null \
     fi
     exit 1
   fi
-  .venv/bin/python -c "import engine, tui, trl, peft, textual, pytest"
+  .venv/bin/python -c "from engine.libraries import quiet_libraries; quiet_libraries(); import tui, textual, pytest"  # the engine's import: no Hub kernel fetch
   echo "$install_mode" > "$stamp"
 fi
 # Bytecode for our own modules, also where PYTHONDONTWRITEBYTECODE is set (else every start compiles them).

@@ -1,9 +1,10 @@
 """Predicting the peak GPU memory of a training run from the model's structure alone.
 
 The prediction is what NVML would show as used by the training process. Each term is in the
-breakdown so the user sees what to change. Formulas follow memory-estimation.md; the two
-fitted constants (logit bytes and allocator overhead) are calibrated on
-shared/reference/vram-measured.csv (see benchmarks/estimator_accuracy.py).
+breakdown so the user sees what to change. The logits term follows the installed TRL (engine/fit/stack.py);
+the fitted constants (logit bytes of materialised logits, allocator overhead) are calibrated on
+tests/data/vram-measured.csv and benchmarks/data/vram-published.csv (benchmarks/estimator_accuracy.py),
+and the terms are checked against counted allocations of real steps (benchmarks/allocation_truth.py).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Constants:
 
 
 FIRST_CONSTANTS = Constants()
-"""The constants before the published-measurement set grew (calibrated on shared/reference only)."""
+"""The constants before the published-measurement set grew (calibrated on tests/data/vram-measured.csv only)."""
 CONSTANTS = Constants(cuda_context_bytes=1.5 * GIB, allocator_overhead=0.06, logit_bytes_16bit=10.5,
                       logit_bytes_quantized=7.0)
 """The constants in use: fitted on the `fit` rows of tests/data/vram-measured.csv and

@@ -41,6 +41,9 @@ def export_gguf(run_dir: str, quant: str = "q8_0", output: str | None = None,
     if quant not in QUANTS:
         raise UserError(f"--quant {quant}: choose one of {', '.join(QUANTS)}.")
     _require_packages()
+    from engine.libraries import quiet_libraries
+
+    quiet_libraries(training=False)  # no library noise (kernel notices, progress bars) among the export's lines
     source = export_source(run_dir)
     target = Path(output) if output else source.run_dir / "gguf"
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

@@ -69,7 +69,9 @@ def compare_answers(run_dir: Path, gguf_path: Path, prompt: str, max_new_tokens:
     fine_tuned = tuned.answer(prompt, max_new_tokens=max_new_tokens)
     folder, name = str(gguf_path.parent), gguf_path.name
     dtype = torch.float32 if tuned.model.device.type == "cpu" else torch.bfloat16
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype).to(tuned.model.device).eval()
+    # A few greedy tokens to compare: Hub kernels (compiled code fetched on CUDA) are never worth a download here.
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype,
+                                                 use_kernels=False).to(tuned.model.device).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     exported = Generator(model, tokenizer, tuned.template, tuned.fmt, False).answer(prompt, max_new_tokens=max_new_tokens)
     return AnswerCheck(prompt, fine_tuned, exported, f"fine-tuned: {tuned.note}; exported: the GGUF's weights and "
