@@ -210,3 +210,12 @@ def test_llama_factory_settings_without_a_counterpart_are_listed_not_guessed(tmp
                                      "eval_path": str(tmp_path / "held_out.json")}
     assert [line.split(" = ")[0] for line in result.not_read] == [
         "stage", "finetuning_type", "lora_rank", "quantization_bit", "quantization_method"]
+
+
+def test_a_dataset_info_that_is_not_a_mapping_of_entries_is_exit_2(tmp_path):
+    (tmp_path / "dataset_info.json").write_text(json.dumps([{"file_name": "a.json"}]))
+    config = tmp_path / "lf.yaml"
+    config.write_text("model_name_or_path: x/y\nstage: sft\nfinetuning_type: lora\ndataset: a\ntemplate: llama3\n")
+    result = run_command("import", str(config), "--output", str(tmp_path / "out.yaml"))
+    assert result.returncode == 2 and "dataset_info.json maps each dataset name" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -280,3 +280,13 @@ def test_train_detail_on_a_user_turn_keeps_its_spans_when_gemma_folds_the_system
     mask = [int(label != IGNORED) for label in labelled["labels"]]
     assert [tokenizer.decode(labelled["input_ids"][start:end]) for start, end in mask_runs(mask)] == \
         ["hi", "<end_of_turn>\n", "Hi Paris.<end_of_turn>\n"]
+
+
+def test_a_message_table_whose_ids_loop_ends_instead_of_hanging():
+    from engine.data.message_trees import top_ranked_conversations
+
+    rows = [{"message_id": "a", "parent_id": None, "role": "prompter", "text": "hi"},
+            {"message_id": "b", "parent_id": "a", "role": "assistant", "text": "hello"},
+            {"message_id": "a", "parent_id": "b", "role": "prompter", "text": "again"}]  # repeats an ancestor's id
+    conversations, trees, _ = top_ranked_conversations(rows)
+    assert trees == 1 and conversations == [[{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]]

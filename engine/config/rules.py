@@ -263,23 +263,22 @@ def _report_targets(report_to: object) -> list[str]:
     return [str(x) for x in report_to or []]
 
 
-def _setting_names(reasons: list[str]) -> tuple[str, ...]:
-    """The setting names in needs_bitsandbytes' reasons (`training.optim = paged_adamw_8bit` -> `training.optim`)."""
-    return tuple(reason.split(" = ")[0] for reason in reasons)
-
-
-def needs_bitsandbytes(config: "RunConfig") -> list[str]:
-    """The settings of this config that need bitsandbytes and a CUDA GPU."""
-    reasons = []
+def needs_bitsandbytes(config: "RunConfig") -> dict[str, object]:
+    """The settings of this config that need bitsandbytes and a CUDA GPU, with their values."""
+    needs: dict[str, object] = {}
     q = config.quantization or {}
-    if q.get("load_in_4bit"):
-        reasons.append("quantization.load_in_4bit")
-    if q.get("load_in_8bit"):
-        reasons.append("quantization.load_in_8bit")
+    for key in ("load_in_4bit", "load_in_8bit"):
+        if q.get(key):
+            needs[f"quantization.{key}"] = True
     optim = str(config.training_value("optim"))
     if "8bit" in optim or "paged" in optim or "bnb" in optim:
-        reasons.append(f"training.optim = {optim}")
-    return reasons
+        needs["training.optim"] = optim
+    return needs
+
+
+def _named(needs: dict[str, object]) -> str:
+    """`quantization.load_in_4bit and training.optim = paged_adamw_8bit`: the settings as the user wrote them."""
+    return " and ".join(name if value is True else f"{name} = {value}" for name, value in needs.items())
 
 
 def check_hardware_rules(config: "RunConfig", hardware: "HardwareReport", source: str) -> list[Problem]:
@@ -289,15 +288,15 @@ def check_hardware_rules(config: "RunConfig", hardware: "HardwareReport", source
     bnb_needs = needs_bitsandbytes(config)
     if bnb_needs and gpu is None:
         fixes = []
-        if any(n.startswith("quantization") for n in bnb_needs):
+        if any(name.startswith("quantization.") for name in bnb_needs):
             fixes.append("--set quantization=null")
-        if any(n.startswith("training.optim") for n in bnb_needs):
+        if "training.optim" in bnb_needs:
             fixes.append("--set training.optim=adamw_torch")
-        problems.append(Problem(f"{' and '.join(bnb_needs)} need bitsandbytes on a CUDA GPU, and this machine has none "
-                                f"({hardware.nvml_error or 'no visible GPU'}).", _setting_names(bnb_needs),
+        problems.append(Problem(f"{_named(bnb_needs)} need bitsandbytes on a CUDA GPU, and this machine has none "
+                                f"({hardware.nvml_error or 'no visible GPU'}).", tuple(bnb_needs),
                                 f"Run it on a GPU machine, or use {' '.join(fixes)}.", source))
     elif bnb_needs and importlib.util.find_spec("bitsandbytes") is None:
-        problems.append(Problem(f"{' and '.join(bnb_needs)} need bitsandbytes;", _setting_names(bnb_needs),
+        problems.append(Problem(f"{_named(bnb_needs)} need bitsandbytes;", tuple(bnb_needs),
                                 "`pip install bitsandbytes`.", source))
     if config.training.get("fp16") is True and gpu is None:
         problems.append(Problem("training.fp16 needs a CUDA GPU, and this machine has none;", ("training.fp16",),

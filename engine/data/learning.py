@@ -12,7 +12,7 @@ from typing import Any
 
 from engine.data.labels import IGNORED, label_settings, row_labels, truncated_row
 from engine.data.turn_flags import refuse_flags_learning_everything, turn_flag_notes
-from engine.data.turn_masks import has_turn_flags, mask_runs
+from engine.data.turn_masks import TurnMarksError, has_turn_flags, mask_runs
 from engine.errors import UserError
 
 
@@ -67,11 +67,11 @@ def labelled(table: Any, tokenizer: Any, settings: dict, source: str) -> Any:
         return table.map(lambda row: row_labels(row, tokenizer, settings), remove_columns=table.column_names)
     except TemplateError as exc:
         raise UserError(f"{source}: the model's chat template refuses a conversation: {exc}.") from None
+    except TurnMarksError as exc:
+        raise UserError(f"{source}: a conversation marks which of its turns are learned (weight, train or "
+                        f"train_detail), and {exc}. Remove the marks from that conversation, or use a model whose "
+                        "chat template writes each turn's text as it is.") from None
     except ValueError as exc:
-        if str(exc).startswith("turn marks: "):
-            raise UserError(f"{source}: a conversation marks which of its turns are learned (weight, train or "
-                            f"train_detail), and {str(exc)[len('turn marks: '):]}. Remove the marks from that "
-                            "conversation, or use a model whose chat template writes each turn's text as it is.") from None
         if settings["assistant_only_loss"] and (settings.get("roles_to_train", ["assistant"]) != ["assistant"]
                                                  or settings.get("train_on_eos", "turn") != "turn"):
             raise UserError(f"{source}: cannot tell the conversation's turns apart for dataset.roles_to_train and "

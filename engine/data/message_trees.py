@@ -33,8 +33,9 @@ def top_ranked_conversations(rows):
     conversations, used = [], 0
     roots = replies.get(None, [])
     for root in roots:
-        path, node = [], root
-        while node is not None:
+        path, node, seen = [], root, set()
+        while node is not None and node["message_id"] not in seen:  # a repeated id would make the walk a loop
+            seen.add(node["message_id"])
             text = node.get("text") if node.get("text") is not None else node.get("content")
             path.append({"role": TREE_ROLES.get(str(node["role"]), str(node["role"])), "content": str(text or "")})
             node = (replies.get(node["message_id"]) or [None])[0]

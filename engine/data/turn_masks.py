@@ -58,25 +58,31 @@ def trained_spans(message, base):
     return spans
 
 
+class TurnMarksError(ValueError):
+    """A conversation's turn marks (weight, train, train_detail) cannot be placed on its tokens; the message says why."""
+
+
 def flagged_mask(tokenizer, messages, ids, mask, template_kwargs, chat_template=None):
     """The assistant mask (0/1 per token of ids) changed by each turn's weight, train and train_detail.
 
     The conversation is rendered as text with the same template and tokenized with character offsets, so each
     turn's content (and its train_detail spans) is placed on exactly the tokens training uses. ValueError when
     the text does not give the same tokens, the template's assistant spans do not match the assistant turns one
-    to one, or a flagged turn's content does not appear in the rendered text as written (each message starting
-    "turn marks: ").
+    to one, or a flagged turn's content does not appear in the rendered text as written (TurnMarksError).
     """
+    if not getattr(tokenizer, "is_fast", False):
+        raise TurnMarksError("this model's tokenizer is a slow (Python) one, which gives no character offsets to place "
+                             "the marked turns on")
     text = tokenizer.apply_chat_template(messages, tokenize=False, chat_template=chat_template, **template_kwargs)
     encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     if list(encoded["input_ids"]) != list(ids):
-        raise ValueError("turn marks: the rendered conversation tokenizes differently as text, so the marked "
+        raise TurnMarksError("the rendered conversation tokenizes differently as text, so the marked "
                          "turns cannot be placed on its tokens")
     offsets = [tuple(pair) for pair in encoded["offset_mapping"]]
     assistants = [index for index, message in enumerate(messages) if message["role"] == "assistant"]
     runs = mask_runs(mask)
     if len(runs) != len(assistants):
-        raise ValueError(f"turn marks: the chat template marks {len(runs)} assistant spans for {len(assistants)} "
+        raise TurnMarksError(f"the chat template marks {len(runs)} assistant spans for {len(assistants)} "
                          "assistant turns, so the marked turns cannot be told apart")
     span_of = dict(zip(assistants, runs))
     places = content_places(text, messages, offsets, span_of)
@@ -94,7 +100,7 @@ def flagged_mask(tokenizer, messages, ids, mask, template_kwargs, chat_template=
         if not message.get("train_detail") and (span or not message.get("train")):
             continue  # an assistant turn learned as by default, or a turn that asks nothing
         if place is None:
-            raise ValueError(f"turn marks: turn {index + 1} ({message['role']}): its text does not appear as written in the "
+            raise TurnMarksError(f"turn {index + 1} ({message['role']}): its text does not appear as written in the "
                              "conversation the chat template renders, so the part it marks to learn cannot be placed")
         spans = trained_spans(message, place[0])
         if span:

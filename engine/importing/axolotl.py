@@ -56,6 +56,8 @@ def import_axolotl(config: dict) -> ImportResult:
     _read_precision(reader)
     if reader.config.get("train_on_inputs") is not None:
         reader.copy("train_on_inputs", "training", "completion_only_loss", not config["train_on_inputs"])
+        if config["train_on_inputs"]:  # Axolotl then learns every token of chat data too
+            reader.result.set("training", "assistant_only_loss", False, "Axolotl train_on_inputs")
     reader.copy("val_set_size", "dataset", "eval_split")
     if config.get("chat_template") == "tokenizer_default":
         reader.note("chat_template", "the model's own chat template, which sft-wizard uses")
@@ -127,7 +129,8 @@ def _read_datasets(reader: ConfigReader) -> None:
         return
     _read_entry(reader.result, entries[0])
     for extra in entries[1:]:
-        reader.result.not_read.append(f"datasets: {extra.get('path')!r}: sft-wizard trains on one dataset (the first)")
+        path = extra.get("path") if isinstance(extra, dict) else extra
+        reader.result.not_read.append(f"datasets: {path!r}: sft-wizard trains on one dataset (the first)")
 
 
 def _read_entry(result: ImportResult, entry: dict) -> None:

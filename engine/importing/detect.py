@@ -73,7 +73,7 @@ def import_file(path: str) -> ImportResult:
     if kind == "trl":
         return import_trl_config(config)
     if yaml_named:
-        raise UserError(f"{path}: a YAML file sft-wizard cannot import (keys: {', '.join(list(config)[:8])}); "
+        raise UserError(f"{path}: a YAML file sft-wizard cannot import (keys: {', '.join(map(str, list(config)[:8]))}); "
                         f"expected {EXPECTED}. A sft-wizard preset needs no import: use it with `check` or `train`.")
     return import_python_code(path)
 

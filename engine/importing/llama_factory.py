@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.errors import UserError
 from engine.importing.config_reader import ConfigReader, read_dataset_entry
 from engine.importing.result import ImportResult
 
@@ -30,7 +31,7 @@ def import_llama_factory(config: dict, path: str) -> ImportResult:
     reader = ConfigReader(result, config, TOOL)
     reader.copy("model_name_or_path", "model", "name_or_path")
     reader.copy("trust_remote_code", "model")
-    if reader.config.get("flash_attn") in _ATTENTION:
+    if isinstance(reader.config.get("flash_attn"), str) and reader.config["flash_attn"] in _ATTENTION:
         reader.copy("flash_attn", "model", "attn_implementation", _ATTENTION[reader.config["flash_attn"]])
     reader.note("flash_attn", "the model's default attention")
     stage = reader.config.get("stage", "sft")
@@ -118,9 +119,13 @@ def dataset_registry(config: dict, path: str) -> tuple[Path | None, dict]:
         info = candidate / "dataset_info.json"
         if info.is_file():
             try:
-                return candidate, json.loads(info.read_text(encoding="utf-8"))
+                registry = json.loads(info.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as exc:
                 raise _unreadable(info, exc) from None
+            if not isinstance(registry, dict) or not all(isinstance(entry, dict) for entry in registry.values()):
+                raise UserError(f"{info}: a dataset_info.json maps each dataset name to its entry "
+                                "({\"name\": {\"file_name\": ..., \"formatting\": ...}}); fix the file.")
+            return candidate, registry
     return None, {}
 
 
@@ -151,7 +156,7 @@ def _read_data(reader: ConfigReader, path: str) -> None:
         else:
             _read_entry(reader, name, entry, folder)
     if reader.has("eval_dataset"):
-        entry = registry.get(_names(reader.config["eval_dataset"])[0], {})
+        entry = registry.get(next(iter(_names(reader.config["eval_dataset"])), ""), {})
         if entry.get("file_name") and folder is not None:
             reader.copy("eval_dataset", "dataset", "eval_path", str(folder / entry["file_name"]))
     reader.skip("eval_dataset", "not a file in dataset_info.json; set dataset.eval_path")

@@ -138,7 +138,7 @@ def kernel_facts(asked: str, device: str, training: bool, meta_model: Callable[[
                  hub_reachable: Callable[[], bool]) -> KernelFacts:
     """The facts of this machine: which kernels the model (built by `meta_model`) would use, which are cached, the Hub.
 
-    The Hub is asked (hub_reachable) only for `auto`, not offline, with kernels to use.
+    The Hub is asked (hub_reachable) only for `auto` or `true`, not offline, with kernels to use.
     """
     facts = KernelFacts(asked, device)
     if asked == "false":
@@ -154,12 +154,13 @@ def kernel_facts(asked: str, device: str, training: bool, meta_model: Callable[[
     facts.needed = model_kernels(meta_model, device, training)
     facts.missing = tuple(kernel for kernel in facts.needed or () if not kernel_cached(kernel))
     facts.offline = offline
-    if asked == "auto" and facts.needed and not offline:
+    if facts.needed and not offline:
         facts.reachable = hub_reachable()
         if not facts.reachable:  # kernels would still ask the Hub for refs and trust; offline it reads the cache
             from huggingface_hub import constants
 
             constants.HF_HUB_OFFLINE = True
+            os.environ["HF_HUB_OFFLINE"] = "1"  # and so do the ranks this process launches
     return facts
 
 

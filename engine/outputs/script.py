@@ -34,7 +34,7 @@ CONVERSION_FUNCTIONS = (formats.detect_format, formats.usual_pair, formats.colum
                         message_trees.top_ranked_conversations, messages.role_names, messages.renamed_message,
                         messages.renamed_messages)
 """The engine functions that turn a loaded table into rows SFTTrainer trains on."""
-LABEL_FUNCTIONS = (turn_masks.has_turn_flags, turn_masks.mask_runs, turn_masks.covered, turn_masks.trained_spans,
+LABEL_FUNCTIONS = (turn_masks.TurnMarksError, turn_masks.has_turn_flags, turn_masks.mask_runs, turn_masks.covered, turn_masks.trained_spans,
                    turn_masks.flagged_mask, turn_masks.content_places, labels.tools_of, labels.marked_chat_template,
                    labels.label_settings, labels._chat_ids, labels._common_start, labels.turn_spans,
                    labels.assistant_spans_by_turns, labels._end_of_turn, labels.turns_mask,

@@ -286,12 +286,15 @@ class MonitorScreen(Screen[None]):
 
         try:
             export = export_gguf(run_dir, "q8_0", progress=write)
+            for line in export.summary_lines + export.notes:
+                write(line)
+            check = compare_answers(export.run_dir, export.gguf, CHECK_PROMPT)
         except UserError as exc:
             write(Text(str(exc), style="red"))
             return
-        for line in export.summary_lines + export.notes:
-            write(line)
-        check = compare_answers(export.run_dir, export.gguf, CHECK_PROMPT)
+        except Exception as exc:  # e.g. transformers cannot read this architecture back from GGUF: say so in the log
+            write(Text(f"GGUF export failed: {type(exc).__name__}: {exc}", style="red"))
+            return
         write(f"{CHECK_PROMPT}  fine-tuned: {check.fine_tuned!r}  exported: {check.exported!r}")
         write(Text(f"GGUF written to {export.gguf} ({'same answer' if check.same else 'answers differ'}); "
                    f"ollama create {export.name} -f {export.folder / 'Modelfile'}", style="bold green"))

@@ -67,8 +67,8 @@ def convert(model_dir: Path, outfile: Path, outtype: str, name: str, progress: C
                "--outfile", str(outfile), "--outtype", outtype, "--model-name", name]
     env = os.environ | {"PYTHONUNBUFFERED": "1", "NO_LOCAL_GGUF": "1", "HF_HUB_OFFLINE": "1",
                         "PYTHONPATH": os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))}
-    lines = _stream(command, env, lambda line: _report_tensor(line, progress))
-    if not outfile.is_file():
+    lines, code = _stream(command, env, lambda line: _report_tensor(line, progress))
+    if code != 0 or not outfile.is_file():  # the header is written first: a crash leaves a file that is not a GGUF
         raise UserError(f"llama.cpp's converter failed on {model_dir}:\n  " + "\n  ".join(_failure_lines(lines)))
 
 
@@ -78,8 +78,8 @@ def quantise(source: Path, outfile: Path, quant: str, progress: Callable[[str], 
     if tool is None:
         raise UserError(f"--quant {quant} needs llama.cpp's C quantiser, which this machine does not have: {QUANTISER_HELP}.")
     progress(f"quantising to {quant} with {tool}…")
-    lines = _stream([tool, str(source), str(outfile), quant.upper()], os.environ.copy(), lambda line: None)
-    if not outfile.is_file():
+    lines, code = _stream([tool, str(source), str(outfile), quant.upper()], os.environ.copy(), lambda line: None)
+    if code != 0 or not outfile.is_file():
         raise UserError(f"{tool} failed:\n  " + "\n  ".join(lines[-8:]))
 
 
@@ -88,8 +88,8 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parents[3])
 
 
-def _stream(command: list[str], env: dict, on_line: Callable[[str], None]) -> list[str]:
-    """Run command, calling on_line with each output line as it comes; the child is stopped if we are interrupted."""
+def _stream(command: list[str], env: dict, on_line: Callable[[str], None]) -> tuple[list[str], int]:
+    """Run command, calling on_line with each output line; (lines, exit code). The child is stopped if we are interrupted."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
                                errors="replace")
     lines: list[str] = []
@@ -109,7 +109,7 @@ def _stream(command: list[str], env: dict, on_line: Callable[[str], None]) -> li
                 process.kill()
     if process.returncode != 0:
         lines.append(f"(exit code {process.returncode})")
-    return lines
+    return lines, process.returncode
 
 
 def _report_tensor(line: str, progress: Callable[[str], None]) -> None:

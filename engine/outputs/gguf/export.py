@@ -54,6 +54,8 @@ def export_gguf(run_dir: str, quant: str = "q8_0", output: str | None = None,
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
     started = time.monotonic()
+    from engine.outputs.gguf.readback import read_summary
+
     try:
         gguf_name = f"model-{quant}.gguf"
         weights = _weights_to_convert(source, staging, progress)
@@ -67,6 +69,7 @@ def export_gguf(run_dir: str, quant: str = "q8_0", output: str | None = None,
         if weights != source.final:
             shutil.rmtree(weights)
         notes = _write_beside(source, staging, gguf_name, quant)
+        summary = read_summary(staging / gguf_name).lines()  # a file that does not read back is never put in place
         staging.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary folder
         if target.exists():
             target.rmdir()
@@ -74,10 +77,8 @@ def export_gguf(run_dir: str, quant: str = "q8_0", output: str | None = None,
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    from engine.outputs.gguf.readback import read_summary
-
     return GgufExport(source.run_dir, target, target / gguf_name, ollama_name(source.run_dir), time.monotonic() - started,
-                      read_summary(target / gguf_name).lines(), notes)
+                      summary, notes)
 
 
 def ollama_name(run_dir: Path) -> str:

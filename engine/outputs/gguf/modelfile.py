@@ -38,11 +38,11 @@ def modelfile_text(gguf_name: str, layout: ChatFormat | None, system: str | None
     """An Ollama Modelfile: the GGUF beside it, the template, its stop tokens and the training data's system prompt."""
     lines = [f"FROM ./{gguf_name}", ""]
     if layout is not None:
-        lines += [f'TEMPLATE """{layout.template()}"""', ""]
+        lines += [_block("TEMPLATE", layout.template()), ""]
         lines += [f'PARAMETER stop "{_quoted(stop)}"' for stop in layout.stops]
         lines.append("")
     if system:
-        lines += [f'SYSTEM """{system}"""', ""]
+        lines += [_block("SYSTEM", system), ""]
     return "\n".join(lines)
 
 
@@ -67,6 +67,11 @@ def _alpaca_row(messages: list[dict]) -> dict:
     turns = [m["content"] for m in messages if m["role"] != "system"]
     history = [[turns[i], turns[i + 1]] for i in range(0, len(turns) - 1, 2)]
     return {"instruction": turns[-1], "input": "", "system": system, "history": history}
+
+
+def _block(command: str, text: str) -> str:
+    """The command with its text in a triple-quoted block, or as one quoted line when the text holds triple quotes."""
+    return f'{command} """{text}"""' if '"""' not in text else f'{command} "{_quoted(text)}"'
 
 
 def _quoted(text: str) -> str:

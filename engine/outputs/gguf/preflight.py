@@ -101,7 +101,7 @@ def _base_dir(config: Any) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(location, local_files_only=True))
+        return Path(snapshot_download(location, revision=config.model.revision, local_files_only=True))
     except Exception as exc:  # noqa: BLE001 (huggingface_hub raises several kinds when a snapshot is missing)
         raise UserError(f"the run's base model {location} is not on this machine ({type(exc).__name__}); download it "
                         f"(`hf download {location}`) so its adapter can be merged.") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.errors import UserError
@@ -16,11 +17,13 @@ def shared_system_prompt(config: "RunConfig") -> str | None:
     from engine.data.prepare import read_checked
 
     section = config.dataset
+    if not Path(section.path).expanduser().is_file():
+        return None  # a Hub dataset (never fetched for this) or data moved since training: no SYSTEM line
     try:
         table = read_checked(section.path, section, f"dataset {section.path}", [])
+        fmt = resolve_format(table, section, f"dataset {section.path}")
     except UserError:
-        return None  # the data moved since training: the Modelfile is written without a system prompt
-    fmt = resolve_format(table, section, f"dataset {section.path}")
+        return None  # the data changed since training: the Modelfile is written without a system prompt
     texts = set()
     for row in table:
         if fmt == "alpaca":
