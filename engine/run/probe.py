@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
     from engine.machine.precision import PrecisionDecision
     from engine.machine.telemetry import MemorySampler
+    from engine.models.kernels import KernelsDecision
 
 MEASUREMENTS = (("process_used_bytes", "NVML used by this process"), ("peak_reserved_bytes", "PyTorch max reserved"),
                 ("peak_rss_bytes", "peak RSS"))
@@ -85,7 +86,8 @@ def _synthetic_rows(vocab_size: int, length: int, count: int) -> "Dataset":
     return datasets.Dataset.from_dict({"input_ids": ids})
 
 
-def _random_model(config: "RunConfig", precision: "PrecisionDecision") -> "PreTrainedModel":
+def _random_model(config: "RunConfig", precision: "PrecisionDecision",
+                  kernels: "KernelsDecision | None" = None) -> "PreTrainedModel":
     """Random weights from config.json; saved and reloaded when quantized (bitsandbytes quantizes on load)."""
     from transformers import AutoModelForCausalLM
 
@@ -93,13 +95,13 @@ def _random_model(config: "RunConfig", precision: "PrecisionDecision") -> "PreTr
     from engine.models.structure import hf_config
 
     if not config.quantization:
-        return load_model(config.model, precision, None, random_init=True)
+        return load_model(config.model, precision, None, random_init=True, kernels=kernels)
     folder = Path(tempfile.mkdtemp(prefix="sft-wizard-probe-model-"))
     try:
         AutoModelForCausalLM.from_config(hf_config(config.model), dtype=torch_dtype(precision.dtype)).save_pretrained(folder)
         local = config.copy()
         local.model.name_or_path = str(folder)
-        return load_model(local.model, precision, config.quantization)
+        return load_model(local.model, precision, config.quantization, kernels=kernels)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -121,9 +123,10 @@ def run_probe(config: "RunConfig", steps: int = 3, random_init: bool = False, lo
     precision, _ = resolve_precision(config, hardware)
     report = fit_for_config(config, logits=logits)
     quiet_libraries()
-    kernels = decide_model_kernels(config.model)  # UserError (exit 2) before anything loads; load_model decides alike
+    kernels = decide_model_kernels(config.model)  # once, and UserError (exit 2) before anything loads
     tokenizer = _tokenizer(config, random_init)
-    fits, message, memory = _measure(config, precision, tokenizer, steps, random_init, "cpu" if gpu is None else "cuda")
+    fits, message, memory = _measure(config, precision, kernels, tokenizer, steps, random_init,
+                                     "cpu" if gpu is None else "cuda")
     return ProbeResult(
         device=gpu.name if gpu else "cpu", steps=steps, fits=fits, estimate_bytes=report.estimate.total_bytes,
         peak_reserved_bytes=memory.get("peak_bytes"), peak_allocated_bytes=memory.get("peak_allocated_bytes"),
@@ -146,14 +149,14 @@ def _tokenizer(config: "RunConfig", random_init: bool) -> "PreTrainedTokenizerBa
         return load_tokenizer(ModelSection())
 
 
-def _measure(config: "RunConfig", precision: "PrecisionDecision", tokenizer: "PreTrainedTokenizerBase", steps: int, random_init: bool,
-             device: str) -> tuple[bool, str, dict[str, int]]:
+def _measure(config: "RunConfig", precision: "PrecisionDecision", kernels: "KernelsDecision",
+             tokenizer: "PreTrainedTokenizerBase", steps: int, random_init: bool, device: str) -> tuple[bool, str, dict[str, int]]:
     """(fits, message, memory readings) of loading the model and training; out of memory at either means no fit."""
     from engine.machine.telemetry import MemorySampler
 
     sampler = MemorySampler(device)  # the allocator's peak statistics start here
     try:
-        model = _load_model(config, precision, random_init)
+        model = _load_model(config, precision, kernels, random_init)
     except Exception as exc:  # OOM has several types (torch, CUDA, cuBLAS, bitsandbytes); _out_of_memory re-raises the rest
         return _out_of_memory(exc, "loading the model", sampler)
     try:
@@ -164,11 +167,14 @@ def _measure(config: "RunConfig", precision: "PrecisionDecision", tokenizer: "Pr
         return _out_of_memory(exc, "training", sampler)
 
 
-def _load_model(config: "RunConfig", precision: "PrecisionDecision", random_init: bool) -> "PreTrainedModel":
-    """The model as training would load it, or with random weights."""
+def _load_model(config: "RunConfig", precision: "PrecisionDecision", kernels: "KernelsDecision",
+                random_init: bool) -> "PreTrainedModel":
+    """The model as training would load it, or with random weights, with the kernels decided for the probe."""
     from engine.models.loading import load_model
 
-    return _random_model(config, precision) if random_init else load_model(config.model, precision, config.quantization)
+    if random_init:
+        return _random_model(config, precision, kernels)
+    return load_model(config.model, precision, config.quantization, kernels=kernels)
 
 
 def _train(config: "RunConfig", precision: "PrecisionDecision", model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", steps: int, on_gpu: bool) -> None:
