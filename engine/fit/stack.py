@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,8 +28,12 @@ class LogitsChoice:
         return f"logits: {self.mode} ({self.why})"
 
 
+@cache
 def installed_trl() -> tuple[str | None, bool]:
-    """The installed TRL version and whether its SFTTrainer installs the fused LM head (None, False without TRL)."""
+    """The installed TRL version and whether its SFTTrainer installs the fused LM head (None, False without TRL).
+
+    Read once per process: optimize estimates dozens of candidate settings, each asking this.
+    """
     try:
         version = importlib.metadata.version("trl")
     except importlib.metadata.PackageNotFoundError:
