@@ -89,7 +89,7 @@ class MonitorScreen(Screen[None]):
                 yield memory
             yield Static("", id="stats")
             yield RichLog(id="log", max_lines=500, wrap=True, markup=False)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
@@ -187,8 +187,20 @@ class MonitorScreen(Screen[None]):
             text.append_text(_summary(s))
         return text
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The keys that apply now, and only those in the footer: run controls while it trains, the rest after it.
+
+        All of them at once do not fit in 80 columns.
+        """
+        if action in _WHILE_TRAINING:
+            return not self.state.finished and self.source.controllable
+        if action in _AFTER_THE_RUN:
+            return self.state.finished
+        return True
+
     def finished(self, event: dict) -> None:
         """React to the end of the run: summary, and for OOM the fix from the memory-fit engine."""
+        self.refresh_bindings()
         status = event.get("status")
         if status == "failed" and "out of memory" in str(event.get("message", "")).lower():
             self.fix = self.source.oom_fix(self.state.device_free_bytes or self.state.device_total_bytes,
@@ -341,6 +353,8 @@ class MonitorScreen(Screen[None]):
         self.post_message(self.Closed())
 
 
+_WHILE_TRAINING = frozenset({"stop", "checkpoint", "pause"})
+_AFTER_THE_RUN = frozenset({"try_prompt", "merge", "export_gguf", "back_to_wizard", "resume"})
 _PHASE_STYLE = {"training": "bold green", "done": "bold green", "failed": "bold red", "died": "bold red",
                 "stopped": "bold yellow", "stopping": "bold yellow", "paused": "bold yellow"}
 
