@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ from engine.yamlio import load_yaml
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
+    from engine.problems import Problem
 
 RUN_FILE = "run.yaml"
 FINAL_DIR = "final"
@@ -62,6 +64,9 @@ def checkpoint_to_resume(run_dir: Path, resume: str | bool | None) -> str | None
     if life.state == ALIVE and status == "running":
         raise UserError(f"{run_dir} is being trained right now (pid {life.pid} on {life.host}); watch it with "
                         f"`sft-wizard attach {run_dir}`, or stop it with `sft-wizard stop {run_dir}`.")
+    if resume and status == "completed":
+        raise UserError(f"{run_dir} holds a completed run: there is nothing to resume (its model is in "
+                        f"{run_dir / FINAL_DIR}). To train further, start a new run from it in another directory.")
     if resume:
         return resume_point(run_dir, resume)
     if _nothing_trained(events, status) and not latest_checkpoint(run_dir):
@@ -83,6 +88,47 @@ def resume_point(run_dir: Path, resume: str | bool | None) -> str | None:
     if checkpoint is None:
         raise UserError(f"--resume: {run_dir} has no checkpoint-N folder to resume from.")
     return checkpoint
+
+
+def run_dir_problem(run_dir: str | Path) -> "Problem | None":
+    """What a fresh start in run_dir would be refused for (an earlier run, a live one, no way to write); None when free.
+
+    `train` refuses exactly these before it writes anything; `check` and the wizard's Review ask first.
+    """
+    from engine.problems import Problem
+
+    folder = Path(run_dir)
+    try:
+        checkpoint_to_resume(folder, None)
+    except UserError as exc:
+        free = free_run_dir(folder)
+        return Problem(str(exc), ("training.output_dir",), f"A free directory: {free}.")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
+        what = "is not a folder" if not existing.is_dir() else "cannot be written"
+        return Problem(f"training.output_dir = {run_dir}: {existing} {what}.", ("training.output_dir",),
+                       "Choose a directory you can write.")
+    return None
+
+
+def holds_a_run(run_dir: str | Path) -> bool:
+    """Whether a fresh start in run_dir would be refused because an earlier (or live) run is there."""
+    try:
+        checkpoint_to_resume(Path(run_dir), None)
+    except UserError:
+        return True
+    return False
+
+
+def free_run_dir(run_dir: str | Path) -> Path:
+    """run_dir itself when a new run may start there, else the first free run_dir-2, run_dir-3, …"""
+    folder = Path(run_dir)
+    number = 1
+    candidate = folder
+    while holds_a_run(candidate):
+        number += 1
+        candidate = folder.with_name(f"{folder.name}-{number}")
+    return candidate
 
 
 def _holds_a_run(run_dir: Path, events: list[dict], life: Liveness, status: str) -> str:

@@ -36,6 +36,7 @@ def full_check(config: Any, hardware: Any = None, sample: int | None = None) -> 
     report = CheckReport()
     hardware = hardware or hardware_report()
     report.problems += check_hardware_rules(config, hardware, "preset")
+    report.problems += _run_dir_problems(config)
     precision, notes = resolve_precision(config, hardware)
     report.precision = f"{precision.mixed if precision.mixed != 'no' else precision.dtype} — {precision.reason}"
     report.warnings += notes
@@ -44,6 +45,14 @@ def full_check(config: Any, hardware: Any = None, sample: int | None = None) -> 
     _collect(report, lambda: _check_kernels(config, report))
     _collect(report, lambda: _check_data(config, tokenizer, report, sample))
     return report
+
+
+def _run_dir_problems(config: Any) -> list[Problem]:
+    """An earlier run in the run directory, or one that cannot be written: `train` would refuse it."""
+    from engine.record.rundir import run_dir_problem
+
+    problem = run_dir_problem(config.output_dir)
+    return [] if problem is None else [problem]
 
 
 def _collect(report: CheckReport, step: Any) -> Any:

@@ -33,6 +33,7 @@ from tui.wizard.messages import (
     ProbeDone,
     ProbeRequested,
     RunOpened,
+    TrainingRequested,
 )
 from tui.wizard.state import WizardState
 from tui.wizard.steps.shows import AppliesPlan, ShowsCheck, ShowsEstimate, ShowsPreview, ShowsProbe, ShowsProblems
@@ -79,9 +80,13 @@ class WizardApp(App[int]):
         self.first_step = start_step
         self.warm_imports = warm_imports
         self._refresh_timer: Timer | None = None
+        self._edited_sections: set[str] = set()
+        """The config sections edited since the analyses last ran."""
         self.started_at = time.perf_counter()
         self._requests: dict[str, int] = {}
         self._answered: dict[str, int] = {}
+        self._requested_from: dict[str, dict] = {}
+        """The config (as data) each kind's newest request was made from."""
         self.jobs = jobs
         """The processes the background analyses and the probe run in (the UI process never imports torch)."""
         self.jobs.open_pool()
@@ -159,14 +164,17 @@ class WizardApp(App[int]):
     @on(ConfigEdited)
     def config_edited(self, message: ConfigEdited) -> None:
         self.state.unsaved = True
+        self._edited_sections.add(message.section)
         if self._refresh_timer is not None:
             self._refresh_timer.stop()
-        self._refresh_timer = self.set_timer(REFRESH_DELAY, lambda: self._refresh_after_edit(message.section))
+        self._refresh_timer = self.set_timer(REFRESH_DELAY, self._refresh_after_edit)
 
-    def _refresh_after_edit(self, section: str) -> None:
+    def _refresh_after_edit(self) -> None:
+        """Rerun what every section edited since the last run needs (a later edit must not hide an earlier one's)."""
+        sections, self._edited_sections = self._edited_sections, set()
         self._refresh_timer = None
         self.keep_draft(self.config.copy())
-        self.refresh_analysis(section)
+        self.refresh_analysis(*sections)
 
     @work(thread=True, exclusive=True, group="draft", exit_on_error=False)
     def keep_draft(self, config: RunConfig) -> None:
@@ -187,10 +195,10 @@ class WizardApp(App[int]):
         """Whether every edit has been analysed and every newest result is shown (tests wait on this)."""
         return bool(self._requests) and self._refresh_timer is None and self._answered == self._requests
 
-    def refresh_analysis(self, section: str = "all") -> None:
-        """Rerun the estimate, the data preview and the checks in workers."""
+    def refresh_analysis(self, *sections: str) -> None:
+        """Rerun the estimate, the checks and (when a section it reads changed, or all) the data preview in workers."""
         self.run_estimate(self.config.copy(), self._next("estimate"))
-        if section in ("all", "dataset", "model", "training"):
+        if not sections or {"dataset", "model", "training"} & set(sections):
             self.run_preview(self.config.copy(), self._next("preview"))
         self.run_check(self.config.copy(), self._next("check"))
 
@@ -236,8 +244,9 @@ class WizardApp(App[int]):
         self.push_screen(MonitorScreen.for_run_dir(message.run_dir))
 
     def _next(self, kind: str) -> int:
-        """A new request number of a kind (UI thread only)."""
+        """A new request number of a kind, made from the config as it is now (UI thread only)."""
         self._requests[kind] = self._requests.get(kind, 0) + 1
+        self._requested_from[kind] = self.config.to_dict()
         return self._requests[kind]
 
     def _current(self, kind: str, number: int) -> bool:
@@ -245,6 +254,7 @@ class WizardApp(App[int]):
         if self._requests.get(kind) != number:
             return False
         self._answered[kind] = number
+        self.state.analysed_from[kind] = self._requested_from[kind]
         return True
 
     @work(thread=True, group="estimate", exit_on_error=False)
@@ -369,7 +379,24 @@ class WizardApp(App[int]):
         self.push_screen(SavePresetDialog(self.config), lambda path: self.forget_draft() if path else None)
 
     def action_start_training(self) -> None:
-        if self.state.check_result and self.state.check_result.problems:
+        self.start_training()
+
+    @on(TrainingRequested)
+    def training_requested(self, message: TrainingRequested) -> None:
+        self.start_training(message.resume)
+
+    def start_training(self, resume: str | None = None) -> None:
+        """Train the config in the monitor (resuming a checkpoint of its run directory), once Review has no problems.
+
+        Resuming, the run directory's earlier run is the point, not a problem.
+        """
+        if not self.analysis_settled:
+            self.show_step("review")
+            self.notify("Still checking the latest edits: try again in a moment.", severity="warning")
+            return
+        problems = [p for p in (self.state.check_result.problems if self.state.check_result else [])
+                    if not (resume and p.field == "training.output_dir")]
+        if problems:
             self.show_step("review")
             self.notify("Fix the problems listed on Review before training.", severity="error")
             return
@@ -381,20 +408,19 @@ class WizardApp(App[int]):
             return
         self.forget_draft()  # the run directory's run.yaml holds the config from now on
         # the engine makes the picked GPU the only visible one (engine.machine.gpu_choice), as for `train`
-        self.push_screen(MonitorScreen.for_training(self.config.copy(), gpu=self.state.cuda_device))
+        self.push_screen(MonitorScreen.for_training(self.config.copy(), resume=resume, gpu=self.state.cuda_device))
 
     def on_monitor_screen_closed(self, message) -> None:
         """Back from the monitor to the wizard, at Method with the out-of-memory fix applied when asked for."""
         self.pop_screen()
-        if not message.to_wizard:
-            return
-        if message.fix is not None:
+        if message.to_wizard and message.fix is not None:
             from engine.config.parsing import parse_config
 
             self.state.config, _ = parse_config(self.config.to_dict(), "fix", message.fix.overrides)
             self.notify(f"Applied: {message.fix.description}")
-            self.refresh_analysis()
-        self.show_step("method")
+        self.refresh_analysis()  # the run may have filled the run directory: Review must say so before the next ctrl+t
+        if message.to_wizard:
+            self.show_step("method")
 
 
 def make_app(preset: str | None = None, runs_root: str = "runs", warm_imports: bool = True,

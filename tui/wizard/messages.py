@@ -117,3 +117,11 @@ class RunOpened(Message):
     def __init__(self, run_dir: str) -> None:
         self.run_dir = run_dir
         super().__init__()
+
+
+class TrainingRequested(Message):
+    """Review asks to train the config now, resuming the run directory's checkpoint when one is named."""
+
+    def __init__(self, resume: str | None = None) -> None:
+        self.resume = resume
+        super().__init__()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ class WizardState:
     preview: Any = None
     """The newest DataPreview."""
     check_result: "CheckReady | None" = None
+    analysed_from: dict[str, dict] = field(default_factory=dict)
+    """Per analysis (estimate, preview, check): the config, as data, that the shown result was computed from."""
     """The newest problems and warnings."""
     cuda_device: str | None = None
     """UUID of the GPU chosen on the Hardware step (None: CUDA's device 0)."""

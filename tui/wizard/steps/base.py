@@ -41,6 +41,14 @@ class Step(VerticalScroll):
         if self.taking_edits:
             self.post_message(ConfigEdited(section))
 
+    def edited_then_reload(self, section: str) -> None:
+        """After an edit that changes other fields too (a preset button, fit and fast): say so, then show them all.
+
+        In this order: while load() sets the widgets the step takes no edits, so an edit told after it is lost.
+        """
+        self.edited(section)
+        self.load(self.config)
+
     def load(self, config: "RunConfig") -> None:
         """Show the config's values (called whenever the step becomes visible)."""
         self.loading_values = True
@@ -57,8 +65,8 @@ class Step(VerticalScroll):
         """Set widget values from the config; steps override this."""
 
     def focus_first(self) -> None:
-        """Focus the step's first control."""
-        for widget in self.query("*"):
-            if widget.focusable:
+        """Focus the step's first control that a person can see (the screen's focus chain skips hidden ones)."""
+        for widget in self.screen.focus_chain:
+            if self in widget.ancestors:
                 widget.focus()
                 return

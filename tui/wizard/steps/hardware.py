@@ -98,8 +98,7 @@ class HardwareStep(Step):
         if not self.taking_edits or event.value == precision_choice(self.config):
             return
         apply_precision_choice(self.config, str(event.value))
-        self.load(self.config)
-        self.edited("training")
+        self.edited_then_reload("training")
 
     @on(Select.Changed, "#processes")
     def processes_changed(self, event: Select.Changed) -> None:

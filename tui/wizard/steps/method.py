@@ -103,15 +103,13 @@ class MethodStep(Step):
         else:
             self.config.lora = self.config.lora or dict(LORA_PRESETS["balanced"])
             self.config.quantization = dict(QLORA) if method == "qlora" else None
-        self.load(self.config)
-        self.edited("method")
+        self.edited_then_reload("method")
 
     @on(Button.Pressed, ".lora-presets Button")
     def lora_preset(self, event: Button.Pressed) -> None:
         name = (event.button.id or "").removeprefix("lora-")
         self.config.lora = dict(LORA_PRESETS[name])
-        self.load(self.config)
-        self.edited("lora")
+        self.edited_then_reload("lora")
 
     @on(Input.Changed, "#lora-r, #lora-alpha, #lora-dropout")
     def lora_value(self, event: Input.Changed) -> None:
@@ -187,8 +185,7 @@ class MethodStep(Step):
             text.append(f"• {change.setting}: {change.before} → {change.after}\n")
         view.update(text)
         self.notify(f"Fit and fast: {len(plan.changes)} change(s); effective batch kept")
-        self.load(self.config)
-        self.edited("training")
+        self.edited_then_reload("training")
 
     def action_run_probe(self) -> None:
         self.query_one("#probe-result", Static).update(Text("probe: running 2 real steps…", style="dim"))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from rich.syntax import Syntax
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Label, Static, TabbedContent, TabPane
+from textual.containers import Horizontal
+from textual.widgets import Button, Label, Static, TabbedContent, TabPane
 
+from tui.wizard.messages import ConfigEdited, RunOpened, TrainingRequested
 from tui.wizard.steps.base import Step
 
 if TYPE_CHECKING:
@@ -37,6 +41,10 @@ class ReviewStep(Step):
     def compose(self) -> ComposeResult:
         yield Label("Review: ctrl+s saves a preset, ctrl+t starts training", classes="title")
         yield Static("checking…", id="check-result")
+        with Horizontal(id="run-dir-offers", classes="buttons"):
+            yield Button("", id="use-free-run-dir", compact=True)
+            yield Button("", id="resume-run", compact=True)
+            yield Button("", id="open-run", compact=True)
         yield Static("", id="review-optimized")
         with TabbedContent(id="review-tabs"):
             with TabPane("Preset YAML", id="tab-yaml"):
@@ -71,8 +79,44 @@ class ReviewStep(Step):
         for warning in message.warnings:
             text.append(f"! {warning}\n", style="yellow")
         self.query_one("#check-result", Static).update(text)
+        self._offer_for_run_dir(any(p.field == "training.output_dir" for p in message.problems))
         if getattr(self.parent, "current", None) == self.id:
             self.load_values(self.config)
+
+    def _offer_for_run_dir(self, taken: bool) -> None:
+        """When the run directory holds an earlier run: a free directory, resuming it, or opening it, as buttons."""
+        from engine.record.liveness import read_status
+        from engine.record.rundir import free_run_dir, holds_a_run, latest_checkpoint
+
+        run_dir = self.config.output_dir
+        taken = taken and holds_a_run(run_dir)
+        self.query_one("#run-dir-offers").display = taken
+        if not taken:
+            return
+        status, checkpoint = read_status(run_dir), latest_checkpoint(run_dir)
+        self.query_one("#use-free-run-dir", Button).label = f"Use {free_run_dir(run_dir)}"
+        resume = self.query_one("#resume-run", Button)
+        resume.display = checkpoint is not None and status in ("stopped", "died", "failed")
+        resume.label = f"Resume from {PurePath(checkpoint).name}" if checkpoint else ""
+        self.query_one("#open-run", Button).label = "Open that run"
+
+    @on(Button.Pressed, "#use-free-run-dir")
+    def use_free_run_dir(self) -> None:
+        from engine.record.rundir import free_run_dir
+
+        self.config.training["output_dir"] = str(free_run_dir(self.config.output_dir))
+        self.query_one("#run-dir-offers").display = False
+        self.post_message(ConfigEdited("training"))
+
+    @on(Button.Pressed, "#resume-run")
+    def resume_run(self) -> None:
+        from engine.record.rundir import latest_checkpoint
+
+        self.post_message(TrainingRequested(resume=latest_checkpoint(self.config.output_dir)))
+
+    @on(Button.Pressed, "#open-run")
+    def open_run(self) -> None:
+        self.post_message(RunOpened(self.config.output_dir))
 
     def action_launch_files(self) -> None:
         from tui.wizard.launch_dialog import LaunchFilesDialog

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from rich.text import Text
 from textual import on
@@ -70,8 +71,11 @@ class StartStep(Step):
             self.post_message(ConfigChosen(config, "review", unsaved=True))
         elif choice == "new":
             from engine.config.presets import new_run_config
+            from engine.record.rundir import free_run_dir
 
-            self.post_message(ConfigChosen(new_run_config(), "model"))
+            config = new_run_config()
+            config.training["output_dir"] = str(free_run_dir(Path(self.state.runs_root) / config.name))
+            self.post_message(ConfigChosen(config, "model"))
         elif choice.startswith("preset:"):
             self._load_preset(choice.split(":", 1)[1])
         elif choice.startswith("run:"):
