@@ -10,6 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Label, Static, TabbedContent, TabPane
 
+from tui.wizard.decisions import run_text
+from tui.wizard.import_report import show_import_report
 from tui.wizard.steps.base import Step
 
 if TYPE_CHECKING:
@@ -38,6 +40,8 @@ class ReviewStep(Step):
         yield Label("Review: ctrl+s saves a preset, ctrl+t starts training", classes="title")
         yield Static("checking…", id="check-result")
         yield Static("", id="review-optimized")
+        yield Static("", id="review-import")
+        yield Static("", id="review-run")
         with TabbedContent(id="review-tabs"):
             with TabPane("Preset YAML", id="tab-yaml"):
                 yield Static("", id="review-yaml")
@@ -48,6 +52,8 @@ class ReviewStep(Step):
         changes = self.query_one("#review-optimized", Static)
         changes.update(optimized_text(config))
         changes.display = bool(config.optimized)
+        show_import_report(self.query_one("#review-import", Static), self.state.import_report)
+        self.query_one("#review-run", Static).update(run_text(config, self.state.hardware()))
         self.query_one("#review-yaml", Static).update(Syntax(config.to_yaml(), "yaml", theme="ansi_dark", word_wrap=True))
         try:
             from engine.outputs.script import export_script
