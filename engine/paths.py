@@ -1,4 +1,4 @@
-"""Where sft-wizard keeps user presets and caches (XDG base directories)."""
+"""Where sft-wizard keeps user presets, caches and its run index (XDG base directories)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,12 @@ def config_dir() -> Path:
 def cache_dir() -> Path:
     """The user's sft-wizard cache directory (tiny-demo model, schema cache)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sft-wizard"
+
+
+def state_dir() -> Path:
+    """The user's sft-wizard state directory (the index of the runs started here)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     return Path(base) / "sft-wizard"
 
 

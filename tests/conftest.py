@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated cache and config dir, offline Hugging Face, CLI helpers."""
+"""Shared fixtures: an isolated cache, config and state dir, offline Hugging Face, CLI helpers."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ DEMO_DATA = PRESETS / "data" / "demo-alpaca.jsonl"
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """One cache per test session (tiny-demo is built once) and no network."""
+    """One cache per test session (tiny-demo is built once), a state dir for module fixtures' runs, and no network."""
     cache = tmp_path_factory.mktemp("cache")
     os.environ["XDG_CACHE_HOME"] = str(cache)
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["HF_DATASETS_OFFLINE"] = "1"
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
@@ -32,6 +33,14 @@ def user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(folder))
     return folder / "sft-wizard" / "presets"
+
+
+@pytest.fixture(autouse=True)
+def user_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh user state dir (the run index) for every test."""
+    folder = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(folder))
+    return folder / "sft-wizard"
 
 
 @pytest.fixture(autouse=True)

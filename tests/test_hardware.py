@@ -103,3 +103,20 @@ def test_precision_auto_and_hardware_rules_on_a_t4():
     assert problems and "no native bf16" in str(problems[0]) and "Tesla T4" in str(problems[0])
     assert problems[0].fields == ("training.bf16", "model.dtype")
     assert check_hardware_rules(forced, hardware_report(FakeNvml([a100()])), "p") == []
+
+
+def test_bf16_asked_on_a_cpu_is_said_as_training_passes_it():
+    """bf16: true on a CPU trains in bf16 autocast (transformers allows it with use_cpu; accelerate autocasts)."""
+    from engine.config.presets import new_run_config
+    from engine.config.resolve import resolve_precision, sft_kwargs
+
+    config = new_run_config()
+    config.training["bf16"] = True
+    cpu = hardware_report(FakeNvml([], fail_init=True))
+    decision, _ = resolve_precision(config, cpu)
+    assert decision.summary(on_gpu=False) == "weights bfloat16, mixed precision bf16, bf16 autocast on the CPU"
+    assert "over auto's choice (no CUDA GPU: fp32 on the CPU)" in decision.reason
+    kwargs = sft_kwargs(config, decision, "runs/x", on_gpu=False)
+    assert (kwargs["bf16"], kwargs["fp16"], kwargs["use_cpu"]) == (True, False, True)
+    del config.training["bf16"]
+    assert resolve_precision(config, cpu)[0].summary(on_gpu=False) == "weights float32, mixed precision no on the CPU"

@@ -41,6 +41,7 @@ def wizard(monkeypatch, tmp_path):
     def make(step: str) -> WizardApp:
         config, _, _ = load_preset("demo")
         config.dataset.path = "presets/data/demo-alpaca.jsonl"  # the same on every checkout
+        config.training["output_dir"] = "/runs/demo"  # Review shows the run directory resolved: absolute, the same
         app = WizardApp(config, start_step=step, runs_root=str(tmp_path / "runs"), warm_imports=False,
                         hardware=fake_hardware)
         app.animation_level = "none"  # an animation half-way at capture time must not decide the picture

@@ -327,3 +327,50 @@ async def test_a_step_never_shown_does_not_edit_the_config(in_repo):
         await settle(pilot)  # opened at Review: the Method step is mounted but never shown
         assert app.config.lora["target_modules"] == "all-linear"
         assert not app.state.unsaved
+
+
+async def test_an_import_at_80x24_shows_what_was_not_read_first_and_every_step_states_one_precision(in_repo, tmp_path):
+    """A LLaMA-Factory YAML (bf16: true, a relative output_dir) imported on a CPU machine, with keys alone."""
+    from fake_nvml import FakeNvml
+    from screen_text import svg_lines
+
+    from engine.machine.hardware import hardware_report
+    from engine.record.run_index import record_run
+
+    def screen() -> str:
+        return "\n".join(svg_lines(app.export_screenshot()))
+
+    elsewhere = tmp_path / "saves" / "earlier"  # a run the index holds, outside the runs root
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "events.jsonl").write_text('{"event": "start", "time": 1.0, "name": "earlier"}\n')
+    record_run(elsewhere)
+    cpu_decision = "weights bfloat16, mixed precision bf16, bf16 autocast on the CPU"  # accelerate autocasts on CPU
+    app = make_app(runs_root=str(tmp_path / "runs"), warm_imports=False,
+                   hardware=lambda: hardware_report(FakeNvml([], fail_init=True)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        options = app.query_one("#start-options")
+        assert f"run:{elsewhere}" in [options.get_option_at_index(i).id for i in range(options.option_count)]
+        await pilot.press("tab")
+        assert app.focused.id == "import-path"
+        await pilot.press(*list("tests/data/imports/llama3_lora_sft.yaml"), "enter")
+        await settle(pilot)
+        shown = screen()
+        assert "not read: template = 'llama3'" in shown and "4 not read, 2 warning(s), 30 settings read" in shown
+        assert "read 30 settings\n" not in shown  # the count comes last, below the fold of the report
+        await pilot.press("end")  # the report has the focus: its last line is reached by keys
+        assert "read 30 settings" in screen() and "overwrite_output_dir" in screen()
+
+        await pilot.press("ctrl+n", "ctrl+n")
+        await settle(pilot)
+        assert app.current_step == "hardware"
+        assert f"decision: {cpu_decision}" in str(app.query_one("#precision-reason").render())
+        assert "fp32" not in str(app.query_one("#cpu-banner").render())
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert cpu_decision in str(app.query_one("#method-precision").render())
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert "not read: template = 'llama3'" in str(app.query_one("#review-import").render())
+        run = str(app.query_one("#review-run").render())
+        assert str((REPO / "saves" / "llama3-8b" / "lora" / "sft").resolve()) in run and cpu_decision in run

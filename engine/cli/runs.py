@@ -10,16 +10,19 @@ from engine.errors import EXIT_OK
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register `runs`."""
     runs = sub.add_parser("runs", help="recent runs: status (running, completed, stopped, failed, died), step, loss")
-    runs.add_argument("root", nargs="?", default="runs", metavar="ROOT", help="where the runs are (default: ./runs)")
+    runs.add_argument("root", nargs="?", metavar="ROOT",
+                      help="list only the runs under ROOT (default: every run started here, from the run index, "
+                           "and those under ./runs)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """List the recent run directories under ROOT: status, step, final loss, start and path."""
+    """List the recent runs (every run started, or those under ROOT): status, step, final loss, start and path."""
     from engine.record.recent import find_runs
+    from engine.record.run_index import index_path
 
-    runs = find_runs(args.root)
+    runs = find_runs(args.root or "runs", indexed=args.root is None)
     if not runs:
-        print(f"no runs under {args.root}")
+        print(f"no runs under {args.root}" if args.root else f"no runs yet (none in {index_path()}, none under ./runs)")
         return EXIT_OK
     print(f"{'STATUS':<11}  {'STEP':>11}  {'LOSS':>8}  {'STARTED':<16}  PATH")
     for found in runs:

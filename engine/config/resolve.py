@@ -34,10 +34,11 @@ def resolve_precision(config: "RunConfig", hardware: "HardwareReport") -> tuple[
     asked = asked_mixed_precision(config)
     dtype, mixed = dtype_and_mixed(gpu.bf16 if gpu else None, asked, config.model.dtype, config.lora is None)
     reason = decision.reason
+    over_auto = "as auto would choose" if mixed == decision.mixed else "over auto's choice"
     if asked == "no":
-        reason = f"training.bf16 and fp16 are off in the preset ({reason})"
+        reason = f"training.bf16 and fp16 are off in the preset, {over_auto} ({reason})"
     elif asked is not None:
-        reason = f"training.{asked} is set in the preset ({reason})"
+        reason = f"training.{asked} is set in the preset, {over_auto} ({reason})"
     if mixed == "fp16" and dtype == "float32" and config.model.dtype == "auto":
         reason += "; fp32 weights for fp16 AMP full fine-tuning"
     notes: list[str] = []

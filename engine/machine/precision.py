@@ -20,6 +20,16 @@ class PrecisionDecision:
     tf32: bool
     reason: str
 
+    def summary(self, on_gpu: bool) -> str:
+        """The decision in the words every view states: weights, mixed precision, and TF32 or the CPU.
+
+        On a CPU, accelerate autocasts to bf16 (transformers allows bf16 with use_cpu); it never autocasts fp16 there.
+        """
+        text = f"weights {self.dtype}, mixed precision {self.mixed}"
+        if on_gpu:
+            return text + (", TF32 on" if self.tf32 else "")
+        return text + (", bf16 autocast on the CPU" if self.mixed == "bf16" else " on the CPU")
+
 
 def decide_precision(gpu: "Gpu | None") -> PrecisionDecision:
     """bf16 from compute capability 8.0, fp16 on older CUDA GPUs, fp32 on CPU; TF32 from Ampere."""

@@ -1,4 +1,4 @@
-"""Finding earlier runs (run directories with events.jsonl) and summarising them."""
+"""Finding earlier runs (the run index and run directories under a root) and summarising them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engine.record.events import EVENTS_FILE, read_events
 from engine.record.liveness import read_liveness, run_status
+from engine.record.run_index import indexed_runs
 from engine.record.rundir import latest_checkpoint
 from engine.record.state import RunState
 
@@ -41,11 +42,17 @@ def summarise_run(run_dir: Path) -> RunSummary:
                       state.total_steps, state.summary()["final_loss"], first_start, latest_checkpoint(run_dir))
 
 
-def find_runs(root: str | Path = "runs", limit: int = 20) -> list[RunSummary]:
-    """Run directories under root (and root itself), newest first."""
+def find_runs(root: str | Path = "runs", limit: int = 20, indexed: bool = True) -> list[RunSummary]:
+    """The runs training started (the run index, when indexed) and those under root (and root itself), newest first."""
+    candidates = [*(indexed_runs() if indexed else []), *_runs_under(root)]
+    unique = dict.fromkeys(path.resolve() for path in candidates if (path / EVENTS_FILE).is_file())
+    runs = [summarise_run(path) for path in unique]
+    return sorted(runs, key=lambda r: r.started or 0, reverse=True)[:limit]
+
+
+def _runs_under(root: str | Path) -> list[Path]:
+    """Run directories right under root, and root itself when it is one."""
     base = Path(root)
     if not base.is_dir():
         return []
-    candidates = [p.parent for p in base.glob(f"*/{EVENTS_FILE}")] + [p.parent for p in base.glob(EVENTS_FILE)]
-    runs = [summarise_run(p) for p in candidates]
-    return sorted(runs, key=lambda r: r.started or 0, reverse=True)[:limit]
+    return [p.parent for p in base.glob(f"*/{EVENTS_FILE}")] + [p.parent for p in base.glob(EVENTS_FILE)]

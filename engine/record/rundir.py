@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import UserError
 from engine.record.events import EVENTS_FILE, read_events
 from engine.record.liveness import ALIVE, Liveness, death_note, read_liveness, run_status
+from engine.record.run_index import record_run
 from engine.yamlio import load_yaml
 
 if TYPE_CHECKING:
@@ -21,6 +22,21 @@ FINAL_DIR = "final"
 ERROR_LOG = "error.log"
 CHECKPOINT_NAME = re.compile(r"^checkpoint\-(\d+)$")
 """transformers.trainer_utils._re_checkpoint: the names the Trainer saves and resumes from."""
+
+
+def run_dir_of(config: "RunConfig", output_dir: str | None = None) -> Path:
+    """The run directory: output_dir (--output-dir) or training.output_dir, `~` expanded as SFTConfig does.
+
+    A relative directory stays relative to the working directory training starts in, as it is for SFTConfig;
+    the run index records it absolute.
+    """
+    return Path(os.path.expanduser(output_dir or config.output_dir))
+
+
+def create_run_dir(run_dir: Path) -> None:
+    """Make the run directory and add it to the run index, so `sft-wizard runs` lists it wherever it is."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record_run(run_dir)
 
 
 def latest_checkpoint(run_dir: str | Path) -> str | None:

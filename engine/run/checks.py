@@ -49,9 +49,9 @@ def full_check(config: Any, hardware: Any = None, sample: int | None = None) -> 
 
 def _run_dir_problems(config: Any) -> list[Problem]:
     """An earlier run in the run directory, or one that cannot be written: `train` would refuse it."""
-    from engine.record.rundir import run_dir_problem
+    from engine.record.rundir import run_dir_of, run_dir_problem
 
-    problem = run_dir_problem(config.output_dir)
+    problem = run_dir_problem(run_dir_of(config))
     return [] if problem is None else [problem]
 
 

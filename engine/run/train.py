@@ -31,9 +31,11 @@ from engine.record.rundir import (
     FINAL_DIR,
     RUN_FILE,
     checkpoint_to_resume,
+    create_run_dir,
     latest_checkpoint,
     recorded,
     resume_point,
+    run_dir_of,
 )
 from engine.record.state import RunState
 from engine.run.multi.world import World, join_ranks, this_world
@@ -117,7 +119,7 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     from engine.run.trainer import trainer_arguments
 
     config = request.config
-    run_dir = Path(request.output_dir or config.output_dir)
+    run_dir = run_dir_of(config, request.output_dir)
     problems = check_hardware_rules(config, hardware, "preset")
     raise_problems(problems)
     precision, precision_notes = resolve_precision(config, hardware)
@@ -145,7 +147,7 @@ def run_training(request: RunRequest) -> RunResult:
     control = request.control or RunControl()
     if not world.main or world.launched:  # the launcher (or rank 0) holds the run directory
         return _train_in_run_dir(plan, request, control, world)
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    create_run_dir(plan.run_dir)
     with RunLock(plan.run_dir):  # held until the run ends; the OS drops it if this process dies
         discard_requests(plan.run_dir)
         return _train_in_run_dir(plan, request, control, world)

@@ -81,10 +81,11 @@ class InProcessRun(RunSource):
 
     def __init__(self, config: Any, output_dir: str | None = None, resume: str | None = None,
                  gpu: str | None = None) -> None:
+        from engine.record.rundir import run_dir_of
         from engine.run.control import RunControl
 
         self._config = config
-        self.run_dir = output_dir or config.output_dir
+        self.run_dir = str(run_dir_of(config, output_dir))
         self.resume = resume
         self.gpu = gpu
         """The GPU picked in the wizard (UUID), made the only visible one by the engine's rule; None: its default."""

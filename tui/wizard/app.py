@@ -207,6 +207,7 @@ class WizardApp(App[int]):
         """Replace the edited config (a new run, a loaded preset, imported code) and show a step."""
         self.state.config = message.config
         self.state.unsaved = message.unsaved
+        self.state.import_report = message.import_report
         if message.unsaved:
             self.keep_draft(message.config.copy())
         if message.step is not None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from engine.models.architecture import ModelStructure
     from engine.problems import Problem
     from engine.run.probe import ProbeResult
+    from tui.wizard.import_report import ImportReport
 
 
 class ConfigEdited(Message):
@@ -76,13 +77,16 @@ class LibrariesReady(Message):
 class ConfigChosen(Message):
     """A step replaced the whole config (a new run, a preset, imported code); `step` is shown next, if any.
 
-    `unsaved` is true for a config that exists nowhere else (imported code, a restored draft).
+    `unsaved` is true for a config that exists nowhere else (imported code, a restored draft);
+    `import_report` is what the import said, for an imported file.
     """
 
-    def __init__(self, config: "RunConfig", step: str | None, unsaved: bool = False) -> None:
+    def __init__(self, config: "RunConfig", step: str | None, unsaved: bool = False,
+                 import_report: "ImportReport | None" = None) -> None:
         self.config = config
         self.step = step
         self.unsaved = unsaved
+        self.import_report = import_report
         super().__init__()
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
     from engine.machine.hardware import HardwareReport
+    from tui.wizard.import_report import ImportReport
     from tui.wizard.messages import CheckReady
 
 
@@ -35,3 +36,5 @@ class WizardState:
     """UUID of the GPU chosen on the Hardware step (None: CUDA's device 0)."""
     unsaved: bool = False
     """Whether the config holds edits that are neither a saved preset nor a run (kept as the draft)."""
+    import_report: "ImportReport | None" = None
+    """What importing the config's file said (Review repeats it); None when the config was not imported."""

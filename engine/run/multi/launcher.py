@@ -21,6 +21,7 @@ from engine.config.presets import save_preset
 from engine.errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED
 from engine.record.events import EVENTS_FILE, EventWriter, Listener, follow_events, read_events
 from engine.record.rank_heartbeats import RANKS_DIR
+from engine.record.rundir import create_run_dir
 from engine.run.control import RunControl, discard_requests, send_request
 from engine.run.multi.accelerate_config import accelerate_command, accelerate_config, worker_arguments
 from engine.run.multi.world import LAUNCHER_ENV
@@ -47,7 +48,7 @@ def launch_run(request: RunRequest) -> RunResult:
 
     plan = plan_run(request)
     control = request.control or RunControl()
-    plan.run_dir.mkdir(parents=True, exist_ok=True)
+    create_run_dir(plan.run_dir)
     with RunLock(plan.run_dir):  # this process holds the run directory for its ranks
         discard_requests(plan.run_dir)
         command = write_launch_files(plan)

@@ -49,8 +49,8 @@ class HardwareStep(Step):
         banner = self.query_one("#cpu-banner", Static)
         if not report.gpus:
             banner.update(Text(f"CPU mode: no NVIDIA GPU ({report.nvml_error}). {report.cpu_count} cores, "
-                               f"{gib(report.ram_total_bytes)} RAM. Training runs in fp32 on the CPU: "
-                               "fine for tiny-demo; estimates below plan for a GPU.", style="bold yellow"))
+                               f"{gib(report.ram_total_bytes)} RAM. Training runs on the CPU, in the precision "
+                               "decided below: fine for tiny-demo; estimates plan for a GPU.", style="bold yellow"))
         else:
             banner.update("")
         for gpu in report.gpus:
@@ -68,8 +68,8 @@ class HardwareStep(Step):
             widget.display = len(visible) > 1
         self.query_one("#precision", Select).value = precision_choice(config)
         decision, notes = resolve_precision(config, report)
-        text = Text.assemble(("decision: ", "bold"), f"weights {decision.dtype}, mixed precision {decision.mixed}",
-                             ", TF32 on" if decision.tf32 and report.gpus else "", f"\nwhy: {decision.reason}")
+        text = Text.assemble(("decision: ", "bold"), decision.summary(report.training_gpu is not None),
+                             f"\nwhy: {decision.reason}")
         for note in notes:
             text.append(f"\n{note}", style="yellow")
         self.query_one("#precision-reason", Static).update(text)

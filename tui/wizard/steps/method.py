@@ -67,10 +67,15 @@ class MethodStep(Step):
                 yield SelectionList[str](id="targets")
             with Vertical(id="memory-panel"):
                 yield Label("Memory fit", classes="title")
+                yield Static("", id="method-precision")
                 yield Static("estimating…", id="memory")
                 yield Static("", id="probe-result")
 
     def load_values(self, config) -> None:
+        from tui.wizard.decisions import precision_text
+
+        self.query_one("#method-precision", Static).update(Text.assemble(
+            ("precision: ", "bold"), precision_text(config, self.state.hardware())))
         method = method_of(config)
         self.query_one(f"#method-{method}", RadioButton).value = True
         lora = config.lora or LORA_PRESETS["balanced"]

@@ -13,6 +13,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Button, Label, Static, TabbedContent, TabPane
 
+from tui.wizard.decisions import run_text
+from tui.wizard.import_report import show_import_report
 from tui.wizard.messages import ConfigEdited, RunOpened, TrainingRequested
 from tui.wizard.steps.base import Step
 
@@ -46,6 +48,8 @@ class ReviewStep(Step):
             yield Button("", id="resume-run", compact=True)
             yield Button("", id="open-run", compact=True)
         yield Static("", id="review-optimized")
+        yield Static("", id="review-import")
+        yield Static("", id="review-run")
         with TabbedContent(id="review-tabs"):
             with TabPane("Preset YAML", id="tab-yaml"):
                 yield Static("", id="review-yaml")
@@ -56,6 +60,8 @@ class ReviewStep(Step):
         changes = self.query_one("#review-optimized", Static)
         changes.update(optimized_text(config))
         changes.display = bool(config.optimized)
+        show_import_report(self.query_one("#review-import", Static), self.state.import_report)
+        self.query_one("#review-run", Static).update(run_text(config, self.state.hardware()))
         self.query_one("#review-yaml", Static).update(Syntax(config.to_yaml(), "yaml", theme="ansi_dark", word_wrap=True))
         try:
             from engine.outputs.script import export_script
@@ -86,9 +92,9 @@ class ReviewStep(Step):
     def _offer_for_run_dir(self, taken: bool) -> None:
         """When the run directory holds an earlier run: a free directory, resuming it, or opening it, as buttons."""
         from engine.record.liveness import read_status
-        from engine.record.rundir import free_run_dir, holds_a_run, latest_checkpoint
+        from engine.record.rundir import free_run_dir, holds_a_run, latest_checkpoint, run_dir_of
 
-        run_dir = self.config.output_dir
+        run_dir = run_dir_of(self.config)
         taken = taken and holds_a_run(run_dir)
         self.query_one("#run-dir-offers").display = taken
         if not taken:
@@ -102,21 +108,23 @@ class ReviewStep(Step):
 
     @on(Button.Pressed, "#use-free-run-dir")
     def use_free_run_dir(self) -> None:
-        from engine.record.rundir import free_run_dir
+        from engine.record.rundir import free_run_dir, run_dir_of
 
-        self.config.training["output_dir"] = str(free_run_dir(self.config.output_dir))
+        self.config.training["output_dir"] = str(free_run_dir(run_dir_of(self.config)))
         self.query_one("#run-dir-offers").display = False
         self.post_message(ConfigEdited("training"))
 
     @on(Button.Pressed, "#resume-run")
     def resume_run(self) -> None:
-        from engine.record.rundir import latest_checkpoint
+        from engine.record.rundir import latest_checkpoint, run_dir_of
 
-        self.post_message(TrainingRequested(resume=latest_checkpoint(self.config.output_dir)))
+        self.post_message(TrainingRequested(resume=latest_checkpoint(run_dir_of(self.config))))
 
     @on(Button.Pressed, "#open-run")
     def open_run(self) -> None:
-        self.post_message(RunOpened(self.config.output_dir))
+        from engine.record.rundir import run_dir_of
+
+        self.post_message(RunOpened(str(run_dir_of(self.config))))
 
     def action_launch_files(self) -> None:
         from tui.wizard.launch_dialog import LaunchFilesDialog

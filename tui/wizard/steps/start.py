@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -27,7 +28,8 @@ class StartStep(Step):
         yield OptionList(id="start-options")
         yield Label("Import tutorial code or a LLaMA-Factory/Axolotl/TRL YAML (read, never run)", classes="subtitle")
         yield Input(compact=True, placeholder="course.py", id="import-path")
-        yield Static("", id="import-result")
+        with VerticalScroll(id="import-report"):  # height-limited; focused after an import, arrows scroll it
+            yield Static("", id="import-result")
 
     def load_values(self, config) -> None:
         # Listed just after the screen is drawn: reading every preset's YAML must not delay the first screen.
@@ -96,21 +98,23 @@ class StartStep(Step):
     @on(Input.Submitted, "#import-path")
     def import_code(self, event: Input.Submitted) -> None:
         from engine.importing.detect import preset_from_file
+        from tui.wizard.import_report import ImportReport, report_text
 
         result_view = self.query_one("#import-result", Static)
+        report_view = self.query_one("#import-report", VerticalScroll)
+        report_view.display = True
         try:
             imported = preset_from_file(event.value.strip())
         except UserError as exc:
             result_view.update(Text(str(exc), style="red"))
             return
-        lines = Text()
-        lines.append(f"read {len(imported.result.read)} settings", style="green")
-        for item in imported.result.not_read:
-            lines.append(f"\nnot read: {item}", style="yellow")
-        for item in imported.warnings:
-            lines.append(f"\n{item}", style="dim")
-        for item in imported.to_complete:
-            lines.append(f"\nto fix: {item}", style="red")
-        result_view.update(lines)
-        self.post_message(ConfigChosen(imported.config, None, unsaved=True))
-        self.notify("Imported; review each step (ctrl+n) or jump to Review (ctrl+g).")
+        report = ImportReport.of(imported, event.value.strip())
+        result_view.update(report_text(report) + Text("\nctrl+n: each step in turn, ctrl+g: Review", style="dim"))
+        self.post_message(ConfigChosen(imported.config, None, unsaved=True, import_report=report))
+        report_view.scroll_home(animate=False)
+        self.call_after_refresh(self._show_import_report)
+
+    def _show_import_report(self) -> None:
+        """Focus the report (arrows and page keys scroll it) and scroll the step to its end: all of it in view at 80x24."""
+        self.query_one("#import-report", VerticalScroll).focus(scroll_visible=False)
+        self.scroll_end(animate=False)
