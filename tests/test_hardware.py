@@ -119,4 +119,4 @@ def test_bf16_asked_on_a_cpu_is_said_as_training_passes_it():
     kwargs = sft_kwargs(config, decision, "runs/x", on_gpu=False)
     assert (kwargs["bf16"], kwargs["fp16"], kwargs["use_cpu"]) == (True, False, True)
     del config.training["bf16"]
-    assert resolve_precision(config, cpu)[0].summary(on_gpu=False) == "weights float32, mixed precision no on the CPU"
+    assert resolve_precision(config, cpu)[0].summary(on_gpu=False) == "weights float32, no mixed precision, on the CPU"

@@ -198,7 +198,7 @@ async def test_fit_and_fast_key_optimizes_keeps_the_effective_batch_and_review_l
         from tui.wizard.steps.review import optimized_text
 
         listed = optimized_text(app.config).plain
-        assert "per_device_train_batch_size" in listed and "low-memory-8gb" in listed
+        assert "per_device_train_batch_size" in listed and "fit and fast changed" in listed
 
 
 async def test_train_on_the_prompt_too_is_a_keyboard_choice_on_dataset_at_80x24(in_repo):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from importlib import metadata
 
 from engine import __version__
 
@@ -15,6 +14,8 @@ LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "datasets", "
 
 def torch_build() -> str:
     """Which build the installed torch is, read from its torch/version.py without importing torch."""
+    from importlib import metadata  # not at import: every start of the wizard would read the email parser
+
     try:
         return build_of(metadata.distribution("torch").locate_file("torch/version.py").read_text(encoding="utf-8"))
     except (metadata.PackageNotFoundError, OSError):
@@ -37,6 +38,8 @@ def build_of(version_file: str) -> str:
 
 def versions_in_use() -> dict[str, str]:
     """sft-wizard's version and each library's installed version ("not installed" where absent)."""
+    from importlib import metadata
+
     versions = {"sft-wizard": __version__, "python": sys.version.split()[0]}
     for name in LIBRARIES:
         try:

@@ -118,9 +118,9 @@ class RunConfig:
             data["optimized"] = copy.deepcopy(self.optimized)
         return data
 
-    def to_yaml(self) -> str:
-        """The config as preset YAML."""
-        return dump_yaml(self.to_dict())
+    def to_yaml(self, width: int = 100) -> str:
+        """The config as preset YAML (long text folded at width)."""
+        return dump_yaml(self.to_dict(), width)
 
     def copy(self) -> "RunConfig":
         """A deep copy, for edits that must not touch the original."""

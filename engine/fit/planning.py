@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Callable
 from engine.errors import UserError
 from engine.fit.optimize import Machine, Plan, optimize_config
 from engine.fit.verdicts import GPU_TABLE, parse_gpu_memory
+from engine.units import gib
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
@@ -39,7 +40,7 @@ def planning_machine(config: "RunConfig", hardware: "HardwareReport", gpu_memory
         machine = Machine(f"cuda:{local.cuda_index} {local.name}", local.free_bytes, True, local,
                           loadable_attention(config.model, on_cuda=True), hardware.cpu_count)
     else:
-        machine = Machine(f"this CPU ({hardware.cpu_count} cores, RAM available)", hardware.ram_available_bytes, False,
+        machine = Machine(f"this CPU ({hardware.cpu_count} cores, {gib(hardware.ram_available_bytes)} RAM available)", hardware.ram_available_bytes, False,
                           None, loadable_attention(config.model, on_cuda=False), hardware.cpu_count)
         if config.quantization:
             machine.notes.append("4-bit/8-bit loading needs a CUDA GPU: plan for one with --gpu-memory (e.g. A100-80G)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 from functools import cache
@@ -34,6 +33,8 @@ def installed_trl() -> tuple[str | None, bool]:
 
     Read once per process: optimize estimates dozens of candidate settings, each asking this.
     """
+    import importlib.metadata  # 17 ms of email parsing: not at import, where the wizard's first screen would wait
+
     try:
         version = importlib.metadata.version("trl")
     except importlib.metadata.PackageNotFoundError:

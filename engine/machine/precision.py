@@ -25,10 +25,10 @@ class PrecisionDecision:
 
         On a CPU, accelerate autocasts to bf16 (transformers allows bf16 with use_cpu); it never autocasts fp16 there.
         """
-        text = f"weights {self.dtype}, mixed precision {self.mixed}"
+        text = f"weights {self.dtype}, " + (f"mixed precision {self.mixed}" if self.mixed != "no" else "no mixed precision")
         if on_gpu:
             return text + (", TF32 on" if self.tf32 else "")
-        return text + (", bf16 autocast on the CPU" if self.mixed == "bf16" else " on the CPU")
+        return text + (", bf16 autocast on the CPU" if self.mixed == "bf16" else ", on the CPU")
 
 
 def decide_precision(gpu: "Gpu | None") -> PrecisionDecision:

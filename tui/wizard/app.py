@@ -81,6 +81,7 @@ class WizardApp(App[int]):
         self.warm_imports = warm_imports
         self._refresh_timer: Timer | None = None
         self._edited_sections: set[str] = set()
+        self._analysis_started = time.perf_counter()
         """The config sections edited since the analyses last ran."""
         self.started_at = time.perf_counter()
         self._requests: dict[str, int] = {}
@@ -197,6 +198,8 @@ class WizardApp(App[int]):
 
     def refresh_analysis(self, *sections: str) -> None:
         """Rerun the estimate, the checks and (when a section it reads changed, or all) the data preview in workers."""
+        self._analysis_started = time.perf_counter()
+        self.set_status("[dim]checking the latest edit…[/]")
         self.run_estimate(self.config.copy(), self._next("estimate"))
         if not sections or {"dataset", "model", "training"} & set(sections):
             self.run_preview(self.config.copy(), self._next("preview"))
@@ -256,6 +259,9 @@ class WizardApp(App[int]):
             return False
         self._answered[kind] = number
         self.state.analysed_from[kind] = self._requested_from[kind]
+        if self._answered == self._requests:
+            seconds = time.perf_counter() - self._analysis_started
+            self.call_after_refresh(self.set_status, f"[dim]memory, data and checks up to date ({seconds:.1f} s)[/]")
         return True
 
     @work(thread=True, group="estimate", exit_on_error=False)
@@ -349,8 +355,6 @@ class WizardApp(App[int]):
     def libraries_ready(self, message: LibrariesReady) -> None:
         if message.problem:
             self.set_status(f"[red]could not import the training libraries: {message.problem}[/]")
-        else:
-            self.set_status(f"[dim]analysis ready ({message.seconds:.1f} s, in a background process)[/]")
 
     @on(Worker.StateChanged)
     def worker_failed(self, event: Worker.StateChanged) -> None:

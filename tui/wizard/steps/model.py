@@ -42,8 +42,9 @@ class ModelStep(Step):
         for entry in rows:
             haystack = f"{entry['id']} {entry['size']} {entry['config']['model_type']}".lower()
             if all(word in haystack for word in words):
-                licence = Text("gated: accept on the Hub", style="yellow") if entry["gated"] else Text("open", style="green")
-                table.add_row(entry["id"], entry["size"], entry["config"]["model_type"],
+                licence = Text("gated", style="yellow") if entry["gated"] else Text("open", style="green")
+                size = entry["size"].split(" (")[0] + (" MoE" if "MoE" in entry["size"] else "")  # 47B (8x7B MoE)
+                table.add_row(entry["id"], size, entry["config"]["model_type"],
                               f"{entry['config'].get('max_position_embeddings', '?'):,}", licence, key=entry["id"])
 
     def load_values(self, config) -> None:

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, HorizontalScroll
 from textual.widgets import Button, Label, Static, TabbedContent, TabPane
 
 from tui.wizard.decisions import run_text
@@ -27,7 +27,7 @@ def optimized_text(config) -> Text:
     record = config.optimized or {}
     text = Text()
     if record.get("changes"):
-        text.append(f"fit and fast changed {len(record['changes'])} setting(s) of {record.get('from')}:\n", style="bold")
+        text.append(f"fit and fast changed {len(record['changes'])} setting(s):\n", style="bold")
         for change in record["changes"]:
             text.append(f"  {change.get('setting')}: {change.get('from')} → {change.get('to')}  ", style="cyan")
             text.append(f"({change.get('reason')})\n", style="dim")
@@ -52,9 +52,11 @@ class ReviewStep(Step):
         yield Static("", id="review-run")
         with TabbedContent(id="review-tabs"):
             with TabPane("Preset YAML", id="tab-yaml"):
-                yield Static("", id="review-yaml")
+                with HorizontalScroll(classes="code-view"):  # long lines scroll sideways (left/right), never wrap
+                    yield Static("", id="review-yaml")
             with TabPane("Python script", id="tab-script"):
-                yield Static("", id="review-script")
+                with HorizontalScroll(classes="code-view"):
+                    yield Static("", id="review-script")
 
     def load_values(self, config) -> None:
         changes = self.query_one("#review-optimized", Static)
@@ -62,14 +64,18 @@ class ReviewStep(Step):
         changes.display = bool(config.optimized)
         show_import_report(self.query_one("#review-import", Static), self.state.import_report)
         self.query_one("#review-run", Static).update(run_text(config, self.state.hardware()))
-        self.query_one("#review-yaml", Static).update(Syntax(config.to_yaml(), "yaml", theme="ansi_dark", word_wrap=True))
+        self.query_one("#review-yaml", Static).update(Syntax(config.to_yaml(width=self._text_width()), "yaml", theme="ansi_dark"))
         try:
             from engine.outputs.script import export_script
 
             script = export_script(config, self.state.hardware())
         except Exception as exc:  # a config the script cannot express yet (e.g. missing model)
             script = f"# not available until the problems above are fixed: {exc}"
-        self.query_one("#review-script", Static).update(Syntax(script, "python", theme="ansi_dark", word_wrap=True))
+        self.query_one("#review-script", Static).update(Syntax(script, "python", theme="ansi_dark"))
+
+    def _text_width(self) -> int:
+        """Where the YAML view folds long values (as YAML folds text), so its lines fit the view."""
+        return max(40, (self.scrollable_content_region.width or 80) - 12)  # PyYAML folds after the word that passes it
 
     def focus_first(self) -> None:
         super().focus_first()
