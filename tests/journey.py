@@ -24,7 +24,9 @@ def unseen_focus(app) -> list[str]:
         return [f"{_name(widget)} has focus but is not drawn"]
     region, clip = geometry.region, geometry.clip.intersection(screen.region)
     visible = region.intersection(clip)
-    if region.width > clip.width or region.height > clip.height:  # larger than its view: it must fill the view
+    if not visible.area:
+        whole = False
+    elif region.width > clip.width or region.height > clip.height:  # larger than its view: it must fill the view
         whole = visible.height == min(region.height, clip.height) and visible.width == min(region.width, clip.width)
     else:
         whole = visible == region
