@@ -201,15 +201,15 @@ def test_turn_settings_that_cannot_apply_are_named(setting, message):
 def test_llama_factory_settings_without_a_counterpart_are_listed_not_guessed(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "mine.json"},
                                                             "held_out": {"file_name": "held_out.json"}}))
-    config = tmp_path / "dpo.yaml"
-    config.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nstage: dpo\nfinetuning_type: freeze\nlora_rank: 4\n"
+    config = tmp_path / "freeze.yaml"
+    config.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nstage: sft\nfinetuning_type: freeze\nlora_rank: 4\n"
                       "dataset: mine\neval_dataset: held_out\nquantization_bit: 3\nquantization_method: hqq\n")
     result = import_file(str(config))
     assert result.raw["lora"] is None and result.raw["quantization"] is None
     assert result.raw["dataset"] == {"path": str(tmp_path / "mine.json"), "format": "alpaca",
                                      "eval_path": str(tmp_path / "held_out.json")}
     assert [line.split(" = ")[0] for line in result.not_read] == [
-        "stage", "finetuning_type", "lora_rank", "quantization_bit", "quantization_method"]
+        "finetuning_type", "lora_rank", "quantization_bit", "quantization_method"]
 
 
 def test_a_dataset_info_that_is_not_a_mapping_of_entries_is_exit_2(tmp_path):

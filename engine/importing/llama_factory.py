@@ -34,11 +34,7 @@ def import_llama_factory(config: dict, path: str) -> ImportResult:
     if isinstance(reader.config.get("flash_attn"), str) and reader.config["flash_attn"] in _ATTENTION:
         reader.copy("flash_attn", "model", "attn_implementation", _ATTENTION[reader.config["flash_attn"]])
     reader.note("flash_attn", "the model's default attention")
-    stage = reader.config.get("stage", "sft")
-    if stage == "sft":
-        reader.note("stage", "supervised fine-tuning, what sft-wizard trains")
-    else:
-        reader.skip("stage", "sft-wizard trains supervised fine-tuning (stage: sft) only")
+    reader.note("stage", "supervised fine-tuning, what sft-wizard trains")  # other stages are refused before
     reader.note("do_train", "`sft-wizard train` trains")
     _read_method(reader)
     _read_quantization(reader)
