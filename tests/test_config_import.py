@@ -219,3 +219,34 @@ def test_a_dataset_info_that_is_not_a_mapping_of_entries_is_exit_2(tmp_path):
     result = run_command("import", str(config), "--output", str(tmp_path / "out.yaml"))
     assert result.returncode == 2 and "dataset_info.json maps each dataset name" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_axolotl_hub_dataset_with_data_files_keeps_the_repo_and_the_files_inside_it(tmp_path):
+    config = tmp_path / "hub.yml"
+    config.write_text("base_model: tiny-demo\ndatasets:\n  - path: org/instructions\n    data_files:\n"
+                      "      - data/train.jsonl\n    type: alpaca\n")
+    dataset = import_file(str(config)).raw["dataset"]
+    assert (dataset["path"], dataset["data_files"]) == ("org/instructions", "data/train.jsonl")
+    config.write_text(f"base_model: tiny-demo\ndatasets:\n  - path: {tmp_path}\n    data_files: {config}\n")
+    dataset = import_file(str(config)).raw["dataset"]  # a local folder's data_files are paths of their own in Axolotl
+    assert dataset["path"] == str(config) and "data_files" not in dataset
+
+
+def test_data_files_are_read_inside_the_hub_dataset_or_folder_of_dataset_path(tmp_path, monkeypatch):
+    import datasets
+
+    from engine.config.run_config import DatasetSection
+    from engine.data.reading import read_table
+
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: calls.append((args, kwargs)))
+    read_table("org/instructions", DatasetSection(path="org/instructions", data_files="data/train.jsonl"))
+    assert calls == [(("org/instructions", None), {"data_files": "data/train.jsonl", "split": "train",
+                                                   "revision": None})]
+    monkeypatch.undo()
+    folder = tmp_path / "repo"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "train.jsonl").write_text(json.dumps({"instruction": "Say hi.", "input": "", "output": "Hi."}))
+    (folder / "data" / "other.jsonl").write_text(json.dumps({"instruction": "Say no.", "input": "", "output": "No."}))
+    table = read_table(str(folder), DatasetSection(path=str(folder), data_files="data/train.jsonl"))
+    assert table["output"] == ["Hi."]

@@ -6,6 +6,8 @@ run), written into the preset so it trains the same way.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from engine.importing.config_reader import ConfigReader, read_dataset_entry
 from engine.importing.result import ImportResult
 
@@ -136,6 +138,13 @@ def _read_datasets(reader: ConfigReader) -> None:
 def _read_entry(result: ImportResult, entry: dict) -> None:
     """The first datasets: entry: its file or Hub id, its type and how its messages and turns are read."""
     where = f"{TOOL} datasets[0]"
+    files = entry.get("data_files")
+    if files and Path(str(entry.get("path"))).is_dir():  # Axolotl reads a local folder's data_files as paths of their own
+        files = files if isinstance(files, list) else [files]
+        entry = {**entry, "path": files[0], "data_files": None}
+        for extra in files[1:]:
+            result.not_read.append(f"{where}.data_files: {extra!r}: sft-wizard reads one local file (the first); "
+                                   "merge the files to train on all")
     read_dataset_entry(result, entry, where)
     kind = entry.get("type")
     if kind in _TYPES:
