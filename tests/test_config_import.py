@@ -250,3 +250,22 @@ def test_data_files_are_read_inside_the_hub_dataset_or_folder_of_dataset_path(tm
     (folder / "data" / "other.jsonl").write_text(json.dumps({"instruction": "Say no.", "input": "", "output": "No."}))
     table = read_table(str(folder), DatasetSection(path=str(folder), data_files="data/train.jsonl"))
     assert table["output"] == ["Hi."]
+
+
+def test_an_imported_deepspeed_config_is_said_at_import_and_check_and_refused_by_train_with_exit_2(tmp_path):
+    import importlib.util
+
+    config = tmp_path / "ds.yml"
+    config.write_text("base_model: tiny-demo\ndeepspeed: deepspeed_configs/zero2.json\ndatasets:\n"
+                      "  - path: tests/data/imports/alpaca_en_demo.json\n    type: alpaca\n")
+    out = tmp_path / "ds.preset.yaml"
+    imported_now = run_command("import", str(config), "--output", str(out))
+    said = ("needs DeepSpeed, which is not installed here" if importlib.util.find_spec("deepspeed") is None
+            else "no such DeepSpeed config file")
+    assert imported_now.returncode == 0 and said in imported_now.stdout.split("to complete before training")[1]
+    checked = check(out)
+    assert checked.returncode == 2 and said in checked.stderr and "Traceback" not in checked.stderr
+    trained = run_command("train", str(out), *ON_CPU, "--headless", "--output-dir", str(tmp_path / "run"))
+    assert trained.returncode == 2 and said in trained.stderr and "Traceback" not in trained.stderr
+    if said.startswith("needs"):
+        assert "pip install deepspeed" in trained.stderr
