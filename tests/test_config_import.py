@@ -252,6 +252,70 @@ def test_data_files_are_read_inside_the_hub_dataset_or_folder_of_dataset_path(tm
     assert table["output"] == ["Hi."]
 
 
+def test_axolotl_defaults_that_differ_from_sftconfig_are_written_into_the_preset(tmp_path):
+    config = tmp_path / "short.yml"
+    config.write_text("base_model: tiny-demo\nlearning_rate: 0.0002\ndatasets:\n"
+                      "  - path: tests/data/imports/alpaca_en_demo.json\n    type: alpaca\n")
+    training = import_file(str(config)).raw["training"]
+    assert training == {"learning_rate": 0.0002, "lr_scheduler_type": "cosine", "num_train_epochs": 1.0,
+                        "per_device_train_batch_size": 1, "max_length": 512, "per_device_eval_batch_size": 1,
+                        "activation_checkpointing": False}
+    config.write_text(config.read_text() + "micro_batch_size: 4\nlr_scheduler: linear\n")
+    training = import_file(str(config)).raw["training"]
+    assert (training["per_device_eval_batch_size"], training["lr_scheduler_type"]) == (4, "linear")
+
+
+def test_llama_factory_defaults_that_differ_from_sftconfig_are_written_into_the_preset(tmp_path):
+    config = tmp_path / "lf.yaml"
+    config.write_text("model_name_or_path: x/y\nstage: sft\nfinetuning_type: lora\ntemplate: llama3\n")
+    result = import_file(str(config))
+    assert {key: result.raw["training"][key] for key in ("max_length", "learning_rate", "activation_checkpointing")} == {
+        "max_length": 2048, "learning_rate": 5e-5, "activation_checkpointing": True}
+    assert any("does not set do_train: true" in warning for warning in result.warnings)
+    config.write_text(config.read_text() + "do_train: true\ndisable_gradient_checkpointing: true\n")
+    result = import_file(str(config))
+    assert result.raw["training"]["activation_checkpointing"] is False
+    assert not any("do_train" in warning for warning in result.warnings)
+
+
+@pytest.mark.parametrize(("text", "where", "expected"), [
+    ("attn_implementation: sdpa\n", ("model", "attn_implementation"), "sdpa"),
+    ("eval_batch_size: 3\n", ("training", "per_device_eval_batch_size"), 3),
+    ("adam_epsilon: 1.0e-6\n", ("training", "adam_epsilon"), 1e-6),
+    ("adapter: lora\nlora_target_parameters: [mlp.experts.gate_up_proj]\n", ("lora", "target_parameters"),
+     ["mlp.experts.gate_up_proj"]),
+])
+def test_axolotl_keys_that_sft_wizard_has_are_read(tmp_path, text, where, expected):
+    config = tmp_path / "keys.yml"
+    config.write_text(f"base_model: tiny-demo\n{text}datasets:\n  - path: tests/data/imports/alpaca_en_demo.json\n"
+                      "    type: alpaca\n")
+    result = import_file(str(config))
+    assert result.raw[where[0]][where[1]] == expected
+    assert not any("no sft-wizard setting" in line for line in result.not_read), result.not_read
+
+
+def test_axolotl_keys_axolotl_itself_ignores_or_patches_are_listed_with_why(tmp_path):
+    config = tmp_path / "keys.yml"
+    config.write_text("base_model: tiny-demo\nadam_eps: 0.00001\nattn_implementation: xformers\ndatasets:\n"
+                      "  - path: tests/data/imports/alpaca_en_demo.json\n    type: alpaca\n")
+    result = import_file(str(config))
+    assert "adam_eps = 1e-05: Axolotl does not read it (its setting is adam_epsilon)" in "\n".join(result.not_read)
+    assert "attn_implementation = 'xformers': an Axolotl attention patch" in "\n".join(result.not_read)
+    assert "attn_implementation" not in result.raw["model"] and "adam_epsilon" not in result.raw["training"]
+
+
+def test_trl_num_processes_and_llama_factory_gradient_checkpointing_are_read(tmp_path):
+    config = tmp_path / "trl.yaml"
+    config.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\ndataset_name: stanfordnlp/imdb\nnum_processes: 4\n")
+    assert import_file(str(config)).raw["distributed"] == {"processes": 4}
+    config = tmp_path / "lf.yaml"
+    config.write_text("model_name_or_path: x/y\nstage: sft\ndo_train: true\ntemplate: llama3\n"
+                      "disable_gradient_checkpointing: false\n")
+    result = import_file(str(config))
+    assert result.raw["training"]["activation_checkpointing"] is True
+    assert "disable_gradient_checkpointing" not in "\n".join(result.not_read)
+
+
 def test_an_imported_deepspeed_config_is_said_at_import_and_check_and_refused_by_train_with_exit_2(tmp_path):
     import importlib.util
 

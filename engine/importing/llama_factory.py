@@ -23,6 +23,10 @@ SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human"
                  "system_tag": "system", "observation_tag": "observation", "function_tag": "function_call"}
 """LLaMA-Factory's sharegpt `tags` and their defaults."""
 _ATTENTION = {"fa2": "flash_attention_2", "sdpa": "sdpa", "disabled": "eager"}
+CUTOFF_LEN = 2048
+"""LLaMA-Factory's cutoff_len when the config does not set it (SFTConfig's max_length is 1024)."""
+LEARNING_RATE = 5e-5
+"""transformers' Seq2SeqTrainingArguments learning_rate, which LLaMA-Factory trains with (SFTConfig's is 2e-5)."""
 
 
 def import_llama_factory(config: dict, path: str) -> ImportResult:
@@ -35,11 +39,21 @@ def import_llama_factory(config: dict, path: str) -> ImportResult:
         reader.copy("flash_attn", "model", "attn_implementation", _ATTENTION[reader.config["flash_attn"]])
     reader.note("flash_attn", "the model's default attention")
     reader.note("stage", "supervised fine-tuning, what sft-wizard trains")  # other stages are refused before
+    if reader.config.get("do_train") is not True:
+        result.warnings.append(f"{TOOL}: the file does not set do_train: true, so `llamafactory-cli train` would "
+                               "train nothing with it; sft-wizard reads it as the SFT run it describes.")
     reader.note("do_train", "`sft-wizard train` trains")
     _read_method(reader)
     _read_quantization(reader)
     _read_data(reader, path)
-    reader.copy("cutoff_len", "training", "max_length")
+    if not reader.copy("cutoff_len", "training", "max_length"):
+        reader.default("training", "max_length", CUTOFF_LEN, "cutoff_len")
+    if not reader.has("learning_rate"):
+        reader.default("training", "learning_rate", LEARNING_RATE, "Seq2SeqTrainingArguments' learning_rate")
+    checkpointing = not reader.config.get("disable_gradient_checkpointing", False)
+    if not reader.copy("disable_gradient_checkpointing", "training", "activation_checkpointing", checkpointing) \
+            and not reader.has("gradient_checkpointing"):
+        reader.default("training", "activation_checkpointing", True, "disable_gradient_checkpointing: false")
     reader.copy("preprocessing_num_workers", "training", "dataset_num_proc")
     if reader.config.get("train_on_prompt"):
         reader.copy("train_on_prompt", "training", "completion_only_loss", False)
