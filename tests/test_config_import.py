@@ -316,6 +316,19 @@ def test_trl_num_processes_and_llama_factory_gradient_checkpointing_are_read(tmp
     assert "disable_gradient_checkpointing" not in "\n".join(result.not_read)
 
 
+@pytest.mark.parametrize(("name", "text"), [
+    ("axolotl.yml", "base_model: tiny-demo\ndatasets:\n  - path: tests/data/imports/alpaca_en_demo.json\n    type: alpaca\n"),
+    ("lf.yaml", "model_name_or_path: x/y\nstage: sft\ndo_train: true\ntemplate: alpaca\ndataset: mine\n"),
+])
+def test_the_alpaca_preamble_the_source_tool_writes_is_flagged(tmp_path, name, text):
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "mine.json"}}))
+    config = tmp_path / name
+    config.write_text(text)
+    imported_preset = preset_from_file(str(config))
+    preamble = [w for w in imported_preset.warnings if "Below is an instruction that describes a task." in w]
+    assert preamble and "no such preamble" in preamble[0] and "`system` column of the data" in preamble[0]
+
+
 def test_an_imported_deepspeed_config_is_said_at_import_and_check_and_refused_by_train_with_exit_2(tmp_path):
     import importlib.util
 

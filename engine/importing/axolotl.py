@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.config.templates import ALPACA_PREAMBLE
 from engine.importing.config_reader import ConfigReader, read_dataset_entry
 from engine.importing.result import ImportResult
 
@@ -177,6 +178,12 @@ def _read_entry(result: ImportResult, entry: dict) -> None:
         fmt, template = _TYPES[kind]
         result.set("dataset", "format", fmt, f"{where}.type {kind}")
         result.set("dataset", "template", template, f"{where}.type {kind}")
+        if kind == "alpaca":
+            result.warnings.append(
+                f"{where}.type alpaca: Axolotl starts each prompt with \"{ALPACA_PREAMBLE}\" (a longer one for rows "
+                "with an input); sft-wizard's alpaca template has no such preamble, so this preset trains prompts "
+                "without it. To train with it, put it in a `system` column of the data; otherwise prompt the trained "
+                "model without it.")
     elif kind == "input_output":
         result.warnings.append(f"{where}.type input_output: the file's `segments` (text with a `label` each) are read "
                                "by sft-wizard's data reader, which learns the labelled segments")

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.config.templates import ALPACA_PREAMBLE
 from engine.errors import UserError
 from engine.importing.config_reader import ConfigReader, read_dataset_entry
 from engine.importing.result import ImportResult
@@ -246,6 +247,11 @@ def _read_template(reader: ConfigReader) -> None:
         return
     if template == "alpaca":
         reader.copy("template", "dataset", "template", "alpaca")
+        reader.result.warnings.append(
+            f"{TOOL} template alpaca starts each prompt with the system text \"{ALPACA_PREAMBLE}\" and writes the "
+            "input under the instruction; sft-wizard's alpaca template has no such preamble and gives the input its own "
+            "\"### Input:\" header, so this preset trains slightly different prompts. To train with the preamble, put "
+            "it in a `system` column of the data; prompt the trained model the way it was trained.")
     elif fmt in ("chat", "sharegpt"):
         reader.copy("template", "dataset", "template", "chat-template")
         reader.result.read.append(f"template {template!r}: sft-wizard renders conversations with the model's own chat "
