@@ -201,15 +201,15 @@ def test_turn_settings_that_cannot_apply_are_named(setting, message):
 def test_llama_factory_settings_without_a_counterpart_are_listed_not_guessed(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "mine.json"},
                                                             "held_out": {"file_name": "held_out.json"}}))
-    config = tmp_path / "dpo.yaml"
-    config.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nstage: dpo\nfinetuning_type: freeze\nlora_rank: 4\n"
+    config = tmp_path / "freeze.yaml"
+    config.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\nstage: sft\nfinetuning_type: freeze\nlora_rank: 4\n"
                       "dataset: mine\neval_dataset: held_out\nquantization_bit: 3\nquantization_method: hqq\n")
     result = import_file(str(config))
     assert result.raw["lora"] is None and result.raw["quantization"] is None
     assert result.raw["dataset"] == {"path": str(tmp_path / "mine.json"), "format": "alpaca",
                                      "eval_path": str(tmp_path / "held_out.json")}
     assert [line.split(" = ")[0] for line in result.not_read] == [
-        "stage", "finetuning_type", "lora_rank", "quantization_bit", "quantization_method"]
+        "finetuning_type", "lora_rank", "quantization_bit", "quantization_method"]
 
 
 def test_a_dataset_info_that_is_not_a_mapping_of_entries_is_exit_2(tmp_path):
@@ -219,3 +219,130 @@ def test_a_dataset_info_that_is_not_a_mapping_of_entries_is_exit_2(tmp_path):
     result = run_command("import", str(config), "--output", str(tmp_path / "out.yaml"))
     assert result.returncode == 2 and "dataset_info.json maps each dataset name" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_axolotl_hub_dataset_with_data_files_keeps_the_repo_and_the_files_inside_it(tmp_path):
+    config = tmp_path / "hub.yml"
+    config.write_text("base_model: tiny-demo\ndatasets:\n  - path: org/instructions\n    data_files:\n"
+                      "      - data/train.jsonl\n    type: alpaca\n")
+    dataset = import_file(str(config)).raw["dataset"]
+    assert (dataset["path"], dataset["data_files"]) == ("org/instructions", "data/train.jsonl")
+    config.write_text(f"base_model: tiny-demo\ndatasets:\n  - path: {tmp_path}\n    data_files: {config}\n")
+    dataset = import_file(str(config)).raw["dataset"]  # a local folder's data_files are paths of their own in Axolotl
+    assert dataset["path"] == str(config) and "data_files" not in dataset
+
+
+def test_data_files_are_read_inside_the_hub_dataset_or_folder_of_dataset_path(tmp_path, monkeypatch):
+    import datasets
+
+    from engine.config.run_config import DatasetSection
+    from engine.data.reading import read_table
+
+    calls = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: calls.append((args, kwargs)))
+    read_table("org/instructions", DatasetSection(path="org/instructions", data_files="data/train.jsonl"))
+    assert calls == [(("org/instructions", None), {"data_files": "data/train.jsonl", "split": "train",
+                                                   "revision": None})]
+    monkeypatch.undo()
+    folder = tmp_path / "repo"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "train.jsonl").write_text(json.dumps({"instruction": "Say hi.", "input": "", "output": "Hi."}))
+    (folder / "data" / "other.jsonl").write_text(json.dumps({"instruction": "Say no.", "input": "", "output": "No."}))
+    table = read_table(str(folder), DatasetSection(path=str(folder), data_files="data/train.jsonl"))
+    assert table["output"] == ["Hi."]
+
+
+def test_axolotl_defaults_that_differ_from_sftconfig_are_written_into_the_preset(tmp_path):
+    config = tmp_path / "short.yml"
+    config.write_text("base_model: tiny-demo\nlearning_rate: 0.0002\ndatasets:\n"
+                      "  - path: tests/data/imports/alpaca_en_demo.json\n    type: alpaca\n")
+    training = import_file(str(config)).raw["training"]
+    assert training == {"learning_rate": 0.0002, "lr_scheduler_type": "cosine", "num_train_epochs": 1.0,
+                        "per_device_train_batch_size": 1, "max_length": 512, "per_device_eval_batch_size": 1,
+                        "activation_checkpointing": False}
+    config.write_text(config.read_text() + "micro_batch_size: 4\nlr_scheduler: linear\n")
+    training = import_file(str(config)).raw["training"]
+    assert (training["per_device_eval_batch_size"], training["lr_scheduler_type"]) == (4, "linear")
+
+
+def test_llama_factory_defaults_that_differ_from_sftconfig_are_written_into_the_preset(tmp_path):
+    config = tmp_path / "lf.yaml"
+    config.write_text("model_name_or_path: x/y\nstage: sft\nfinetuning_type: lora\ntemplate: llama3\n")
+    result = import_file(str(config))
+    assert {key: result.raw["training"][key] for key in ("max_length", "learning_rate", "activation_checkpointing")} == {
+        "max_length": 2048, "learning_rate": 5e-5, "activation_checkpointing": True}
+    assert any("does not set do_train: true" in warning for warning in result.warnings)
+    config.write_text(config.read_text() + "do_train: true\ndisable_gradient_checkpointing: true\n")
+    result = import_file(str(config))
+    assert result.raw["training"]["activation_checkpointing"] is False
+    assert not any("do_train" in warning for warning in result.warnings)
+
+
+@pytest.mark.parametrize(("text", "where", "expected"), [
+    ("attn_implementation: sdpa\n", ("model", "attn_implementation"), "sdpa"),
+    ("eval_batch_size: 3\n", ("training", "per_device_eval_batch_size"), 3),
+    ("adam_epsilon: 1.0e-6\n", ("training", "adam_epsilon"), 1e-6),
+    ("adapter: lora\nlora_target_parameters: [mlp.experts.gate_up_proj]\n", ("lora", "target_parameters"),
+     ["mlp.experts.gate_up_proj"]),
+])
+def test_axolotl_keys_that_sft_wizard_has_are_read(tmp_path, text, where, expected):
+    config = tmp_path / "keys.yml"
+    config.write_text(f"base_model: tiny-demo\n{text}datasets:\n  - path: tests/data/imports/alpaca_en_demo.json\n"
+                      "    type: alpaca\n")
+    result = import_file(str(config))
+    assert result.raw[where[0]][where[1]] == expected
+    assert not any("no sft-wizard setting" in line for line in result.not_read), result.not_read
+
+
+def test_axolotl_keys_axolotl_itself_ignores_or_patches_are_listed_with_why(tmp_path):
+    config = tmp_path / "keys.yml"
+    config.write_text("base_model: tiny-demo\nadam_eps: 0.00001\nattn_implementation: xformers\ndatasets:\n"
+                      "  - path: tests/data/imports/alpaca_en_demo.json\n    type: alpaca\n")
+    result = import_file(str(config))
+    assert "adam_eps = 1e-05: Axolotl does not read it (its setting is adam_epsilon)" in "\n".join(result.not_read)
+    assert "attn_implementation = 'xformers': an Axolotl attention patch" in "\n".join(result.not_read)
+    assert "attn_implementation" not in result.raw["model"] and "adam_epsilon" not in result.raw["training"]
+
+
+def test_trl_num_processes_and_llama_factory_gradient_checkpointing_are_read(tmp_path):
+    config = tmp_path / "trl.yaml"
+    config.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\ndataset_name: stanfordnlp/imdb\nnum_processes: 4\n")
+    assert import_file(str(config)).raw["distributed"] == {"processes": 4}
+    config = tmp_path / "lf.yaml"
+    config.write_text("model_name_or_path: x/y\nstage: sft\ndo_train: true\ntemplate: llama3\n"
+                      "disable_gradient_checkpointing: false\n")
+    result = import_file(str(config))
+    assert result.raw["training"]["activation_checkpointing"] is True
+    assert "disable_gradient_checkpointing" not in "\n".join(result.not_read)
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("axolotl.yml", "base_model: tiny-demo\ndatasets:\n  - path: tests/data/imports/alpaca_en_demo.json\n    type: alpaca\n"),
+    ("lf.yaml", "model_name_or_path: x/y\nstage: sft\ndo_train: true\ntemplate: alpaca\ndataset: mine\n"),
+])
+def test_the_alpaca_preamble_the_source_tool_writes_is_flagged(tmp_path, name, text):
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "mine.json"}}))
+    config = tmp_path / name
+    config.write_text(text)
+    imported_preset = preset_from_file(str(config))
+    preamble = [w for w in imported_preset.warnings if "Below is an instruction that describes a task." in w]
+    assert preamble and "no such preamble" in preamble[0] and "`system` column of the data" in preamble[0]
+
+
+def test_an_imported_deepspeed_config_is_said_at_import_and_check_and_refused_by_train_with_exit_2(tmp_path):
+    import importlib.util
+
+    config = tmp_path / "ds.yml"
+    config.write_text("base_model: tiny-demo\ndeepspeed: deepspeed_configs/zero2.json\ndatasets:\n"
+                      "  - path: tests/data/imports/alpaca_en_demo.json\n    type: alpaca\n")
+    out = tmp_path / "ds.preset.yaml"
+    imported_now = run_command("import", str(config), "--output", str(out))
+    said = ("needs DeepSpeed, which is not installed here" if importlib.util.find_spec("deepspeed") is None
+            else "no such DeepSpeed config file")
+    assert imported_now.returncode == 0 and said in imported_now.stdout.split("to complete before training")[1]
+    checked = check(out)
+    assert checked.returncode == 2 and said in checked.stderr and "Traceback" not in checked.stderr
+    trained = run_command("train", str(out), *ON_CPU, "--headless", "--output-dir", str(tmp_path / "run"))
+    assert trained.returncode == 2 and said in trained.stderr and "Traceback" not in trained.stderr
+    if said.startswith("needs"):
+        assert "pip install deepspeed" in trained.stderr

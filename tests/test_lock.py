@@ -29,6 +29,8 @@ def locked_pins() -> dict[str, str]:
 def test_the_bundled_schema_is_built_for_the_locked_versions():
     bundled = sorted(p.name for p in BUNDLED_DIR.glob("schema-*.json"))
     assert bundled == [f"schema-{versions_key(locked_pins())}.json"]
+    trainer_keys = sorted(p.name for p in BUNDLED_DIR.glob("trainer-keys-*.json"))
+    assert trainer_keys == [f"trainer-keys-{versions_key(locked_pins())}.json"]
 
 
 def test_the_lock_pins_every_dependency_within_pyproject_ranges_and_leaves_torch_to_set_up():

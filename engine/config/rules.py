@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.config.distributed_rules import distributed_hardware_problems, distributed_problems, distributed_warnings
@@ -308,4 +309,21 @@ def check_hardware_rules(config: "RunConfig", hardware: "HardwareReport", source
                                 "(it needs 8.0+);", ("training.bf16", "model.dtype"),
                                 "use fp16 (--set training.bf16=false --set training.fp16=true "
                                 "--set model.dtype=float16) or leave precision on auto.", source))
-    return problems + distributed_hardware_problems(config, hardware, source)
+    return problems + deepspeed_problems(config, source) + distributed_hardware_problems(config, hardware, source)
+
+
+def deepspeed_problems(config: "RunConfig", source: str) -> list[Problem]:
+    """training.deepspeed where the deepspeed package is not installed, or names a config file that is not there."""
+    value = config.training.get("deepspeed")
+    if not value:
+        return []
+    if importlib.util.find_spec("deepspeed") is None:
+        return [Problem(f"training.deepspeed = {value!r} needs DeepSpeed, which is not installed here;",
+                        ("training.deepspeed",), "`pip install deepspeed` (CUDA machines), or --set training.deepspeed=null "
+                        "(one GPU trains without it; to shard across GPUs, distributed.strategy: fsdp needs no extra "
+                        "package).", source)]
+    if isinstance(value, str) and not Path(value).expanduser().is_file():
+        return [Problem(f"training.deepspeed = {value!r}: no such DeepSpeed config file (looked from {Path.cwd()});",
+                        ("training.deepspeed",), "give the path of its JSON file, or --set training.deepspeed=null.",
+                        source)]
+    return []

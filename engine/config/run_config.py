@@ -51,6 +51,8 @@ class DatasetSection:
     columns: dict = field(default_factory=dict, metadata={"help": "Column mapping, e.g. {instruction: question, output: answer}."})
     split: str = field(default="train", metadata={"help": "The split to read from a Hub dataset."})
     subset: str | None = field(default=None, metadata={"help": "The configuration name of a Hub dataset."})
+    data_files: str | list | None = field(default=None, metadata={
+        "help": "Files inside the Hub dataset (or local folder) of dataset.path to read, e.g. data/train.jsonl."})
     max_rows: int | None = field(default=None, metadata={"help": "Use at most this many training rows."})
     seed: int = field(default=42, metadata={"help": "Seed of the train/eval split."})
     message_keys: dict = field(default_factory=dict, metadata={

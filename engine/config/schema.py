@@ -116,16 +116,22 @@ def schema() -> dict[str, dict[str, FieldSpec]]:
 
 
 def _build_raw_schema_apart() -> dict[str, dict[str, dict]]:
-    """The schema built in a child process that sees no GPU, else here.
+    """The schema built in a child process that sees no GPU, else here."""
+    return build_apart("engine.config.schema", "_build_raw_schema")
+
+
+def build_apart(module: str, function: str) -> typing.Any:
+    """What module.function() returns (JSON data), computed in a child process that sees no GPU, else here.
 
     Importing the libraries (bitsandbytes among them) starts CUDA, and the process reading a
     preset has not chosen its GPU yet: CUDA would then see every GPU (see engine.machine.gpu_choice).
     """
+    import importlib
     import os
     import subprocess
     import sys
 
-    code = "import json; from engine.config.schema import _build_raw_schema; print(json.dumps(_build_raw_schema()))"
+    code = f"import json; from {module} import {function}; print(json.dumps({function}()))"
     env = os.environ | {"CUDA_VISIBLE_DEVICES": "", "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
     try:
@@ -134,7 +140,7 @@ def _build_raw_schema_apart() -> dict[str, dict[str, dict]]:
             return json.loads(child.stdout.splitlines()[-1])
     except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
         pass
-    return _build_raw_schema()  # where the child failed, the same error here says what is wrong
+    return getattr(importlib.import_module(module), function)()  # where the child failed, the same error here says what is wrong
 
 
 def _build_raw_schema() -> dict[str, dict[str, dict]]:

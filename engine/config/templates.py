@@ -19,3 +19,8 @@ ALPACA_TEMPLATES = {
         "no_input": "### 指令:\n{instruction}\n\n### 响应:\n",
     },
 }
+
+ALPACA_PREAMBLE = ("Below is an instruction that describes a task. "
+                   "Write a response that appropriately completes the request.")
+"""Stanford Alpaca's system text for a row without an input, which LLaMA-Factory's and Axolotl's alpaca prompts begin
+with; sft-wizard's alpaca templates have none."""

@@ -32,7 +32,8 @@ def read_table(path: str, section: "DatasetSection", split: str | None = None) -
     datasets.disable_progress_bars()
     local = Path(path).expanduser()
     suffix = data_suffix(local)
-    if suffix in LOCAL_SUFFIXES or local.exists():
+    files = section.data_files if path == section.path else None  # files inside the repo or folder of dataset.path
+    if not files and (suffix in LOCAL_SUFFIXES or local.exists()):
         if not local.is_file():
             raise UserError(f"dataset file {path} does not exist (looked from {Path.cwd()}).")
         if suffix not in LOCAL_SUFFIXES:
@@ -48,7 +49,7 @@ def read_table(path: str, section: "DatasetSection", split: str | None = None) -
         except Exception as exc:  # pyarrow / pandas parse errors
             raise UserError(f"dataset file {path}: cannot be read as {suffix[1:].upper()}: {_short(exc)}") from None
     try:
-        return datasets.load_dataset(path, section.subset, split=split or section.split, revision=None)
+        return datasets.load_dataset(path, section.subset, data_files=files, split=split or section.split, revision=None)
     except Exception as exc:  # datasets raises many types for a Hub id (offline, not found, bad config): each is the user's to fix
         if "offline" in str(exc).lower() or "connect" in str(exc).lower() or type(exc).__name__ in ("ConnectionError", "OfflineModeIsEnabled"):
             raise UserError(f"dataset {path!r} is not a local file and not available offline (Hub unreachable): "

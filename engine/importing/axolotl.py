@@ -1,22 +1,31 @@
 """An Axolotl YAML into a preset: its model, adapter, training keys and its first `datasets:` entry.
 
 Axolotl's QLoRA loads the model with BitsAndBytesConfig(nf4, double quantization, compute dtype of the
-run), written into the preset so it trains the same way.
+run), and its defaults that differ from SFTConfig's (cosine schedule, one epoch, batch size 1, 512 tokens, no
+gradient checkpointing) are written into the preset, so it trains the same way.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from engine.config.templates import ALPACA_PREAMBLE
 from engine.importing.config_reader import ConfigReader, read_dataset_entry
 from engine.importing.result import ImportResult
 
 TOOL = "Axolotl"
 RENAMED = {"micro_batch_size": "per_device_train_batch_size", "num_epochs": "num_train_epochs",
            "lr_scheduler": "lr_scheduler_type", "optimizer": "optim", "sequence_len": "max_length",
-           "sample_packing": "packing"}
+           "sample_packing": "packing", "eval_batch_size": "per_device_eval_batch_size"}
 """Axolotl training keys and the SFTConfig names they became."""
+DEFAULTS = {"lr_scheduler": "cosine", "num_epochs": 1.0, "micro_batch_size": 1, "sequence_len": 512}
+"""Axolotl's defaults (its config schema) of RENAMED keys whose SFTConfig defaults differ."""
+ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
+"""Axolotl attn_implementation values that are transformers' own (its others are Axolotl patches)."""
 LORA_KEYS = {"lora_r": "r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout",
              "lora_target_modules": "target_modules", "lora_modules_to_save": "modules_to_save",
-             "lora_fan_in_fan_out": "fan_in_fan_out", "peft_use_rslora": "use_rslora", "peft_use_dora": "use_dora"}
+             "lora_fan_in_fan_out": "fan_in_fan_out", "peft_use_rslora": "use_rslora", "peft_use_dora": "use_dora",
+             "lora_target_parameters": "target_parameters"}
 """Axolotl adapter keys and the LoraConfig names they became."""
 _AUTO_CLASSES = {"model_type": "AutoModelForCausalLM", "tokenizer_type": "AutoTokenizer"}
 _NOT_READ = {
@@ -32,6 +41,8 @@ _NOT_READ = {
     "wandb_project": "set training.report_to", "wandb_entity": "set training.report_to",
     "wandb_watch": "set training.report_to", "wandb_name": "set training.report_to",
     "wandb_log_model": "set training.report_to",
+    "adam_eps": "Axolotl does not read it (its setting is adam_epsilon), so that run used the default epsilon; "
+                "set training.adam_epsilon to change it",
 }
 
 
@@ -45,14 +56,17 @@ def import_axolotl(config: dict) -> ImportResult:
     for key, auto in _AUTO_CLASSES.items():
         if reader.config.get(key) == auto:
             reader.note(key, f"sft-wizard loads with {auto} too")
-    if reader.config.get("flash_attention"):
-        reader.copy("flash_attention", "model", "attn_implementation", "flash_attention_2")
-    elif reader.config.get("sdp_attention"):
-        reader.copy("sdp_attention", "model", "attn_implementation", "sdpa")
+    _read_attention(reader)
     _read_adapter(reader)
     _read_quantization(reader)
     for key, ours in RENAMED.items():
-        reader.copy(key, "training", ours)
+        if not reader.copy(key, "training", ours) and key in DEFAULTS:
+            reader.default("training", ours, DEFAULTS[key], key)
+    if not reader.has("eval_batch_size"):
+        reader.default("training", "per_device_eval_batch_size", reader.config.get("micro_batch_size", 1),
+                       "eval_batch_size is micro_batch_size")
+    if not reader.has("gradient_checkpointing"):
+        reader.default("training", "activation_checkpointing", False, "gradient_checkpointing: false")
     _read_precision(reader)
     if reader.config.get("train_on_inputs") is not None:
         reader.copy("train_on_inputs", "training", "completion_only_loss", not config["train_on_inputs"])
@@ -68,6 +82,21 @@ def import_axolotl(config: dict) -> ImportResult:
     reader.training_keys()
     reader.finish()
     return result
+
+
+def _read_attention(reader: ConfigReader) -> None:
+    """attn_implementation, or the older flash_attention / sdp_attention switches, as transformers' attention."""
+    value = reader.config.get("attn_implementation")
+    if value in ATTENTION or (isinstance(value, str) and "/" in value):  # a Hub kernel repo, as transformers takes it
+        reader.copy("attn_implementation", "model")
+    reader.skip("attn_implementation", "an Axolotl attention patch; sft-wizard takes transformers' attention "
+                                       f"({', '.join(ATTENTION)}) in model.attn_implementation")
+    if "attn_implementation" in reader.result.raw["model"]:
+        return
+    if reader.config.get("flash_attention"):
+        reader.copy("flash_attention", "model", "attn_implementation", "flash_attention_2")
+    elif reader.config.get("sdp_attention"):
+        reader.copy("sdp_attention", "model", "attn_implementation", "sdpa")
 
 
 def _read_adapter(reader: ConfigReader) -> None:
@@ -136,12 +165,25 @@ def _read_datasets(reader: ConfigReader) -> None:
 def _read_entry(result: ImportResult, entry: dict) -> None:
     """The first datasets: entry: its file or Hub id, its type and how its messages and turns are read."""
     where = f"{TOOL} datasets[0]"
+    files = entry.get("data_files")
+    if files and Path(str(entry.get("path"))).is_dir():  # Axolotl reads a local folder's data_files as paths of their own
+        files = files if isinstance(files, list) else [files]
+        entry = {**entry, "path": files[0], "data_files": None}
+        for extra in files[1:]:
+            result.not_read.append(f"{where}.data_files: {extra!r}: sft-wizard reads one local file (the first); "
+                                   "merge the files to train on all")
     read_dataset_entry(result, entry, where)
     kind = entry.get("type")
     if kind in _TYPES:
         fmt, template = _TYPES[kind]
         result.set("dataset", "format", fmt, f"{where}.type {kind}")
         result.set("dataset", "template", template, f"{where}.type {kind}")
+        if kind == "alpaca":
+            result.warnings.append(
+                f"{where}.type alpaca: Axolotl starts each prompt with \"{ALPACA_PREAMBLE}\" (a longer one for rows "
+                "with an input); sft-wizard's alpaca template has no such preamble, so this preset trains prompts "
+                "without it. To train with it, put it in a `system` column of the data; otherwise prompt the trained "
+                "model without it.")
     elif kind == "input_output":
         result.warnings.append(f"{where}.type input_output: the file's `segments` (text with a `label` each) are read "
                                "by sft-wizard's data reader, which learns the labelled segments")

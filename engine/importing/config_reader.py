@@ -79,13 +79,13 @@ class ConfigReader:
 
 def read_dataset_entry(result: ImportResult, entry: dict, where: str, path_key: str = "path",
                        subset_key: str = "name") -> None:
-    """dataset.path (one data file, else the path or Hub id), subset and split from one dataset entry of a config."""
+    """dataset.path (a file, folder or Hub id), the data_files inside it, subset and split from one dataset entry."""
     files = entry.get("data_files")
     files = files[0] if isinstance(files, list) and len(files) == 1 else files
-    if isinstance(files, str):
-        result.set("dataset", "path", files, f"{where}.data_files")
-    elif entry.get(path_key):
+    if entry.get(path_key):
         result.set("dataset", "path", entry[path_key], f"{where}.{path_key}")
+    if files:
+        result.set("dataset", "data_files", files, f"{where}.data_files")
     if entry.get(subset_key):
         result.set("dataset", "subset", entry[subset_key], f"{where}.{subset_key}")
     if entry.get("split", "train") != "train":

@@ -8,6 +8,7 @@ from typing import Any
 from engine.errors import UserError
 from engine.importing.axolotl import import_axolotl
 from engine.importing.llama_factory import import_llama_factory
+from engine.importing.not_sft import not_sft
 from engine.importing.python_code import import_python_code
 from engine.importing.result import ImportedPreset, ImportResult, finish_preset
 from engine.importing.trl_config import KEYS as TRL_KEYS
@@ -16,8 +17,12 @@ from engine.importing.trl_config import import_trl_config
 _CODE_SUFFIXES = (".py", ".ipynb")
 _YAML_SUFFIXES = (".yaml", ".yml")
 LLAMA_FACTORY_KEYS = {"stage", "finetuning_type", "template", "cutoff_len", "dataset_dir", "lora_rank", "lora_target",
-                      "quantization_bit", "val_size", "max_samples"}
-"""Keys only a LLaMA-Factory training config has."""
+                      "quantization_bit", "val_size", "max_samples", "adapter_name_or_path", "infer_backend", "export_dir",
+                      "pref_beta", "pref_loss"}
+"""Keys only a LLaMA-Factory config (training, inference or export) has."""
+LLAMA_FACTORY_V1_KEYS = {"train_dataset", "peft_config", "model_class", "kernel_config", "dist_config", "quant_config",
+                         "init_config", "optim_config", "batching_strategy", "sample_backend"}
+"""Keys of LLaMA-Factory v1's config (`model:` plus these), which no v0 LLaMA-Factory or Axolotl config has."""
 AXOLOTL_KEYS = {"base_model", "micro_batch_size", "sequence_len", "num_epochs", "adapter", "lora_target_linear",
                 "sample_packing", "val_set_size", "lr_scheduler"}
 """Keys only an Axolotl config has."""
@@ -27,8 +32,10 @@ EXPECTED = ("a LLaMA-Factory training YAML (model_name_or_path with stage, finet
 
 
 def config_kind(config: dict) -> str | None:
-    """llama-factory, axolotl or trl when the mapping's keys are one of those tools' configs, else None."""
+    """llama-factory-v1, llama-factory, axolotl or trl when the mapping's keys are one of those tools' configs, else None."""
     keys = set(config)
+    if "model" in keys and keys & LLAMA_FACTORY_V1_KEYS and not keys & {"base_model", "model_name_or_path"}:
+        return "llama-factory-v1"
     if keys & AXOLOTL_KEYS and "model_name_or_path" not in keys:
         return "axolotl"
     if "model_name_or_path" in keys and keys & LLAMA_FACTORY_KEYS:
@@ -66,6 +73,13 @@ def import_file(path: str) -> ImportResult:
     yaml_named = path.lower().endswith(_YAML_SUFFIXES)
     config = _yaml_mapping(path, text, required=yaml_named)
     kind = config_kind(config) if config is not None else None
+    if kind == "llama-factory-v1":
+        raise UserError(f"{path}: a LLaMA-Factory v1 config (`model`, `train_dataset`, `peft_config` …, for LLaMA-Factory's "
+                        "v1 trainer): not supported yet; sft-wizard imports LLaMA-Factory's training YAML "
+                        "(model_name_or_path, stage: sft, finetuning_type, dataset …), so nothing was written.")
+    what = not_sft(kind, config) if kind else None
+    if what:
+        raise UserError(f"{path}: {what}. sft-wizard trains SFT (supervised fine-tuning) only, so nothing was written.")
     if kind == "axolotl":
         return import_axolotl(config)
     if kind == "llama-factory":

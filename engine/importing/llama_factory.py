@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.config.templates import ALPACA_PREAMBLE
 from engine.errors import UserError
 from engine.importing.config_reader import ConfigReader, read_dataset_entry
 from engine.importing.result import ImportResult
@@ -23,6 +24,10 @@ SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human"
                  "system_tag": "system", "observation_tag": "observation", "function_tag": "function_call"}
 """LLaMA-Factory's sharegpt `tags` and their defaults."""
 _ATTENTION = {"fa2": "flash_attention_2", "sdpa": "sdpa", "disabled": "eager"}
+CUTOFF_LEN = 2048
+"""LLaMA-Factory's cutoff_len when the config does not set it (SFTConfig's max_length is 1024)."""
+LEARNING_RATE = 5e-5
+"""transformers' Seq2SeqTrainingArguments learning_rate, which LLaMA-Factory trains with (SFTConfig's is 2e-5)."""
 
 
 def import_llama_factory(config: dict, path: str) -> ImportResult:
@@ -34,16 +39,22 @@ def import_llama_factory(config: dict, path: str) -> ImportResult:
     if isinstance(reader.config.get("flash_attn"), str) and reader.config["flash_attn"] in _ATTENTION:
         reader.copy("flash_attn", "model", "attn_implementation", _ATTENTION[reader.config["flash_attn"]])
     reader.note("flash_attn", "the model's default attention")
-    stage = reader.config.get("stage", "sft")
-    if stage == "sft":
-        reader.note("stage", "supervised fine-tuning, what sft-wizard trains")
-    else:
-        reader.skip("stage", "sft-wizard trains supervised fine-tuning (stage: sft) only")
+    reader.note("stage", "supervised fine-tuning, what sft-wizard trains")  # other stages are refused before
+    if reader.config.get("do_train") is not True:
+        result.warnings.append(f"{TOOL}: the file does not set do_train: true, so `llamafactory-cli train` would "
+                               "train nothing with it; sft-wizard reads it as the SFT run it describes.")
     reader.note("do_train", "`sft-wizard train` trains")
     _read_method(reader)
     _read_quantization(reader)
     _read_data(reader, path)
-    reader.copy("cutoff_len", "training", "max_length")
+    if not reader.copy("cutoff_len", "training", "max_length"):
+        reader.default("training", "max_length", CUTOFF_LEN, "cutoff_len")
+    if not reader.has("learning_rate"):
+        reader.default("training", "learning_rate", LEARNING_RATE, "Seq2SeqTrainingArguments' learning_rate")
+    checkpointing = not reader.config.get("disable_gradient_checkpointing", False)
+    if not reader.copy("disable_gradient_checkpointing", "training", "activation_checkpointing", checkpointing) \
+            and not reader.has("gradient_checkpointing"):
+        reader.default("training", "activation_checkpointing", True, "disable_gradient_checkpointing: false")
     reader.copy("preprocessing_num_workers", "training", "dataset_num_proc")
     if reader.config.get("train_on_prompt"):
         reader.copy("train_on_prompt", "training", "completion_only_loss", False)
@@ -236,6 +247,11 @@ def _read_template(reader: ConfigReader) -> None:
         return
     if template == "alpaca":
         reader.copy("template", "dataset", "template", "alpaca")
+        reader.result.warnings.append(
+            f"{TOOL} template alpaca starts each prompt with the system text \"{ALPACA_PREAMBLE}\" and writes the "
+            "input under the instruction; sft-wizard's alpaca template has no such preamble and gives the input its own "
+            "\"### Input:\" header, so this preset trains slightly different prompts. To train with the preamble, put "
+            "it in a `system` column of the data; prompt the trained model the way it was trained.")
     elif fmt in ("chat", "sharegpt"):
         reader.copy("template", "dataset", "template", "chat-template")
         reader.result.read.append(f"template {template!r}: sft-wizard renders conversations with the model's own chat "

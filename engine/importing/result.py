@@ -42,6 +42,7 @@ class ImportedPreset:
 def finish_preset(result: ImportResult, path: str, name: str | None = None) -> ImportedPreset:
     """The imported data as a checked run config named after the file, its problems kept to complete."""
     from engine.config.parsing import parse_config_collecting
+    from engine.config.rules import deepspeed_problems
 
     name = name or Path(path).stem
     result.raw["name"] = name
@@ -50,4 +51,5 @@ def finish_preset(result: ImportResult, path: str, name: str | None = None) -> I
     result.raw.setdefault("dataset", {}).setdefault("path", "")
     result.raw.setdefault("training", {}).setdefault("output_dir", f"runs/{name}")
     config, warnings, to_complete = parse_config_collecting(result.raw, path)
+    to_complete += deepspeed_problems(config, path)  # a rule of this machine, said now as `check` and `train` will
     return ImportedPreset(result, config, result.warnings + warnings, to_complete)

@@ -23,8 +23,10 @@ LORA_DEFAULTS = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "task_type": "
 """ModelConfig's LoRA defaults, which `trl sft` passes to LoraConfig when the config does not set them."""
 KEYS = {*MODEL_KEYS, *LORA_KEYS, "use_peft", "load_in_4bit", "load_in_8bit", "bnb_4bit_quant_type",
         "use_bnb_nested_quant", "bnb_4bit_quant_storage", "dataset_name", "dataset_config", "dataset_train_split",
-        "dataset_test_split", "dataset_streaming", "ignore_bias_buffers", "datasets", "streaming", "test_split_size"}
-"""The ModelConfig, ScriptArguments and DatasetMixtureConfig keys; with SFTConfig's, what `trl sft` reads."""
+        "dataset_test_split", "dataset_streaming", "ignore_bias_buffers", "datasets", "streaming", "test_split_size",
+        "num_processes"}
+"""The ModelConfig, ScriptArguments and DatasetMixtureConfig keys and accelerate's num_processes; with SFTConfig's,
+what `trl sft` reads."""
 
 
 def import_trl_config(config: dict) -> ImportResult:
@@ -36,6 +38,7 @@ def import_trl_config(config: dict) -> ImportResult:
     _read_lora(reader)
     _read_quantization(reader)
     _read_dataset(reader)
+    reader.copy("num_processes", "distributed", "processes")  # `trl` passes it to accelerate launch
     reader.training_keys()
     reader.finish()
     return result

@@ -98,6 +98,7 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
         "",
         f"MODEL = {model_location(config.model, build=False)!r}",
         f"DATA_FILE = {ds.path!r}",
+        *([f"DATA_FILES = {ds.data_files!r}  # files inside the Hub dataset or folder DATA_FILE"] if ds.data_files else []),
         f"EVAL_FILE = {ds.eval_path!r}",
         f"EVAL_SPLIT = {ds.eval_split!r}",
         f"FORMAT = {ds.format!r}  # alpaca, chat, sharegpt, text, prompt-completion, input-output, or auto to detect",
@@ -193,14 +194,14 @@ def use_kernels_here():
 
 def _loading(config: "RunConfig") -> str:
     """The function that loads a data file or Hub dataset and converts it."""
-    return f'''def load(path):
-    """Load a local data file, or a Hub dataset id, as rows SFTTrainer trains on."""
+    return f'''def load(path, data_files=None):
+    """Load a local data file, or a Hub dataset id (only data_files of it, when given), as rows SFTTrainer trains on."""
     kind = {{"jsonl": "json", "json": "json", "csv": "csv", "parquet": "parquet"}}.get(
         path.removesuffix(".gz").rsplit(".", 1)[-1])  # the datasets loaders read .gz files themselves
-    if kind:
+    if kind and not data_files:
         table = load_dataset(kind, data_files=path, split="train")
     else:
-        table = load_dataset(path, split={config.dataset.split!r})
+        table = load_dataset(path, data_files=data_files, split={config.dataset.split!r})
     return to_training_rows(table)
 '''
 
@@ -222,7 +223,7 @@ def _training(config: "RunConfig", hardware: "HardwareReport", precision: "Preci
         "dtype, mixed, device_fields = precision_here()",
         "print(f'training with {dtype} weights, mixed precision {mixed}, on {\"cuda\" if torch.cuda.is_available() else \"cpu\"}')",
         "use_kernels = use_kernels_here()",
-        "train = load(DATA_FILE)",
+        "train = load(DATA_FILE, DATA_FILES)" if config.dataset.data_files else "train = load(DATA_FILE)",
         "evaluation = load(EVAL_FILE) if EVAL_FILE else None",
         "if EVAL_SPLIT:",
         f"    parts = train.train_test_split(test_size=EVAL_SPLIT, seed={ds.seed})",
