@@ -265,7 +265,8 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
 
     if callback.failure:
         writer.emit("end", status="failed", final_path=None, message=callback.failure,
-                    last_checkpoint=latest_checkpoint(plan.run_dir))
+                    last_checkpoint=latest_checkpoint(plan.run_dir), global_step=trainer.state.global_step,
+                    epoch=trainer.state.epoch)
         return RunResult("failed", EXIT_FAILURE, str(plan.run_dir), None, callback.failure)
     writer.emit("status", phase="saving")
     final_dir = plan.run_dir / FINAL_DIR
@@ -280,5 +281,6 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
     summary = RunState.from_events(read_events(plan.run_dir)).summary()
     summary["train_runtime"] = callback.train_summary.get("train_runtime")
     summary["global_step"] = trainer.state.global_step
+    summary["epoch"] = trainer.state.epoch  # the last log came up to logging_steps earlier
     writer.emit("end", status=status, final_path=str(final_dir), message=message, **summary)
     return RunResult(status, code, str(plan.run_dir), str(final_dir), message)
