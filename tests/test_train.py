@@ -38,6 +38,14 @@ def test_demo_trains_to_completion_and_loss_falls(demo_run):
 
 
 @pytest.mark.slow
+def test_the_model_cards_name_the_base_model(demo_run):
+    run_dir, _ = demo_run
+    for card in (run_dir / "README.md", run_dir / "final" / "README.md"):  # TRL's and PEFT's, replaced
+        text = card.read_text()
+        assert "fine-tuned version of tiny-demo" in text and "[None]" not in text, text
+
+
+@pytest.mark.slow
 def test_headless_output_is_one_line_per_log_step_without_progress_bars(demo_run):
     _, result = demo_run
     step_lines = [line for line in result.stdout.splitlines() if line.startswith("step ")]

@@ -247,7 +247,8 @@ def _start_fields(plan: RunPlan, world: World) -> dict:
 def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: World) -> RunResult:
     from engine.machine.telemetry import MemorySampler
     from engine.models.loading import load_model
-    from engine.run.callback import EventCallback
+    from engine.run.callback import EventCallback, ModelCardCallback
+    from engine.run.model_card import model_card, write_model_card
 
     on_gpu = plan.hardware.training_gpu is not None
     for warning in plan.data.warnings:
@@ -258,9 +259,11 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
     model = load_model(plan.config.model, plan.precision, plan.config.quantization, kernels=plan.kernels)
     callback = EventCallback(writer, control, MemorySampler("cuda" if on_gpu else "cpu"), _start_fields(plan, world),
                              world)
+    card = model_card(plan.config)
+    callbacks = [callback, ModelCardCallback(plan.run_dir, card)] if world.main else [callback]
     writer.emit("status", phase="tokenizing")
     trainer = build_trainer(plan.config, plan.precision, model, plan.tokenizer, plan.data.trained, plan.data.evaluated,
-                            str(plan.run_dir), on_gpu=on_gpu, callbacks=[callback], arguments=plan.arguments)
+                            str(plan.run_dir), on_gpu=on_gpu, callbacks=callbacks, arguments=plan.arguments)
     trainer.train(resume_from_checkpoint=plan.checkpoint)
 
     if callback.failure:
@@ -278,6 +281,8 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
     if not world.main:
         return RunResult(status, code, str(plan.run_dir), str(final_dir), message)
     plan.tokenizer.save_pretrained(str(final_dir))
+    for folder in (plan.run_dir, final_dir):  # in place of TRL's card (a local base model is None there) and PEFT's blank
+        write_model_card(folder, card)
     summary = RunState.from_events(read_events(plan.run_dir)).summary()
     summary["train_runtime"] = callback.train_summary.get("train_runtime")
     summary["global_step"] = trainer.state.global_step
