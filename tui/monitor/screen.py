@@ -16,12 +16,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, ProgressBar, RichLog, Static
+from textual.widgets import Footer, RichLog, Static
 
 from engine.record.event_text import format_event
 from engine.record.state import RunState, format_duration, memory_reading
 from engine.units import GIB, gib
 from tui.monitor.charts import LineChart, Series, smooth
+from tui.monitor.progress import ProgressLine, run_progress
 from tui.monitor.sources import AttachedRun, InProcessRun, RunSource
 
 REDRAW_SECONDS = 0.5
@@ -62,6 +63,8 @@ class MonitorScreen(Screen[None]):
         self.smoothing = 0.0
         self.estimate_bytes: int | None = None
         self.fix: Any = None
+        self._shown: dict[str, Text] = {}
+        """The text each Static shows, by selector."""
 
     @classmethod
     def for_training(cls, config: Any, output_dir: str | None = None, resume: str | None = None,
@@ -77,12 +80,10 @@ class MonitorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="monitor"):
             yield Static("", id="run-title")
-            with Horizontal(id="progress-row"):
-                yield ProgressBar(id="progress", show_eta=False, show_percentage=True)
-                yield Static("", id="progress-text")
+            yield ProgressLine(id="progress-row")
             with Horizontal(id="charts"):
                 loss = LineChart(id="loss-chart")
-                loss.border_title = "loss: train (cyan) · eval (magenta)"
+                loss.border_title = "loss [cyan]train[/] · [magenta]eval[/]"  # the colours are the legend
                 yield loss
                 memory = LineChart(fmt="{:.2f}", id="memory-chart")
                 memory.border_title = "memory GiB"
@@ -129,20 +130,29 @@ class MonitorScreen(Screen[None]):
         self.query_one("#loss-chart", LineChart).set_data(
             [Series("train", smooth(train, self.smoothing), "cyan"), Series("eval", evals, "magenta")])
         self.query_one("#memory-chart", LineChart).set_data(*self._memory_series())
-        self.query_one("#stats", Static).update(self._stats())
+        self._show("#stats", self._stats())
+
+    def _show(self, selector: str, text: Text) -> None:
+        """Put text in a Static unless it is there already; reflow the screen only when its height changes.
+
+        An update repaints the widget; a reflow lays out every panel again, which training would pay for.
+        """
+        shown = self._shown.get(selector)
+        if shown == text:
+            return
+        self._shown[selector] = text
+        static = self.query_one(selector, Static)
+        width = static.content_size.width or self.size.width
+        layout = shown is None or len(text.wrap(self.app.console, width)) != len(shown.wrap(self.app.console, width))
+        static.update(text, layout=layout)
 
     def _draw_progress(self) -> None:
         state = self.state
         title = Text.assemble((state.name or self.source.label, "bold"), f"  {self.source.kind}  ",
                               (state.phase, _PHASE_STYLE.get(state.phase, "bold")),
-                              f"  {state.devices} {state.precision}".rstrip())
-        self.query_one("#run-title", Static).update(title)
-        progress = self.query_one("#progress", ProgressBar)
-        progress.update(total=state.total_steps or None, progress=state.step)
-        eta = state.eta_seconds()
-        self.query_one("#progress-text", Static).update(
-            f" step {state.step}/{state.total_steps or '?'}  epoch {state.epoch:.2f}  "
-            f"elapsed {format_duration(state.elapsed())}  ETA {format_duration(eta)}")
+                              f"  elapsed {format_duration(state.elapsed())}  {state.devices} {state.precision}".rstrip())
+        self._show("#run-title", title)
+        self.query_one("#progress-row", ProgressLine).show(run_progress(state))
 
     def _memory_series(self) -> tuple[list[Series], list[tuple[float, str]]]:
         samples = self.state.memory[-ZOOM_POINTS:] if self.zoomed else self.state.memory
@@ -401,7 +411,6 @@ def _summary(state: RunState) -> Text:
         text.append(f"best eval loss {best[1]:.4f} at step {best[0]}  ")
     text.append(f"runtime {format_duration(state.elapsed())}  ")
     if end.get("final_path"):
-        text.append(f"final/: {end['final_path']}  ", style="bold")
-        text.append("t try a prompt · m merge · g GGUF", style="dim")
+        text.append(f"final/: {end['final_path']}", style="bold")  # what can be done with it: the footer's keys
     return text
 

@@ -1,0 +1,100 @@
+"""The monitor as a person sees it on an 80x24 terminal: progress figures, chart titles, the footer's keys, the end.
+
+Runs are replayed from events (the recorded demo run, or edited copies of it), never trained here.
+"""
+
+import json
+import shutil
+import time
+
+from conftest import REPO, wait_until
+from screen_fit import cut_texts
+from screen_text import svg_lines
+
+from engine.record.events import read_events
+from tui.monitor.app import MonitorApp
+from tui.monitor.screen import MonitorScreen
+from tui.monitor.sources import RunSource
+
+SMALLEST = (80, 24)
+RECORDED = REPO / "tests" / "data" / "recorded-run"
+TITLE, PROGRESS, CHART_TOP, FOOTER = 0, 1, 2, -1
+"""The rows of the monitor's screen that these tests read."""
+
+
+class Replay(RunSource):
+    """A run still training, as far as the given events go: the monitor sees them as a live run's."""
+
+    kind = "training here"
+    controllable = True
+
+    def __init__(self, events: list[dict]) -> None:
+        self.events = events
+        self.run_dir = str(RECORDED)
+
+    def start(self, put) -> None:
+        for event in self.events:
+            put(event)
+
+
+def screen_rows(app) -> list[str]:
+    """The screen's rows as plain text."""
+    return svg_lines(app.export_screenshot())
+
+
+def recorded_events() -> list[dict]:
+    return read_events(RECORDED)
+
+
+def run_dir_with(tmp_path, events: list[dict]):
+    """A run directory holding these events (and the recorded run's run.yaml)."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    shutil.copy(RECORDED / "run.yaml", run_dir / "run.yaml")
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    return run_dir
+
+
+async def replayed(app, pilot) -> list[str]:
+    """The screen once every event has been applied and drawn."""
+    await wait_until(pilot, lambda: app.screen.state.finished, 20, "the run's end")
+    await pilot.pause(0.6)  # one redraw tick
+    return screen_rows(app)
+
+
+async def test_while_training_the_progress_row_shows_step_percent_loss_and_eta():
+    events = recorded_events()
+    upto = next(i for i, e in enumerate(events) if e.get("event") == "log" and e["step"] == 200)
+    live = events[:upto + 1]
+    shift = time.time() - live[-1]["time"]  # as if the last log came in just now
+    app = MonitorApp(MonitorScreen(Replay([{**e, "time": e["time"] + shift} for e in live])))
+    async with app.run_test(size=SMALLEST) as pilot:
+        await wait_until(pilot, lambda: app.monitor.state.step == 200, 20, "step 200")
+        await pilot.pause(0.6)
+        row = screen_rows(app)[PROGRESS]
+        assert "step 200/495" in row and "40%" in row, row
+        assert f"loss {live[-1]['loss']:.4f}" in row, row  # the latest train loss
+        assert "ETA 0:00:0" in row, row  # about 8 s left at the recorded pace
+        assert cut_texts(app.screen) == []
+        assert "s Stop" in screen_rows(app)[FOOTER]
+
+
+async def test_a_finished_run_shows_every_figure_and_whole_chart_titles():
+    app = MonitorApp.attach(str(RECORDED))
+    async with app.run_test(size=SMALLEST) as pilot:
+        rows = await replayed(app, pilot)
+        assert "elapsed 0:00:12" in rows[TITLE]
+        for figure in ("step 495/495", "100%", "loss 0.0750", "ETA 0:00:00", "epoch 15.00"):
+            assert figure in rows[PROGRESS], rows[PROGRESS]
+        assert "loss train · eval" in rows[CHART_TOP] and "memory GiB" in rows[CHART_TOP]
+        assert "…" not in rows[CHART_TOP], rows[CHART_TOP]
+        assert cut_texts(app.screen) == []
+
+
+async def test_the_epoch_at_the_end_is_the_trainers_last_not_the_last_logs(tmp_path):
+    events = [e for e in recorded_events() if not (e["event"] == "log" and e["step"] == 495)]
+    events[-1]["epoch"] = 15.0  # the end event carries the trainer's last state
+    app = MonitorApp.attach(str(run_dir_with(tmp_path, events)))
+    async with app.run_test(size=SMALLEST) as pilot:
+        rows = await replayed(app, pilot)
+        assert "step 495/495" in rows[PROGRESS] and "epoch 15.00" in rows[PROGRESS], rows[PROGRESS]
