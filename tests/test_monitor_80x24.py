@@ -15,6 +15,9 @@ from engine.record.events import read_events
 from tui.monitor.app import MonitorApp
 from tui.monitor.screen import MonitorScreen
 from tui.monitor.sources import RunSource
+from tui.wizard.app import WizardApp
+from tui.wizard.job_processes import Cancelled, JobProcesses
+from tui.wizard.messages import RunOpened
 
 SMALLEST = (80, 24)
 RECORDED = REPO / "tests" / "data" / "recorded-run"
@@ -37,6 +40,16 @@ class Replay(RunSource):
             put(event)
 
 
+class NoJobs(JobProcesses):
+    """No analysis process starts: these tests look at the monitor over the wizard, not at the wizard's steps."""
+
+    def pool(self) -> None:
+        return None
+
+    def run(self, function, *args):
+        raise Cancelled()
+
+
 def screen_rows(app) -> list[str]:
     """The screen's rows as plain text."""
     return svg_lines(app.export_screenshot())
@@ -53,6 +66,13 @@ def run_dir_with(tmp_path, events: list[dict]):
     shutil.copy(RECORDED / "run.yaml", run_dir / "run.yaml")
     (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     return run_dir
+
+
+def ended(status: str, final_path: str | None) -> list[dict]:
+    """The recorded run with another ending."""
+    events = recorded_events()
+    events[-1] = {**events[-1], "status": status, "final_path": final_path, "message": f"the run {status}"}
+    return events
 
 
 async def replayed(app, pilot) -> list[str]:
@@ -91,6 +111,42 @@ async def test_a_finished_run_shows_every_figure_and_whole_chart_titles():
         assert cut_texts(app.screen) == []
 
 
+async def test_over_the_wizard_the_footer_holds_the_monitors_keys_alone(monkeypatch, tmp_path):
+    from textual.command import CommandList, CommandPalette
+
+    monkeypatch.chdir(REPO)
+    app = WizardApp(runs_root=str(tmp_path / "runs"), warm_imports=False, jobs=NoJobs())
+    async with app.run_test(size=SMALLEST) as pilot:
+        await pilot.pause()
+        assert "^n Next" in screen_rows(app)[FOOTER]
+        app.post_message(RunOpened(str(RECORDED)))  # as the Start step's list of recent runs does
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), 20, "the monitor")
+        footer = (await replayed(app, pilot))[FOOTER]
+        for wizard_key in ("^n", "^p", "^s", "^t", "^q", "Next", "Train"):
+            assert wizard_key not in footer, footer
+        assert "q Quit" in footer and "^o palette" in footer, footer
+        assert cut_texts(app.screen) == []
+        await pilot.press("ctrl+n")  # a wizard key does nothing here
+        assert isinstance(app.screen, MonitorScreen) and app.current_step == "start"
+
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette), what="the command palette")
+        commands = app.screen.query_one(CommandList)
+        await wait_until(pilot, lambda: commands.option_count > 0, what="the palette's commands")
+        offered = [str(commands.get_option_at_index(i).prompt) for i in range(commands.option_count)]
+        assert not any("step" in text or "preset" in text or "training" in text for text in offered), offered
+        await pilot.press("escape")
+
+        await pilot.press("q")  # back to the wizard, whose keys come back
+        await wait_until(pilot, lambda: not isinstance(app.screen, MonitorScreen), what="the wizard")
+        await pilot.pause()
+        assert "^n Next" in screen_rows(app)[FOOTER]
+        app.post_message(RunOpened(str(RECORDED)))
+        await wait_until(pilot, lambda: isinstance(app.screen, MonitorScreen), 20, "the monitor again")
+        await pilot.press("ctrl+q")  # out of the footer, still the app's quit
+        assert app.return_code == 0
+
+
 async def test_the_epoch_at_the_end_is_the_trainers_last_not_the_last_logs(tmp_path):
     events = [e for e in recorded_events() if not (e["event"] == "log" and e["step"] == 495)]
     events[-1]["epoch"] = 15.0  # the end event carries the trainer's last state
@@ -98,3 +154,30 @@ async def test_the_epoch_at_the_end_is_the_trainers_last_not_the_last_logs(tmp_p
     async with app.run_test(size=SMALLEST) as pilot:
         rows = await replayed(app, pilot)
         assert "step 495/495" in rows[PROGRESS] and "epoch 15.00" in rows[PROGRESS], rows[PROGRESS]
+
+
+async def test_a_failed_run_offers_no_try_merge_or_gguf(tmp_path):
+    app = MonitorApp.attach(str(run_dir_with(tmp_path, ended("failed", None))))
+    async with app.run_test(size=SMALLEST) as pilot:
+        footer = (await replayed(app, pilot))[FOOTER]
+        assert "w Wizard" in footer and "q Quit" in footer, footer
+        for key in ("t Try", "m Merge", "g GGUF", "r Resume"):  # no final/, and no checkpoint to resume from
+            assert key not in footer, footer
+
+
+async def test_a_stopped_run_with_final_offers_try_merge_gguf_and_resume(tmp_path):
+    run_dir = run_dir_with(tmp_path, ended("stopped", "final"))
+    (run_dir / "checkpoint-200").mkdir()
+    app = MonitorApp.attach(str(run_dir))
+    async with app.run_test(size=SMALLEST) as pilot:
+        footer = (await replayed(app, pilot))[FOOTER]
+        for key in ("t Try", "m Merge", "g GGUF", "r Resume", "q Quit"):
+            assert key in footer, footer
+        assert cut_texts(app.screen) == []
+
+
+async def test_a_completed_run_offers_no_resume():
+    app = MonitorApp.attach(str(RECORDED))
+    async with app.run_test(size=SMALLEST) as pilot:
+        footer = (await replayed(app, pilot))[FOOTER]
+        assert "t Try" in footer and "r Resume" not in footer, footer

@@ -53,6 +53,9 @@ class MonitorScreen(Screen[None]):
         Binding("w", "back_to_wizard", "Wizard", id="wizard", tooltip="Back to the wizard (with the fix applied)"),
         Binding("r", "resume", "Resume", id="resume", tooltip="Resume a stopped or died run from its last checkpoint"),
         Binding("q", "quit_monitor", "Quit", id="quit_monitor"),
+        # Hides the app's ctrl+q from the footer (the wizard shows it): the footer shows a key's first priority binding
+        # along the chain, screen first, while a key press runs the app's first. ctrl+q still quits.
+        Binding("ctrl+q", "app.quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, source: RunSource) -> None:
@@ -65,6 +68,8 @@ class MonitorScreen(Screen[None]):
         self.fix: Any = None
         self._shown: dict[str, Text] = {}
         """The text each Static shows, by selector."""
+        self.resumable = False
+        """Whether the ended run can go on from a checkpoint (stopped, failed or died, with one, and its config)."""
 
     @classmethod
     def for_training(cls, config: Any, output_dir: str | None = None, resume: str | None = None,
@@ -204,14 +209,27 @@ class MonitorScreen(Screen[None]):
         """
         if action in _WHILE_TRAINING:
             return not self.state.finished and self.source.controllable
-        if action in _AFTER_THE_RUN:
+        if action in _NEED_FINAL_MODEL:
+            return self.has_final_model
+        if action == "resume":
+            return self.resumable
+        if action == "back_to_wizard":
             return self.state.finished
         return True
 
+    @property
+    def has_final_model(self) -> bool:
+        """Whether the run ended with a final/ model to try, merge or export (completed, or stopped and saved)."""
+        return bool((self.state.end or {}).get("final_path"))
+
     def finished(self, event: dict) -> None:
-        """React to the end of the run: summary, and for OOM the fix from the memory-fit engine."""
-        self.refresh_bindings()
+        """React to the end of the run: the keys that apply, summary, and for OOM the fix from the memory-fit engine."""
+        from engine.record.rundir import latest_checkpoint
+
         status = event.get("status")
+        self.resumable = (status in ("stopped", "failed", "died") and latest_checkpoint(self.source.run_dir) is not None
+                          and self.source.config() is not None)
+        self.refresh_bindings()
         if status == "failed" and "out of memory" in str(event.get("message", "")).lower():
             self.fix = self.source.oom_fix(self.state.device_free_bytes or self.state.device_total_bytes,
                                            self.state.precision or None)
@@ -261,8 +279,7 @@ class MonitorScreen(Screen[None]):
         self.redraw()
 
     def action_try_prompt(self) -> None:
-        final = (self.state.end or {}).get("final_path")
-        if not final:
+        if not self.has_final_model:
             self.notify("Try a prompt once the run has finished and saved final/.")
             return
         from tui.monitor.finish import TryPromptScreen
@@ -270,8 +287,8 @@ class MonitorScreen(Screen[None]):
         self.app.push_screen(TryPromptScreen(self.source.run_dir))
 
     def action_merge(self) -> None:
-        if not (self.state.end or {}).get("final_path"):
-            self.notify("Merge once the run has finished.")
+        if not self.has_final_model:
+            self.notify("Merge once the run has finished and saved final/.")
             return
         self.query_one("#log", RichLog).write(Text("merging the adapter into full weights…", style="bold"))
         self.merge(self.source.run_dir)
@@ -289,8 +306,8 @@ class MonitorScreen(Screen[None]):
             self.app.call_from_thread(log.write, Text(str(exc), style="red"))
 
     def action_export_gguf(self) -> None:
-        if not (self.state.end or {}).get("final_path"):
-            self.notify("Export a GGUF once the run has finished.")
+        if not self.has_final_model:
+            self.notify("Export a GGUF once the run has finished and saved final/.")
             return
         self.query_one("#log", RichLog).write(Text("exporting a q8_0 GGUF for llama.cpp and Ollama…", style="bold"))
         self.export_gguf(self.source.run_dir)
@@ -322,17 +339,14 @@ class MonitorScreen(Screen[None]):
                    f"ollama create {export.name} -f {export.folder / 'Modelfile'}", style="bold green"))
 
     def action_resume(self) -> None:
-        from engine.record.rundir import latest_checkpoint
-
-        status = (self.state.end or {}).get("status")
-        config = self.source.config()
-        if status not in ("stopped", "failed", "died") or config is None or not latest_checkpoint(self.source.run_dir):
+        if not self.resumable:
             self.notify("Resume needs a stopped, failed or died run with a checkpoint.")
             return
         if InProcessRun.training_now() is not None:
             self.notify("A run is already training in this process.", severity="warning")
             return
-        self.app.switch_screen(MonitorScreen.for_training(config, output_dir=self.source.run_dir, resume="latest"))
+        self.app.switch_screen(MonitorScreen.for_training(self.source.config(), output_dir=self.source.run_dir,
+                                                          resume="latest"))
 
     def action_back_to_wizard(self) -> None:
         if not self.state.finished:
@@ -364,7 +378,7 @@ class MonitorScreen(Screen[None]):
 
 
 _WHILE_TRAINING = frozenset({"stop", "checkpoint", "pause"})
-_AFTER_THE_RUN = frozenset({"try_prompt", "merge", "export_gguf", "back_to_wizard", "resume"})
+_NEED_FINAL_MODEL = frozenset({"try_prompt", "merge", "export_gguf"})
 _PHASE_STYLE = {"training": "bold green", "done": "bold green", "failed": "bold red", "died": "bold red",
                 "stopped": "bold yellow", "stopping": "bold yellow", "paused": "bold yellow"}
 
