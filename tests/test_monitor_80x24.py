@@ -13,6 +13,7 @@ from screen_text import svg_lines
 
 from engine.record.events import read_events
 from tui.monitor.app import MonitorApp
+from tui.monitor.finish import TryPromptScreen
 from tui.monitor.screen import MonitorScreen
 from tui.monitor.sources import RunSource
 from tui.wizard.app import WizardApp
@@ -181,3 +182,19 @@ async def test_a_completed_run_offers_no_resume():
     async with app.run_test(size=SMALLEST) as pilot:
         footer = (await replayed(app, pilot))[FOOTER]
         assert "t Try" in footer and "r Resume" not in footer, footer
+
+
+async def test_the_try_dialog_says_why_the_fine_tuned_model_is_not_there(monkeypatch):
+    import engine.outputs.generate
+
+    def broken(run_dir):
+        raise OSError("final/adapter_model.safetensors is missing")
+
+    monkeypatch.setattr(engine.outputs.generate, "load_generator", broken)
+    app = MonitorApp.attach(str(RECORDED))
+    async with app.run_test(size=SMALLEST) as pilot:
+        await replayed(app, pilot)
+        await app.push_screen(TryPromptScreen(str(RECORDED)))
+        answer = lambda: str(app.screen.query_one("#tuned-answer").render())  # noqa: E731
+        await wait_until(pilot, lambda: "final/" in answer(), 5, "the load's outcome")
+        assert "could not load final/: OSError: final/adapter_model.safetensors is missing" in answer()
