@@ -1,12 +1,14 @@
-"""Unit tests of pure helpers: the braille chart, event lines, and planned step counts (no app, no training)."""
+"""Unit tests of pure helpers: the braille chart, event lines, planned step counts, the model card (no app, no training)."""
 
 from __future__ import annotations
 
 import pytest
 
+from engine.config.presets import load_preset
 from engine.config.resolve import planned_steps
 from engine.config.run_config import RunConfig
 from engine.record.event_text import format_event
+from engine.run.model_card import model_card
 from tui.monitor.charts import _DOTS, LABEL_WIDTH, Series, plot, smooth
 
 # ---------------------------------------------------------------- chart helpers
@@ -276,3 +278,19 @@ def test_planned_steps_non_positive_max_steps_uses_epochs(max_steps):
 
 def test_planned_steps_no_rows_is_zero_steps():
     assert planned_steps(config(per_device_train_batch_size=4, num_train_epochs=3), 0) == 0
+
+
+# ---------------------------------------------------------------- the run's model card
+
+
+@pytest.mark.parametrize(("name", "says"), [
+    ("tiny-demo", "fine-tuned version of tiny-demo, sft-wizard's built-in demo model"),
+    ("Qwen/Qwen2.5-0.5B", "fine-tuned version of [Qwen/Qwen2.5-0.5B](https://huggingface.co/Qwen/Qwen2.5-0.5B)"),
+    ("/models/my-base", "fine-tuned version of the local model `/models/my-base`"),
+])
+def test_the_model_card_names_the_base_model(name, says):
+    config, _, _ = load_preset("demo")
+    config.model.name_or_path = name
+    card = model_card(config)
+    assert says in card and "None" not in card
+    assert ("base_model: Qwen/Qwen2.5-0.5B" in card) == name.startswith("Qwen/")  # Hub metadata for Hub ids only

@@ -33,6 +33,16 @@ def test_demo_trains_to_completion_and_loss_falls(demo_run):
     assert losses[-1] < losses[0] * 0.7
     end = events[-1]
     assert end["event"] == "end" and end["status"] == "completed" and end["final_path"].endswith("final")
+    last_log = [e for e in events if e["event"] == "log"][-1]
+    assert last_log["epoch"] < 3 and end["epoch"] == pytest.approx(3.0)  # the trainer's last epoch, not the last log's
+
+
+@pytest.mark.slow
+def test_the_model_cards_name_the_base_model(demo_run):
+    run_dir, _ = demo_run
+    for card in (run_dir / "README.md", run_dir / "final" / "README.md"):  # TRL's and PEFT's, replaced
+        text = card.read_text()
+        assert "fine-tuned version of tiny-demo" in text and "[None]" not in text, text
 
 
 @pytest.mark.slow

@@ -99,6 +99,8 @@ class RunState:
             self.end = dict(event)
             if isinstance(event.get("global_step"), int):
                 self.step = event["global_step"]
+            if isinstance(event.get("epoch"), (int, float)):
+                self.epoch = float(event["epoch"])
             self.phase = {"completed": "done", "stopped": "stopped", "failed": "failed",
                           "died": "died"}.get(str(event.get("status")), "done")
 

@@ -1,4 +1,4 @@
-"""The TrainerCallback that turns trainer state into events and obeys stop/save/pause requests.
+"""The TrainerCallbacks: one turns trainer state into events and obeys stop/save/pause requests, one keeps the model card.
 
 With several ranks, rank 0 alone reads the request files and writes events; every request and
 the NaN stop become one decision that all ranks take at the same step (engine.run.multi.world).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -16,6 +17,7 @@ from engine.machine.telemetry import MemorySampler
 from engine.record.events import EventWriter
 from engine.record.rank_heartbeats import write_heartbeat
 from engine.run.control import RunControl, take_request
+from engine.run.model_card import write_model_card
 from engine.run.multi.world import World, agree, gather, launcher_alive
 
 STOP, CHECKPOINT, PAUSED = range(3)
@@ -148,6 +150,18 @@ class EventCallback(TrainerCallback):
     def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
         if self.world.main and not self.run_control.stop_requested.is_set():
             self.writer.emit("status", phase="training")
+
+
+class ModelCardCallback(TrainerCallback):
+    """Puts the run's card back after each checkpoint: TRL writes its own to the run directory as it saves."""
+
+    def __init__(self, run_dir: str | Path, card: str) -> None:
+        self.run_dir = run_dir
+        self.card = card
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+        if state.is_world_process_zero:
+            write_model_card(self.run_dir, self.card)
 
 
 def _diverged(logs: dict) -> str | None:

@@ -249,7 +249,8 @@ def _start_fields(plan: RunPlan, world: World) -> dict:
 def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: World) -> RunResult:
     from engine.machine.telemetry import MemorySampler
     from engine.models.loading import load_model
-    from engine.run.callback import EventCallback
+    from engine.run.callback import EventCallback, ModelCardCallback
+    from engine.run.model_card import model_card, write_model_card
 
     on_gpu = plan.hardware.training_gpu is not None
     for warning in plan.data.warnings:
@@ -260,14 +261,17 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
     model = load_model(plan.config.model, plan.precision, plan.config.quantization, kernels=plan.kernels)
     callback = EventCallback(writer, control, MemorySampler("cuda" if on_gpu else "cpu"), _start_fields(plan, world),
                              world)
+    card = model_card(plan.config)
+    callbacks = [callback, ModelCardCallback(plan.run_dir, card)] if world.main else [callback]
     writer.emit("status", phase="tokenizing")
     trainer = build_trainer(plan.config, plan.precision, model, plan.tokenizer, plan.data.trained, plan.data.evaluated,
-                            str(plan.run_dir), on_gpu=on_gpu, callbacks=[callback], arguments=plan.arguments)
+                            str(plan.run_dir), on_gpu=on_gpu, callbacks=callbacks, arguments=plan.arguments)
     trainer.train(resume_from_checkpoint=plan.checkpoint)
 
     if callback.failure:
         writer.emit("end", status="failed", final_path=None, message=callback.failure,
-                    last_checkpoint=latest_checkpoint(plan.run_dir))
+                    last_checkpoint=latest_checkpoint(plan.run_dir), global_step=trainer.state.global_step,
+                    epoch=trainer.state.epoch)
         return RunResult("failed", EXIT_FAILURE, str(plan.run_dir), None, callback.failure)
     writer.emit("status", phase="saving")
     final_dir = plan.run_dir / FINAL_DIR
@@ -279,8 +283,11 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
     if not world.main:
         return RunResult(status, code, str(plan.run_dir), str(final_dir), message)
     plan.tokenizer.save_pretrained(str(final_dir))
+    for folder in (plan.run_dir, final_dir):  # in place of TRL's card (a local base model is None there) and PEFT's blank
+        write_model_card(folder, card)
     summary = RunState.from_events(read_events(plan.run_dir)).summary()
     summary["train_runtime"] = callback.train_summary.get("train_runtime")
     summary["global_step"] = trainer.state.global_step
+    summary["epoch"] = trainer.state.epoch  # the last log came up to logging_steps earlier
     writer.emit("end", status=status, final_path=str(final_dir), message=message, **summary)
     return RunResult(status, code, str(plan.run_dir), str(final_dir), message)

@@ -87,11 +87,26 @@ def plot(series: list[Series], width: int, height: int, hlines: list[tuple[float
         else:
             label = ""
         text = Text(f"{label:>{LABEL_WIDTH - 1}} ", style="dim")
-        for col in range(plot_width):
-            bits = cells[row][col]
-            text.append(chr(0x2800 + bits) if bits else " ", style=colors[row][col] or "")
+        for run, color in _runs(cells[row], colors[row]):
+            text.append(run, style=color or "")
         lines.append(text)
     return lines
+
+
+def _runs(bits: list[int], colors: list[str | None]) -> list[tuple[str, str | None]]:
+    """A row of cells as runs of one colour: a few spans per line instead of one per cell (cheaper to draw)."""
+    runs: list[tuple[str, str | None]] = []
+    chars: list[str] = []
+    current = colors[0] if colors else None
+    for cell, color in zip(bits, colors):
+        if color != current and chars:
+            runs.append(("".join(chars), current))
+            chars = []
+        current = color
+        chars.append(chr(0x2800 + cell) if cell else " ")
+    if chars:
+        runs.append(("".join(chars), current))
+    return runs
 
 
 class LineChart(Widget):
@@ -104,21 +119,24 @@ class LineChart(Widget):
         self.fmt = fmt
         self.series: list[Series] = []
         self.hlines: list[tuple[float, str]] = []
-        self._lines: list[Text] = []
+        self._strips: list[Strip] = []
         self._drawn_size = (0, 0)
 
     def set_data(self, series: list[Series], hlines: list[tuple[float, str]] = ()) -> None:
-        """Replace the curves (and horizontal reference lines) and redraw."""
-        self.series, self.hlines = series, list(hlines)
-        self._lines = []
+        """Replace the curves (and horizontal reference lines) and redraw, unless they are the ones drawn."""
+        hlines = list(hlines)
+        if (series, hlines) == (self.series, self.hlines):
+            return
+        self.series, self.hlines = series, hlines
+        self._strips = []
         self.refresh()
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size.width, self.size.height
-        if not self._lines or self._drawn_size != (width, height):
-            self._lines = plot(self.series, width, height, self.hlines, self.fmt)
+        if not self._strips or self._drawn_size != (width, height):
+            console = self.app.console
+            self._strips = [Strip([Segment(seg.text, seg.style or Style()) for seg in line.render(console)])
+                            .crop_extend(0, width, None)
+                            for line in plot(self.series, width, height, self.hlines, self.fmt)]
             self._drawn_size = (width, height)
-        if y >= len(self._lines):
-            return Strip.blank(width)
-        segments = [Segment(seg.text, seg.style or Style()) for seg in self._lines[y].render(self.app.console)]
-        return Strip(segments).crop_extend(0, width, None)
+        return self._strips[y] if y < len(self._strips) else Strip.blank(width)

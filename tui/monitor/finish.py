@@ -23,7 +23,7 @@ class TryPromptScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
-            yield Label(f"Try a prompt on {self.run_dir} (Enter generates, Esc closes)")
+            yield Label(f"Try a prompt on {self.run_dir} (Enter generates, Esc closes)", classes="dialog-title")
             yield Input(compact=True, placeholder="What is the capital of France?", id="prompt")
             with Horizontal(classes="answers"):
                 yield Static("base model", id="base-answer", classes="answer")
@@ -35,15 +35,20 @@ class TryPromptScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def load_model(self) -> None:
-        from engine.errors import UserError
         from engine.outputs.generate import load_generator
 
         try:
             self.generator = load_generator(self.run_dir)
-            self.app.call_from_thread(self.query_one("#tuned-answer", Static).update,
-                                      Text(self.generator.note or "ready", style="dim"))
-        except UserError as exc:
-            self.app.call_from_thread(self.query_one("#tuned-answer", Static).update, Text(str(exc), style="red"))
+        except Exception as exc:  # a UserError says why; anything else must say something too, never leave the box blank
+            self._show("#tuned-answer", Text(_reason(exc, "could not load final/"), style="red"))
+            return
+        self._show("#tuned-answer", Text(self.generator.note or "ready", style="dim"))
+        if not self.generator.is_peft:
+            self._show("#base-answer", Text("base model: not loaded (final/ is a full model, not an adapter)", style="dim"))
+
+    def _show(self, selector: str, text: Text) -> None:
+        """Put text in an answer box from the worker thread."""
+        self.app.call_from_thread(self.query_one(selector, Static).update, text)
 
     @on(Input.Submitted, "#prompt")
     def submitted(self, event: Input.Submitted) -> None:
@@ -57,10 +62,19 @@ class TryPromptScreen(ModalScreen[None]):
     @work(thread=True, exclusive=True, group="generate", exit_on_error=False)
     def generate(self, prompt: str) -> None:
         generator = self.generator
-        if generator.is_peft:
-            base = generator.answer(prompt, base=True)
-            self.app.call_from_thread(self.query_one("#base-answer", Static).update,
-                                      Text.assemble(("base model\n", "bold"), base))
-        tuned = generator.answer(prompt)
-        self.app.call_from_thread(self.query_one("#tuned-answer", Static).update,
-                                  Text.assemble(("fine-tuned\n", "bold green"), tuned))
+        try:
+            if generator.is_peft:
+                self._show("#base-answer", Text.assemble(("base model\n", "bold"), generator.answer(prompt, base=True)))
+            self._show("#tuned-answer", Text.assemble(("fine-tuned\n", "bold green"), generator.answer(prompt)))
+        except Exception as exc:  # e.g. out of memory while generating: say so where the answer would be
+            self._show("#tuned-answer", Text(_reason(exc, "generation failed"), style="red"))
+
+
+def _reason(exc: Exception, failed: str) -> str:
+    """An exception as one short line for an answer box (a UserError's message is written for people already)."""
+    from engine.errors import UserError
+
+    if isinstance(exc, UserError):
+        return str(exc)
+    first_line = (str(exc).splitlines() or [""])[0]
+    return f"{failed}: {type(exc).__name__}: {first_line}"[:300]

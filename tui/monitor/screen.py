@@ -16,12 +16,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, ProgressBar, RichLog, Static
+from textual.widgets import Footer, RichLog, Static
 
 from engine.record.event_text import format_event
 from engine.record.state import RunState, format_duration, memory_reading
 from engine.units import GIB, gib
 from tui.monitor.charts import LineChart, Series, smooth
+from tui.monitor.progress import ProgressLine, run_progress
 from tui.monitor.sources import AttachedRun, InProcessRun, RunSource
 
 REDRAW_SECONDS = 0.5
@@ -52,6 +53,9 @@ class MonitorScreen(Screen[None]):
         Binding("w", "back_to_wizard", "Wizard", id="wizard", tooltip="Back to the wizard (with the fix applied)"),
         Binding("r", "resume", "Resume", id="resume", tooltip="Resume a stopped or died run from its last checkpoint"),
         Binding("q", "quit_monitor", "Quit", id="quit_monitor"),
+        # Hides the app's ctrl+q from the footer (the wizard shows it): the footer shows a key's first priority binding
+        # along the chain, screen first, while a key press runs the app's first. ctrl+q still quits.
+        Binding("ctrl+q", "app.quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, source: RunSource) -> None:
@@ -62,6 +66,10 @@ class MonitorScreen(Screen[None]):
         self.smoothing = 0.0
         self.estimate_bytes: int | None = None
         self.fix: Any = None
+        self._shown: dict[str, Text] = {}
+        """The text each Static shows, by selector."""
+        self.resumable = False
+        """Whether the ended run can go on from a checkpoint (stopped, failed or died, with one, and its config)."""
 
     @classmethod
     def for_training(cls, config: Any, output_dir: str | None = None, resume: str | None = None,
@@ -77,12 +85,10 @@ class MonitorScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="monitor"):
             yield Static("", id="run-title")
-            with Horizontal(id="progress-row"):
-                yield ProgressBar(id="progress", show_eta=False, show_percentage=True)
-                yield Static("", id="progress-text")
+            yield ProgressLine(id="progress-row")
             with Horizontal(id="charts"):
                 loss = LineChart(id="loss-chart")
-                loss.border_title = "loss: train (cyan) · eval (magenta)"
+                loss.border_title = "loss [cyan]train[/] · [magenta]eval[/]"  # the colours are the legend
                 yield loss
                 memory = LineChart(fmt="{:.2f}", id="memory-chart")
                 memory.border_title = "memory GiB"
@@ -129,20 +135,29 @@ class MonitorScreen(Screen[None]):
         self.query_one("#loss-chart", LineChart).set_data(
             [Series("train", smooth(train, self.smoothing), "cyan"), Series("eval", evals, "magenta")])
         self.query_one("#memory-chart", LineChart).set_data(*self._memory_series())
-        self.query_one("#stats", Static).update(self._stats())
+        self._show("#stats", self._stats())
+
+    def _show(self, selector: str, text: Text) -> None:
+        """Put text in a Static unless it is there already; reflow the screen only when its height changes.
+
+        An update repaints the widget; a reflow lays out every panel again, which training would pay for.
+        """
+        shown = self._shown.get(selector)
+        if shown == text:
+            return
+        self._shown[selector] = text
+        static = self.query_one(selector, Static)
+        width = static.content_size.width or self.size.width
+        layout = shown is None or len(text.wrap(self.app.console, width)) != len(shown.wrap(self.app.console, width))
+        static.update(text, layout=layout)
 
     def _draw_progress(self) -> None:
         state = self.state
         title = Text.assemble((state.name or self.source.label, "bold"), f"  {self.source.kind}  ",
                               (state.phase, _PHASE_STYLE.get(state.phase, "bold")),
-                              f"  {state.devices} {state.precision}".rstrip())
-        self.query_one("#run-title", Static).update(title)
-        progress = self.query_one("#progress", ProgressBar)
-        progress.update(total=state.total_steps or None, progress=state.step)
-        eta = state.eta_seconds()
-        self.query_one("#progress-text", Static).update(
-            f" step {state.step}/{state.total_steps or '?'}  epoch {state.epoch:.2f}  "
-            f"elapsed {format_duration(state.elapsed())}  ETA {format_duration(eta)}")
+                              f"  elapsed {format_duration(state.elapsed())}  {state.devices} {state.precision}".rstrip())
+        self._show("#run-title", title)
+        self.query_one("#progress-row", ProgressLine).show(run_progress(state))
 
     def _memory_series(self) -> tuple[list[Series], list[tuple[float, str]]]:
         samples = self.state.memory[-ZOOM_POINTS:] if self.zoomed else self.state.memory
@@ -194,14 +209,27 @@ class MonitorScreen(Screen[None]):
         """
         if action in _WHILE_TRAINING:
             return not self.state.finished and self.source.controllable
-        if action in _AFTER_THE_RUN:
+        if action in _NEED_FINAL_MODEL:
+            return self.has_final_model
+        if action == "resume":
+            return self.resumable
+        if action == "back_to_wizard":
             return self.state.finished
         return True
 
+    @property
+    def has_final_model(self) -> bool:
+        """Whether the run ended with a final/ model to try, merge or export (completed, or stopped and saved)."""
+        return bool((self.state.end or {}).get("final_path"))
+
     def finished(self, event: dict) -> None:
-        """React to the end of the run: summary, and for OOM the fix from the memory-fit engine."""
-        self.refresh_bindings()
+        """React to the end of the run: the keys that apply, summary, and for OOM the fix from the memory-fit engine."""
+        from engine.record.rundir import latest_checkpoint
+
         status = event.get("status")
+        self.resumable = (status in ("stopped", "failed", "died") and latest_checkpoint(self.source.run_dir) is not None
+                          and self.source.config() is not None)
+        self.refresh_bindings()
         if status == "failed" and "out of memory" in str(event.get("message", "")).lower():
             self.fix = self.source.oom_fix(self.state.device_free_bytes or self.state.device_total_bytes,
                                            self.state.precision or None)
@@ -251,8 +279,7 @@ class MonitorScreen(Screen[None]):
         self.redraw()
 
     def action_try_prompt(self) -> None:
-        final = (self.state.end or {}).get("final_path")
-        if not final:
+        if not self.has_final_model:
             self.notify("Try a prompt once the run has finished and saved final/.")
             return
         from tui.monitor.finish import TryPromptScreen
@@ -260,8 +287,8 @@ class MonitorScreen(Screen[None]):
         self.app.push_screen(TryPromptScreen(self.source.run_dir))
 
     def action_merge(self) -> None:
-        if not (self.state.end or {}).get("final_path"):
-            self.notify("Merge once the run has finished.")
+        if not self.has_final_model:
+            self.notify("Merge once the run has finished and saved final/.")
             return
         self.query_one("#log", RichLog).write(Text("merging the adapter into full weights…", style="bold"))
         self.merge(self.source.run_dir)
@@ -279,8 +306,8 @@ class MonitorScreen(Screen[None]):
             self.app.call_from_thread(log.write, Text(str(exc), style="red"))
 
     def action_export_gguf(self) -> None:
-        if not (self.state.end or {}).get("final_path"):
-            self.notify("Export a GGUF once the run has finished.")
+        if not self.has_final_model:
+            self.notify("Export a GGUF once the run has finished and saved final/.")
             return
         self.query_one("#log", RichLog).write(Text("exporting a q8_0 GGUF for llama.cpp and Ollama…", style="bold"))
         self.export_gguf(self.source.run_dir)
@@ -312,17 +339,14 @@ class MonitorScreen(Screen[None]):
                    f"ollama create {export.name} -f {export.folder / 'Modelfile'}", style="bold green"))
 
     def action_resume(self) -> None:
-        from engine.record.rundir import latest_checkpoint
-
-        status = (self.state.end or {}).get("status")
-        config = self.source.config()
-        if status not in ("stopped", "failed", "died") or config is None or not latest_checkpoint(self.source.run_dir):
+        if not self.resumable:
             self.notify("Resume needs a stopped, failed or died run with a checkpoint.")
             return
         if InProcessRun.training_now() is not None:
             self.notify("A run is already training in this process.", severity="warning")
             return
-        self.app.switch_screen(MonitorScreen.for_training(config, output_dir=self.source.run_dir, resume="latest"))
+        self.app.switch_screen(MonitorScreen.for_training(self.source.config(), output_dir=self.source.run_dir,
+                                                          resume="latest"))
 
     def action_back_to_wizard(self) -> None:
         if not self.state.finished:
@@ -354,7 +378,7 @@ class MonitorScreen(Screen[None]):
 
 
 _WHILE_TRAINING = frozenset({"stop", "checkpoint", "pause"})
-_AFTER_THE_RUN = frozenset({"try_prompt", "merge", "export_gguf", "back_to_wizard", "resume"})
+_NEED_FINAL_MODEL = frozenset({"try_prompt", "merge", "export_gguf"})
 _PHASE_STYLE = {"training": "bold green", "done": "bold green", "failed": "bold red", "died": "bold red",
                 "stopped": "bold yellow", "stopping": "bold yellow", "paused": "bold yellow"}
 
@@ -401,7 +425,6 @@ def _summary(state: RunState) -> Text:
         text.append(f"best eval loss {best[1]:.4f} at step {best[0]}  ")
     text.append(f"runtime {format_duration(state.elapsed())}  ")
     if end.get("final_path"):
-        text.append(f"final/: {end['final_path']}  ", style="bold")
-        text.append("t try a prompt · m merge · g GGUF", style="dim")
+        text.append(f"final/: {end['final_path']}", style="bold")  # what can be done with it: the footer's keys
     return text
 

@@ -12,6 +12,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -52,6 +53,8 @@ def step_class(step_id: str) -> type:
     return getattr(module, STEP_CLASSES[step_id])
 REFRESH_DELAY = 0.3
 """Seconds of quiet after an edit before estimates and checks rerun (typing stays smooth)."""
+STEP_ACTIONS = frozenset({"next_step", "previous_step", "go", "save_preset", "start_training"})
+"""The wizard's keys that act on its steps: off, and out of the footer, while the monitor is shown."""
 
 
 class WizardApp(App[int]):
@@ -143,6 +146,18 @@ class WizardApp(App[int]):
         step = self.query_one(f"#{step_id}")
         step.load(self.config)
         self.call_after_refresh(step.focus_first)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The step keys apply to the wizard's steps; over the monitor the footer has room for the monitor's own keys."""
+        return not (action in STEP_ACTIONS and self.is_monitor(self.screen))
+
+    def is_monitor(self, screen: Screen) -> bool:
+        """Whether screen is the monitor (its module is imported once a screen is pushed, not at start)."""
+        if screen is self.screen_stack[0]:
+            return False
+        from tui.monitor.screen import MonitorScreen
+
+        return isinstance(screen, MonitorScreen)
 
     def action_next_step(self) -> None:
         index = STEP_IDS.index(self.current_step)

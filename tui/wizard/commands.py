@@ -16,11 +16,14 @@ class WizardCommands(Provider):
         from engine.config.presets import list_presets
 
         app = self.app
+        theme = ("Toggle dark/light theme", self._toggle_theme, "switch between dark and light")
+        if app.is_monitor(self.screen):  # the steps, presets and training are the wizard's: not while a run is watched
+            return [theme]
         commands = [(f"Go to step {n}: {title}", partial(app.show_step, step_id), f"show the {title} step")
                     for n, (step_id, title) in enumerate(zip(STEP_IDS, STEP_TITLES), start=1)]
         commands += [("Save preset", app.action_save_preset, "save the run as a YAML preset"),
                      ("Start training", app.action_start_training, "train this run with the live monitor"),
-                     ("Toggle dark/light theme", self._toggle_theme, "switch between dark and light")]
+                     theme]
         for preset in list_presets():
             commands.append((f"Load preset {preset.name}", partial(self._load, str(preset.path)), preset.description))
         return commands
