@@ -54,24 +54,9 @@ def check_for(config: "RunConfig", hardware: "HardwareReport") -> "tuple[list[Pr
         if not problems:
             report = full_check(config, hardware)
             problems, warnings = report.problems, warnings + report.warnings
-        if not problems:
-            _trainer_accepts(config, hardware)
     except UserError as exc:
         problems, warnings = exc.problems, []
     return problems, warnings
-
-
-def _trainer_accepts(config: "RunConfig", hardware: "HardwareReport") -> None:
-    """Build the run's SFTConfig and LoraConfig as `train` does first; UserError when the libraries refuse them.
-
-    The wizard's processes have trl imported already; `check` on the command line leaves it out for speed.
-    """
-    from engine.config.resolve import resolve_precision
-    from engine.record.rundir import run_dir_of
-    from engine.run.trainer import trainer_arguments
-
-    precision, _ = resolve_precision(config, hardware)
-    trainer_arguments(config, precision, str(run_dir_of(config)), hardware.training_gpu is not None)
 
 
 def optimize_for_wizard(config: "RunConfig", hardware: "HardwareReport") -> "tuple[Plan | None, str | None]":
