@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from rich.syntax import Syntax
@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, HorizontalScroll
+from textual.containers import HorizontalScroll, Vertical
 from textual.widgets import Button, Label, Static, TabbedContent, TabPane
 
 from tui.wizard.decisions import run_text
@@ -34,6 +34,14 @@ def optimized_text(config) -> Text:
     return text
 
 
+def _near(path: Path) -> str:
+    """A run directory as short as it can be said: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 class ReviewStep(Step):
     """The last look before saving (ctrl+s) or training (ctrl+t)."""
 
@@ -43,7 +51,7 @@ class ReviewStep(Step):
     def compose(self) -> ComposeResult:
         yield Label("Review: ctrl+s saves a preset, ctrl+t starts training", classes="title")
         yield Static("checking…", id="check-result")
-        with Horizontal(id="run-dir-offers", classes="buttons"):
+        with Vertical(id="run-dir-offers"):  # one per line: a directory's name can be long
             yield Button("", id="use-free-run-dir", compact=True)
             yield Button("", id="resume-run", compact=True)
             yield Button("", id="open-run", compact=True)
@@ -106,11 +114,11 @@ class ReviewStep(Step):
         if not taken:
             return
         status, checkpoint = read_status(run_dir), latest_checkpoint(run_dir)
-        self.query_one("#use-free-run-dir", Button).label = f"Use {free_run_dir(run_dir)}"
+        self.query_one("#use-free-run-dir", Button).label = f"Train in {_near(free_run_dir(run_dir))} instead"
         resume = self.query_one("#resume-run", Button)
         resume.display = checkpoint is not None and status in ("stopped", "died", "failed")
         resume.label = f"Resume from {PurePath(checkpoint).name}" if checkpoint else ""
-        self.query_one("#open-run", Button).label = "Open that run"
+        self.query_one("#open-run", Button).label = f"Open the run in {_near(Path(run_dir))}"
 
     @on(Button.Pressed, "#use-free-run-dir")
     def use_free_run_dir(self) -> None:
@@ -118,6 +126,8 @@ class ReviewStep(Step):
 
         self.config.training["output_dir"] = str(free_run_dir(run_dir_of(self.config)))
         self.query_one("#run-dir-offers").display = False
+        self.app.set_focus(None)  # the pressed button is hidden now: the focus goes back to the step's first control
+        self.call_after_refresh(self.focus_first)
         self.post_message(ConfigEdited("training"))
 
     @on(Button.Pressed, "#resume-run")
