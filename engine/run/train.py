@@ -36,6 +36,7 @@ from engine.record.rundir import (
     recorded,
     resume_point,
     run_dir_of,
+    set_aside_incomplete,
 )
 from engine.record.state import RunState
 from engine.run.multi.world import World, join_ranks, this_world
@@ -252,7 +253,8 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
     from engine.run.callback import EventCallback
 
     on_gpu = plan.hardware.training_gpu is not None
-    for warning in plan.data.warnings:
+    set_aside = set_aside_incomplete(plan.run_dir) if plan.checkpoint and world.main else []
+    for warning in plan.data.warnings + set_aside:
         writer.emit("status", phase="warning", message=warning)
     writer.emit("status", phase="loading model", **_device_fields(plan))  # an OOM while loading is advised on them
     if world.distributed:
