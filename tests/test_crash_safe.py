@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from checkpoint_files import cut_short
+from checkpoint_files import cut_short, whole_checkpoint
 from conftest import REPO, run_cli, run_command
 
 from engine.record.events import read_events
@@ -132,3 +132,41 @@ def test_each_tear_is_told_as_the_libraries_would_fail_to_load_it(uninterrupted,
                ".safetensors": safetensors.torch.load_file, ".json": lambda p: json.loads(p.read_text())}
     with pytest.raises(Exception):  # the ground truth: the library's own reader fails on what was passed over
         loaders[path.suffix](path)
+
+
+@pytest.mark.slow
+def test_resume_of_a_run_killed_writing_final_finishes_it_without_training_past_the_end(uninterrupted, tmp_path):
+    run_dir = _died_after(uninterrupted, tmp_path, 8)
+    (run_dir / "final").mkdir()  # killed while final/ was written: its config there, its weights cut short
+    shutil.copy(run_dir / "checkpoint-8" / "adapter_config.json", run_dir / "final")
+    shutil.copy(run_dir / "checkpoint-8" / "adapter_model.safetensors", run_dir / "final")
+    cut_short(run_dir / "final" / "adapter_model.safetensors")
+    logs_before = sum(e["event"] == "log" for e in read_events(run_dir))
+
+    result = run_cli("train", "demo", "--headless", "--resume", "--output-dir", str(run_dir), *STEPS)
+    assert result.returncode == 0, result.stderr
+    assert "checkpoint-8 holds all 8 steps" in result.stdout and "step     9" not in result.stdout
+    events = read_events(run_dir)
+    assert sum(e["event"] == "log" for e in events) == logs_before and not (run_dir / "checkpoint-9").exists()
+    end = events[-1]
+    assert end["event"] == "end" and end["status"] == "completed" and end["global_step"] == 8
+    assert end["final_loss"] == pytest.approx(_final_loss(uninterrupted), abs=1e-6)
+    for name in ("adapter_model.safetensors", "adapter_config.json", "tokenizer.json"):
+        assert (run_dir / "final" / name).read_bytes() == (uninterrupted / "final" / name).read_bytes()
+    assert not (run_dir / "final" / "optimizer.pt").exists() and not (run_dir / "tmp-final").exists()
+    again = run_command("train", "demo", "--headless", "--resume", "--output-dir", str(run_dir), *STEPS)
+    assert again.returncode == 2 and "holds a completed run: there is nothing to resume" in again.stderr
+
+
+def test_final_is_made_from_the_best_checkpoint_when_the_run_loads_the_best_at_its_end(tmp_path):
+    from engine.config.run_config import RunConfig
+    from engine.run.finish import final_source, write_final
+
+    best = whole_checkpoint(tmp_path / "checkpoint-4", step=4, max_steps=8)
+    last = whole_checkpoint(tmp_path / "checkpoint-8", step=8, max_steps=8)
+    (last / "trainer_state.json").write_text(json.dumps({"global_step": 8, "max_steps": 8,
+                                                         "best_model_checkpoint": str(best)}))
+    assert final_source(last, RunConfig(training={"load_best_model_at_end": True})) == best
+    assert final_source(last, RunConfig()) == last
+    write_final(best, tmp_path / "final")
+    assert sorted(p.name for p in (tmp_path / "final").iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]

@@ -88,13 +88,21 @@ def checkpoint_problem(folder: str | Path, model_only: bool = False) -> str | No
     return next((problem for problem in checks if problem), None)
 
 
-def checkpoint_global_step(folder: str | Path) -> tuple[int, int] | None:
-    """(global_step, max_steps) from a checkpoint's trainer_state.json, or None when it cannot be read."""
+def holds_every_step(folder: str | Path) -> tuple[int, int] | None:
+    """(global_step, max_steps) when a checkpoint's trainer_state.json says its training reached max_steps; else None."""
     try:
         state = json.loads((Path(folder) / TRAINER_STATE).read_bytes())
-        return int(state["global_step"]), int(state["max_steps"])
+        step, max_steps = int(state["global_step"]), int(state["max_steps"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return (step, max_steps) if 0 < max_steps <= step else None
+
+
+def is_training_state(path: Path) -> bool:
+    """Whether a file or folder of a checkpoint is there only to resume training (not part of the saved model)."""
+    name = path.name
+    return (name in (TRAINER_STATE, *OPTIMIZER_FILES, SCHEDULER, "scaler.pt", "latest", "zero_to_fp32.py")
+            or bool(RNG_STATE.match(name)) or (path.is_dir() and ("optimizer" in name or name.startswith("global_step"))))
 
 
 def _state_problem(folder: Path) -> str | None:

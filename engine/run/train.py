@@ -25,6 +25,7 @@ from engine.machine.hardware import HardwareReport, hardware_report
 from engine.machine.oom import is_out_of_memory, release_memory
 from engine.machine.precision import PrecisionDecision
 from engine.models.kernels import KernelsDecision
+from engine.record.checkpoints import holds_every_step
 from engine.record.events import EventWriter, Listener, SilentWriter, read_events
 from engine.record.rundir import (
     ERROR_LOG,
@@ -88,6 +89,8 @@ class RunPlan:
     """SFTConfig and LoraConfig as the libraries accepted them while planning."""
     kernels: KernelsDecision
     """Whether the model loads with Hub kernels (model.use_kernels), decided once for the run."""
+    trained_to: tuple[int, int] | None = None
+    """(step, max_steps) when the checkpoint resumed from already holds every step: finish, train no more."""
 
     @property
     def estimate_bytes(self) -> int | None:
@@ -132,7 +135,8 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     data = prepare_for_training(config, tokenizer)
     data.warnings += precision_notes + ([gpu_note] if gpu_note else []) + ([kernels.note] if kernels.note else [])
     estimate = (recorded(run_dir, "estimate") if checkpoint else None) or _estimate_record(config, hardware, precision)
-    return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate, arguments, kernels)
+    return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate, arguments, kernels,
+                   holds_every_step(checkpoint) if checkpoint else None)
 
 
 def run_training(request: RunRequest) -> RunResult:
@@ -148,10 +152,46 @@ def run_training(request: RunRequest) -> RunResult:
     control = request.control or RunControl()
     if not world.main or world.launched:  # the launcher (or rank 0) holds the run directory
         return _train_in_run_dir(plan, request, control, world)
+    if plan.trained_to:
+        return finish_trained_run(plan, request)
     create_run_dir(plan.run_dir)
     with RunLock(plan.run_dir):  # held until the run ends; the OS drops it if this process dies
         discard_requests(plan.run_dir)
         return _train_in_run_dir(plan, request, control, world)
+
+
+def finish_trained_run(plan: RunPlan, request: RunRequest) -> RunResult:
+    """Resume of a run trained to its last step that never ended (killed writing final/): final/ from the checkpoint.
+
+    Training again from there would run a step past max_steps and save over final/; the run ends `completed`.
+    """
+    from engine.record.liveness import RunLock
+    from engine.run.finish import final_source, write_final
+
+    step, max_steps = plan.trained_to or (0, 0)
+    final_dir, source = plan.run_dir / FINAL_DIR, final_source(str(plan.checkpoint), plan.config)
+    with RunLock(plan.run_dir):
+        writer = EventWriter(plan.run_dir, request.listeners)
+        try:
+            writer.emit("status", phase="warning", message=f"{Path(str(plan.checkpoint)).name} holds all {max_steps} "
+                        f"steps: the run had finished training, so none is trained again; final/ is written from "
+                        f"{source.name}. To train further, start a new run from final/ in another directory.")
+            writer.emit("status", phase="saving")
+            write_final(source, final_dir)
+            message = f"training completed at step {step} of {max_steps}; final/ written from {source.name}"
+            summary = {**RunState.from_events(read_events(plan.run_dir)).summary(), "global_step": step}
+            writer.emit("end", status="completed", final_path=str(final_dir), message=message, **summary)
+            return RunResult("completed", EXIT_OK, str(plan.run_dir), str(final_dir), message)
+        except UserError as exc:
+            writer.emit("end", status="failed", final_path=None, message=str(exc))
+            raise
+        except Exception as exc:
+            (plan.run_dir / ERROR_LOG).write_text(traceback.format_exc(), encoding="utf-8")
+            writer.emit("end", status="failed", final_path=None, message=_failure_message(exc))
+            return RunResult("failed", EXIT_FAILURE, str(plan.run_dir), None,
+                             f"{_failure_message(exc)} (traceback in {plan.run_dir / ERROR_LOG})")
+        finally:
+            writer.close()
 
 
 def _choose_gpus(request: RunRequest, world: World) -> tuple[HardwareReport, str | None]:

@@ -9,7 +9,6 @@ the files to disk, renames the checkpoint into place and rotates old checkpoints
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 from trl import SFTTrainer
 
+from engine.atomic import replace_folder
 from engine.record.checkpoints import STAGING_PREFIX
 
 
@@ -43,7 +43,7 @@ class WholeCheckpointTrainer(SFTTrainer):
         self.accelerator.wait_for_everyone()  # every rank's part (RNG states, shards) is in the staging folder
         if self.args.should_save:
             self._name_best_checkpoint(staging, run_dir / name)
-            move_into_place(staging / name, run_dir / name)
+            replace_folder(staging / name, run_dir / name)  # an incomplete checkpoint-N of this step is replaced
             staging.rmdir()
             rotate_checkpoints(output_dir=str(run_dir), save_total_limit=self.args.save_total_limit,
                                best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
@@ -55,32 +55,3 @@ class WholeCheckpointTrainer(SFTTrainer):
         if best and Path(best).parent == staging:
             self.state.best_model_checkpoint = str(final)
             self.state.save_to_json(str(staging / final.name / "trainer_state.json"))
-
-
-def move_into_place(staged: Path, final: Path) -> None:
-    """Flush a staged folder to disk and rename it to its final name, replacing a folder of that name."""
-    _flush_to_disk(staged)
-    replaced = final.with_name(f"{STAGING_PREFIX}{final.name}-replaced")
-    if final.exists():  # an incomplete checkpoint-N left by an older version, or a resume from an earlier step
-        shutil.rmtree(replaced, ignore_errors=True)
-        os.rename(final, replaced)
-    os.rename(staged, final)
-    _fsync(final.parent)
-    shutil.rmtree(replaced, ignore_errors=True)
-
-
-def _flush_to_disk(folder: Path) -> None:
-    """fsync every file and folder under folder, so the rename never names data still in memory."""
-    for root, _, files in os.walk(folder):
-        for name in files:
-            _fsync(Path(root) / name)
-        _fsync(Path(root))
-
-
-def _fsync(path: Path) -> None:
-    """fsync one file or folder."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
