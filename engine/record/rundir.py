@@ -21,7 +21,7 @@ from engine.record.checkpoints import (
 from engine.record.events import EVENTS_FILE, read_events
 from engine.record.liveness import ALIVE, Liveness, death_note, read_liveness, run_status
 from engine.record.run_index import record_run
-from engine.yamlio import load_yaml
+from engine.yamlio import YamlError, load_yaml
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 RUN_FILE = "run.yaml"
 FINAL_DIR = "final"
 ERROR_LOG = "error.log"
+
+
+_RUN_FILE_FIX = ("It records the run's resolved config: restore it from a backup, or, to resume a run that did not "
+                 "complete, move it aside (--resume writes it again from the preset).")
 
 
 def run_dir_of(config: "RunConfig", output_dir: str | None = None) -> Path:
@@ -99,6 +103,10 @@ def read_run_file(run_dir: str | Path) -> dict:
         record = load_yaml(path.read_text(encoding="utf-8"))
     except OSError:
         raise UserError(f"{run_dir} has no {RUN_FILE}; is it an sft-wizard run directory?") from None
+    except YamlError as exc:
+        raise UserError(f"{path} is damaged: not YAML ({exc.problem}{exc.where}). {_RUN_FILE_FIX}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is damaged: byte {exc.start + 1} is not UTF-8. {_RUN_FILE_FIX}") from None
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise UserError(f"{path} is not an sft-wizard run record (no `config` section).")
     return record
@@ -123,6 +131,8 @@ def checkpoint_to_resume(run_dir: Path, resume: str | bool | None) -> str | None
         raise UserError(f"{run_dir} holds a completed run: there is nothing to resume (its model is in "
                         f"{run_dir / FINAL_DIR}). To train further, start a new run from it in another directory.")
     if resume:
+        if (run_dir / RUN_FILE).exists():
+            read_run_file(run_dir)  # a damaged record is said now, not after the run
         return resume_point(run_dir, resume)
     if _nothing_trained(events, status) and not latest_checkpoint(run_dir):
         return None  # nothing was trained: a new attempt appends to the same events.jsonl

@@ -26,7 +26,7 @@ from engine.machine.oom import is_out_of_memory, release_memory
 from engine.machine.precision import PrecisionDecision
 from engine.models.kernels import KernelsDecision
 from engine.record.checkpoints import holds_every_step
-from engine.record.events import EventWriter, Listener, SilentWriter, read_events
+from engine.record.events import EventWriter, Listener, SilentWriter, read_event_log, read_events
 from engine.record.rundir import (
     ERROR_LOG,
     FINAL_DIR,
@@ -130,10 +130,11 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     arguments = trainer_arguments(config, precision, str(run_dir), hardware.training_gpu is not None)  # refusals come now
     owns_run_dir = world.main and not world.launched
     checkpoint = checkpoint_to_resume(run_dir, request.resume) if owns_run_dir else resume_point(run_dir, request.resume)
+    events_note = read_event_log(run_dir).note(run_dir) if owns_run_dir else None
     kernels = decide_model_kernels(config.model)
     tokenizer = load_tokenizer(config.model)
     data = prepare_for_training(config, tokenizer)
-    data.warnings += precision_notes + ([gpu_note] if gpu_note else []) + ([kernels.note] if kernels.note else [])
+    data.warnings += precision_notes + [note for note in (gpu_note, kernels.note, events_note) if note]
     estimate = (recorded(run_dir, "estimate") if checkpoint else None) or _estimate_record(config, hardware, precision)
     return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate, arguments, kernels,
                    holds_every_step(checkpoint) if checkpoint else None)
@@ -208,8 +209,8 @@ def _train_in_run_dir(plan: RunPlan, request: RunRequest, control: "RunControl",
     writer = EventWriter(plan.run_dir, request.listeners) if world.main else SilentWriter()
     if request.on_writer and world.main:
         request.on_writer(writer)
-    if not plan.checkpoint and world.main:
-        _write_run_file(plan)
+    if world.main and not (plan.checkpoint and (plan.run_dir / RUN_FILE).exists()):
+        _write_run_file(plan)  # a resumed run keeps its record; one moved aside (damaged) is written again
     try:
         return _train(plan, writer, control, world)
     except UserError as exc:
