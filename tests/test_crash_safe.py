@@ -66,9 +66,11 @@ def test_resume_passes_over_torn_checkpoints_and_reaches_the_uninterrupted_loss(
     cut_short(run_dir / "checkpoint-6" / "optimizer.pt")  # a full disk while writing the optimizer
     cut_short(run_dir / "checkpoint-4" / "adapter_model.safetensors")  # killed while writing the adapter
     assert latest_checkpoint(run_dir) == str(run_dir / "checkpoint-2")
+    (run_dir / "run.yaml").rename(tmp_path / "run.yaml.damaged")  # moved aside, as a damaged run.yaml's message says
 
     result = run_cli("train", "demo", "--headless", "--resume", "--output-dir", str(run_dir), *STEPS)
     assert result.returncode == 0, result.stderr
+    assert (run_dir / "run.yaml").is_file()  # written again from the preset
     for step, why in ((8, "no trainer_state.json"), (6, "optimizer.pt is cut short"),
                       (4, "adapter_model.safetensors is cut short")):
         assert f"checkpoint-{step} is incomplete ({why}" in result.stdout
