@@ -6,7 +6,7 @@ import sys
 import pytest
 
 HEAVY = ["textual", "torch", "transformers", "trl", "peft", "datasets"]
-HEAVY_BY_DESIGN = {"engine.run.callback"}
+HEAVY_BY_DESIGN = {"engine.run.callback", "engine.run.whole_checkpoints"}
 """Modules that subclass library classes, so they are imported only once training starts."""
 
 

@@ -79,7 +79,8 @@ def test_training_and_the_launcher_record_the_run_directory_they_create(tmp_path
 
     monkeypatch.chdir(tmp_path)
     for module in (train, launcher):
-        monkeypatch.setattr(module, "plan_run", lambda request, *world: SimpleNamespace(run_dir=Path(request.output_dir)))
+        monkeypatch.setattr(module, "plan_run", lambda request, *world: SimpleNamespace(run_dir=Path(request.output_dir),
+                                                                                   trained_to=None))
     monkeypatch.setattr(train, "_train_in_run_dir", lambda plan, *rest: "trained")
     monkeypatch.setattr(launcher, "write_launch_files", lambda plan: [])
     monkeypatch.setattr(launcher, "_run_ranks", lambda plan, *rest: "launched")

@@ -9,6 +9,7 @@ import sys
 import time
 
 import pytest
+from checkpoint_files import whole_checkpoint
 from conftest import REPO, run_cli
 
 from engine.cli.main import main
@@ -112,7 +113,7 @@ def test_run_lock_refuses_a_second_holder_beats_and_lets_go(tmp_path, monkeypatc
 # what train, stop, checkpoint, runs and attach make of it ------------------------------------------
 def test_train_tells_a_died_run_to_resume_and_refuses_a_live_one(tmp_path):
     run_dir = _started_run(tmp_path / "run", step=7)
-    (run_dir / "checkpoint-5").mkdir()
+    whole_checkpoint(run_dir / "checkpoint-5")
     _lock_record(run_dir)
     with pytest.raises(UserError, match="died at step 7.*continue it from checkpoint-5 with --resume"):
         checkpoint_to_resume(run_dir, None)
@@ -169,7 +170,7 @@ def _wait_for_end(events, seconds=15.0):
 
 def test_attach_shows_a_run_that_died(tmp_path):
     run_dir = _started_run(tmp_path / "run")
-    (run_dir / "checkpoint-2").mkdir()
+    whole_checkpoint(run_dir / "checkpoint-2")
     _lock_record(run_dir)
     source = AttachedRun(str(run_dir))
     assert not source.controllable

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engine.errors import EXIT_OK
 
@@ -29,4 +30,7 @@ def run(args: argparse.Namespace) -> int:
         step = f"{found.step}/{found.total_steps}" if found.total_steps else str(found.step)
         loss = f"{found.final_loss:.4f}" if found.final_loss is not None else "-"
         print(f"{found.status:<11}  {step:>11}  {loss:>8}  {found.date:<16}  {found.path}")
+    for found in runs:
+        if found.note:
+            print(f"note: {found.note}", file=sys.stderr)
     return EXIT_OK

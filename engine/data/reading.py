@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.data.file_bytes import bytes_problem, file_text
 from engine.errors import UserError
 
 if TYPE_CHECKING:
@@ -47,7 +49,8 @@ def read_table(path: str, section: "DatasetSection", split: str | None = None) -
             raise UserError(f"dataset file {path}: reading it needs a library that is not installed ({_short(exc)}); "
                             "sft-wizard trains text, so give it a file of text columns.") from None
         except Exception as exc:  # pyarrow / pandas parse errors
-            raise UserError(f"dataset file {path}: cannot be read as {suffix[1:].upper()}: {_short(exc)}") from None
+            problem = _bytes_problem(local) if LOCAL_SUFFIXES[suffix] == "csv" else None
+            raise UserError(problem or f"dataset file {path}: cannot be read as {suffix[1:].upper()}: {_short(exc)}") from None
     try:
         return datasets.load_dataset(path, section.subset, data_files=files, split=split or section.split, revision=None)
     except Exception as exc:  # datasets raises many types for a Hub id (offline, not found, bad config): each is the user's to fix
@@ -76,16 +79,29 @@ def _short(exc: Exception) -> str:
 
 
 def _file_text(path: Path) -> str:
-    """The file's text, decompressed when it is gzip (.gz)."""
-    if not path.stat().st_size:
-        return ""
-    if path.suffix.lower() != ".gz":
-        return path.read_text(encoding="utf-8", errors="strict")
+    """The file's text, decompressed when it is gzip (.gz); UserError when its bytes are not UTF-8 text."""
+    data, gzipped = _file_bytes(path)
+    return file_text(data, path, data_suffix(path).split(".")[1].upper(), gzipped) if data else ""
+
+
+def _file_bytes(path: Path) -> tuple[bytes, bool]:
+    """The file's bytes, decompressed when its name ends in .gz; and whether they were."""
+    data = path.read_bytes()
+    if path.suffix.lower() != ".gz" or not data:
+        return data, False
     try:
-        with gzip.open(path, "rt", encoding="utf-8", errors="strict") as file:
-            return file.read()
-    except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+        return gzip.decompress(data), True
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise UserError(f"dataset file {path}: cannot be decompressed as gzip: {_short(exc)}") from None
+
+
+def _bytes_problem(path: Path) -> str | None:
+    """Why a file datasets could not read is not UTF-8 text (compressed, binary, another encoding), if it is not."""
+    try:
+        data, gzipped = _file_bytes(path)
+    except (UserError, OSError) as exc:
+        return str(exc)
+    return bytes_problem(data, path, data_suffix(path).split(".")[1].upper(), gzipped)
 
 
 def _read_json_rows(path: Path) -> list[dict]:
@@ -108,7 +124,7 @@ def _read_json_rows(path: Path) -> list[dict]:
         where = "item"
     else:
         rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text.split("\n"), start=1):  # splitlines() would also cut at U+2028, U+0085
             if not line.strip():
                 continue
             try:

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import os
-import re
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
+from engine.record.checkpoints import (
+    CHECKPOINT_NAME,
+    INCOMPLETE_PREFIX,
+    STAGING_PREFIX,
+    TRAINER_STATE,
+    CheckpointChoice,
+    checkpoint_folders,
+    checkpoint_problem,
+    choose_checkpoint,
+)
 from engine.record.events import EVENTS_FILE, read_events
 from engine.record.liveness import ALIVE, Liveness, death_note, read_liveness, run_status
 from engine.record.run_index import record_run
-from engine.yamlio import load_yaml
+from engine.yamlio import YamlError, load_yaml
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
@@ -20,8 +30,10 @@ if TYPE_CHECKING:
 RUN_FILE = "run.yaml"
 FINAL_DIR = "final"
 ERROR_LOG = "error.log"
-CHECKPOINT_NAME = re.compile(r"^checkpoint\-(\d+)$")
-"""transformers.trainer_utils._re_checkpoint: the names the Trainer saves and resumes from."""
+
+
+_RUN_FILE_FIX = ("It records the run's resolved config: restore it from a backup, or, to resume a run that did not "
+                 "complete, move it aside (--resume writes it again from the preset).")
 
 
 def run_dir_of(config: "RunConfig", output_dir: str | None = None) -> Path:
@@ -40,17 +52,48 @@ def create_run_dir(run_dir: Path) -> None:
 
 
 def latest_checkpoint(run_dir: str | Path) -> str | None:
-    """The checkpoint the Trainer would resume from: transformers' get_last_checkpoint rule, without importing it.
+    """The newest whole checkpoint: the one resume starts from (a half-written or torn one is passed over).
 
-    Importing transformers takes seconds (it loads torch); run lists and the monitor call this on
-    the UI thread. tests/test_rundir.py holds this to the library's function.
+    transformers' get_last_checkpoint takes the highest checkpoint-N, whole or not; this reads no more than
+    the ends of the files (engine.record.checkpoints), so run lists and the monitor call it on the UI thread.
+    """
+    choice = checkpoint_choice(run_dir)
+    return str(choice.path) if choice.path else None
+
+
+def checkpoint_choice(run_dir: str | Path) -> CheckpointChoice:
+    """The newest whole checkpoint of a run directory and the newer ones passed over, with why."""
+    return choose_checkpoint(run_dir, model_only=_saves_model_only(run_dir))
+
+
+def set_aside_incomplete(run_dir: str | Path) -> list[str]:
+    """Before a resume: rename each incomplete checkpoint-N to incomplete-checkpoint-N and delete unfinished saves.
+
+    Left in place, an incomplete checkpoint counts as the newest in the Trainer's rotation (save_total_limit),
+    which would delete the whole ones written after it. Returns one line per folder, saying what and why.
     """
     folder = Path(run_dir)
-    if not folder.is_dir():
-        return None
-    steps = {int(match[1]): path for path in folder.iterdir()
-             if (match := CHECKPOINT_NAME.search(path.name)) and path.is_dir()}
-    return str(steps[max(steps)]) if steps else None
+    model_only = _saves_model_only(folder)
+    lines = []
+    for path in checkpoint_folders(folder):
+        why = checkpoint_problem(path, model_only)
+        if why is None:
+            continue
+        aside = path.with_name(f"{INCOMPLETE_PREFIX}{path.name}")
+        shutil.rmtree(aside, ignore_errors=True)
+        path.rename(aside)
+        lines.append(f"{path.name} is incomplete ({why}): not resumed from; set aside as {aside.name}")
+    for unfinished in sorted(folder.glob(f"{STAGING_PREFIX}checkpoint-*")):
+        shutil.rmtree(unfinished, ignore_errors=True)
+        lines.append(f"{unfinished.name}: a checkpoint save that never finished, deleted")
+    return lines
+
+
+def _saves_model_only(run_dir: str | Path) -> bool:
+    """Whether the run saved checkpoints without optimizer state (training.save_only_model in its run.yaml)."""
+    config = recorded(run_dir, "config")
+    training = config.get("training") if isinstance(config, dict) else None
+    return isinstance(training, dict) and training.get("save_only_model") is True
 
 
 def read_run_file(run_dir: str | Path) -> dict:
@@ -60,6 +103,10 @@ def read_run_file(run_dir: str | Path) -> dict:
         record = load_yaml(path.read_text(encoding="utf-8"))
     except OSError:
         raise UserError(f"{run_dir} has no {RUN_FILE}; is it an sft-wizard run directory?") from None
+    except YamlError as exc:
+        raise UserError(f"{path} is damaged: not YAML ({exc.problem}{exc.where}). {_RUN_FILE_FIX}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is damaged: byte {exc.start + 1} is not UTF-8. {_RUN_FILE_FIX}") from None
     if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
         raise UserError(f"{path} is not an sft-wizard run record (no `config` section).")
     return record
@@ -84,26 +131,36 @@ def checkpoint_to_resume(run_dir: Path, resume: str | bool | None) -> str | None
         raise UserError(f"{run_dir} holds a completed run: there is nothing to resume (its model is in "
                         f"{run_dir / FINAL_DIR}). To train further, start a new run from it in another directory.")
     if resume:
+        if (run_dir / RUN_FILE).exists():
+            read_run_file(run_dir)  # a damaged record is said now, not after the run
         return resume_point(run_dir, resume)
     if _nothing_trained(events, status) and not latest_checkpoint(run_dir):
         return None  # nothing was trained: a new attempt appends to the same events.jsonl
-    if events or latest_checkpoint(run_dir):
+    if events or checkpoint_folders(run_dir):
         raise UserError(_holds_a_run(run_dir, events, life, status))
     return None
 
 
 def resume_point(run_dir: Path, resume: str | bool | None) -> str | None:
-    """The checkpoint --resume names: a folder, or the run directory's latest (None without --resume)."""
+    """The checkpoint --resume names: a whole folder, or the run directory's newest whole one (None without --resume)."""
     if not resume:
         return None
     if isinstance(resume, str) and resume not in ("latest", ""):
-        if not (Path(resume) / "trainer_state.json").is_file():
-            raise UserError(f"--resume {resume}: not a checkpoint folder (no trainer_state.json).")
+        folder = Path(resume)
+        if not folder.is_dir() or not ((folder / TRAINER_STATE).exists() or CHECKPOINT_NAME.search(folder.name)):
+            raise UserError(f"--resume {resume}: not a checkpoint folder (no {TRAINER_STATE}).")
+        problem = checkpoint_problem(folder, model_only=_saves_model_only(run_dir))
+        if problem:
+            raise UserError(f"--resume {resume}: this checkpoint is incomplete ({problem}); resume from an earlier "
+                            f"checkpoint-N folder, or with --resume alone from the newest whole one.")
         return resume
-    checkpoint = latest_checkpoint(run_dir)
-    if checkpoint is None:
+    choice = checkpoint_choice(run_dir)
+    if choice.path is None and choice.skipped:
+        raise UserError(f"--resume: {run_dir} has no whole checkpoint to resume from; each one is incomplete "
+                        f"({choice.skipped_text()}). Start the run again in another directory with --output-dir.")
+    if choice.path is None:
         raise UserError(f"--resume: {run_dir} has no checkpoint-N folder to resume from.")
-    return checkpoint
+    return str(choice.path)
 
 
 def run_dir_problem(run_dir: str | Path) -> "Problem | None":
@@ -152,7 +209,11 @@ def _holds_a_run(run_dir: Path, events: list[dict], life: Liveness, status: str)
     elsewhere = "choose another directory with --output-dir (or training.output_dir)"
     if status != "died":
         return f"{run_dir} already holds a run ({status}); resume it with --resume, or {elsewhere}."
-    checkpoint = latest_checkpoint(run_dir)
+    choice = checkpoint_choice(run_dir)
+    checkpoint = choice.path
+    if checkpoint is None and choice.skipped:
+        return (f"{run_dir} holds a run that {death_note(events, life)}, and no checkpoint of it is whole "
+                f"({choice.skipped_text()}); {elsewhere}.")
     if checkpoint is None:
         return f"{run_dir} holds a run that {death_note(events, life)}, before any checkpoint; {elsewhere}."
     return (f"{run_dir} holds a run that {death_note(events, life)}; continue it from {Path(checkpoint).name} "

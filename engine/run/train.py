@@ -25,7 +25,8 @@ from engine.machine.hardware import HardwareReport, hardware_report
 from engine.machine.oom import is_out_of_memory, release_memory
 from engine.machine.precision import PrecisionDecision
 from engine.models.kernels import KernelsDecision
-from engine.record.events import EventWriter, Listener, SilentWriter, read_events
+from engine.record.checkpoints import holds_every_step
+from engine.record.events import EventWriter, Listener, SilentWriter, read_event_log, read_events
 from engine.record.rundir import (
     ERROR_LOG,
     FINAL_DIR,
@@ -36,6 +37,7 @@ from engine.record.rundir import (
     recorded,
     resume_point,
     run_dir_of,
+    set_aside_incomplete,
 )
 from engine.record.state import RunState
 from engine.run.multi.world import World, join_ranks, this_world
@@ -87,6 +89,8 @@ class RunPlan:
     """SFTConfig and LoraConfig as the libraries accepted them while planning."""
     kernels: KernelsDecision
     """Whether the model loads with Hub kernels (model.use_kernels), decided once for the run."""
+    trained_to: tuple[int, int] | None = None
+    """(step, max_steps) when the checkpoint resumed from already holds every step: finish, train no more."""
 
     @property
     def estimate_bytes(self) -> int | None:
@@ -126,12 +130,14 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     arguments = trainer_arguments(config, precision, str(run_dir), hardware.training_gpu is not None)  # refusals come now
     owns_run_dir = world.main and not world.launched
     checkpoint = checkpoint_to_resume(run_dir, request.resume) if owns_run_dir else resume_point(run_dir, request.resume)
+    events_note = read_event_log(run_dir).note(run_dir) if owns_run_dir else None
     kernels = decide_model_kernels(config.model)
     tokenizer = load_tokenizer(config.model)
     data = prepare_for_training(config, tokenizer)
-    data.warnings += precision_notes + ([gpu_note] if gpu_note else []) + ([kernels.note] if kernels.note else [])
+    data.warnings += precision_notes + [note for note in (gpu_note, kernels.note, events_note) if note]
     estimate = (recorded(run_dir, "estimate") if checkpoint else None) or _estimate_record(config, hardware, precision)
-    return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate, arguments, kernels)
+    return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate, arguments, kernels,
+                   holds_every_step(checkpoint) if checkpoint else None)
 
 
 def run_training(request: RunRequest) -> RunResult:
@@ -147,10 +153,46 @@ def run_training(request: RunRequest) -> RunResult:
     control = request.control or RunControl()
     if not world.main or world.launched:  # the launcher (or rank 0) holds the run directory
         return _train_in_run_dir(plan, request, control, world)
+    if plan.trained_to:
+        return finish_trained_run(plan, request)
     create_run_dir(plan.run_dir)
     with RunLock(plan.run_dir):  # held until the run ends; the OS drops it if this process dies
         discard_requests(plan.run_dir)
         return _train_in_run_dir(plan, request, control, world)
+
+
+def finish_trained_run(plan: RunPlan, request: RunRequest) -> RunResult:
+    """Resume of a run trained to its last step that never ended (killed writing final/): final/ from the checkpoint.
+
+    Training again from there would run a step past max_steps and save over final/; the run ends `completed`.
+    """
+    from engine.record.liveness import RunLock
+    from engine.run.finish import final_source, write_final
+
+    step, max_steps = plan.trained_to or (0, 0)
+    final_dir, source = plan.run_dir / FINAL_DIR, final_source(str(plan.checkpoint), plan.config)
+    with RunLock(plan.run_dir):
+        writer = EventWriter(plan.run_dir, request.listeners)
+        try:
+            writer.emit("status", phase="warning", message=f"{Path(str(plan.checkpoint)).name} holds all {max_steps} "
+                        f"steps: the run had finished training, so none is trained again; final/ is written from "
+                        f"{source.name}. To train further, start a new run from final/ in another directory.")
+            writer.emit("status", phase="saving")
+            write_final(source, final_dir)
+            message = f"training completed at step {step} of {max_steps}; final/ written from {source.name}"
+            summary = {**RunState.from_events(read_events(plan.run_dir)).summary(), "global_step": step}
+            writer.emit("end", status="completed", final_path=str(final_dir), message=message, **summary)
+            return RunResult("completed", EXIT_OK, str(plan.run_dir), str(final_dir), message)
+        except UserError as exc:
+            writer.emit("end", status="failed", final_path=None, message=str(exc))
+            raise
+        except Exception as exc:
+            (plan.run_dir / ERROR_LOG).write_text(traceback.format_exc(), encoding="utf-8")
+            writer.emit("end", status="failed", final_path=None, message=_failure_message(exc))
+            return RunResult("failed", EXIT_FAILURE, str(plan.run_dir), None,
+                             f"{_failure_message(exc)} (traceback in {plan.run_dir / ERROR_LOG})")
+        finally:
+            writer.close()
 
 
 def _choose_gpus(request: RunRequest, world: World) -> tuple[HardwareReport, str | None]:
@@ -167,8 +209,8 @@ def _train_in_run_dir(plan: RunPlan, request: RunRequest, control: "RunControl",
     writer = EventWriter(plan.run_dir, request.listeners) if world.main else SilentWriter()
     if request.on_writer and world.main:
         request.on_writer(writer)
-    if not plan.checkpoint and world.main:
-        _write_run_file(plan)
+    if world.main and not (plan.checkpoint and (plan.run_dir / RUN_FILE).exists()):
+        _write_run_file(plan)  # a resumed run keeps its record; one moved aside (damaged) is written again
     try:
         return _train(plan, writer, control, world)
     except UserError as exc:
@@ -253,7 +295,8 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
     from engine.run.model_card import model_card, write_model_card
 
     on_gpu = plan.hardware.training_gpu is not None
-    for warning in plan.data.warnings:
+    set_aside = set_aside_incomplete(plan.run_dir) if plan.checkpoint and world.main else []
+    for warning in plan.data.warnings + set_aside:
         writer.emit("status", phase="warning", message=warning)
     writer.emit("status", phase="loading model", **_device_fields(plan))  # an OOM while loading is advised on them
     if world.distributed:

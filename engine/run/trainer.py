@@ -61,14 +61,18 @@ def trainable_in_fp32(model) -> int:  # unannotated: export-script copies it int
 def build_trainer(config: RunConfig, precision: PrecisionDecision, model: Any, tokenizer: Any, train: Any,
                   evaluation: Any, output_dir: str, on_gpu: bool, callbacks: list, extra_args: dict | None = None,
                   arguments: TrainerArguments | None = None) -> Any:
-    """The SFTTrainer for a config, with the arguments planning built (or built here when there are none)."""
+    """The SFTTrainer for a config, with the arguments planning built (or built here when there are none).
+
+    Its checkpoints appear whole or not at all (engine.run.whole_checkpoints).
+    """
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
-    from trl import SFTTrainer
+
+    from engine.run.whole_checkpoints import WholeCheckpointTrainer
 
     args, peft_config = arguments or trainer_arguments(config, precision, output_dir, on_gpu, extra_args)
     try:
-        trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
-                             processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+        trainer = WholeCheckpointTrainer(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
+                                         processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
     except ValueError as exc:
         raise UserError(f"SFTTrainer rejected the setup: {exc}") from None
     if precision.mixed == "fp16":

@@ -25,7 +25,7 @@ from engine.record.rundir import create_run_dir
 from engine.run.control import RunControl, discard_requests, send_request
 from engine.run.multi.accelerate_config import accelerate_command, accelerate_config, worker_arguments
 from engine.run.multi.world import LAUNCHER_ENV
-from engine.run.train import RunPlan, RunRequest, RunResult, plan_run, run_training
+from engine.run.train import RunPlan, RunRequest, RunResult, finish_trained_run, plan_run, run_training
 from engine.yamlio import dump_yaml
 
 LAUNCH_DIR = "launch"
@@ -47,6 +47,8 @@ def launch_run(request: RunRequest) -> RunResult:
     from engine.record.liveness import RunLock
 
     plan = plan_run(request)
+    if plan.trained_to:
+        return finish_trained_run(plan, request)
     control = request.control or RunControl()
     create_run_dir(plan.run_dir)
     with RunLock(plan.run_dir):  # this process holds the run directory for its ranks
