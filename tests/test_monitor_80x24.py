@@ -7,6 +7,7 @@ import json
 import shutil
 import time
 
+from checkpoint_files import whole_checkpoint
 from conftest import REPO, wait_until
 from screen_fit import cut_texts
 from screen_text import svg_lines
@@ -168,7 +169,7 @@ async def test_a_failed_run_offers_no_try_merge_or_gguf(tmp_path):
 
 async def test_a_stopped_run_with_final_offers_try_merge_gguf_and_resume(tmp_path):
     run_dir = run_dir_with(tmp_path, ended("stopped", "final"))
-    (run_dir / "checkpoint-200").mkdir()
+    whole_checkpoint(run_dir / "checkpoint-200", step=200)
     app = MonitorApp.attach(str(run_dir))
     async with app.run_test(size=SMALLEST) as pilot:
         footer = (await replayed(app, pilot))[FOOTER]

@@ -84,8 +84,10 @@ class WizardApp(App[int]):
         self.warm_imports = warm_imports
         self._refresh_timer: Timer | None = None
         self._edited_sections: set[str] = set()
-        self._analysis_started = time.perf_counter()
         """The config sections edited since the analyses last ran."""
+        self._analysis_started = time.perf_counter()
+        self._train_when_checked: tuple[str | None] | None = None
+        """Training asked for (with its resume checkpoint) while the analyses were still running."""
         self.started_at = time.perf_counter()
         self._requests: dict[str, int] = {}
         self._answered: dict[str, int] = {}
@@ -277,7 +279,14 @@ class WizardApp(App[int]):
         if self._answered == self._requests:
             seconds = time.perf_counter() - self._analysis_started
             self.call_after_refresh(self.set_status, f"[dim]memory, data and checks up to date ({seconds:.1f} s)[/]")
+            if self._train_when_checked is not None:
+                self.call_after_refresh(self._start_asked_training)
         return True
+
+    def _start_asked_training(self) -> None:
+        """ctrl+t came while the checks were running: now that they answered, train (or show what stops it)."""
+        if self._train_when_checked is not None and self.analysis_settled:
+            self.start_training(*self._train_when_checked)
 
     @work(thread=True, group="estimate", exit_on_error=False)
     def run_estimate(self, config: RunConfig, number: int) -> None:
@@ -410,10 +419,11 @@ class WizardApp(App[int]):
 
         Resuming, the run directory's earlier run is the point, not a problem.
         """
-        if not self.analysis_settled:
-            self.show_step("review")
-            self.notify("Still checking the latest edits: try again in a moment.", severity="warning")
+        if not self.analysis_settled:  # train what the checks have seen: start once they answer the latest edit
+            self._train_when_checked = (resume,)
+            self.set_status("[dim]checking the latest edits before training…[/]")
             return
+        self._train_when_checked = None
         problems = [p for p in (self.state.check_result.problems if self.state.check_result else [])
                     if not (resume and p.field == "training.output_dir")]
         if problems:

@@ -44,9 +44,11 @@ class Step(VerticalScroll):
     def edited_then_reload(self, section: str) -> None:
         """After an edit that changes other fields too (a preset button, fit and fast): say so, then show them all.
 
-        In this order: while load() sets the widgets the step takes no edits, so an edit told after it is lost.
+        Told whatever the widgets are doing: a user's action, not a widget's echo of load(), which a
+        reload still in progress would otherwise swallow.
         """
-        self.edited(section)
+        if self.showing_config:
+            self.post_message(ConfigEdited(section))
         self.load(self.config)
 
     def load(self, config: "RunConfig") -> None:
