@@ -27,6 +27,27 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def analysis_processes_kept_between_apps():
+    """One set of wizard analysis processes for the whole session.
+
+    Quitting a wizard ends its analysis processes (what a user needs, and what tests/test_terminal_life.py
+    checks in real terminals); each spawned process then spends seconds importing torch and transformers
+    again for the next test's app. Here quitting ends only one-off processes (a probe) and keeps the pool;
+    the session's end terminates it. Every test's edits still go through the real processes.
+    """
+    from tui.wizard.job_processes import JOBS, JobProcesses
+
+    def end_one_offs_keep_pool() -> None:
+        for process in list(JOBS._one_off):
+            process.kill()
+
+    JOBS.terminate = end_one_offs_keep_pool  # this instance only; JobProcesses.terminate(JOBS) still ends it all
+    yield
+    del JOBS.terminate
+    JobProcesses.terminate(JOBS)
+
+
 @pytest.fixture(autouse=True)
 def user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh user config dir (user presets) for every test."""

@@ -257,15 +257,16 @@ def _noisy() -> str:
 
 def test_analysis_processes_write_to_their_log_never_the_terminal(capfd, tmp_path, monkeypatch):
     from tui.wizard.job_processes import JOBS as analysis
+    from tui.wizard.job_processes import JobProcesses
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the children's log goes here
-    analysis.terminate()
+    JobProcesses.terminate(analysis)  # fresh processes, spawned with this cache (the session keeps the pool otherwise)
     analysis.open_pool()
     try:
         assert analysis.run(_noisy) == "answered"
         assert analysis.run_alone(_noisy) == "answered"
     finally:
-        analysis.terminate()
+        JobProcesses.terminate(analysis)
         analysis.open_pool()
     shown = capfd.readouterr()
     assert not any(noise in shown.out + shown.err for noise in NOISE), shown

@@ -261,7 +261,7 @@ async def test_unsaved_edits_are_kept_as_a_draft_and_offered_back_at_the_next_st
         await pilot.press("enter")
         await settle(pilot)
         assert app.current_step == "review" and app.config.lora["r"] == 12
-        app.config.training["max_steps"] = 2  # a short run: this test is about the draft
+        app.config.training["max_steps"] = 2  # a short run: this test is about the draft (ctrl+t checks it first)
         await pilot.press("ctrl+t")  # training starts: the run directory holds the config now
         await wait_until(pilot, lambda: not draft.exists(), 10, "the draft to be forgotten")
         await wait_until(pilot, lambda: app.screen.state.finished, 120, "the two-step run to end")

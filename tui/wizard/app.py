@@ -211,7 +211,8 @@ class WizardApp(App[int]):
     @property
     def analysis_settled(self) -> bool:
         """Whether every edit has been analysed and every newest result is shown (tests wait on this)."""
-        return bool(self._requests) and self._refresh_timer is None and self._answered == self._requests
+        return (bool(self._requests) and self._refresh_timer is None and self._answered == self._requests
+                and self._requested_from.get("check") == self.config.to_dict())  # an edit still on its way is not settled
 
     def refresh_analysis(self, *sections: str) -> None:
         """Rerun the estimate, the checks and (when a section it reads changed, or all) the data preview in workers."""
@@ -421,6 +422,8 @@ class WizardApp(App[int]):
         """
         if not self.analysis_settled:  # train what the checks have seen: start once they answer the latest edit
             self._train_when_checked = (resume,)
+            if self._refresh_timer is None and self._requested_from.get("check") != self.config.to_dict():
+                self.refresh_analysis()  # a change no step announced: check it now
             self.set_status("[dim]checking the latest edits before training…[/]")
             return
         self._train_when_checked = None
