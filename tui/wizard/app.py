@@ -54,7 +54,7 @@ def step_class(step_id: str) -> type:
 REFRESH_DELAY = 0.3
 """Seconds of quiet after an edit before estimates and checks rerun (typing stays smooth)."""
 STEP_ACTIONS = frozenset({"next_step", "previous_step", "go", "save_preset", "start_training"})
-"""The wizard's keys that act on its steps: off, and out of the footer, while the monitor is shown."""
+"""The wizard's keys that act on its steps: off, and out of the footer, while another screen is on top."""
 
 
 class WizardApp(App[int]):
@@ -150,8 +150,8 @@ class WizardApp(App[int]):
         self.call_after_refresh(step.focus_first)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The step keys apply to the wizard's steps; over the monitor the footer has room for the monitor's own keys."""
-        return not (action in STEP_ACTIONS and self.is_monitor(self.screen))
+        """The step keys apply to the wizard's steps alone: not over the monitor, its try dialog or any other screen."""
+        return not (action in STEP_ACTIONS and self.screen is not self.screen_stack[0])
 
     def is_monitor(self, screen: Screen) -> bool:
         """Whether screen is the monitor (its module is imported once a screen is pushed, not at start)."""
