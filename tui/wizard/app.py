@@ -175,8 +175,9 @@ class WizardApp(App[int]):
         self.show_step(step_id)
 
     def set_status(self, text: str) -> None:
-        """One line under the steps for what the app is doing."""
-        self.query_one("#status-line", Static).update(text)
+        """One line under the steps for what the app is doing (nothing once the app is closing: results arrive late)."""
+        with suppress(NoMatches):
+            self.query_one("#status-line", Static).update(text)
 
     # config changes and background analysis --------------------------------------------------
     @on(ConfigEdited)
