@@ -16,11 +16,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, RichLog, Static
+from textual.widgets import RichLog, Static
 
 from engine.record.event_text import format_event
 from engine.record.state import RunState, format_duration, memory_reading
 from engine.units import GIB, gib
+from tui.shared.footer import KeysFooter
 from tui.monitor.charts import LineChart, Series, smooth
 from tui.monitor.progress import ProgressLine, run_progress
 from tui.monitor.sources import AttachedRun, InProcessRun, RunSource
@@ -95,7 +96,7 @@ class MonitorScreen(Screen[None]):
                 yield memory
             yield Static("", id="stats")
             yield RichLog(id="log", max_lines=500, wrap=True, markup=False)
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
