@@ -179,7 +179,7 @@ class TrainingStep(Step):
         self.show_problems(self._quick_problems())
         self.edited("training")
 
-    @on(Input.Changed, ".field Input")
+    @on(Input.Changed, ".field-row Input")
     def input_changed(self, event: Input.Changed) -> None:
         if not self.taking_edits:
             return
@@ -191,7 +191,7 @@ class TrainingStep(Step):
         self.invalid.pop(name, None)
         self._set(name, parse_value(event.value))
 
-    @on(Select.Changed, ".field Select")
+    @on(Select.Changed, ".field-row Select")
     def select_changed(self, event: Select.Changed) -> None:
         if not self.taking_edits:
             return
