@@ -12,6 +12,7 @@ from engine.config.run_config import (
     DatasetSection,
     DistributedSection,
     ModelSection,
+    MIXTURE_KEYS,
     RunConfig,
     all_specs,
 )
@@ -69,6 +70,9 @@ def parse_config_collecting(raw: Any, source: str = "preset",
     model = ModelSection(**sections["model"])
     if sections["dataset"].get("eval_split") == 0:  # `eval_split: 0` (or 0.0) means no evaluation split
         sections["dataset"]["eval_split"] = None
+    for key in ("sources", "eval_sources"):
+        if key in sections["dataset"]:
+            sections["dataset"][key] = _checked_sources(source, key, sections["dataset"][key], specs["dataset"], problems)
     dataset = DatasetSection(**sections["dataset"])
     config = RunConfig(
         name=str(raw.get("name") or "untitled"),
@@ -87,6 +91,26 @@ def parse_config_collecting(raw: Any, source: str = "preset",
     problems.extend(rule_problems)
     warnings.extend(rule_warnings)
     return config, warnings, problems
+
+
+def _checked_sources(source: str, key: str, entries: list, specs: dict[str, FieldSpec],
+                     problems: list[Problem]) -> list[DatasetSection]:
+    """dataset.sources (or eval_sources) as sections, each entry checked against the per-source keys."""
+    own = {name: spec for name, spec in specs.items() if name not in MIXTURE_KEYS}
+    out = []
+    for index, entry in enumerate(entries):
+        where = f"dataset.{key}[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(Problem(f"{where} = {entry!r}: a source is a mapping of its settings,", (where,),
+                                    "e.g. {path: data/train.jsonl, format: alpaca, share: 0.5}.", source))
+            continue
+        for name in entry:
+            if name in MIXTURE_KEYS:
+                problems.append(Problem(f"{where}.{name}: a setting of the whole mixture, not of one source;",
+                                        (f"{where}.{name}",), f"set dataset.{name} beside dataset.{key}.", source))
+        checked = _checked_section(source, where, {k: v for k, v in entry.items() if k not in MIXTURE_KEYS}, own, problems)
+        out.append(DatasetSection(**checked))
+    return out
 
 
 def _optimized_record(value: Any, source: str, problems: list[Problem]) -> dict | None:

@@ -21,8 +21,8 @@ def is_chat(table: Any) -> bool:
     return "messages" in table.column_names
 
 
-def loss_settings(config: Any, table: Any, tokenizer: Any, source: str) -> dict:
-    """The settings engine.data.labels.row_labels takes, decided from the preset and the prepared rows."""
+def loss_settings(config: Any, table: Any, tokenizer: Any, source: str, section: Any = None) -> dict:
+    """The settings engine.data.labels.row_labels takes, decided from the preset, the source and its prepared rows."""
     chat = is_chat(table)
     asked = config.training.get("assistant_only_loss")
     if asked and not chat:
@@ -31,14 +31,18 @@ def loss_settings(config: Any, table: Any, tokenizer: Any, source: str) -> dict:
                         "decides (by default only the completion is learned).")
     if chat and asked is False:
         refuse_flags_learning_everything(table, source)
-    return label_settings(loss_training_values(config), chat, tokenizer)
+    return label_settings(loss_training_values(config, section), chat, tokenizer)
 
 
-def loss_training_values(config: Any) -> dict:
-    """The training values that decide the labels (engine.data.labels.label_settings), as the run uses them."""
+def loss_training_values(config: Any, section: Any = None) -> dict:
+    """The training values that decide the labels (engine.data.labels.label_settings), as the run uses them.
+
+    section: the source whose learning rules apply (roles_to_train, train_on_eos); the dataset section by default.
+    """
+    section = section or config.dataset
     values = {key: config.training_value(key) for key in ("completion_only_loss", "max_length", "truncation_mode", "packing")}
     return {"assistant_only_loss": config.training.get("assistant_only_loss"), **values,
-            "roles_to_train": list(config.dataset.roles_to_train), "train_on_eos": config.dataset.train_on_eos}
+            "roles_to_train": list(section.roles_to_train), "train_on_eos": section.train_on_eos}
 
 
 def how_assistant_turns_are_found(settings: dict, tokenizer: Any) -> str:
@@ -97,6 +101,12 @@ class Learning:
     """Token lengths of the rows before cutting to max_length."""
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    cut: Any = None
+    """Every row as input_ids and labels cut to max_length, those with nothing to learn too."""
+    kept: list[int] = field(default_factory=list)
+    """The positions in `cut` of the rows that have something to learn (those in `rows`)."""
+    origins: list[int] = field(default_factory=list)
+    """For a mixture: the source (its index in dataset.sources) of each row in `rows`."""
 
 
 def learn_rows(table: Any, tokenizer: Any, settings: dict, source: str) -> Learning:
@@ -105,7 +115,7 @@ def learn_rows(table: Any, tokenizer: Any, settings: dict, source: str) -> Learn
     lengths = [len(ids) for ids in uncut["input_ids"]]
     cut = uncut.map(lambda row: truncated_row(row, settings))
     keep = [index for index, labels in enumerate(cut["labels"]) if any(label != IGNORED for label in labels)]
-    learning = Learning(cut.select(keep) if len(keep) < len(cut) else cut, lengths)
+    learning = Learning(cut.select(keep) if len(keep) < len(cut) else cut, lengths, cut=cut, kept=keep)
     empty = len(cut) - len(keep)
     if empty:
         learning.warnings.append(f"{empty} of {len(cut)} rows have nothing to learn (no assistant turn, completion or "

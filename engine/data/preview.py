@@ -31,6 +31,8 @@ class Sample:
 
     index: int
     segments: list[Segment] = field(default_factory=list)
+    source: str | None = None
+    """The path of the source the row came from."""
 
     @property
     def tokens(self) -> int:
@@ -44,7 +46,7 @@ class Sample:
 
     def to_dict(self) -> dict:
         """The sample as `check --sample N --json` prints it."""
-        return {"index": self.index, "tokens": self.tokens, "learned_tokens": self.learned_tokens,
+        return {"index": self.index, "source": self.source, "tokens": self.tokens, "learned_tokens": self.learned_tokens,
                 "segments": [{"text": s.text, "learned": s.learned} for s in self.segments]}
 
     def marked_text(self, start: str = "⟦", end: str = "⟧") -> str:
@@ -67,6 +69,8 @@ class DataPreview:
     notes: list[str] = field(default_factory=list)
     """What the model learns, in words (how assistant turns are found, what the template adds)."""
     problem: str | None = None
+    sources: list[dict] = field(default_factory=list)
+    """Per training source: path, rows read, rows trained, tokens and learned tokens (of the rows checked)."""
 
 
 def collator_view(row: dict, tokenizer: Any, config: Any) -> tuple[list[int], list[int]]:
@@ -124,7 +128,9 @@ def row_sample(data: Any, index: int, tokenizer: Any, config: Any) -> Sample:
         raise UserError(f"--sample {index}: the data has training rows 0 to {len(rows) - 1}"
                         f"{f' among the first {CHECKED_ROWS} checked' if len(rows) == CHECKED_ROWS else ''}.")
     ids, labels = collator_view(rows[index], tokenizer, config)
-    return Sample(index, segments(ids, labels, tokenizer))
+    origins = data.learning.origins
+    source = data.sources[origins[index]].section.path if origins and data.sources else None
+    return Sample(index, segments(ids, labels, tokenizer), source)
 
 
 def dataset_preview(config: Any, index: int = 0) -> DataPreview:
@@ -141,4 +147,21 @@ def dataset_preview(config: Any, index: int = 0) -> DataPreview:
     except UserError as exc:
         return DataPreview(problem=str(exc))
     return DataPreview(data.format, data.template, data.columns_found, len(data.train),
-                       len(data.eval) if data.eval is not None else 0, sample, data.stats, data.warnings, data.notes)
+                       len(data.eval) if data.eval is not None else 0, sample, data.stats, data.warnings, data.notes,
+                       sources=source_tokens(data))
+
+
+def source_tokens(data: Any) -> list[dict]:
+    """data.source_counts() with each source's tokens and learned tokens among the labelled training rows."""
+    from engine.data.labels import IGNORED
+
+    counts = data.source_counts()[:len(data.sources)]
+    for entry in counts:
+        entry["tokens"] = entry["learned_tokens"] = 0
+    for origin, labels in zip(data.learning.origins, data.learning.rows["labels"]):
+        counts[origin]["tokens"] += len(labels)
+        counts[origin]["learned_tokens"] += sum(1 for label in labels if label != IGNORED)
+    learned = sum(entry["learned_tokens"] for entry in counts) or 1
+    for entry in counts:
+        entry["learned_share"] = entry["learned_tokens"] / learned
+    return counts
