@@ -44,12 +44,12 @@ def test_a_one_source_preset_stays_as_short_and_a_mixture_reads_back_the_same():
 
 def test_mixture_settings_that_cannot_be_met_are_named():
     with pytest.raises(UserError) as caught:
-        parse_config({"dataset": {"path": "a.jsonl", "sources": [{"path": "b.jsonl", "token_share": 0.3, "seed": 1},
+        parse_config({"dataset": {"path": "a.jsonl", "sources": [{"path": "b.jsonl", "mixture_share": 0.3, "seed": 1},
                                                                  {"path": "c.jsonl", "share": -1}]}})
     message = str(caught.value)
     assert "dataset.path set beside dataset.sources" in message
     assert "dataset.sources[0].seed: a setting of the whole mixture" in message
-    assert "token_share is given for some sources and not others" in message
+    assert "mixture_share is given for some sources and not others" in message
     assert "dataset.sources[1].share = -1 must be above 0" in message
 
 
@@ -65,10 +65,13 @@ def test_shares_pick_rows_with_the_datasets_tools_and_the_seed():
     assert list(zip(again["source"], again["row"])) == picked  # the seed decides
     other = plans_of(DatasetSection(sources=sections, seed=12), [10, 4], []).train
     assert list(other["row"]) != list(plans.train["row"])  # another seed, other rows
-    tokens = DatasetSection(sources=[DatasetSection(path="a", token_share=0.75), DatasetSection(path="b", token_share=0.25)])
+    tokens = DatasetSection(sources=[DatasetSection(path="a", mixture_share=0.75), DatasetSection(path="b", mixture_share=0.25)])
     by_tokens = plans_of(tokens, [10, 10], [], lengths=[[10] * 10, [30] * 10]).train
     taken = [sum(10 if s == 0 else 30 for s in by_tokens["source"] if s == source) for source in (0, 1)]
     assert taken == [100, 30]  # every short row; long rows up to a quarter of the tokens
+    tokens.mixture_share_of = "rows"  # TRL's fraction: shares of the mixture's rows
+    by_rows = plans_of(tokens, [10, 10], []).train
+    assert [list(by_rows["source"]).count(source) for source in (0, 1)] == [10, 3]
     interleaved = DatasetSection(sources=[DatasetSection(path="a", probability=0.9), DatasetSection(path="b", probability=0.1)],
                                  mix="interleave", stopping_strategy="all_exhausted")
     rows = plans_of(interleaved, [20, 2], []).train

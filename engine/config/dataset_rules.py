@@ -36,14 +36,14 @@ def source_problems(section: "DatasetSection", where: str, source: str) -> list[
     if template == "chat-template" and fmt in ("alpaca", "text", "prompt-completion", "input-output"):
         problems.append(Problem(f"{where}.template = chat-template needs chat or sharegpt data, but {where}.format is "
                                 f"{fmt!r}.", (f"{where}.template", f"{where}.format"), source=source))
-    for key, top in (("share", None), ("token_share", 1.0), ("probability", 1.0)):
+    for key, top in (("share", None), ("mixture_share", 1.0), ("probability", 1.0)):
         value = getattr(section, key)
         if value is not None and not (0 < value and (top is None or value <= top)):
             bound = "above 0" if top is None else f"above 0 and at most {top:g}"
             problems.append(Problem(f"{where}.{key} = {value!r} must be {bound}.", (f"{where}.{key}",), source=source))
-    if section.share is not None and section.token_share is not None:
-        problems.append(Problem(f"{where} sets share (of its rows) and token_share (of the mixture's tokens);",
-                                (f"{where}.share", f"{where}.token_share"), "give one.", source))
+    if section.share is not None and section.mixture_share is not None:
+        problems.append(Problem(f"{where} sets share (of its rows) and mixture_share (of the mixture);",
+                                (f"{where}.share", f"{where}.mixture_share"), "give one.", source))
     return problems + _chat_turn_problems(section, where, source)
 
 
@@ -79,15 +79,15 @@ def _mixture_problems(dataset: "DatasetSection", source: str) -> list[Problem]:
                                     "format and columns it has;", ("dataset.eval_path",),
                                     "give it as dataset.eval_sources: [{path: ..., format: ...}].", source))
     for key, sources in (("sources", dataset.training_sources()), ("eval_sources", dataset.eval_sources)):
-        given = [each.token_share is not None for each in sources]
+        given = [each.mixture_share is not None for each in sources]
         if any(given) and not all(given):
-            problems.append(Problem(f"dataset.{key}: token_share is given for some sources and not others;",
-                                    (f"dataset.{key}",), "give it for every source (shares of the mixture's tokens) "
+            problems.append(Problem(f"dataset.{key}: mixture_share is given for some sources and not others;",
+                                    (f"dataset.{key}",), "give it for every source (shares of the mixture) "
                                     "or use share (of each source's rows).", source))
     interleaved = dataset.mix == "interleave"
-    if interleaved and any(each.token_share is not None for each in dataset.training_sources()):
-        problems.append(Problem("dataset.mix interleave picks rows by probability, not by token_share;",
-                                ("dataset.mix",), "use mix: concatenate with token_share, or probability per source.",
+    if interleaved and any(each.mixture_share is not None for each in dataset.training_sources()):
+        problems.append(Problem("dataset.mix interleave picks rows by probability, not by mixture_share;",
+                                ("dataset.mix",), "use mix: concatenate with mixture_share, or probability per source.",
                                 source))
     if not interleaved and any(each.probability is not None for each in dataset.training_sources()):
         problems.append(Problem("a source's probability applies to dataset.mix: interleave, and mix is concatenate;",

@@ -22,6 +22,7 @@ STRATEGIES = ("ddp", "fsdp", "zero3")
 END_OF_TURN_LEARNING = ("turn", "all", "last", "none")
 MIXES = ("concatenate", "interleave")
 STOPPING_STRATEGIES = ("first_exhausted", "all_exhausted")
+SHARE_MEASURES = ("tokens", "rows")
 KERNEL_CHOICES = ("auto", "true", "false")
 
 
@@ -71,19 +72,21 @@ class DatasetSection:
     share: float | None = field(default=None, metadata={
         "help": "How many of this source's rows are trained: a fraction (0.5: half, picked with dataset.seed) or a "
                 "multiple (2.0: every row twice); empty for all of them once."})
-    token_share: float | None = field(default=None, metadata={
-        "help": "This source's share of the mixture's tokens (0 < x <= 1, shares of all sources scaled to sum to 1): "
-                "rows are picked with dataset.seed until it holds that share, the mixture as large as no source "
-                "repeating a row allows. Give it for every source or none."})
+    mixture_share: float | None = field(default=None, metadata={
+        "help": "This source's share of the mixture (0 < x <= 1; all sources' shares scaled to sum to 1), counted in "
+                "dataset.mixture_share_of (tokens or rows): rows are picked with dataset.seed until it holds that "
+                "share, the mixture as large as no source repeating a row allows. Give it for every source or none."})
     probability: float | None = field(default=None, metadata={
         "help": "dataset.mix interleave: the chance that the next row comes from this source (datasets' "
                 "interleave_datasets); empty for equal chances."})
     sources: list = field(default_factory=list, metadata={
         "help": "Several training sources mixed, each a mapping of the per-source keys (path, format, template, "
                 "columns, split, subset, data_files, message_keys, roles, roles_to_train, train_on_eos, max_rows, "
-                "share or token_share, probability); a one-source preset gives path instead."})
+                "share or mixture_share, probability); a one-source preset gives path instead."})
     eval_sources: list = field(default_factory=list, metadata={
         "help": "Evaluation sources, each a mapping like a training source; instead of eval_split or eval_path."})
+    mixture_share_of: str = field(default="tokens", metadata={
+        "help": "What the sources' mixture_share counts: tokens (as trained, cut to max_length) or rows."})
     mix: str = field(default="concatenate", metadata={
         "help": "How sources are mixed: concatenate (each source's rows after its share; the trainer shuffles) or "
                 "interleave (row by row, each source with its probability; datasets' interleave_datasets)."})
@@ -101,7 +104,7 @@ class DatasetSection:
             return list(self.eval_sources)
         if self.eval_path:
             return [dataclasses.replace(self, path=self.eval_path, eval_path=None, data_files=None, max_rows=None,
-                                        share=None, token_share=None, probability=None)]
+                                        share=None, mixture_share=None, probability=None)]
         return []
 
     @property
@@ -193,7 +196,8 @@ def _non_default(section: Any, keep: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-MIXTURE_KEYS = ("sources", "eval_sources", "seed", "eval_split", "eval_path", "mix", "stopping_strategy")
+MIXTURE_KEYS = ("sources", "eval_sources", "seed", "eval_split", "eval_path", "mix", "stopping_strategy",
+                "mixture_share_of")
 """dataset keys of the whole mixture; the others belong to each source."""
 
 
@@ -228,6 +232,7 @@ def own_specs() -> dict[str, dict[str, FieldSpec]]:
     out["dataset"]["template"] = dataclasses.replace(out["dataset"]["template"], choices=TEMPLATES)
     out["dataset"]["train_on_eos"] = dataclasses.replace(out["dataset"]["train_on_eos"], choices=END_OF_TURN_LEARNING)
     out["dataset"]["mix"] = dataclasses.replace(out["dataset"]["mix"], choices=MIXES)
+    out["dataset"]["mixture_share_of"] = dataclasses.replace(out["dataset"]["mixture_share_of"], choices=SHARE_MEASURES)
     out["dataset"]["stopping_strategy"] = dataclasses.replace(out["dataset"]["stopping_strategy"], choices=STOPPING_STRATEGIES)
     out["distributed"]["strategy"] = dataclasses.replace(out["distributed"]["strategy"], choices=STRATEGIES)
     return out

@@ -1,7 +1,7 @@
 """Mixing sources: which rows of each source are trained, in what order, picked by the `datasets` library's own tools.
 
 A plan is a datasets.Dataset of (source, row) pairs: each source's row numbers are split (eval_split), sampled to
-its share (`.shuffle(seed).select`, whole copies for a multiple), measured to its token share, then
+its share (`.shuffle(seed).select`, whole copies for a multiple) or to its share of the mixture's tokens or rows, then
 concatenated or interleaved (`concatenate_datasets`, `interleave_datasets`). The rows themselves are labelled per
 source, with its own rules, and put in the plan's order afterwards (engine.data.prepare).
 """
@@ -45,8 +45,8 @@ def shared(plan: Any, share: float | None, seed: int) -> Any:
     return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
 
 
-def token_shared(plans: list[Any], shares: list[float], lengths: list[list[int]], seed: int) -> list[Any]:
-    """Each plan cut to its share of the mixture's tokens, the mixture as large as no source repeating a row allows."""
+def mixture_shared(plans: list[Any], shares: list[float], lengths: list[list[int]], seed: int) -> list[Any]:
+    """Each plan cut to its share of the mixture (lengths: tokens, or 1 a row), as large as no source repeating a row allows."""
     weights = [share / sum(shares) for share in shares]
     totals = [sum(lengths[plan[0]["source"]][row] for row in plan["row"]) if len(plan) else 0 for plan in plans]
     mixture_tokens = min(total / weight for total, weight in zip(totals, weights))
@@ -94,8 +94,11 @@ def source_plans(counts: list[int], sections: list["DatasetSection"], dataset: "
             plan, held = parts["train"], parts["test"]
             evals.append(held)
         trains.append(shared(plan, sections[index].share, dataset.seed + index))
-    if lengths is not None and all(section.token_share is not None for section in sections):
-        trains = token_shared(trains, [section.token_share for section in sections], lengths, dataset.seed)
+    if uses_mixture_shares(sections):
+        if dataset.mixture_share_of == "rows":
+            lengths = [[1] * count for count in counts]
+        if lengths is not None:  # token counts come with a tokenizer (engine.data.prepare.prepare_for_training)
+            trains = mixture_shared(trains, [section.mixture_share for section in sections], lengths, dataset.seed)
     held_out = concatenate_datasets(evals) if len(evals) > 1 else (evals[0] if evals else None)
     return mixed(trains, sections, dataset), held_out
 
@@ -110,6 +113,11 @@ def plans_of(dataset: "DatasetSection", counts: list[int], eval_counts: list[int
     return Plans(train, held_out)
 
 
-def uses_token_shares(sections: list["DatasetSection"]) -> bool:
-    """Whether the sources are mixed by their tokens (which needs every row's length first)."""
-    return bool(sections) and all(section.token_share is not None for section in sections)
+def uses_mixture_shares(sections: list["DatasetSection"]) -> bool:
+    """Whether the sources are mixed by their shares of the mixture."""
+    return bool(sections) and all(section.mixture_share is not None for section in sections)
+
+
+def uses_token_shares(dataset: "DatasetSection", sections: list["DatasetSection"]) -> bool:
+    """Whether the sources are mixed by their shares of the tokens (which needs every row's length first)."""
+    return dataset.mixture_share_of == "tokens" and uses_mixture_shares(sections)

@@ -113,8 +113,8 @@ def prepare_for_training(config: "RunConfig", tokenizer: Any, rows: int | None =
                                                      [len(s.table) for s in evaluation]))
     settings = [loss_settings(config, s.table, tokenizer, s.name, s.section) for s in train]
     eval_settings = [loss_settings(config, s.table, tokenizer, s.name, s.section) for s in evaluation]
-    whole = _whole(train, settings, tokenizer)
-    eval_whole = _whole(evaluation, eval_settings, tokenizer)
+    whole = _whole(dataset, train, settings, tokenizer)
+    eval_whole = _whole(dataset, evaluation, eval_settings, tokenizer)
     data = _prepared(train, evaluation, plans_of(dataset, [len(s.table) for s in train],
                                                  [len(s.table) for s in evaluation], _lengths(whole),
                                                  _lengths(eval_whole)))
@@ -139,9 +139,10 @@ def prepare_for_training(config: "RunConfig", tokenizer: Any, rows: int | None =
     return data
 
 
-def _whole(sources: list[SourceRows], settings: list[dict], tokenizer: Any) -> list[Learning] | None:
+def _whole(dataset: "DatasetSection", sources: list[SourceRows], settings: list[dict],
+           tokenizer: Any) -> list[Learning] | None:
     """Every row of every source labelled, when the sources are mixed by their tokens; None otherwise."""
-    if not uses_token_shares([s.section for s in sources]):
+    if not uses_token_shares(dataset, [s.section for s in sources]):
         return None
     return [learn_rows(s.table, tokenizer, each, s.name) for s, each in zip(sources, settings)]
 
