@@ -99,3 +99,59 @@ def test_a_two_source_mixture_trains_and_check_names_each_rows_source(tmp_path):
     start = next(e for e in read_events(tmp_path / "run") if e["event"] == "start")
     assert start["num_train_examples"] == 151 and [s["train_rows"] for s in start["sources"]] == [143, 8]
     assert record["config"]["dataset"]["sources"][1]["share"] == 2.0
+
+
+IMPORTS = REPO / "tests" / "data" / "imports"
+
+
+def imported_dataset(tmp_path, name: str, extra: str = "") -> tuple[dict, str]:
+    """A tool's example config (plus extra keys) imported: the preset's dataset section and what was printed."""
+    config = tmp_path / name
+    config.write_text((IMPORTS / name).read_text(encoding="utf-8") + extra, encoding="utf-8")
+    for registry in ("dataset_info.json", "identity.json", "alpaca_en_demo.json"):
+        (tmp_path / registry).write_text((IMPORTS / registry).read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / f"{name}.preset.yaml"
+    result = run_command("import", str(config), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    return load_yaml(out.read_text(encoding="utf-8"))["dataset"], result.stdout + result.stderr
+
+
+def test_llama_factory_datasets_arrive_interleaved_with_their_probabilities(tmp_path):
+    dataset, printed = imported_dataset(tmp_path, "llama3_lora_sft.yaml", "mix_strategy: interleave_over\n"
+                                        "interleave_probs: 0.8,0.2\nseed: 3\neval_dataset: identity\n")
+    assert [(s["path"], s["probability"], s["max_rows"]) for s in dataset["sources"]] == [
+        (str(tmp_path / "identity.json"), 0.8, 1000), (str(tmp_path / "alpaca_en_demo.json"), 0.2, 1000)]
+    assert (dataset["mix"], dataset["stopping_strategy"], dataset["seed"]) == ("interleave", "all_exhausted", 3)
+    assert dataset["eval_sources"] == [{"path": str(tmp_path / "identity.json"), "format": "alpaca", "max_rows": 1000}]
+    assert "trains on one dataset" not in printed
+
+
+def test_axolotl_datasets_arrive_with_weight_shards_and_test_datasets(tmp_path):
+    dataset, _ = imported_dataset(tmp_path, "axolotl_lora_1b_two_datasets.yml")  # its two entries, as published
+    assert [s["path"] for s in dataset["sources"]] == ["mhenrichsen/alpaca_2k_test"] * 2
+    assert [s["format"] for s in dataset["sources"]] == ["alpaca"] * 2
+    text = (IMPORTS / "axolotl_chat_template.yml").read_text().replace(
+        "    train_on_eos: last\n", "    train_on_eos: last\n    weight: 0.5\n").replace(
+        "    type: input_output\n", "    type: input_output\n    shards: 4\n")
+    (tmp_path / "weighted.yml").write_text(text + "test_datasets:\n  - path: tests/data/imports/axolotl_chats.jsonl\n"
+                                           "    type: chat_template\n    split: train\n"
+                                           "    field_messages: conversations\n")
+    result = run_command("import", str(tmp_path / "weighted.yml"), "--output", str(tmp_path / "w.yaml"))
+    weighted = load_yaml((tmp_path / "w.yaml").read_text())["dataset"]
+    assert [s.get("share") for s in weighted["sources"]] == [0.5, 0.25] and weighted["seed"] == 7
+    assert "as many rows but not the same ones" in result.stderr + result.stdout
+    assert weighted["eval_sources"][0]["columns"] == {"messages": "conversations"}
+    assert weighted["sources"][0]["train_on_eos"] == "last" and "train_on_eos" not in weighted["eval_sources"][0]
+
+
+def test_trl_dataset_mixture_arrives_with_its_fractions(tmp_path):
+    dataset, _ = imported_dataset(tmp_path, "trl_sft_mixture.yaml")  # trl's documented mixture, as published
+    assert [s["path"] for s in dataset["sources"]] == ["stanfordnlp/imdb", "roneneldan/TinyStories"]
+    text = (IMPORTS / "trl_sft_mixture.yaml").read_text().replace("imdb\n", "imdb\n    fraction: 0.7\n").replace(
+        "TinyStories\n", "TinyStories\n    fraction: 0.3\n    split: validation\n")
+    (tmp_path / "fractions.yaml").write_text(text)
+    result = run_command("import", str(tmp_path / "fractions.yaml"), "--output", str(tmp_path / "f.yaml"))
+    shares = load_yaml((tmp_path / "f.yaml").read_text())["dataset"]
+    assert [(s["mixture_share"], s.get("split", "train")) for s in shares["sources"]] == [(0.7, "train"),
+                                                                                        (0.3, "validation")]
+    assert shares["mixture_share_of"] == "rows" and "keeps the first rows" in result.stderr + result.stdout
