@@ -71,6 +71,8 @@ class DataPreview:
     problem: str | None = None
     sources: list[dict] = field(default_factory=list)
     """Per training source: path, rows read, rows trained, tokens and learned tokens (of the rows checked)."""
+    source_samples: list[Sample | None] = field(default_factory=list)
+    """For a mixture: each source's first training row (None when it gives none among the rows checked)."""
 
 
 def collator_view(row: dict, tokenizer: Any, config: Any) -> tuple[list[int], list[int]]:
@@ -144,11 +146,14 @@ def dataset_preview(config: Any, index: int = 0) -> DataPreview:
         tokenizer = load_tokenizer(config.model)
         data = prepare_for_training(config, tokenizer, rows=CHECKED_ROWS)
         sample = row_sample(data, min(index, len(data.learning.rows) - 1), tokenizer, config)
+        origins = data.learning.origins if len(data.sources) > 1 else []
+        firsts = [origins.index(k) if k in origins else None for k in range(len(data.sources))] if origins else []
+        source_samples = [row_sample(data, first, tokenizer, config) if first is not None else None for first in firsts]
     except UserError as exc:
         return DataPreview(problem=str(exc))
     return DataPreview(data.format, data.template, data.columns_found, len(data.train),
                        len(data.eval) if data.eval is not None else 0, sample, data.stats, data.warnings, data.notes,
-                       sources=source_tokens(data))
+                       sources=source_tokens(data), source_samples=source_samples)
 
 
 def source_tokens(data: Any) -> list[dict]:
