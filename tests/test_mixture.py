@@ -53,6 +53,25 @@ def test_mixture_settings_that_cannot_be_met_are_named():
     assert "dataset.sources[1].share = -1 must be above 0" in message
 
 
+def test_a_data_problem_inside_a_source_names_that_source_s_keys():
+    from engine.data.prepare import prepare_data
+
+    wrong_format, _ = parse_config({"dataset": {"sources": [{"path": DEMO, "format": "alpaca"},
+                                                            {"path": SUPPORT, "format": "alpaca", "template": "alpaca"}]}})
+    with pytest.raises(UserError) as caught:
+        prepare_data(wrong_format.dataset)
+    assert str(caught.value) == (f"dataset {SUPPORT}: dataset.sources[1].format is alpaca, but this file is sharegpt data "
+                                 "(conversations): set dataset.sources[1].format: sharegpt or auto (and "
+                                 "dataset.sources[1].template: auto; alpaca does not format sharegpt data).")
+    missing_column, _ = parse_config({"dataset": {"path": DEMO, "eval_sources": [
+        {"path": SUPPORT, "columns": {"messages": "dialogue"}}]}})
+    with pytest.raises(UserError, match=r"dataset\.eval_sources\[0\]\.columns maps to dialogue"):
+        prepare_data(missing_column.dataset)
+    one_source, _ = parse_config({"dataset": {"path": SUPPORT, "format": "alpaca"}})
+    with pytest.raises(UserError, match=r": dataset\.format is alpaca, .*: set dataset\.format: sharegpt"):
+        prepare_data(one_source.dataset)
+
+
 def test_shares_pick_rows_with_the_datasets_tools_and_the_seed():
     sections = [DatasetSection(path="a", share=0.5), DatasetSection(path="b", share=2.5)]
     dataset = DatasetSection(sources=sections, seed=11)

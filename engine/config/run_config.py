@@ -94,14 +94,21 @@ class DatasetSection:
         "help": "dataset.mix interleave: stop when the first source runs out (first_exhausted) or when every source "
                 "has given all its rows, the others repeating (all_exhausted)."})
 
+    place = "dataset"
+    """Where the section's own keys are in the preset: dataset, or dataset.sources[1] for a source of a mixture."""
+
+    def key(self, name: str) -> str:
+        """The preset key of one of this section's settings, as messages name it: dataset.sources[1].format."""
+        return f"{self.place}.{name}"
+
     def training_sources(self) -> list["DatasetSection"]:
         """The sources mixed for training: dataset.sources, or this section itself when it names one source."""
-        return list(self.sources) or [self]
+        return _placed(self.sources, "dataset.sources") or [self]
 
     def evaluation_sources(self) -> list["DatasetSection"]:
         """The evaluation sources: dataset.eval_sources, or eval_path read with the (one) source's settings."""
         if self.eval_sources:
-            return list(self.eval_sources)
+            return _placed(self.eval_sources, "dataset.eval_sources")
         if self.eval_path:
             return [dataclasses.replace(self, path=self.eval_path, eval_path=None, data_files=None, max_rows=None,
                                         share=None, mixture_share=None, probability=None)]
@@ -111,6 +118,13 @@ class DatasetSection:
     def is_mixture(self) -> bool:
         """Whether the preset lists its sources (dataset.sources) rather than naming one path."""
         return bool(self.sources)
+
+
+def _placed(sources: list[DatasetSection], key: str) -> list[DatasetSection]:
+    """The sources, each told its place in the preset (dataset.sources[1]) for the messages that name its keys."""
+    for index, source in enumerate(sources):
+        source.place = f"{key}[{index}]"
+    return list(sources)
 
 
 @dataclass

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 def read_checked(path: str, section: "DatasetSection", source: str, notes: list[str]) -> Any:
     """The file's rows with dataset.columns (or a usual column pair, noted) applied, refused if not SFT data."""
     table = apply_message_mapping(apply_column_mapping(read_table(path, section), section, source), section)
-    refuse_unsupported(table, source)
+    refuse_unsupported(table, source, section.key("columns"))
     if is_message_table(table.column_names):
         return rebuilt_conversations(table, section, source, notes)
     if section.format == "auto" and detect_format(table.column_names) is None:
@@ -45,7 +45,7 @@ def read_checked(path: str, section: "DatasetSection", source: str, notes: list[
             passage = (f", and `{pair['input']}` as the input written into the prompt (the passage the answer draws "
                        "on; an answer learned without it teaches the model to invent)") if "input" in pair else ""
             notes.append(f"{source}: no known format; reading column `{pair['instruction']}` as the instruction and "
-                         f"`{pair['output']}` as the answer (alpaca){passage}. Set dataset.columns to choose others.")
+                         f"`{pair['output']}` as the answer (alpaca){passage}. Set {section.key('columns')} to choose others.")
     return table
 
 
@@ -66,24 +66,24 @@ def rebuilt_conversations(table: Any, section: "DatasetSection", source: str, no
     return table_from_rows([{"messages": messages} for messages in conversations])
 
 
-def unused_columns(columns: list[str], fmt: str, source: str) -> list[str]:
+def unused_columns(columns: list[str], fmt: str, source: str, columns_key: str) -> list[str]:
     """A warning naming the columns that training does not read; UserError for one that holds part of the prompt."""
     used = FORMAT_COLUMNS[fmt] + OPTIONAL_COLUMNS.get(fmt, ())
     unused = [column for column in columns if column not in used]
     parts = [column for column in unused if column in PROMPT_PART_COLUMNS]
     if parts:
         raise UserError(f"{source}: column `{parts[0]}` holds part of the prompt, and {fmt} rows do not read it, so "
-                        f"the answers would be learned without it. {_prompt_part_fix(parts[0], columns, fmt)}")
+                        f"the answers would be learned without it. {_prompt_part_fix(parts[0], columns, fmt, columns_key)}")
     if not unused:
         return []
     return [f"{source}: column(s) {', '.join(unused)} are not used in training ({fmt} rows are read from "
             f"{', '.join(c for c in used if c in columns)})."]
 
 
-def _prompt_part_fix(column: str, columns: list[str], fmt: str) -> str:
+def _prompt_part_fix(column: str, columns: list[str], fmt: str, columns_key: str) -> str:
     """How to have a prompt column read: mapped to alpaca's input, or written into the rows."""
     if fmt == "alpaca" and "input" not in columns:
-        return f"Map it with dataset.columns: {{input: {column}}} (alpaca writes the input into the prompt)."
+        return f"Map it with {columns_key}: {{input: {column}}} (alpaca writes the input into the prompt)."
     if fmt == "alpaca":
         return f"Alpaca rows have one input (`input`): join `{column}` into it, or remove the column."
     where = {"chat": "the conversations (e.g. the system or first user turn)", "sharegpt": "the conversations",
@@ -120,7 +120,7 @@ def prepare_source(section: "DatasetSection", tokenizer: Any, name: str) -> Sour
         raise UserError(f"{name} has no rows.")
     fmt = resolve_format(table, section, name)
     check_rows(table, fmt, name)
-    warnings += unused_columns(table.column_names, fmt, name)
+    warnings += unused_columns(table.column_names, fmt, name, section.key("columns"))
     if section.max_rows:
         table = table.select(range(min(section.max_rows, len(table))))
     converted = convert(table, fmt, resolve_template(fmt, section.template))
