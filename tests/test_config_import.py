@@ -261,10 +261,10 @@ def test_axolotl_defaults_that_differ_from_sftconfig_are_written_into_the_preset
     training = import_file(str(config)).raw["training"]
     assert training == {"learning_rate": 0.0002, "lr_scheduler_type": "cosine", "num_train_epochs": 1.0,
                         "per_device_train_batch_size": 1, "max_length": 512, "per_device_eval_batch_size": 1,
-                        "activation_checkpointing": False}
-    config.write_text(config.read_text() + "micro_batch_size: 4\nlr_scheduler: linear\n")
+                        "activation_checkpointing": False, "warmup_steps": 0.03}
+    config.write_text(config.read_text() + "micro_batch_size: 4\nlr_scheduler: linear\nwarmup_steps: 5\n")
     training = import_file(str(config)).raw["training"]
-    assert (training["per_device_eval_batch_size"], training["lr_scheduler_type"]) == (4, "linear")
+    assert (training["per_device_eval_batch_size"], training["lr_scheduler_type"], training["warmup_steps"]) == (4, "linear", 5)
 
 
 def test_llama_factory_defaults_that_differ_from_sftconfig_are_written_into_the_preset(tmp_path):

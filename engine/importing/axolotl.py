@@ -20,6 +20,9 @@ RENAMED = {"micro_batch_size": "per_device_train_batch_size", "num_epochs": "num
 """Axolotl training keys and the SFTConfig names they became."""
 DEFAULTS = {"lr_scheduler": "cosine", "num_epochs": 1.0, "micro_batch_size": 1, "sequence_len": 512}
 """Axolotl's defaults (its config schema) of RENAMED keys whose SFTConfig defaults differ."""
+WARMUP = 0.03
+"""The share of the steps Axolotl warms up over when neither warmup_steps nor warmup_ratio is set (transformers 5's
+warmup_steps takes a share below 1); Axolotl also stops at 100 steps, which a share cannot say."""
 ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 """Axolotl attn_implementation values that are transformers' own (its others are Axolotl patches)."""
 LORA_KEYS = {"lora_r": "r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout",
@@ -67,6 +70,8 @@ def import_axolotl(config: dict) -> ImportResult:
                        "eval_batch_size is micro_batch_size")
     if not reader.has("gradient_checkpointing"):
         reader.default("training", "activation_checkpointing", False, "gradient_checkpointing: false")
+    if not reader.has("warmup_steps") and not reader.has("warmup_ratio"):
+        reader.default("training", "warmup_steps", WARMUP, "warmup of 3% of the steps, at most 100 steps")
     _read_precision(reader)
     if reader.config.get("train_on_inputs") is not None:
         reader.copy("train_on_inputs", "training", "completion_only_loss", not config["train_on_inputs"])
