@@ -138,20 +138,21 @@ def judged(tool: str, config: dict, imported) -> list[tuple[str, oracles.Setting
 def cli_output(path: Path, out: Path, fresh: bool) -> str:
     """`sft-wizard import FILE --output OUT`'s printed text, exit code and preset, here or in a new process."""
     args = ["import", str(path), "--output", str(out), "--force"]
+    out.unlink(missing_ok=True)
     if fresh:
         done = subprocess.run([sys.executable, "-m", "tui", *args], capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(REPO)})
-        text, code = done.stdout + done.stderr, done.returncode
+        text, code = f"{done.stdout}\n-- stderr:\n{done.stderr}", done.returncode
     else:
         from engine.cli.main import main
 
-        buffer = io.StringIO()
-        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        out_text, err_text = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out_text), contextlib.redirect_stderr(err_text):
             try:
                 code = main(args)
             except SystemExit as exc:
                 code = exc.code
-        text = buffer.getvalue()
+        text = f"{out_text.getvalue()}\n-- stderr:\n{err_text.getvalue()}"
     preset = out.read_text(encoding="utf-8") if out.exists() else ""
     return f"{code}\n{text.replace(str(out), 'OUT')}\n{preset}"
 

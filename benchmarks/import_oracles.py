@@ -43,6 +43,9 @@ COVERED = {"llama-factory": {"dataset", "eval_dataset", "max_samples", "interlea
            "axolotl": {"datasets", "test_datasets", "lora_target_modules", "lora_target_linear"},
            "trl": {"datasets", "dataset_config", "dataset_train_split"}}
 """Keys whose meaning the settings of other keys hold (each dataset's source, the LoRA target)."""
+_OTHER_TRL_COMMANDS = ("dpo", "kto", "reward", "grpo", "rloo", "ppo", "orpo", "cpo", "bco", "gkd", "xpo", "prm",
+                       "online_dpo", "nash_md")
+"""`trl` commands other than sft, as TRL's docs name their config files (dpo_config.yaml)."""
 _SPEED_PLUGINS = ("liger", "cut_cross_entropy")
 """Axolotl plugins whose kernels compute the same loss faster."""
 
@@ -82,8 +85,8 @@ def kind(tool: str, config: dict, name: str = "") -> str:
         return SFT
     if "compute_environment" in config or "distributed_type" in config:  # an accelerate config
         return NO_TRAINING
-    command = name.split("_config")[0] if name.endswith("_config.yaml") else "sft"  # the docs name each file so
-    return SFT if command == "sft" and "reward_funcs" not in config else NOT_SFT
+    command = name.removesuffix(".yaml").removesuffix("_config")  # TRL's docs name each file for its command
+    return NOT_SFT if command in _OTHER_TRL_COMMANDS or "reward_funcs" in config else SFT
 
 
 def settings(tool: str, config: dict) -> list[Setting]:
