@@ -9,7 +9,7 @@ scripts verbatim, so they use only builtins and this module's constants, and rai
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.config.templates import ALPACA_TEMPLATES
 from engine.errors import UserError
@@ -76,7 +76,7 @@ def rename_columns(table, renames: dict):
     return table.rename_columns(renames) if renames else table
 
 
-def apply_column_mapping(table: Any, section: "DatasetSection", source: str) -> Any:
+def apply_column_mapping(table: Dataset, section: "DatasetSection", source: str) -> Dataset:
     """The table with dataset.columns applied; UserError naming any mapped column the file lacks."""
     renames = column_renames(section.columns or {})
     missing = [theirs for theirs in renames if theirs not in table.column_names]
@@ -86,7 +86,7 @@ def apply_column_mapping(table: Any, section: "DatasetSection", source: str) -> 
     return rename_columns(table, renames)
 
 
-def resolve_format(table: Any, section: "DatasetSection", source: str) -> str:
+def resolve_format(table: Dataset, section: "DatasetSection", source: str) -> str:
     """The format to use: the configured one, checked against the columns, or the detected one."""
     columns = table.column_names
     if section.format == "auto":
@@ -123,7 +123,7 @@ PROMPT_PART_COLUMNS = ("context", "input", "passage", "document", "system")
 """Columns whose name says they hold part of the prompt (a passage the answer draws on): never left out unsaid."""
 
 
-def fitting_mapping(table: Any, fmt: str) -> dict | None:
+def fitting_mapping(table: Dataset, fmt: str) -> dict | None:
     """dataset.columns that would make the table `fmt` data, when its columns really fit it; else None.
 
     Alpaca and prompt/completion take a usual prompt/answer pair (alpaca also a passage column as its input);

@@ -8,20 +8,25 @@ learn the completion unless training.completion_only_loss is false; text rows le
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.data.labels import IGNORED, label_settings, row_labels, truncated_row
 from engine.data.turn_flags import refuse_flags_learning_everything, turn_flag_notes
 from engine.data.turn_masks import TurnMarksError, has_turn_flags, mask_runs
 from engine.errors import UserError
 
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerBase
 
-def is_chat(table: Any) -> bool:
+
+def is_chat(table: Dataset) -> bool:
     """Whether prepared rows are conversations (a `messages` column)."""
     return "messages" in table.column_names
 
 
-def loss_settings(config: Any, table: Any, tokenizer: Any, source: str, section: Any = None) -> dict:
+def loss_settings(config: Any, table: Dataset, tokenizer: PreTrainedTokenizerBase, source: str,
+                  section: Any = None) -> dict:
     """The settings engine.data.labels.row_labels takes, decided from the preset, the source and its prepared rows."""
     chat = is_chat(table)
     asked = config.training.get("assistant_only_loss")
@@ -45,7 +50,7 @@ def loss_training_values(config: Any, section: Any = None) -> dict:
             "roles_to_train": list(section.roles_to_train), "train_on_eos": section.train_on_eos}
 
 
-def how_assistant_turns_are_found(settings: dict, tokenizer: Any) -> str:
+def how_assistant_turns_are_found(settings: dict, tokenizer: PreTrainedTokenizerBase) -> str:
     """One line saying how the assistant's tokens are told apart, for chat data."""
     if not settings["assistant_only_loss"]:
         return "learned: every token of the conversations, system and user turns too (training.assistant_only_loss: false)"
@@ -63,7 +68,7 @@ def how_assistant_turns_are_found(settings: dict, tokenizer: Any) -> str:
     return f"learned: the assistant turns, each with its end-of-turn token; {how}"
 
 
-def labelled(table: Any, tokenizer: Any, settings: dict, source: str) -> Any:
+def labelled(table: Dataset, tokenizer: PreTrainedTokenizerBase, settings: dict, source: str) -> Dataset:
     """The rows as input_ids and (uncut) labels; UserError when the chat template cannot render a row or mark its turns."""
     from jinja2 import TemplateError
 
@@ -109,7 +114,7 @@ class Learning:
     """For a mixture: the source (its index in dataset.sources) of each row in `rows`."""
 
 
-def learn_rows(table: Any, tokenizer: Any, settings: dict, source: str) -> Learning:
+def learn_rows(table: Dataset, tokenizer: PreTrainedTokenizerBase, settings: dict, source: str) -> Learning:
     """Label a split's rows, cut them, leave out the ones with nothing to learn, and say what the model learns."""
     uncut = labelled(table, tokenizer, settings, source)
     lengths = [len(ids) for ids in uncut["input_ids"]]
@@ -137,7 +142,7 @@ def learned_spans(labels: list[int]) -> list[tuple[int, int]]:
     return mask_runs([int(label != IGNORED) for label in labels])
 
 
-def chat_mask_warnings(table: Any, uncut: Any, tokenizer: Any, settings: dict) -> list[str]:
+def chat_mask_warnings(table: Dataset, uncut: Any, tokenizer: PreTrainedTokenizerBase, settings: dict) -> list[str]:
     """Warnings about conversations learned whole, or whose assistant turns do not learn their end-of-turn token."""
     whole = sum(1 for labels in uncut["labels"] if labels and IGNORED not in labels)
     warnings = []
@@ -164,7 +169,7 @@ def chat_mask_warnings(table: Any, uncut: Any, tokenizer: Any, settings: dict) -
     return warnings
 
 
-def chat_template_notes(table: Any, uncut: Any, tokenizer: Any) -> list[str]:
+def chat_template_notes(table: Dataset, uncut: Any, tokenizer: PreTrainedTokenizerBase) -> list[str]:
     """What the chat template adds to the assistant turns that the data does not hold, and whether it is learned."""
     notes = []
     think_rows = 0
@@ -186,7 +191,7 @@ def chat_template_notes(table: Any, uncut: Any, tokenizer: Any) -> list[str]:
     return notes
 
 
-def _turn_ends(table: Any, tokenizer: Any) -> str:
+def _turn_ends(table: Dataset, tokenizer: PreTrainedTokenizerBase) -> str:
     """A short conversation rendered up to the next generation prompt: EOS in it means EOS ends every turn."""
     probe = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
     try:

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Any
 from engine.data.learning import Learning, learn_rows
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
     from engine.data.sources import SourceRows
 
 
-def mixed_learning(plan: Any, sources: list["SourceRows"], settings: list[dict], tokenizer: Any,
+def mixed_learning(plan: Any, sources: list["SourceRows"], settings: list[dict], tokenizer: PreTrainedTokenizerBase,
                    whole: list[Learning] | None = None) -> Learning:
     """The plan's rows labelled (each source's rows once, with its settings), in plan order, empty rows left out.
 

@@ -13,6 +13,7 @@ from engine.data.sources import SourceRows, prepare_source
 from engine.errors import UserError
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
     from engine.config.run_config import DatasetSection, RunConfig
 
 
@@ -63,7 +64,8 @@ class PreparedData:
         return self.eval_learning.rows if self.eval_learning is not None else None
 
 
-def read_sources(dataset: "DatasetSection", tokenizer: Any) -> tuple[list[SourceRows], list[SourceRows]]:
+def read_sources(dataset: "DatasetSection",
+                 tokenizer: PreTrainedTokenizerBase | None) -> tuple[list[SourceRows], list[SourceRows]]:
     """Every training source and every evaluation source, each prepared on its own."""
     train = [prepare_source(section, tokenizer, f"dataset {section.path}") for section in dataset.training_sources()]
     evaluation = [prepare_source(section, tokenizer, f"dataset {section.path}")
@@ -73,7 +75,7 @@ def read_sources(dataset: "DatasetSection", tokenizer: Any) -> tuple[list[Source
     return train, evaluation
 
 
-def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedData:
+def prepare_data(section: "DatasetSection", tokenizer: PreTrainedTokenizerBase | None = None) -> PreparedData:
     """Read, check, convert and split the data of a preset's dataset section (token shares need prepare_for_training)."""
     train, evaluation = read_sources(section, tokenizer)
     plans = plans_of(section, [len(s.table) for s in train], [len(s.table) for s in evaluation])
@@ -99,7 +101,8 @@ def _joined(values: Any) -> str:
     return " + ".join(dict.fromkeys(values))
 
 
-def prepare_for_training(config: "RunConfig", tokenizer: Any, rows: int | None = None) -> PreparedData:
+def prepare_for_training(config: "RunConfig", tokenizer: PreTrainedTokenizerBase | None,
+                         rows: int | None = None) -> PreparedData:
     """The data exactly as training takes it: read, checked, converted, mixed, tokenized with its labels, warned about.
 
     Training, `check` and the wizard's preview all go through here, so they never disagree; `rows` labels only
@@ -140,7 +143,7 @@ def prepare_for_training(config: "RunConfig", tokenizer: Any, rows: int | None =
 
 
 def _whole(dataset: "DatasetSection", sources: list[SourceRows], settings: list[dict],
-           tokenizer: Any) -> list[Learning] | None:
+           tokenizer: PreTrainedTokenizerBase) -> list[Learning] | None:
     """Every row of every source labelled, when the sources are mixed by their tokens; None otherwise."""
     if not uses_token_shares(dataset, [s.section for s in sources]):
         return None

@@ -8,9 +8,12 @@ shown is the loss mask the trainer uses, token for token.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 CHECKED_ROWS = 2000
 """How many rows of each split the preview and `check` label (training labels them all)."""
@@ -75,7 +78,7 @@ class DataPreview:
     """For a mixture: each source's first training row (None when it gives none among the rows checked)."""
 
 
-def collator_view(row: dict, tokenizer: Any, config: Any) -> tuple[list[int], list[int]]:
+def collator_view(row: dict, tokenizer: PreTrainedTokenizerBase, config: Any) -> tuple[list[int], list[int]]:
     """(input_ids, labels) of one labelled row as SFTTrainer's data collator returns it, padding removed."""
     from datasets import Dataset
     from trl.data_utils import pack_dataset
@@ -103,7 +106,7 @@ def collator_view(row: dict, tokenizer: Any, config: Any) -> tuple[list[int], li
     return ids, labels
 
 
-def segments(ids: list[int], labels: list[int], tokenizer: Any) -> list[Segment]:
+def segments(ids: list[int], labels: list[int], tokenizer: PreTrainedTokenizerBase) -> list[Segment]:
     """The tokens cut into runs of learned and context tokens, their texts joined giving the decoded row."""
     from engine.data.labels import IGNORED
 
@@ -123,7 +126,7 @@ def segments(ids: list[int], labels: list[int], tokenizer: Any) -> list[Segment]
     return out
 
 
-def row_sample(data: Any, index: int, tokenizer: Any, config: Any) -> Sample:
+def row_sample(data: Any, index: int, tokenizer: PreTrainedTokenizerBase, config: Any) -> Sample:
     """Training row `index` (0-based, among the labelled rows) as the collator hands it to the model."""
     rows = data.learning.rows
     if not 0 <= index < len(rows):

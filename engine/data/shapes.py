@@ -9,9 +9,12 @@ Checks run on column names and Arrow types first, so media columns are refused b
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 PREFERENCE_PAIRS = (("chosen", "rejected"), ("preferred_output", "non_preferred_output"),
                     ("chosen_messages", "rejected_messages"), ("chosen_response", "rejected_response"))
@@ -25,7 +28,7 @@ _SFT_INSTEAD = ("sft-wizard does supervised fine-tuning (SFT): it trains on one 
                 "messages, conversations, instruction/output, prompt/completion or text")
 
 
-def refuse_unsupported(table: Any, source: str, columns_key: str) -> None:
+def refuse_unsupported(table: Dataset, source: str, columns_key: str) -> None:
     """UserError when the table holds preference pairs, KTO labels or media, saying what it is and what to do."""
     columns = table.column_names
     for chosen, rejected in PREFERENCE_PAIRS:
@@ -54,7 +57,7 @@ def refuse_unsupported(table: Any, source: str, columns_key: str) -> None:
                             "fine-tuning tool.")
 
 
-def _preferred_only_hint(table: Any, chosen: str, columns_key: str) -> str:
+def _preferred_only_hint(table: Dataset, chosen: str, columns_key: str) -> str:
     """How to train the preferred answers alone: a dataset.columns mapping for text answers, else a rewrite."""
     prompt = next((c for c in ("instruction", "prompt", "question", "input") if c in table.column_names), None)
     if prompt and isinstance(table[0][chosen], str):
@@ -63,7 +66,7 @@ def _preferred_only_hint(table: Any, chosen: str, columns_key: str) -> str:
     return f"write each conversation with its `{chosen}` answer as the last assistant turn, without the rejected one"
 
 
-def _refuse_media_types(table: Any, source: str) -> None:
+def _refuse_media_types(table: Dataset, source: str) -> None:
     """UserError for a column whose Arrow type is an image, audio or video (e.g. a Parquet file with image parts)."""
     for column, feature in table.features.items():
         kind = _media_feature(feature)

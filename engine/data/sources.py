@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.data.chat_fit import fit_to_chat_template
 from engine.data.formats import (
@@ -29,10 +29,11 @@ from engine.data.shapes import refuse_unsupported
 from engine.errors import UserError
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
     from engine.config.run_config import DatasetSection
 
 
-def read_checked(path: str, section: "DatasetSection", source: str, notes: list[str]) -> Any:
+def read_checked(path: str, section: "DatasetSection", source: str, notes: list[str]) -> Dataset:
     """The file's rows with dataset.columns (or a usual column pair, noted) applied, refused if not SFT data."""
     table = apply_message_mapping(apply_column_mapping(read_table(path, section), section, source), section)
     refuse_unsupported(table, source, section.key("columns"))
@@ -49,7 +50,7 @@ def read_checked(path: str, section: "DatasetSection", source: str, notes: list[
     return table
 
 
-def rebuilt_conversations(table: Any, section: "DatasetSection", source: str, notes: list[str]) -> Any:
+def rebuilt_conversations(table: Dataset, section: "DatasetSection", source: str, notes: list[str]) -> Dataset:
     """A message table (OpenAssistant's flat export) as chat rows, one conversation per tree, noted; refused otherwise."""
     if section.format not in ("auto", "chat"):
         raise UserError(f"{source} is a message table (message_id, parent_id, role, text: one message per row, "
@@ -91,7 +92,7 @@ def _prompt_part_fix(column: str, columns: list[str], fmt: str, columns_key: str
     return f"Write its text into {where}, or remove the column."
 
 
-def convert(table: Any, fmt: str, template: str) -> Any:
+def convert(table: Dataset, fmt: str, template: str) -> Dataset:
     """Every row in the shape SFTTrainer takes (to_training_row), chat rows kept exactly as converted."""
     return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names,
                      features=chat_features(fmt, table))
@@ -104,14 +105,14 @@ class SourceRows:
     section: "DatasetSection"
     name: str
     """How messages name it: `dataset PATH`."""
-    table: Any
+    table: Dataset
     format: str
     template: str
     columns_found: list[str]
     warnings: list[str] = field(default_factory=list)
 
 
-def prepare_source(section: "DatasetSection", tokenizer: Any, name: str) -> SourceRows:
+def prepare_source(section: "DatasetSection", tokenizer: PreTrainedTokenizerBase | None, name: str) -> SourceRows:
     """Read, check and convert one source (fitted to the chat template when there is a tokenizer)."""
     warnings: list[str] = []
     table = read_checked(section.path, section, name, warnings)
