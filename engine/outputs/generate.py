@@ -82,8 +82,9 @@ def load_generator(run_dir: str) -> Generator:
     else:
         model = AutoModelForCausalLM.from_pretrained(final, **placement.load_kwargs)
     model.eval()
-    return Generator(model, tokenizer, data.get("template", config.dataset.template), data.get("format", config.dataset.format),
-                     is_peft, placement.note)
+    first = config.dataset.training_sources()[0]  # a mixture's model is prompted as its first source was trained
+    template, fmt = (str(data.get(key, getattr(first, key))).split(" + ")[0] for key in ("template", "format"))
+    return Generator(model, tokenizer, template, fmt, is_peft, placement.note)
 
 
 @dataclass
