@@ -290,3 +290,21 @@ def test_a_system_prompt_with_triple_quotes_keeps_the_modelfile_readable():
     text = modelfile_text("model-q8_0.gguf", None, 'Answer in """quoted""" blocks.')
     assert 'SYSTEM "Answer in \\"\\"\\"quoted\\"\\"\\" blocks."' in text
     assert modelfile_text("m.gguf", None, "Be brief.").splitlines()[-1] == 'SYSTEM """Be brief."""'
+
+
+def test_the_vendored_converter_is_upstream_code_that_imports_nothing_of_sft_wizard():
+    import ast
+
+    from engine.outputs.gguf.converter import VENDORED_DIR
+
+    assert VENDORED_DIR == REPO / "third_party" / "llama_cpp" and (VENDORED_DIR / "LICENSE").is_file()
+    assert "0c1e57098" in (VENDORED_DIR / "SOURCE.md").read_text()
+    assert not list(VENDORED_DIR.rglob("gguf_editor_gui.py")) and not (REPO / "engine" / "outputs" / "gguf" / "llama_cpp").exists()
+    imported = set()
+    for path in VENDORED_DIR.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    assert {"gguf", "conversion", "torch"} <= imported and not imported & {"engine", "tui", "third_party"}

@@ -1,4 +1,4 @@
-"""llama.cpp's HF → GGUF converter (vendored in llama_cpp/) and its quantiser: where they are and how they run."""
+"""llama.cpp's HF → GGUF converter (vendored in third_party/llama_cpp/) and its quantiser: where they are and how they run."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Callable
 
 from engine.errors import UserError
+from third_party import LLAMA_CPP_DIR
 
-VENDORED_DIR = Path(__file__).parent / "llama_cpp"
+VENDORED_DIR = LLAMA_CPP_DIR
 LLAMA_CPP_COMMIT = "0c1e57098"
-"""The llama.cpp commit the vendored converter comes from (see llama_cpp/SOURCE.md)."""
+"""The llama.cpp commit the vendored converter comes from (see third_party/llama_cpp/SOURCE.md)."""
 
 CONVERTER_QUANTS = ("f16", "bf16", "q8_0")
 """Types convert_hf_to_gguf.py writes itself, in Python: no compiler needed."""
