@@ -232,7 +232,10 @@ async def test_the_monitor_exports_a_finished_run_with_g(demo_run):
 
 
 def _modelfile_template(modelfile: str) -> str:
-    return re.search(r'^TEMPLATE """(.*?)"""$', modelfile, re.S | re.M)[1]
+    """The TEMPLATE as Ollama's Modelfile parser reads it."""
+    from engine.outputs.gguf.ollama_modelfile import parse_modelfile
+
+    return dict(parse_modelfile(modelfile))["template"]
 
 
 def test_chat_template_renderer_drops_the_bos_llama_cpp_adds(tmp_path):
@@ -282,14 +285,6 @@ def test_a_converter_that_fails_after_writing_the_header_is_a_failure(tmp_path, 
     monkeypatch.setattr(converter, "_stream", crashes_mid_tensor)
     with pytest.raises(UserError, match="converter failed"):
         converter.convert(tmp_path, outfile, "q8_0", "demo", progress=lambda line: None)
-
-
-def test_a_system_prompt_with_triple_quotes_keeps_the_modelfile_readable():
-    from engine.outputs.gguf.modelfile import modelfile_text
-
-    text = modelfile_text("model-q8_0.gguf", None, 'Answer in """quoted""" blocks.')
-    assert 'SYSTEM "Answer in \\"\\"\\"quoted\\"\\"\\" blocks."' in text
-    assert modelfile_text("m.gguf", None, "Be brief.").splitlines()[-1] == 'SYSTEM """Be brief."""'
 
 
 def test_the_vendored_converter_is_upstream_code_that_imports_nothing_of_sft_wizard():

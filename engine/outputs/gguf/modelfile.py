@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.outputs.gguf.ollama_modelfile import modelfile_line
 from engine.outputs.gguf.ollama_template import (
     ChatFormat,
     alpaca_format,
@@ -35,14 +36,14 @@ def training_format(tokenizer: Any, fmt: str, template: str) -> tuple[ChatFormat
 
 
 def modelfile_text(gguf_name: str, layout: ChatFormat | None, system: str | None) -> str:
-    """An Ollama Modelfile: the GGUF beside it, the template, its stop tokens and the training data's system prompt."""
+    """An Ollama Modelfile: the GGUF beside it, the template, its stop tokens and the training data's system prompt, each read back exactly by Ollama; UserError when one cannot be."""
     lines = [f"FROM ./{gguf_name}", ""]
     if layout is not None:
-        lines += [_block("TEMPLATE", layout.template()), ""]
-        lines += [f'PARAMETER stop "{_quoted(stop)}"' for stop in layout.stops]
+        lines += [modelfile_line("TEMPLATE", layout.template(), "the prompt template"), ""]
+        lines += [modelfile_line("PARAMETER stop", stop, f"the stop string {stop!r}") for stop in layout.stops]
         lines.append("")
     if system:
-        lines += [_block("SYSTEM", system), ""]
+        lines += [modelfile_line("SYSTEM", system, "the system prompt every training row shares"), ""]
     return "\n".join(lines)
 
 
@@ -67,12 +68,3 @@ def _alpaca_row(messages: list[dict]) -> dict:
     turns = [m["content"] for m in messages if m["role"] != "system"]
     history = [[turns[i], turns[i + 1]] for i in range(0, len(turns) - 1, 2)]
     return {"instruction": turns[-1], "input": "", "system": system, "history": history}
-
-
-def _block(command: str, text: str) -> str:
-    """The command with its text in a triple-quoted block, or as one quoted line when the text holds triple quotes."""
-    return f'{command} """{text}"""' if '"""' not in text else f'{command} "{_quoted(text)}"'
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
