@@ -197,7 +197,7 @@ def test_the_demo_exports_offline_and_answers_as_the_fine_tuned_model(demo_run, 
     assert result.returncode == 0, result.stderr
     answers = dict(re.findall(r"^  (fine-tuned|exported): +(.*)$", result.stdout, re.M))
     assert answers["fine-tuned"] == answers["exported"] and len(answers["fine-tuned"]) > 2, result.stdout
-    assert "same greedy answer" in result.stdout
+    assert "same greedy token ids" in result.stdout
     gguf = output / f"model-{quant}.gguf"
     from gguf import GGUFReader
 
@@ -209,6 +209,7 @@ def test_the_demo_exports_offline_and_answers_as_the_fine_tuned_model(demo_run, 
     prompt = render_template(_modelfile_template(modelfile), [{"role": "user", "content": "What is the capital of France?"}])
     assert prompt == "### Instruction:\nWhat is the capital of France?\n\n### Response:\n"
     assert "ollama create demo -f Modelfile" in (output / "README.md").read_text()
+    assert "de-quantizing" not in result.stdout + result.stderr  # transformers' GGUF loading bar
 
 
 @pytest.mark.slow
@@ -303,3 +304,29 @@ def test_the_vendored_converter_is_upstream_code_that_imports_nothing_of_sft_wiz
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
                 imported.add(node.module.split(".")[0])
     assert {"gguf", "conversion", "torch"} <= imported and not imported & {"engine", "tui", "third_party"}
+
+
+def test_the_check_compares_token_ids_not_text():
+    from engine.outputs.gguf.readback import AnswerCheck
+
+    padded_vocabulary = AnswerCheck("q", ([1, 2], [5, 6]), ([1, 2], [5, 6]), "Paris", "Paris<unused>", "")
+    assert padded_vocabulary.same and padded_vocabulary.difference() == ""
+    other_answer = AnswerCheck("q", ([1, 2], [5, 6, 7]), ([1, 2], [5, 9]), "Paris", "Paris", "")
+    assert not other_answer.same and other_answer.difference().startswith("answer token 1: fine-tuned 6, exported 9")
+    other_prompt = AnswerCheck("q", ([1, 2], [5]), ([1, 3], [5]), "a", "a", "")
+    assert other_prompt.difference().startswith("prompt token 1")
+
+
+@pytest.mark.parametrize("quant, fine", [("q8_0", False), ("q4_k_m", True)])
+def test_different_ids_fail_the_export_unless_it_is_a_k_quant(monkeypatch, capsys, tmp_path, quant, fine):
+    from types import SimpleNamespace
+
+    from engine.cli import export as command
+    from engine.outputs.gguf import readback
+
+    differs = readback.AnswerCheck("q", ([1], [5, 6]), ([1], [5, 7]), "same text", "same text", "cpu")
+    monkeypatch.setattr(readback, "compare_answers", lambda run_dir, gguf, prompt: differs)
+    assert command._print_answers(SimpleNamespace(run_dir=tmp_path, gguf=tmp_path / "m.gguf", folder=tmp_path), "q", quant) is fine
+    out, err = capsys.readouterr()
+    assert "answer token 1: fine-tuned 6, exported 7" in out + err
+    assert ("must not" in err) is not fine

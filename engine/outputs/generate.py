@@ -37,6 +37,10 @@ class Generator:
 
     def answer(self, prompt: str, base: bool = False, max_new_tokens: int = 48) -> str:
         """Greedy answer of the fine-tuned model (or of the base model with the adapter off)."""
+        return self.decode(self.greedy_ids(prompt, base, max_new_tokens)[1])
+
+    def greedy_ids(self, prompt: str, base: bool = False, max_new_tokens: int = 48) -> tuple[list[int], list[int]]:
+        """The formatted prompt's token ids and the greedy answer's token ids (fine-tuned, or base with the adapter off)."""
         import torch
 
         text = self.format_prompt(prompt)
@@ -48,7 +52,12 @@ class Generator:
                     output = self.model.generate(**inputs, **kwargs)
             else:
                 output = self.model.generate(**inputs, **kwargs)
-        return self.tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        prompt_ids = inputs["input_ids"][0].tolist()
+        return prompt_ids, output[0][len(prompt_ids):].tolist()
+
+    def decode(self, ids: list[int]) -> str:
+        """Answer token ids as text, special tokens left out."""
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
 def load_generator(run_dir: str) -> Generator:
