@@ -208,7 +208,15 @@ def test_the_demo_exports_offline_and_answers_as_the_fine_tuned_model(demo_run, 
     assert modelfile.startswith(f"FROM ./model-{quant}.gguf\n")
     prompt = render_template(_modelfile_template(modelfile), [{"role": "user", "content": "What is the capital of France?"}])
     assert prompt == "### Instruction:\nWhat is the capital of France?\n\n### Response:\n"
-    assert "ollama create demo -f Modelfile" in (output / "README.md").read_text()
+    readme = (output / "README.md").read_text()
+    assert "ollama create demo -f Modelfile" in readme
+    # an alpaca run: llama.cpp gets the raw prompt in the alpaca format, never the tokenizer's chat template
+    assert (f"llama-completion -m model-{quant}.gguf -no-cnv -n 128 -p '### Instruction:\\nWhat is the capital of France?"
+            "\\n\\n### Response:\\n'") in readme
+    assert "llama-cli -m" not in readme and "-cnv" not in readme.replace("-no-cnv", "")
+    assert "/completion -d" in readme
+    contents = f"39 tensors: 30 {quant.upper()}, 9 F32"  # the types the file holds, read with gguf's GGUFReader
+    assert contents in readme and contents in result.stdout
     assert "de-quantizing" not in result.stdout + result.stderr  # transformers' GGUF loading bar
 
 
@@ -306,6 +314,37 @@ def test_the_vendored_converter_is_upstream_code_that_imports_nothing_of_sft_wiz
     assert {"gguf", "conversion", "torch"} <= imported and not imported & {"engine", "tui", "third_party"}
 
 
+@pytest.mark.parametrize("where", ["beneath a file", "in a read-only folder"])
+def test_an_output_that_cannot_be_written_is_refused_and_nothing_is_left(full_run, tmp_path, where):
+    import os
+
+    if where == "beneath a file":
+        (tmp_path / "a-file").write_text("")
+        output = tmp_path / "a-file" / "gguf"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        (tmp_path / "read-only").mkdir(mode=0o555)
+        output = tmp_path / "read-only" / "gguf"
+    result = run_command("export", str(full_run), "--quant", "f16", "--output", str(output))
+    assert result.returncode == 2, result.stderr
+    assert f"--output {output}: cannot write there" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in full_run.iterdir()) == ["final", "run.yaml"]
+
+
+def test_the_readme_of_a_chat_run_uses_the_chat_template_and_an_alpaca_run_the_raw_prompt(full_run):
+    from engine.outputs.gguf.export import files_beside
+    from engine.outputs.gguf.modelfile import RunUsage, readme_text
+    from engine.outputs.gguf.preflight import export_source
+
+    chat = readme_text("r", "m.gguf", "q8_0", "runs/r", RunUsage(True, "chat", "chat-template", "ignored"), ["1 tensors: 1 F32"], [])
+    assert "`llama-cli -m m.gguf`" in chat and "`llama-server -m m.gguf`" in chat and "-no-cnv" not in chat
+    beside = files_beside(export_source(full_run), "model-f16.gguf")  # the recorded demo run: alpaca
+    assert beside.usage.example == "### Instruction:\nWhat is the capital of France?\n\n### Response:\n"
+    alpaca = readme_text("r", "m.gguf", "f16", "runs/r", beside.usage, ["1 tensors: 1 F32"], [])
+    assert "-no-cnv" in alpaca and "llama-cli -m" not in alpaca and "the alpaca prompt format, not on a chat template" in alpaca
+
+
 def test_the_check_compares_token_ids_not_text():
     from engine.outputs.gguf.readback import AnswerCheck
 
@@ -330,3 +369,32 @@ def test_different_ids_fail_the_export_unless_it_is_a_k_quant(monkeypatch, capsy
     out, err = capsys.readouterr()
     assert "answer token 1: fine-tuned 6, exported 7" in out + err
     assert ("must not" in err) is not fine
+
+
+def test_llama_quantizes_fallback_warnings_are_reported(tmp_path, monkeypatch):
+    """Lines as llama-quantize (llama.cpp 0c1e57098, src/llama-quant.cpp) prints them for tiny-demo's 64-wide rows."""
+    from engine.outputs.gguf import converter
+
+    printed = [
+        "llama_model_quantize_impl: model size  =     0.53 MiB",
+        "[   2/  39]                blk.0.attn_q.weight - [   64,    64,     1,     1], type =    f16, "
+        "warning: blk.0.attn_q.weight                  - ncols     64 not divisible by 256 (required for type    q4_K) "
+        "-> falling back to    q5_0",
+        "converting to q5_0 .. size =     0.01 MiB ->     0.00 MiB",
+        "llama_model_quantize_impl: WARNING: 30 of 39 tensor(s) required fallback quantization",
+    ]
+    outfile = tmp_path / "model-q4_k_m.gguf"
+
+    def quantiser_run(command, env, on_line):
+        for line in printed:
+            on_line(line)
+        outfile.write_bytes(b"GGUF")
+        return printed, 0
+
+    monkeypatch.setattr(converter, "_stream", quantiser_run)
+    monkeypatch.setattr(converter, "find_quantiser", lambda: "/usr/bin/llama-quantize")
+    progress = []
+    warnings = converter.quantise(tmp_path / "model-f16.gguf", outfile, "q4_k_m", progress.append)
+    assert len(warnings) == 2 and warnings[-1].endswith("WARNING: 30 of 39 tensor(s) required fallback quantization")
+    assert "ncols 64 not divisible by 256 (required for type q4_K) -> falling back to q5_0" in warnings[0]
+    assert any("falling back to q5_0" in line for line in progress)

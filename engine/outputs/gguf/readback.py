@@ -22,7 +22,7 @@ class GgufSummary:
 
     def lines(self) -> list[str]:
         """A few lines for the terminal."""
-        types = ", ".join(f"{count} {kind}" for kind, count in sorted(self.tensor_types.items()))
+        types = ", ".join(f"{count} {kind}" for kind, count in sorted(self.tensor_types.items(), key=lambda kc: (-kc[1], kc[0])))
         return [f"architecture {self.architecture}, name {self.name!r}, context {self.context_length}, "
                 f"vocabulary {self.vocabulary} tokens, chat template {'stored' if self.has_chat_template else 'none'}",
                 f"{self.tensors} tensors: {types}"]
