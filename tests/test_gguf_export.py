@@ -372,16 +372,15 @@ def test_different_ids_fail_the_export_unless_it_is_a_k_quant(monkeypatch, capsy
 
 
 def test_llama_quantizes_fallback_warnings_are_reported(tmp_path, monkeypatch):
-    """Lines as llama-quantize (llama.cpp 0c1e57098, src/llama-quant.cpp) prints them for tiny-demo's 64-wide rows."""
+    """Lines as llama-quantize (llama.cpp 0c1e57098, built from the vendored commit) printed them for tiny-demo."""
     from engine.outputs.gguf import converter
 
     printed = [
-        "llama_model_quantize_impl: model size  =     0.53 MiB",
-        "[   2/  39]                blk.0.attn_q.weight - [   64,    64,     1,     1], type =    f16, "
-        "warning: blk.0.attn_q.weight                  - ncols     64 not divisible by 256 (required for type    q4_K) "
-        "-> falling back to    q5_0",
-        "converting to q5_0 .. size =     0.01 MiB ->     0.00 MiB",
-        "llama_model_quantize_impl: WARNING: 30 of 39 tensor(s) required fallback quantization",
+        "warning: blk.2.attn_v.weight                  - ncols    128 not divisible by 256 (required for type    q6_K) "
+        "-> falling back to    q8_0",
+        "[   1/  39]                        output.weight - [   128,    928,      1,      1], type =    f16, "
+        "converting to q8_0 .. size =     0.23 MiB ->     0.12 MiB",
+        "llama_model_quantize_impl: WARNING: 29 of 39 tensor(s) required fallback quantization",
     ]
     outfile = tmp_path / "model-q4_k_m.gguf"
 
@@ -395,6 +394,23 @@ def test_llama_quantizes_fallback_warnings_are_reported(tmp_path, monkeypatch):
     monkeypatch.setattr(converter, "find_quantiser", lambda: "/usr/bin/llama-quantize")
     progress = []
     warnings = converter.quantise(tmp_path / "model-f16.gguf", outfile, "q4_k_m", progress.append)
-    assert len(warnings) == 2 and warnings[-1].endswith("WARNING: 30 of 39 tensor(s) required fallback quantization")
-    assert "ncols 64 not divisible by 256 (required for type q4_K) -> falling back to q5_0" in warnings[0]
-    assert any("falling back to q5_0" in line for line in progress)
+    assert len(warnings) == 2 and warnings[-1].endswith("WARNING: 29 of 39 tensor(s) required fallback quantization")
+    assert warnings[0] == ("warning: blk.2.attn_v.weight - ncols 128 not divisible by 256 (required for type q6_K) "
+                           "-> falling back to q8_0")
+    assert any("falling back to q8_0" in line for line in progress)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("llama-quantize") is None, reason="needs llama.cpp's llama-quantize on PATH")
+def test_a_q4_k_m_export_says_which_tensor_types_the_file_really_holds(full_run):
+    result = run_cli("export", str(full_run), "--quant", "q4_k_m", "--no-check")
+    assert result.returncode == 0, result.stderr
+    from gguf import GGUFReader
+
+    from engine.outputs.gguf.readback import read_summary
+
+    held = read_summary(full_run / "gguf" / "model-q4_k_m.gguf").lines()[1]  # e.g. "39 tensors: 25 Q5_0, 9 F32, 5 Q8_0"
+    assert len(GGUFReader(str(full_run / "gguf" / "model-q4_k_m.gguf")).tensors) == 39
+    readme = (full_run / "gguf" / "README.md").read_text()
+    assert held in result.stdout and held in readme
+    assert "required fallback quantization" in result.stdout and "falling back to" in readme
