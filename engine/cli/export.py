@@ -52,7 +52,7 @@ def _print_answers(export: Any, prompt: str, quant: str) -> bool:
         check = compare_answers(export.run_dir, export.gguf, prompt)
     except (ValueError, ImportError, KeyError) as exc:  # transformers reads only some architectures from GGUF
         print(f"  not answered with the GGUF: transformers cannot load it ({str(exc).splitlines()[0][:160]}); "
-              f"try it with `llama-cli -m {export.gguf}`")
+              f"try it in llama.cpp as {export.folder / 'README.md'} says")
         return True
     print(f"  fine-tuned: {check.fine_tuned!r}")
     print(f"  exported:   {check.exported!r}")
