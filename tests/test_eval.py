@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import DEMO_DATA, REPO, run_command
+from conftest import DEMO_DATA, REPO, run_command, wait_until
+from screen_fit import cut_texts
+from test_monitor_80x24 import SMALLEST, NoJobs, screen_rows
 
 from engine.yamlio import dump_yaml, load_yaml
 
@@ -134,3 +136,86 @@ def test_runs_compare_lines_up_the_two_learning_rates(two_runs):
     assert max(len(line) for line in lines[2:]) <= 80
     alone = run_command("runs", "--compare", str(two_runs[0]))
     assert alone.returncode == 2 and "two or more" in alone.stderr
+
+
+@pytest.mark.slow
+async def test_the_monitor_offers_an_eval_view_of_a_finished_run_computed_off_the_ui_thread(two_runs, monkeypatch):
+    from textual.widgets import DataTable
+
+    from tui.monitor.app import MonitorApp
+    from tui.monitor.eval_view import EvalScreen
+
+    import threading
+
+    import engine.evaluation.evaluate
+
+    run = two_runs[1]  # not evaluated by the tests above
+    assert not (run / "eval").exists()
+    monkeypatch.setattr(EvalScreen, "row_limit", 2)
+    threads = []
+    evaluate_run = engine.evaluation.evaluate.evaluate_run
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return evaluate_run(*args, **kwargs)
+
+    monkeypatch.setattr(engine.evaluation.evaluate, "evaluate_run", recording)
+    app = MonitorApp.attach(str(run))
+    async with app.run_test(size=SMALLEST) as pilot:
+        await wait_until(pilot, lambda: app.monitor.state.finished, 20, "the run's end")
+        await pilot.pause(0.6)
+        assert "v Eval" in screen_rows(app)[-1]
+        await pilot.press("v")
+        await wait_until(pilot, lambda: isinstance(app.screen, EvalScreen), 10, "the eval view")
+        status = lambda: str(app.screen.query_one("#eval-status").render())  # noqa: E731
+        await wait_until(pilot, lambda: "written to" in status(), 300, "the eval")
+        assert threads and threads[0] is not threading.main_thread()  # computed in a worker thread
+        table = app.screen.query_one("#eval-scores", DataTable)
+        labels = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert labels == ["loss", "perplexity", "exact match", "ROUGE-L", "chrF", "BLEU"]
+        assert len(app.screen.query(".eval-row")) == 2  # both rows, reference, base and fine-tuned side by side
+        assert len(app.screen.query(".eval-answer")) == 6
+        await pilot.pause()
+        text = "\n".join(screen_rows(app))
+        assert "reference" in text and "fine-tuned" in text and "base" in text
+        assert cut_texts(app.screen) == []
+        assert json.loads((run / "eval" / "summary.json").read_text())["rows"] == 2
+        await pilot.press("escape")
+        assert not isinstance(app.screen, EvalScreen)
+
+
+@pytest.mark.slow
+async def test_the_runs_screen_from_the_start_step_overlays_both_curves_at_80x24(two_runs):
+    from textual.widgets import OptionList, SelectionList
+
+    from tui.monitor.runs_view import RunsScreen
+    from tui.wizard.app import WizardApp
+
+    app = WizardApp(runs_root=str(two_runs[0].parent), warm_imports=False, jobs=NoJobs())
+    async with app.run_test(size=SMALLEST) as pilot:
+        options = app.screen.query_one("#start-options", OptionList)
+        await wait_until(pilot, lambda: any(options.get_option_at_index(i).id == "compare"
+                                            for i in range(options.option_count)), 20, "the Start step's runs")
+        options.focus()
+        options.highlighted = options.get_option_index("compare")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, RunsScreen), 10, "the runs screen")
+        listed = app.screen.query_one("#runs-list", SelectionList)
+        assert listed.option_count == 2
+        listed.focus()
+        await pilot.press("space", "down", "space")
+        chart = app.screen.query_one("#runs-chart")
+        await wait_until(pilot, lambda: len(chart.series) == 2, 10, "both curves")
+        assert [(s.name, s.color, len(s.points)) for s in chart.series] == [("A", "cyan", 4), ("B", "magenta", 4)]
+        await pilot.pause()
+        drawn = [chart.render_line(y) for y in range(chart.size.height)]
+        colors = {str(segment.style.color.name) for strip in drawn for segment in strip if segment.style and segment.style.color
+                  and segment.text.strip(" ⠀")}
+        assert {"cyan", "magenta"} <= colors, colors  # both curves drawn, one over the other
+        text = "\n".join(screen_rows(app))
+        assert "train loss A B" in text
+        learning_rate = next(line for line in screen_rows(app) if "training.learning_rate" in line)
+        assert "0.003" in learning_rate and "0.0003" in learning_rate
+        assert cut_texts(app.screen) == []
+        await pilot.press("escape")
+        assert not isinstance(app.screen, RunsScreen)

@@ -8,30 +8,40 @@ from typing import Any
 from engine.evaluation.compare import Comparison, RunColumn
 
 LABEL = 26
-COLUMN = 13
+COLUMN = 12
 CURVE_POINTS = 5
 EVAL_SCORES = (("eval loss", "loss", "{:.4f}"), ("eval exact match", "exact_match", "{:.1%}"),
                ("eval ROUGE-L", "rougeL", "{:.3f}"), ("eval chrF", "chrf", "{:.1f}"))
 
 
+def run_letters(count: int) -> list[str]:
+    """A, B, C, …: the names of the compared runs' columns."""
+    return [chr(ord("A") + i) for i in range(count)]
+
+
 def comparison_text(comparison: Comparison) -> str:
     """Runs (lettered), the settings that differ, final losses, eval scores and the sampled loss curves."""
+    letters = run_letters(len(comparison.runs))
+    lines = [f"{letter}  {run.path}  ({run.name}, {run.status})" for letter, run in zip(letters, comparison.runs)]
+    lines += comparison_table(comparison)
+    lines += ["", _header("train loss by step", letters)]
+    lines += _curve_lines(comparison.runs)
+    return "\n".join(lines)
+
+
+def comparison_table(comparison: Comparison) -> list[str]:
+    """The settings that differ, final losses and eval scores, one column per run."""
     runs = comparison.runs
-    letters = [chr(ord("A") + i) for i in range(len(runs))]
-    lines = [f"{letter}  {run.path}  ({run.name}, {run.status})" for letter, run in zip(letters, runs)]
-    header = f"{'':<{LABEL}}" + "".join(f"{letter:>{COLUMN}}" for letter in letters)
-    lines += ["", header.replace(" " * LABEL, f"{'settings that differ':<{LABEL}}", 1)]
+    letters = run_letters(len(runs))
+    lines = ["", _header("settings that differ", letters)]
     if not comparison.differences:
         lines.append("  (none: the runs were trained with the same settings)")
     lines += [_row(key, [_value(v) for v in values]) for key, values in comparison.differences.items()]
-    lines += ["", header.replace(" " * LABEL, f"{'losses':<{LABEL}}", 1)]
+    lines += ["", _header("losses", letters)]
     lines.append(_row("final train loss", [_num("{:.4f}", run.final_train_loss) for run in runs]))
     lines.append(_row("final eval loss", [_num("{:.4f}", run.final_eval_loss) for run in runs]))
     lines.append(_row("best eval loss", [_num("{:.4f}", run.best_eval_loss) for run in runs]))
-    lines += _eval_lines(runs)
-    lines += ["", header.replace(" " * LABEL, f"{'train loss by step':<{LABEL}}", 1)]
-    lines += _curve_lines(runs)
-    return "\n".join(lines)
+    return lines + _eval_lines(runs)
 
 
 def _eval_lines(runs: list[RunColumn]) -> list[str]:
@@ -65,6 +75,10 @@ def loss_at(curve: list[tuple[int, float]], step: int) -> float | None:
         return None
     earlier = [loss for at, loss in curve if at <= step]
     return earlier[-1] if earlier else None
+
+
+def _header(title: str, letters: list[str]) -> str:
+    return f"{title:<{LABEL}}" + "".join(f"{letter:>{COLUMN}}" for letter in letters)
 
 
 def _row(label: str, cells: list[str]) -> str:

@@ -33,6 +33,17 @@ def write_eval(run_dir: str | Path, result: EvalResult) -> Path:
     return run / EVAL_DIR
 
 
+def read_eval(run_dir: str | Path) -> EvalResult | None:
+    """The eval written in RUN/eval/ (summary and rows), or None when there is none whole to read."""
+    summary = read_summary(run_dir)
+    try:
+        lines = (Path(run_dir) / EVAL_DIR / ROWS_FILE).read_text(encoding="utf-8").splitlines()
+        rows = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError):
+        return None
+    return EvalResult(summary, rows) if summary and "models" in summary else None
+
+
 def read_summary(run_dir: str | Path) -> dict | None:
     """RUN/eval/summary.json, or None when the run has not been evaluated (or the file cannot be read)."""
     try:
