@@ -70,16 +70,15 @@ def test_eval_scores_base_and_fine_tuned_on_the_held_out_rows_and_a_local_lm_eva
 
 @pytest.mark.slow
 def test_eval_reads_a_file_in_another_format_through_the_training_pipeline(two_runs, tmp_path):
-    chat = tmp_path / "held-out.jsonl"
-    chat.write_text("".join(json.dumps(row) + "\n" for row in [
-        {"instruction": "Add the two numbers.", "input": "2 and 3", "output": "2 + 3 = 5."},
-        {"question": "ignored"}][:1]), encoding="utf-8")
-    result = run_command("eval", str(two_runs[0]), "--data", str(chat), "--json")
+    rows = tmp_path / "held-out.jsonl"  # prompt/completion rows, for a run trained on alpaca rows
+    prompt = "### Instruction:\nAdd the two numbers.\n\n### Input:\n2 and 3\n\n### Response:\n"
+    rows.write_text(json.dumps({"prompt": prompt, "completion": "2 + 3 = 5."}) + "\n", encoding="utf-8")
+    result = run_command("eval", str(two_runs[0]), "--data", str(rows), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["rows"] == 1 and summary["source"] == str(chat)
+    assert summary["rows"] == 1 and summary["source"] == str(rows)
     row = json.loads((two_runs[0] / "eval" / "rows.jsonl").read_text())
-    assert row["reference"] == "2 + 3 = 5." and row["prompt"].endswith("2 and 3\n\n### Response:")
+    assert row["reference"] == "2 + 3 = 5." and row["prompt"] == prompt.strip()  # only the completion is learned
 
 
 @pytest.mark.slow

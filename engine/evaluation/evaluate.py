@@ -157,5 +157,6 @@ def _result(request: EvalRequest, rows: EvalRows, generator: Any, measured: dict
     worst = sorted(records, key=lambda r: r["fine_tuned"]["loss"], reverse=True)[:WORST_ROWS]
     summary["worst_rows"] = [r["row"] for r in worst]
     if request.tasks and request.limit:
-        summary["notes"].append(f"tasks limited to {request.limit} documents each ({'--limit'})")
+        summary["notes"].append(f"lm-eval tasks limited to their first {request.limit} documents (--limit): a quick look, "
+                                 "not a score to compare with published ones")
     return EvalResult(summary, records)

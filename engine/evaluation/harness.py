@@ -11,8 +11,6 @@ from typing import Any
 
 from engine.errors import UserError
 
-LIMIT_NOTE = "lm-eval's --limit: the first N documents of each task (for a quick look, not a comparable score)"
-
 
 class TaskSet:
     """The tasks asked for, checked to load (names lm-eval knows, or task YAML files), with their TaskManager."""

@@ -45,7 +45,9 @@ def load_eval_rows(config: "RunConfig", tokenizer: Any, data_file: str | None = 
         raise UserError(f"--limit {limit}: give a number of rows, 1 or more.")
     notes: list[str] = []
     if data_file:
-        section = dataclasses.replace(config.dataset, path=data_file, eval_split=None, eval_path=None, max_rows=None)
+        # format auto: any format the run could train on (its template still renders alpaca rows as trained)
+        section = dataclasses.replace(config.dataset, path=data_file, format="auto", eval_split=None, eval_path=None,
+                                      max_rows=None)
         prepared = prepare_data(section, tokenizer)
         table, source = prepared.train, data_file
     else:
