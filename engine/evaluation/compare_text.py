@@ -10,8 +10,8 @@ from engine.evaluation.compare import Comparison, RunColumn
 LABEL = 26
 COLUMN = 12
 CURVE_POINTS = 5
-EVAL_SCORES = (("eval loss", "loss", "{:.4f}"), ("eval exact match", "exact_match", "{:.1%}"),
-               ("eval ROUGE-L", "rougeL", "{:.3f}"), ("eval chrF", "chrf", "{:.1f}"))
+EVAL_SCORES = (("loss", "loss", "{:.4f}"), ("exact match", "exact_match", "{:.1%}"), ("ROUGE-L", "rougeL", "{:.3f}"),
+               ("chrF", "chrf", "{:.1f}"))
 
 
 def run_letters(count: int) -> list[str]:
@@ -41,7 +41,7 @@ def comparison_table(comparison: Comparison) -> list[str]:
     lines.append(_row("final train loss", [_num("{:.4f}", run.final_train_loss) for run in runs]))
     lines.append(_row("final eval loss", [_num("{:.4f}", run.final_eval_loss) for run in runs]))
     lines.append(_row("best eval loss", [_num("{:.4f}", run.best_eval_loss) for run in runs]))
-    return lines + _eval_lines(runs)
+    return lines + ["", _header("eval scores (RUN/eval/)", letters)] + _eval_lines(runs)
 
 
 def _eval_lines(runs: list[RunColumn]) -> list[str]:
