@@ -181,6 +181,10 @@ async def test_the_monitor_offers_an_eval_view_of_a_finished_run_computed_off_th
         assert json.loads((run / "eval" / "summary.json").read_text())["rows"] == 2
         await pilot.press("escape")
         assert not isinstance(app.screen, EvalScreen)
+        await pilot.press("v")  # again: the eval written in RUN/eval/ is shown, not computed anew
+        await wait_until(pilot, lambda: isinstance(app.screen, EvalScreen), 10, "the eval view again")
+        assert f"from {run}/eval/" in status() and len(threads) == 1
+        assert len(app.screen.query(".eval-row")) == 2
 
 
 @pytest.mark.slow

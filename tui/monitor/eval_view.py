@@ -44,6 +44,8 @@ class EvalScreen(Screen[None]):
     def __init__(self, run_dir: str) -> None:
         super().__init__()
         self.run_dir = run_dir
+        self.evaluating = False
+        """Whether an eval runs now (a thread worker cannot be cancelled: a second one waits for it to end)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="eval-view"):
@@ -67,6 +69,10 @@ class EvalScreen(Screen[None]):
             self.show(earlier)
 
     def action_evaluate(self) -> None:
+        if self.evaluating:
+            self.notify("The eval is running; it shows here when it ends.")
+            return
+        self.evaluating = True
         self._status("evaluating: loading the fine-tuned model…", "bold")
         self.evaluate(self.run_dir, self.row_limit)
 
@@ -93,6 +99,7 @@ class EvalScreen(Screen[None]):
 
     @on(Done)
     def done(self, message: Done) -> None:
+        self.evaluating = False
         if message.error is not None:
             self._status(message.error, "red")
             return
