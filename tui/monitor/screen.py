@@ -51,6 +51,7 @@ class MonitorScreen(Screen[None]):
         Binding("t", "try_prompt", "Try", id="try", tooltip="Generate from base and fine-tuned models"),
         Binding("m", "merge", "Merge", id="merge", tooltip="Merge the adapter into full weights"),
         Binding("g", "export_gguf", "GGUF", id="gguf", tooltip="Export a q8_0 GGUF with an Ollama Modelfile, checked"),
+        Binding("v", "eval_view", "Eval", id="eval", tooltip="Base against fine-tuned on the held-out rows, worst rows"),
         Binding("w", "back_to_wizard", "Wizard", id="wizard", tooltip="Back to the wizard (with the fix applied)"),
         Binding("r", "resume", "Resume", id="resume", tooltip="Resume a stopped or died run from its last checkpoint"),
         Binding("q", "quit_monitor", "Quit", id="quit_monitor"),
@@ -287,6 +288,14 @@ class MonitorScreen(Screen[None]):
 
         self.app.push_screen(TryPromptScreen(self.source.run_dir))
 
+    def action_eval_view(self) -> None:
+        if not self.has_final_model:
+            self.notify("Evaluate once the run has finished and saved final/.")
+            return
+        from tui.monitor.eval_view import EvalScreen
+
+        self.app.push_screen(EvalScreen(self.source.run_dir))
+
     def action_merge(self) -> None:
         if not self.has_final_model:
             self.notify("Merge once the run has finished and saved final/.")
@@ -379,7 +388,7 @@ class MonitorScreen(Screen[None]):
 
 
 _WHILE_TRAINING = frozenset({"stop", "checkpoint", "pause"})
-_NEED_FINAL_MODEL = frozenset({"try_prompt", "merge", "export_gguf"})
+_NEED_FINAL_MODEL = frozenset({"try_prompt", "eval_view", "merge", "export_gguf"})
 _PHASE_STYLE = {"training": "bold green", "done": "bold green", "failed": "bold red", "died": "bold red",
                 "stopped": "bold yellow", "stopping": "bold yellow", "paused": "bold yellow"}
 
