@@ -313,9 +313,10 @@ async def test_start_imports_another_tools_config_as_it_imports_code(in_repo):
         await pilot.press(*list("tests/data/imports/axolotl_chat_template.yml"), "enter")
         await settle(pilot)
         assert app.config.model.name_or_path == "Qwen/Qwen2.5-0.5B-Instruct"
-        assert (app.config.dataset.message_keys, app.config.dataset.train_on_eos) == (
-            {"role": "from", "content": "value"}, "last")
-        assert "not read: datasets:" in str(app.query_one("#import-result").render())
+        chats, segments = app.config.dataset.sources  # both datasets, each with its own keys
+        assert (chats.message_keys, chats.train_on_eos) == ({"role": "from", "content": "value"}, "last")
+        assert segments.path.endswith("axolotl_segments.jsonl")
+        assert "not read: datasets" not in str(app.query_one("#import-result").render())
 
 
 async def test_a_step_never_shown_does_not_edit_the_config(in_repo):
@@ -354,10 +355,10 @@ async def test_an_import_at_80x24_shows_what_was_not_read_first_and_every_step_s
         await pilot.press(*list("tests/data/imports/llama3_lora_sft.yaml"), "enter")
         await settle(pilot)
         shown = screen()
-        assert "not read: template = 'llama3'" in shown and "4 not read, 2 warning(s), 31 settings read" in shown
-        assert "read 31 settings\n" not in shown  # the count comes last, below the fold of the report
+        assert "not read: template = 'llama3'" in shown and "4 not read, 2 warning(s), 34 settings read" in shown
+        assert "read 34 settings\n" not in shown  # the count comes last, below the fold of the report
         await pilot.press("end")  # the report has the focus: its last line is reached by keys
-        assert "read 31 settings" in screen() and "overwrite_output_dir" in screen()
+        assert "read 34 settings" in screen() and "overwrite_output_dir" in screen()
 
         await pilot.press("ctrl+n", "ctrl+n")
         await settle(pilot)

@@ -166,6 +166,9 @@ def source_tokens(data: Any) -> list[dict]:
     counts = data.source_counts()[:len(data.sources)]
     for entry in counts:
         entry["tokens"] = entry["learned_tokens"] = 0
+        entry["learned_share"] = None
+    if data.learning is None:  # no tokenizer here (a Hub model not cached): rows are counted, tokens are not
+        return counts
     for origin, labels in zip(data.learning.origins, data.learning.rows["labels"]):
         counts[origin]["tokens"] += len(labels)
         counts[origin]["learned_tokens"] += sum(1 for label in labels if label != IGNORED)

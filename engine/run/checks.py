@@ -96,8 +96,9 @@ def _check_data(config: Any, tokenizer: Any, report: CheckReport, sample: int | 
     if len(data.sources) > 1:
         for entry in source_tokens(data):
             held = f", {entry['eval_rows']} eval" if entry["eval_rows"] else ""
-            report.facts.append(f"source {entry['path']}: {entry['rows']} rows read, {entry['train_rows']} trained{held}, "
-                                f"{entry['learned_share']:.0%} of the learned tokens")
+            share = entry["learned_share"]
+            report.facts.append(f"source {entry['path']}: {entry['rows']} rows read, {entry['train_rows']} trained{held}"
+                                + (f", {share:.0%} of the learned tokens" if share is not None else ""))
     report.facts += data.notes
     if data.stats is not None:
         report.stats = data.stats
