@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 from conftest import DEMO_DATA, run_cli
-from test_crash_safe import _died_after
+from fault_points import died_after
 
 from engine.record.events import read_events
 from engine.yamlio import load_yaml
@@ -32,7 +32,7 @@ def reference(tmp_path_factory):
 
 
 def test_a_resume_on_changed_settings_is_refused_naming_each_change(reference, tmp_path):
-    run_dir = _died_after(reference[0], tmp_path, 4)
+    run_dir = died_after(reference[0], tmp_path / "died", 4)
     data = tmp_path / "data.jsonl"  # the same path's bytes change: only the fingerprint can tell
     shutil.copy(reference[1], data)
     with open(reference[1], "ab") as stream:
@@ -54,7 +54,7 @@ def test_a_resume_on_changed_settings_is_refused_naming_each_change(reference, t
 
 
 def test_an_allowed_change_of_rate_takes_effect_and_is_recorded_with_its_step(reference, tmp_path):
-    run_dir = _died_after(reference[0], tmp_path, 4)
+    run_dir = died_after(reference[0], tmp_path / "died", 4)
     result = run_cli("train", "demo", "--headless", "--resume", "--allow-changes", "--output-dir", str(run_dir),
                      "--set", f"dataset.path={reference[1]}", *STEPS, "--set", "training.learning_rate=0.001")
     assert result.returncode == 0, result.stderr

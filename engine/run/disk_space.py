@@ -104,13 +104,13 @@ def _failed_path(exc: BaseException) -> str | None:
 
 
 def _reason(exc: BaseException) -> str:
-    """The system's words for the failed write (errno 28 as "No space left on device")."""
+    """The system's words for the failed write: its errno's, else ENOSPC's (torch.save's own words name no cause)."""
     seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, OSError) and seen.errno in FULL_ERRNOS:
             return os.strerror(seen.errno)
         seen = seen.__cause__ or seen.__context__
-    return str(exc).splitlines()[0][:200]
+    return os.strerror(errno.ENOSPC)
 
 
 @contextmanager
