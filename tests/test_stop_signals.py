@@ -149,3 +149,23 @@ def test_a_signal_to_one_rank_stops_every_rank_and_sighup_to_a_rank_is_ignored(t
     finally:
         process.kill()
     _assert_stopped_like_headless(run_dir, process.returncode, "stopped by a signal to another rank")  # rank 0's words
+
+
+def test_a_stop_that_comes_when_every_step_has_run_ends_completed(tmp_path):
+    run_dir = tmp_path / "run"  # one step: a SIGTERM while the model loads is taken after that step, the last
+    process = subprocess.Popen([sys.executable, "-m", "tui", "train", "demo", "--headless", "--output-dir", str(run_dir),
+                                *LONG, "--set", "training.max_steps=1"], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not any(e.get("phase") == "loading model" for e in read_events(run_dir)):
+            assert process.poll() is None and time.monotonic() < deadline, "no `loading model` status"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=TIMEOUT)
+    finally:
+        process.kill()
+    assert "SIGTERM: stopping after this step" in stderr
+    end = read_events(run_dir)[-1]
+    assert process.returncode == 0 and end["status"] == "completed" and end["global_step"] == 1, (end, stderr[-500:])
+    assert (run_dir / "final" / "adapter_config.json").is_file()
