@@ -87,8 +87,8 @@ def after_disk_full(run_dir: Path, exc: BaseException) -> str:
 
 def run_dir_refused(run_dir: Path, exc: OSError) -> UserError:
     """The UserError for a run directory that cannot be created or written at the start (nothing was trained)."""
-    where = exc.filename or run_dir
-    return UserError(f"cannot write the run directory {run_dir}: {where}: {exc.strerror or exc}. "
+    where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != run_dir else ""
+    return UserError(f"cannot write the run directory {run_dir}{where}: {exc.strerror or exc}. "
                      f"{'Free space on its disk' if is_disk_full(exc) else 'Check its permissions'}, or train into "
                      f"another directory with --output-dir.")
 
