@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates .venv with torch and sft-wizard (editable, with the test and gguf extras). Safe to run again.
+# Creates .venv with torch and sft-wizard (editable, with the test, gguf and eval extras). Safe to run again.
 # torch: on a machine without an NVIDIA GPU this installs the CPU build of torch==2.13.0 and
 # never downloads CUDA packages; with an NVIDIA GPU (nvidia-smi works) it installs the CUDA
 # build from PyPI. Set SFT_WIZARD_TORCH=cpu|cuda to choose yourself.
@@ -38,12 +38,12 @@ if [ -z "$have" ]; then
 fi
 # find_spec, not import: importing peft takes seconds on every run of the tests. The stamp holds the
 # install mode and the lock's checksum (a changed lock reinstalls); a newer pyproject reinstalls too.
-installed='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("engine", "tui", "trl", "peft", "textual", "pytest", "gguf", "sentencepiece")))'
+installed='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("engine", "tui", "trl", "peft", "textual", "pytest", "gguf", "sentencepiece", "lm_eval", "rouge_score", "sacrebleu")))'
 stamp=.venv/.sft-wizard-installed
 if ! .venv/bin/python -c "$installed" 2>/dev/null \
    || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$install_mode" ]; then
   echo "setup: installing sft-wizard and its dependencies into .venv (${install_mode%% *} versions)"
-  if ! pip install -e ".[test,gguf]" $lock 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); then
+  if ! pip install -e ".[test,gguf,eval]" $lock 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); then
     if [ -n "$lock" ]; then
       echo "setup: the tested versions (constraints.txt) did not install here; SFT_WIZARD_UNLOCKED=1 bash scripts/setup.sh" \
         "installs the newest versions within pyproject.toml's ranges instead" >&2

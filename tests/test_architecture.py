@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO
 
-PACKAGES = ("engine", "tui", "presets")
+PACKAGES = ("engine", "tui", "presets", "third_party")
 
 
 @pytest.mark.slow

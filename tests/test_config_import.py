@@ -44,14 +44,15 @@ def test_llama_factory_lora_example_with_its_dataset_info(tmp_path):
     assert preset["model"]["trust_remote_code"] is True
     assert preset["lora"] == {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": "all-linear"}
     assert preset["quantization"] is None
-    assert preset["dataset"]["path"] == str(IMPORTS / "identity.json")  # dataset_info.json beside the config
-    assert preset["dataset"]["format"] == "alpaca" and preset["dataset"]["max_rows"] == 1000
+    identity, demo = preset["dataset"]["sources"]  # dataset: identity,alpaca_en_demo, both from dataset_info.json
+    assert identity == {"path": str(IMPORTS / "identity.json"), "format": "alpaca", "max_rows": 1000}
+    assert demo == {"path": str(IMPORTS / "alpaca_en_demo.json"), "format": "alpaca", "max_rows": 1000}
     training = preset["training"]
     assert (training["max_length"], training["per_device_train_batch_size"], training["gradient_accumulation_steps"],
             training["learning_rate"], training["num_train_epochs"], training["lr_scheduler_type"],
             training["warmup_steps"], training["bf16"], training["output_dir"], training["dataset_num_proc"]) == (
         2048, 1, 8, 1e-4, 3.0, "cosine", 0.1, True, "saves/llama3-8b/lora/sft", 16)
-    assert "dataset 'alpaca_en_demo': sft-wizard trains on one dataset" in printed
+    assert "mix_strategy" not in printed or "concatenated" in printed
     assert "template = 'llama3'" in printed and "plot_loss = True" in printed
     assert_every_key_accounted_for("llama3_lora_sft.yaml", printed)
     path = tmp_path / "llama3_lora_sft.yaml.preset.yaml"
@@ -106,14 +107,15 @@ def test_axolotl_qlora_example(tmp_path):
 
 def test_axolotl_chat_template_entry_decides_which_turns_and_end_tokens_are_learned(tmp_path):
     preset, printed = imported(tmp_path, "axolotl_chat_template.yml")
-    dataset = preset["dataset"]
+    dataset, segments_source = preset["dataset"]["sources"]
+    assert segments_source == {"path": str(IMPORTS / "axolotl_segments.jsonl"), "format": "auto"}
     assert dataset["path"] == str(IMPORTS / "axolotl_chats.jsonl") and dataset["format"] == "chat"
     assert dataset["columns"] == {"messages": "conversations"}
     assert dataset["message_keys"] == {"role": "from", "content": "value"}
     assert dataset["roles"] == {"user": ["human"], "assistant": ["gpt"], "system": ["system"]}
     assert dataset["train_on_eos"] == "last" and "roles_to_train" not in dataset  # ['assistant'], the default
-    assert "dataset.roles_to_train = ['assistant'] (from Axolotl datasets[0].roles_to_train)" in printed
-    assert "axolotl_segments.jsonl': sft-wizard trains on one dataset" in printed
+    assert "dataset.sources[0].roles_to_train = ['assistant'] (from Axolotl datasets[0].roles_to_train)" in printed
+    assert "dataset.sources[1].path = " in printed and "(from Axolotl datasets[1].path)" in printed
     assert_every_key_accounted_for("axolotl_chat_template.yml", printed)
     path = tmp_path / "axolotl_chat_template.yml.preset.yaml"
 
@@ -123,9 +125,9 @@ def test_axolotl_chat_template_entry_decides_which_turns_and_end_tokens_are_lear
         return [s["text"] for s in json.loads(checked.stdout)["sample"]["segments"] if s["learned"]]
 
     assert learned() == ["Paris.", "Rome.</s>"]  # train_on_eos: last
-    assert learned("dataset.train_on_eos=turn") == ["Paris.</s>", "Rome.</s>"]
-    assert learned("dataset.train_on_eos=none") == ["Paris.", "Rome."]
-    assert learned("dataset.roles_to_train=[user, assistant]", "dataset.train_on_eos=turn") == [
+    assert learned("dataset.sources[0].train_on_eos=turn") == ["Paris.</s>", "Rome.</s>"]
+    assert learned("dataset.sources[0].train_on_eos=none") == ["Paris.", "Rome."]
+    assert learned("dataset.sources[0].roles_to_train=[user, assistant]", "dataset.sources[0].train_on_eos=turn") == [
         "<|user|>\nWhat is the capital of France?\n", "Paris.</s><|user|>\nAnd of Italy?\n", "Rome.</s>"]  # turns whole
 
 
@@ -207,7 +209,7 @@ def test_llama_factory_settings_without_a_counterpart_are_listed_not_guessed(tmp
     result = import_file(str(config))
     assert result.raw["lora"] is None and result.raw["quantization"] is None
     assert result.raw["dataset"] == {"path": str(tmp_path / "mine.json"), "format": "alpaca",
-                                     "eval_path": str(tmp_path / "held_out.json")}
+                                     "eval_sources": [{"path": str(tmp_path / "held_out.json"), "format": "alpaca"}]}
     assert [line.split(" = ")[0] for line in result.not_read] == [
         "finetuning_type", "lora_rank", "quantization_bit", "quantization_method"]
 
@@ -259,10 +261,10 @@ def test_axolotl_defaults_that_differ_from_sftconfig_are_written_into_the_preset
     training = import_file(str(config)).raw["training"]
     assert training == {"learning_rate": 0.0002, "lr_scheduler_type": "cosine", "num_train_epochs": 1.0,
                         "per_device_train_batch_size": 1, "max_length": 512, "per_device_eval_batch_size": 1,
-                        "activation_checkpointing": False}
-    config.write_text(config.read_text() + "micro_batch_size: 4\nlr_scheduler: linear\n")
+                        "activation_checkpointing": False, "warmup_steps": 0.03}
+    config.write_text(config.read_text() + "micro_batch_size: 4\nlr_scheduler: linear\nwarmup_steps: 5\n")
     training = import_file(str(config)).raw["training"]
-    assert (training["per_device_eval_batch_size"], training["lr_scheduler_type"]) == (4, "linear")
+    assert (training["per_device_eval_batch_size"], training["lr_scheduler_type"], training["warmup_steps"]) == (4, "linear", 5)
 
 
 def test_llama_factory_defaults_that_differ_from_sftconfig_are_written_into_the_preset(tmp_path):

@@ -197,7 +197,7 @@ def test_the_demo_exports_offline_and_answers_as_the_fine_tuned_model(demo_run, 
     assert result.returncode == 0, result.stderr
     answers = dict(re.findall(r"^  (fine-tuned|exported): +(.*)$", result.stdout, re.M))
     assert answers["fine-tuned"] == answers["exported"] and len(answers["fine-tuned"]) > 2, result.stdout
-    assert "same greedy answer" in result.stdout
+    assert "same greedy token ids" in result.stdout
     gguf = output / f"model-{quant}.gguf"
     from gguf import GGUFReader
 
@@ -208,7 +208,16 @@ def test_the_demo_exports_offline_and_answers_as_the_fine_tuned_model(demo_run, 
     assert modelfile.startswith(f"FROM ./model-{quant}.gguf\n")
     prompt = render_template(_modelfile_template(modelfile), [{"role": "user", "content": "What is the capital of France?"}])
     assert prompt == "### Instruction:\nWhat is the capital of France?\n\n### Response:\n"
-    assert "ollama create demo -f Modelfile" in (output / "README.md").read_text()
+    readme = (output / "README.md").read_text()
+    assert "ollama create demo -f Modelfile" in readme
+    # an alpaca run: llama.cpp gets the raw prompt in the alpaca format, never the tokenizer's chat template
+    assert (f"llama-completion -m model-{quant}.gguf -no-cnv -n 128 -p '### Instruction:\\nWhat is the capital of France?"
+            "\\n\\n### Response:\\n'") in readme
+    assert "llama-cli -m" not in readme and "-cnv" not in readme.replace("-no-cnv", "")
+    assert "/completion -d" in readme
+    contents = f"39 tensors: 30 {quant.upper()}, 9 F32"  # the types the file holds, read with gguf's GGUFReader
+    assert contents in readme and contents in result.stdout
+    assert "de-quantizing" not in result.stdout + result.stderr  # transformers' GGUF loading bar
 
 
 @pytest.mark.slow
@@ -232,7 +241,10 @@ async def test_the_monitor_exports_a_finished_run_with_g(demo_run):
 
 
 def _modelfile_template(modelfile: str) -> str:
-    return re.search(r'^TEMPLATE """(.*?)"""$', modelfile, re.S | re.M)[1]
+    """The TEMPLATE as Ollama's Modelfile parser reads it."""
+    from engine.outputs.gguf.ollama_modelfile import parse_modelfile
+
+    return dict(parse_modelfile(modelfile))["template"]
 
 
 def test_chat_template_renderer_drops_the_bos_llama_cpp_adds(tmp_path):
@@ -284,9 +296,121 @@ def test_a_converter_that_fails_after_writing_the_header_is_a_failure(tmp_path, 
         converter.convert(tmp_path, outfile, "q8_0", "demo", progress=lambda line: None)
 
 
-def test_a_system_prompt_with_triple_quotes_keeps_the_modelfile_readable():
-    from engine.outputs.gguf.modelfile import modelfile_text
+def test_the_vendored_converter_is_upstream_code_that_imports_nothing_of_sft_wizard():
+    import ast
 
-    text = modelfile_text("model-q8_0.gguf", None, 'Answer in """quoted""" blocks.')
-    assert 'SYSTEM "Answer in \\"\\"\\"quoted\\"\\"\\" blocks."' in text
-    assert modelfile_text("m.gguf", None, "Be brief.").splitlines()[-1] == 'SYSTEM """Be brief."""'
+    from engine.outputs.gguf.converter import VENDORED_DIR
+
+    assert VENDORED_DIR == REPO / "third_party" / "llama_cpp" and (VENDORED_DIR / "LICENSE").is_file()
+    assert "0c1e57098" in (VENDORED_DIR / "SOURCE.md").read_text()
+    assert not list(VENDORED_DIR.rglob("gguf_editor_gui.py")) and not (REPO / "engine" / "outputs" / "gguf" / "llama_cpp").exists()
+    imported = set()
+    for path in VENDORED_DIR.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    assert {"gguf", "conversion", "torch"} <= imported and not imported & {"engine", "tui", "third_party"}
+
+
+@pytest.mark.parametrize("where", ["beneath a file", "in a read-only folder"])
+def test_an_output_that_cannot_be_written_is_refused_and_nothing_is_left(full_run, tmp_path, where):
+    import os
+
+    if where == "beneath a file":
+        (tmp_path / "a-file").write_text("")
+        output = tmp_path / "a-file" / "gguf"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        (tmp_path / "read-only").mkdir(mode=0o555)
+        output = tmp_path / "read-only" / "gguf"
+    result = run_command("export", str(full_run), "--quant", "f16", "--output", str(output))
+    assert result.returncode == 2, result.stderr
+    assert f"--output {output}: cannot write there" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in full_run.iterdir()) == ["final", "run.yaml"]
+
+
+def test_the_readme_of_a_chat_run_uses_the_chat_template_and_an_alpaca_run_the_raw_prompt(full_run):
+    from engine.outputs.gguf.export import files_beside
+    from engine.outputs.gguf.modelfile import RunUsage, readme_text
+    from engine.outputs.gguf.preflight import export_source
+
+    chat = readme_text("r", "m.gguf", "q8_0", "runs/r", RunUsage(True, "chat", "chat-template", "ignored"), ["1 tensors: 1 F32"], [])
+    assert "`llama-cli -m m.gguf`" in chat and "`llama-server -m m.gguf`" in chat and "-no-cnv" not in chat
+    beside = files_beside(export_source(full_run), "model-f16.gguf")  # the recorded demo run: alpaca
+    assert beside.usage.example == "### Instruction:\nWhat is the capital of France?\n\n### Response:\n"
+    alpaca = readme_text("r", "m.gguf", "f16", "runs/r", beside.usage, ["1 tensors: 1 F32"], [])
+    assert "-no-cnv" in alpaca and "llama-cli -m" not in alpaca and "the alpaca prompt format, not on a chat template" in alpaca
+
+
+def test_the_check_compares_token_ids_not_text():
+    from engine.outputs.gguf.readback import AnswerCheck
+
+    padded_vocabulary = AnswerCheck("q", ([1, 2], [5, 6]), ([1, 2], [5, 6]), "Paris", "Paris<unused>", "")
+    assert padded_vocabulary.same and padded_vocabulary.difference() == ""
+    other_answer = AnswerCheck("q", ([1, 2], [5, 6, 7]), ([1, 2], [5, 9]), "Paris", "Paris", "")
+    assert not other_answer.same and other_answer.difference().startswith("answer token 1: fine-tuned 6, exported 9")
+    other_prompt = AnswerCheck("q", ([1, 2], [5]), ([1, 3], [5]), "a", "a", "")
+    assert other_prompt.difference().startswith("prompt token 1")
+
+
+@pytest.mark.parametrize("quant, fine", [("q8_0", False), ("q4_k_m", True)])
+def test_different_ids_fail_the_export_unless_it_is_a_k_quant(monkeypatch, capsys, tmp_path, quant, fine):
+    from types import SimpleNamespace
+
+    from engine.cli import export as command
+    from engine.outputs.gguf import readback
+
+    differs = readback.AnswerCheck("q", ([1], [5, 6]), ([1], [5, 7]), "same text", "same text", "cpu")
+    monkeypatch.setattr(readback, "compare_answers", lambda run_dir, gguf, prompt: differs)
+    assert command._print_answers(SimpleNamespace(run_dir=tmp_path, gguf=tmp_path / "m.gguf", folder=tmp_path), "q", quant) is fine
+    out, err = capsys.readouterr()
+    assert "answer token 1: fine-tuned 6, exported 7" in out + err
+    assert ("must not" in err) is not fine
+
+
+def test_llama_quantizes_fallback_warnings_are_reported(tmp_path, monkeypatch):
+    """Lines as llama-quantize (llama.cpp 0c1e57098, built from the vendored commit) printed them for tiny-demo."""
+    from engine.outputs.gguf import converter
+
+    printed = [
+        "warning: blk.2.attn_v.weight                  - ncols    128 not divisible by 256 (required for type    q6_K) "
+        "-> falling back to    q8_0",
+        "[   1/  39]                        output.weight - [   128,    928,      1,      1], type =    f16, "
+        "converting to q8_0 .. size =     0.23 MiB ->     0.12 MiB",
+        "llama_model_quantize_impl: WARNING: 29 of 39 tensor(s) required fallback quantization",
+    ]
+    outfile = tmp_path / "model-q4_k_m.gguf"
+
+    def quantiser_run(command, env, on_line):
+        for line in printed:
+            on_line(line)
+        outfile.write_bytes(b"GGUF")
+        return printed, 0
+
+    monkeypatch.setattr(converter, "_stream", quantiser_run)
+    monkeypatch.setattr(converter, "find_quantiser", lambda: "/usr/bin/llama-quantize")
+    progress = []
+    warnings = converter.quantise(tmp_path / "model-f16.gguf", outfile, "q4_k_m", progress.append)
+    assert len(warnings) == 2 and warnings[-1].endswith("WARNING: 29 of 39 tensor(s) required fallback quantization")
+    assert warnings[0] == ("warning: blk.2.attn_v.weight - ncols 128 not divisible by 256 (required for type q6_K) "
+                           "-> falling back to q8_0")
+    assert any("falling back to q8_0" in line for line in progress)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("llama-quantize") is None, reason="needs llama.cpp's llama-quantize on PATH")
+def test_a_q4_k_m_export_says_which_tensor_types_the_file_really_holds(full_run):
+    result = run_cli("export", str(full_run), "--quant", "q4_k_m", "--no-check")
+    assert result.returncode == 0, result.stderr
+    from gguf import GGUFReader
+
+    from engine.outputs.gguf.readback import read_summary
+
+    held = read_summary(full_run / "gguf" / "model-q4_k_m.gguf").lines()[1]  # e.g. "39 tensors: 25 Q5_0, 9 F32, 5 Q8_0"
+    assert len(GGUFReader(str(full_run / "gguf" / "model-q4_k_m.gguf")).tensors) == 39
+    readme = (full_run / "gguf" / "README.md").read_text()
+    assert held in result.stdout and held in readme
+    assert "required fallback quantization" in result.stdout and "falling back to" in readme

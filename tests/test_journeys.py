@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from conftest import wait_until
 from journey import press, settle_and_look, tab_through, without_animation
-from textual.widgets import Collapsible, Input
+from textual.widgets import Input
 
 from tui.wizard.app import make_app
+from tui.wizard.steps.training import FieldGroup
 
 pytestmark = pytest.mark.slow  # the wizard's analyses run in spawned processes, and the journey trains
 
@@ -76,7 +77,7 @@ async def test_every_setting_of_every_step_is_reachable_and_in_view(size, in_tmp
         fields = [w for w in training.query(".field Input, .field Select")]
         unreached = [w.id for w in fields if w not in focused]
         assert not unreached, f"tab never reached {unreached}"
-        advanced = [c for c in training.query(Collapsible) if c.title.startswith("Advanced")][0]
+        advanced = [c for c in training.query(FieldGroup) if c.title.startswith("Advanced")][0]
         title = advanced.query_one("CollapsibleTitle")
         for _ in range(80):
             if app.screen.focused is title:
@@ -122,6 +123,7 @@ async def test_review_offers_a_free_run_directory_and_never_fails_after_ready(si
         await settle_and_look(pilot)
         review = str(app.query_one("#check-result").render())
         assert "ready to train" not in review and first_dir in review  # the directory holds the first run now
+        assert "completed run" in review and "--" not in review  # said in settings the wizard reaches, not CLI flags
         await tab_to(pilot, "use-free-run-dir")
         await press(pilot, "enter")
         assert app.config.training["output_dir"] != first_dir

@@ -158,7 +158,7 @@ def test_check_sample_prints_the_marked_row_and_json_segments(tmp_path, capsys):
     assert main(["check", str(preset), "--sample", "1"]) == 0
     plain = capsys.readouterr().out
     assert "<|user|>\nWhat is 2 + 2?\n<|assistant|>\n⟦2 + 2 = 4.</s>⟧" in plain
-    assert "# learned: the assistant turns" in plain and "# sample: training row 1, " in plain
+    assert "# learned: the assistant turns" in plain and f"# sample: training row 1 from {data}, " in plain
     as_json = run_command("check", str(preset), "--sample", "0", "--json")
     assert as_json.returncode == 0, as_json.stderr
     sample = json.loads(as_json.stdout)["sample"]

@@ -163,7 +163,7 @@ async def test_a_failed_run_offers_no_try_merge_or_gguf(tmp_path):
     async with app.run_test(size=SMALLEST) as pilot:
         footer = (await replayed(app, pilot))[FOOTER]
         assert "w Wizard" in footer and "q Quit" in footer, footer
-        for key in ("t Try", "m Merge", "g GGUF", "r Resume"):  # no final/, and no checkpoint to resume from
+        for key in ("t Try", "v Eval", "m Merge", "g GGUF", "r Resume"):  # no final/, and no checkpoint to resume from
             assert key not in footer, footer
 
 
@@ -173,7 +173,7 @@ async def test_a_stopped_run_with_final_offers_try_merge_gguf_and_resume(tmp_pat
     app = MonitorApp.attach(str(run_dir))
     async with app.run_test(size=SMALLEST) as pilot:
         footer = (await replayed(app, pilot))[FOOTER]
-        for key in ("t Try", "m Merge", "g GGUF", "r Resume", "q Quit"):
+        for key in ("t Try", "v Eval", "m Merge", "g GGUF", "r Resume", "q Quit"):
             assert key in footer, footer
         assert cut_texts(app.screen) == []
 

@@ -55,6 +55,17 @@ def test_resume_takes_the_latest_checkpoint_and_a_fresh_start_refuses_an_old_run
     assert checkpoint_to_resume(tmp_path / "new", None) is None
 
 
+def test_a_taken_run_dir_is_said_in_settings_with_a_free_one(tmp_path):
+    from engine.record.rundir import run_dir_problem
+
+    run_dir = _make_run_dir(tmp_path)
+    (tmp_path / "run-2").mkdir()  # an empty folder is free
+    problem = run_dir_problem(run_dir)
+    assert problem.field == "training.output_dir" and "--" not in problem.text
+    assert f"free directory ({tmp_path / 'run-2'})" in problem.text
+    assert run_dir_problem(tmp_path / "run-2") is None
+
+
 def test_run_yaml_is_read_in_one_place_with_a_clear_error(tmp_path):
     with pytest.raises(UserError, match="no run.yaml"):
         read_run_file(tmp_path)

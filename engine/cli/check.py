@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_sample(sample: "Sample") -> None:
     """A training row with its learned part between ⟦ ⟧, and its token counts."""
-    print(f"# sample: training row {sample.index}, {sample.tokens} tokens, {sample.learned_tokens} learned "
+    source = f" from {sample.source}" if sample.source else ""
+    print(f"# sample: training row {sample.index}{source}, {sample.tokens} tokens, {sample.learned_tokens} learned "
           "(between ⟦ ⟧; the rest is context the model reads but is not trained to write)")
     print(sample.marked_text())

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import signal
+import sys
 from typing import Any
 
-from engine.errors import EXIT_OK
+from engine.errors import EXIT_FAILURE, EXIT_OK
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export, print what was written and read back, then the check prompt's two answers."""
+    """Export, print what was written and read back, then the check prompt's two answers; 1 when their token ids differ."""
     from engine.outputs.gguf.export import CHECK_PROMPT, export_gguf
     from engine.units import human_bytes
 
@@ -35,14 +36,15 @@ def run(args: argparse.Namespace) -> int:
     print("read back:")
     for line in export.summary_lines + export.notes:
         print(f"  {line}")
-    if not args.no_check:
-        _print_answers(export, CHECK_PROMPT)
+    same = True if args.no_check else _print_answers(export, CHECK_PROMPT, args.quant)
     print(f"run it: ollama create {export.name} -f {export.folder / 'Modelfile'}   "
           f"(more in {export.folder / 'README.md'})")
-    return EXIT_OK
+    return EXIT_OK if same else EXIT_FAILURE
 
 
-def _print_answers(export: Any, prompt: str) -> None:
+def _print_answers(export: Any, prompt: str, quant: str) -> bool:
+    """Print both greedy answers; False when the token ids differ for a type that keeps the weights (not a K-quant)."""
+    from engine.outputs.gguf.converter import K_QUANTS
     from engine.outputs.gguf.readback import compare_answers
 
     print(f"check prompt: {prompt}", flush=True)
@@ -50,12 +52,19 @@ def _print_answers(export: Any, prompt: str) -> None:
         check = compare_answers(export.run_dir, export.gguf, prompt)
     except (ValueError, ImportError, KeyError) as exc:  # transformers reads only some architectures from GGUF
         print(f"  not answered with the GGUF: transformers cannot load it ({str(exc).splitlines()[0][:160]}); "
-              f"try it with `llama-cli -m {export.gguf}`")
-        return
+              f"try it in llama.cpp as {export.folder / 'README.md'} says")
+        return True
     print(f"  fine-tuned: {check.fine_tuned!r}")
     print(f"  exported:   {check.exported!r}")
-    print(f"  {'same greedy answer' if check.same else 'the answers differ (expected for 4-bit types; not for f16/q8_0)'}"
-          f" ({check.note})")
+    if check.same:
+        print(f"  same greedy token ids ({len(check.fine_tuned_ids[1])} answer tokens) ({check.note})")
+        return True
+    if quant in K_QUANTS:
+        print(f"  the token ids differ at {check.difference()}: expected of a 4-bit type ({check.note})")
+        return True
+    print(f"the GGUF does not answer as the fine-tuned model: the token ids differ at {check.difference()}, which a "
+          f"{quant} export must not do ({check.note}); the files stay in {export.folder} to inspect.", file=sys.stderr)
+    return False
 
 
 def _interrupt(signum: int, frame: Any) -> None:

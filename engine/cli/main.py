@@ -18,6 +18,7 @@ from engine.cli import (
     chat,
     check,
     estimate,
+    evaluate,
     export,
     export_launch,
     export_script,
@@ -37,7 +38,7 @@ from engine.paths import cache_dir
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (
     train, check, presets, import_file, export_script, export_launch, gpus, estimate, optimize, probe,
-    chat, merge, export, attach, runs, run_requests,
+    chat, merge, export, evaluate, attach, runs, run_requests,
 )
 """Each module registers its command(s) with `add_parser` and carries them out with `run(args)`."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from typing import Any
 
 from engine.config.legacy import apply_legacy_names
@@ -12,6 +13,7 @@ from engine.config.run_config import (
     DatasetSection,
     DistributedSection,
     ModelSection,
+    MIXTURE_KEYS,
     RunConfig,
     all_specs,
 )
@@ -69,6 +71,9 @@ def parse_config_collecting(raw: Any, source: str = "preset",
     model = ModelSection(**sections["model"])
     if sections["dataset"].get("eval_split") == 0:  # `eval_split: 0` (or 0.0) means no evaluation split
         sections["dataset"]["eval_split"] = None
+    for key in ("sources", "eval_sources"):
+        if key in sections["dataset"]:
+            sections["dataset"][key] = _checked_sources(source, key, sections["dataset"][key], specs["dataset"], problems)
     dataset = DatasetSection(**sections["dataset"])
     config = RunConfig(
         name=str(raw.get("name") or "untitled"),
@@ -87,6 +92,26 @@ def parse_config_collecting(raw: Any, source: str = "preset",
     problems.extend(rule_problems)
     warnings.extend(rule_warnings)
     return config, warnings, problems
+
+
+def _checked_sources(source: str, key: str, entries: list, specs: dict[str, FieldSpec],
+                     problems: list[Problem]) -> list[DatasetSection]:
+    """dataset.sources (or eval_sources) as sections, each entry checked against the per-source keys."""
+    own = {name: spec for name, spec in specs.items() if name not in MIXTURE_KEYS}
+    out = []
+    for index, entry in enumerate(entries):
+        where = f"dataset.{key}[{index}]"
+        if not isinstance(entry, dict):
+            problems.append(Problem(f"{where} = {entry!r}: a source is a mapping of its settings,", (where,),
+                                    "e.g. {path: data/train.jsonl, format: alpaca, share: 0.5}.", source))
+            continue
+        for name in entry:
+            if name in MIXTURE_KEYS:
+                problems.append(Problem(f"{where}.{name}: a setting of the whole mixture, not of one source;",
+                                        (f"{where}.{name}",), f"set dataset.{name} beside dataset.{key}.", source))
+        checked = _checked_section(source, where, {k: v for k, v in entry.items() if k not in MIXTURE_KEYS}, own, problems)
+        out.append(DatasetSection(**checked))
+    return out
 
 
 def _optimized_record(value: Any, source: str, problems: list[Problem]) -> dict | None:
@@ -139,7 +164,8 @@ def _unknown(source: str, key: str, section: str | None, valid: Any) -> Problem:
 def apply_override(raw: dict, override: str) -> None:
     """Apply one `section.key=value` override (value read as YAML) to raw preset data."""
     if "=" not in override:
-        raise UserError(f"--set {override!r}: expected section.key=value, e.g. training.learning_rate=1e-4.")
+        raise UserError(f"--set {override!r}: expected section.key=value, e.g. training.learning_rate=1e-4 "
+                        "(a source of a mixture: dataset.sources[1].share=0.5).")
     path, _, text = override.partition("=")
     try:
         value = load_yaml(text) if text.strip() else None
@@ -150,12 +176,27 @@ def apply_override(raw: dict, override: str) -> None:
         close = difflib.get_close_matches(keys[0] if keys else "", TOP_LEVEL, n=1)
         hint = f" Did you mean {close[0]}?" if close else ""
         raise UserError(f"--set {override!r}: `{path}` does not start with a preset section ({', '.join(TOP_LEVEL)}).{hint}")
-    node = raw
+    node: Any = raw
     for key in keys[:-1]:
-        if not isinstance(node.get(key), dict):
-            node[key] = {}
-        node = node[key]
+        name, index = _indexed(key)
+        if index is None:
+            if not isinstance(node.get(name), dict):
+                node[name] = {}
+            node = node[name]
+            continue
+        listed = node.get(name)
+        if not isinstance(listed, list) or not -len(listed) <= index < len(listed) or not isinstance(listed[index], dict):
+            count = len(listed) if isinstance(listed, list) else 0
+            raise UserError(f"--set {override!r}: `{name}` has {count} entr{'y' if count == 1 else 'ies'}, so there is "
+                            f"no {key}; count from 0.")
+        node = listed[index]
     node[keys[-1]] = value
+
+
+def _indexed(key: str) -> tuple[str, int | None]:
+    """`sources[1]` as ("sources", 1); a plain key with None."""
+    match = re.fullmatch(r"(\w+)\[(-?\d+)\]", key)
+    return (match.group(1), int(match.group(2))) if match else (key, None)
 
 
 def load_config_text(text: str, source: str, overrides: list[str] | None = None) -> tuple[RunConfig, list[str]]:

@@ -80,10 +80,16 @@ def load_preset(name_or_file: str, overrides: list[str] | None = None) -> tuple[
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read preset {path}: {exc}.") from None
     config, warnings = load_config_text(text, str(path), overrides)
-    config.dataset.path = resolve_data_path(config.dataset.path, path.parent)
-    if config.dataset.eval_path:
-        config.dataset.eval_path = resolve_data_path(config.dataset.eval_path, path.parent)
+    for section in _data_sections(config):
+        section.path = resolve_data_path(section.path, path.parent)
+        if section.eval_path:
+            section.eval_path = resolve_data_path(section.eval_path, path.parent)
     return config, warnings, path
+
+
+def _data_sections(config: RunConfig) -> list:
+    """The dataset section and each of its training and evaluation sources: everything that names a file."""
+    return [config.dataset, *config.dataset.sources, *config.dataset.eval_sources]
 
 
 def resolve_data_path(value: str, preset_dir: Path) -> str:
@@ -112,10 +118,11 @@ def save_preset(config: RunConfig, destination: str | None = None, overwrite: bo
     if path.exists() and not overwrite:
         raise UserError(f"{path} already exists; choose another name or allow overwriting.")
     saved = config.copy()
-    for attr in ("path", "eval_path"):
-        value = getattr(saved.dataset, attr)
-        if value and not os.path.isabs(value) and Path(value).exists():
-            setattr(saved.dataset, attr, str(Path(value).resolve()))
+    for section in _data_sections(saved):
+        for attr in ("path", "eval_path"):
+            value = getattr(section, attr)
+            if value and not os.path.isabs(value) and Path(value).exists():
+                setattr(section, attr, str(Path(value).resolve()))
     versions = library_versions()
     header = (f"# sft-wizard {__version__} preset (trl {versions['trl']}, transformers {versions['transformers']}, "
               f"peft {versions['peft']})\n")

@@ -6,11 +6,12 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.config.dataset_rules import dataset_problems
 from engine.config.distributed_rules import distributed_hardware_problems, distributed_problems, distributed_warnings
 from engine.problems import Problem
 
 if TYPE_CHECKING:
-    from engine.config.run_config import DatasetSection, RunConfig
+    from engine.config.run_config import RunConfig
     from engine.machine.hardware import HardwareReport
 
 _INTEGRATIONS = {"wandb": "wandb", "tensorboard": "tensorboard", "mlflow": "mlflow", "comet_ml": "comet_ml",
@@ -77,14 +78,15 @@ def _evaluation_problems(config: "RunConfig", source: str) -> list[Problem]:
     problems: list[Problem] = []
     dataset = config.dataset
     eval_strategy = config.training_value("eval_strategy")
-    has_eval_data = dataset.eval_split is not None or dataset.eval_path
+    has_eval_data = dataset.eval_split is not None or dataset.eval_path or dataset.eval_sources
     if eval_strategy != "no" and not has_eval_data:
         problems.append(Problem(f"training.eval_strategy = {eval_strategy!r} needs evaluation data:",
                                 ("training.eval_strategy", "dataset.eval_split"),
                                 "set dataset.eval_split (e.g. 0.1) or dataset.eval_path.", source))
-    if dataset.eval_split is not None and dataset.eval_path:
-        problems.append(Problem("dataset.eval_split and dataset.eval_path are both set;",
-                                ("dataset.eval_split", "dataset.eval_path"), "use one.", source))
+    given = [key for key in ("eval_split", "eval_path", "eval_sources") if getattr(dataset, key) not in (None, [])]
+    if len(given) > 1:
+        problems.append(Problem(f"dataset.{' and dataset.'.join(given)} are {'both' if len(given) == 2 else 'all'} set;",
+                                tuple(f"dataset.{key}" for key in given), "use one.", source))
     if dataset.eval_split is not None and not 0 < dataset.eval_split < 1:
         problems.append(Problem(f"dataset.eval_split = {dataset.eval_split!r} must be between 0 and 1 (a share of rows).",
                                 ("dataset.eval_split",), source=source))
@@ -200,36 +202,12 @@ def _lora_problems(config: "RunConfig", source: str) -> list[Problem]:
 
 
 def _model_and_dataset_problems(config: "RunConfig", source: str) -> list[Problem]:
-    """An empty model or dataset path, or a dataset template that does not fit the data format."""
+    """An empty model path, or a dataset (each source of a mixture) that cannot be read as given."""
     problems: list[Problem] = []
     if not config.model.name_or_path:
         problems.append(Problem("model.name_or_path is empty;", ("model.name_or_path",),
                                 "give a Hub id, a local directory or tiny-demo.", source))
-    if not config.dataset.path:
-        problems.append(Problem("dataset.path is empty;", ("dataset.path",),
-                                "give a JSON/JSONL/CSV/Parquet file or a Hub dataset id.", source))
-    fmt, template = config.dataset.format, config.dataset.template
-    if template in ("alpaca", "alpaca-zh") and fmt in ("chat", "sharegpt", "text", "input-output"):
-        problems.append(Problem(f"dataset.template = {template!r} formats instruction data, but dataset.format is {fmt!r};",
-                                ("dataset.template", "dataset.format"), "use template chat-template (or auto).", source))
-    if template == "chat-template" and fmt in ("alpaca", "text", "prompt-completion", "input-output"):
-        problems.append(Problem(f"dataset.template = chat-template needs chat or sharegpt data, but dataset.format is {fmt!r}.",
-                                ("dataset.template", "dataset.format"), source=source))
-    return problems + _chat_turn_problems(config.dataset, source)
-
-
-def _chat_turn_problems(dataset: "DatasetSection", source: str) -> list[Problem]:
-    """dataset.roles_to_train, message_keys and roles that cannot say anything about chat turns."""
-    problems: list[Problem] = []
-    trained = dataset.roles_to_train
-    if not trained or not all(isinstance(role, str) and role for role in trained):
-        problems.append(Problem(f"dataset.roles_to_train = {trained!r}:", ("dataset.roles_to_train",),
-                                "give the roles whose turns are learned, e.g. [assistant] or [user, assistant].", source))
-    unknown = sorted(set(dataset.message_keys) - {"role", "content"})
-    if unknown:
-        problems.append(Problem(f"dataset.message_keys maps {', '.join(unknown)}; it maps role and content only,",
-                                ("dataset.message_keys",), "e.g. {role: from, content: value}.", source))
-    return problems
+    return problems + dataset_problems(config.dataset, source)
 
 
 def _report_to_problems(config: "RunConfig", source: str) -> list[Problem]:

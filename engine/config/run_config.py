@@ -20,6 +20,9 @@ TEMPLATES = ("auto", "alpaca", "alpaca-zh", "chat-template", "none")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 STRATEGIES = ("ddp", "fsdp", "zero3")
 END_OF_TURN_LEARNING = ("turn", "all", "last", "none")
+MIXES = ("concatenate", "interleave")
+STOPPING_STRATEGIES = ("first_exhausted", "all_exhausted")
+SHARE_MEASURES = ("tokens", "rows")
 KERNEL_CHOICES = ("auto", "true", "false")
 
 
@@ -66,6 +69,62 @@ class DatasetSection:
     train_on_eos: str = field(default="turn", metadata={
         "help": "Chat data: which end-of-turn tokens are learned (Axolotl's train_on_eos): turn (each learned turn's), "
                 "last (only the last learned turn's), all (every turn's, learned or not), none."})
+    share: float | None = field(default=None, metadata={
+        "help": "How many of this source's rows are trained: a fraction (0.5: half, picked with dataset.seed) or a "
+                "multiple (2.0: every row twice); empty for all of them once."})
+    mixture_share: float | None = field(default=None, metadata={
+        "help": "This source's share of the mixture (0 < x <= 1; all sources' shares scaled to sum to 1), counted in "
+                "dataset.mixture_share_of (tokens or rows): rows are picked with dataset.seed until it holds that "
+                "share, the mixture as large as no source repeating a row allows. Give it for every source or none."})
+    probability: float | None = field(default=None, metadata={
+        "help": "dataset.mix interleave: the chance that the next row comes from this source (datasets' "
+                "interleave_datasets); empty for equal chances."})
+    sources: list = field(default_factory=list, metadata={
+        "help": "Several training sources mixed, each a mapping of the per-source keys (path, format, template, "
+                "columns, split, subset, data_files, message_keys, roles, roles_to_train, train_on_eos, max_rows, "
+                "share or mixture_share, probability); a one-source preset gives path instead."})
+    eval_sources: list = field(default_factory=list, metadata={
+        "help": "Evaluation sources, each a mapping like a training source; instead of eval_split or eval_path."})
+    mixture_share_of: str = field(default="tokens", metadata={
+        "help": "What the sources' mixture_share counts: tokens (as trained, cut to max_length) or rows."})
+    mix: str = field(default="concatenate", metadata={
+        "help": "How sources are mixed: concatenate (each source's rows after its share; the trainer shuffles) or "
+                "interleave (row by row, each source with its probability; datasets' interleave_datasets)."})
+    stopping_strategy: str = field(default="first_exhausted", metadata={
+        "help": "dataset.mix interleave: stop when the first source runs out (first_exhausted) or when every source "
+                "has given all its rows, the others repeating (all_exhausted)."})
+
+    place = "dataset"
+    """Where the section's own keys are in the preset: dataset, or dataset.sources[1] for a source of a mixture."""
+
+    def key(self, name: str) -> str:
+        """The preset key of one of this section's settings, as messages name it: dataset.sources[1].format."""
+        return f"{self.place}.{name}"
+
+    def training_sources(self) -> list["DatasetSection"]:
+        """The sources mixed for training: dataset.sources, or this section itself when it names one source."""
+        return _placed(self.sources, "dataset.sources") or [self]
+
+    def evaluation_sources(self) -> list["DatasetSection"]:
+        """The evaluation sources: dataset.eval_sources, or eval_path read with the (one) source's settings."""
+        if self.eval_sources:
+            return _placed(self.eval_sources, "dataset.eval_sources")
+        if self.eval_path:
+            return [dataclasses.replace(self, path=self.eval_path, eval_path=None, data_files=None, max_rows=None,
+                                        share=None, mixture_share=None, probability=None)]
+        return []
+
+    @property
+    def is_mixture(self) -> bool:
+        """Whether the preset lists its sources (dataset.sources) rather than naming one path."""
+        return bool(self.sources)
+
+
+def _placed(sources: list[DatasetSection], key: str) -> list[DatasetSection]:
+    """The sources, each told its place in the preset (dataset.sources[1]) for the messages that name its keys."""
+    for index, source in enumerate(sources):
+        source.place = f"{key}[{index}]"
+    return list(sources)
 
 
 @dataclass
@@ -108,7 +167,7 @@ class RunConfig:
             "model": _non_default(self.model, keep=("name_or_path", "dtype")),
             "quantization": copy.deepcopy(self.quantization),
             "lora": copy.deepcopy(self.lora),
-            "dataset": _non_default(self.dataset, keep=("path", "format", "template")),
+            "dataset": dataset_dict(self.dataset),
             "training": copy.deepcopy(self.training),
         }
         if data["model"].get("use_kernels") in ("true", "false"):  # written back as YAML booleans
@@ -151,6 +210,30 @@ def _non_default(section: Any, keep: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
+MIXTURE_KEYS = ("sources", "eval_sources", "seed", "eval_split", "eval_path", "mix", "stopping_strategy",
+                "mixture_share_of")
+"""dataset keys of the whole mixture; the others belong to each source."""
+
+
+def dataset_dict(dataset: DatasetSection) -> dict[str, Any]:
+    """The dataset section as preset data: one source as its keys, several as `sources:` beside the mixture's keys."""
+    if not dataset.is_mixture:
+        data = _non_default(dataset, keep=("path", "format", "template"))
+    else:
+        data = {"sources": [source_dict(source) for source in dataset.sources]}
+        data.update({key: value for key, value in _non_default(dataset, keep=()).items()
+                     if key in MIXTURE_KEYS and key != "sources"})
+    if dataset.eval_sources:
+        data["eval_sources"] = [source_dict(source) for source in dataset.eval_sources]
+    return data
+
+
+def source_dict(source: DatasetSection) -> dict[str, Any]:
+    """One source as preset data: its own keys that differ from the defaults, path and format always."""
+    return {key: value for key, value in _non_default(source, keep=("path", "format")).items()
+            if key not in MIXTURE_KEYS}
+
+
 def own_specs() -> dict[str, dict[str, FieldSpec]]:
     """Specs of sft-wizard's own sections, in the same form as the library ones."""
     out = {}
@@ -162,6 +245,9 @@ def own_specs() -> dict[str, dict[str, FieldSpec]]:
     out["dataset"]["format"] = dataclasses.replace(out["dataset"]["format"], choices=DATASET_FORMATS)
     out["dataset"]["template"] = dataclasses.replace(out["dataset"]["template"], choices=TEMPLATES)
     out["dataset"]["train_on_eos"] = dataclasses.replace(out["dataset"]["train_on_eos"], choices=END_OF_TURN_LEARNING)
+    out["dataset"]["mix"] = dataclasses.replace(out["dataset"]["mix"], choices=MIXES)
+    out["dataset"]["mixture_share_of"] = dataclasses.replace(out["dataset"]["mixture_share_of"], choices=SHARE_MEASURES)
+    out["dataset"]["stopping_strategy"] = dataclasses.replace(out["dataset"]["stopping_strategy"], choices=STOPPING_STRATEGIES)
     out["distributed"]["strategy"] = dataclasses.replace(out["distributed"]["strategy"], choices=STRATEGIES)
     return out
 

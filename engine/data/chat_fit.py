@@ -8,16 +8,20 @@ many templates (Gemma's) refuse them, so their text is folded into the first use
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine.data.labels import tools_of
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerBase
 
 _TOOLS_HINT = ("Use a model whose chat template renders tools (e.g. Qwen2.5/Qwen3 or Llama 3.1 Instruct), "
                "or remove the tool parts from the data.")
 
 
-def fit_to_chat_template(table: Any, tokenizer: Any, source: str) -> tuple[Any, list[str]]:
+def fit_to_chat_template(table: Dataset, tokenizer: PreTrainedTokenizerBase, source: str) -> tuple[Any, list[str]]:
     """The chat rows as this template can render them, and warnings; UserError where it would drop what a row holds."""
     warnings: list[str] = []
     refusal = _system_refusal(tokenizer)
@@ -44,7 +48,7 @@ def fit_to_chat_template(table: Any, tokenizer: Any, source: str) -> tuple[Any, 
     return table, warnings
 
 
-def _system_refusal(tokenizer: Any) -> str | None:
+def _system_refusal(tokenizer: PreTrainedTokenizerBase) -> str | None:
     """Why the template cannot take a system turn (it raises, or leaves its text out), or None when it can."""
     probe = [{"role": "system", "content": "SYSTEM-PROBE"}, {"role": "user", "content": "hi"}]
     try:
@@ -76,16 +80,16 @@ def _has_system(row: dict) -> bool:
     return bool(row["messages"]) and row["messages"][0]["role"] == "system"
 
 
-def _first(table: Any, test: Callable[[dict], bool]) -> tuple[int, dict | None]:
+def _first(table: Dataset, test: Callable[[dict], bool]) -> tuple[int, dict | None]:
     """The first row (1-based number, row) that passes the test, or (0, None)."""
     return next(((number, row) for number, row in enumerate(table, start=1) if test(row)), (0, None))
 
 
-def _render(tokenizer: Any, row: dict) -> str:
+def _render(tokenizer: PreTrainedTokenizerBase, row: dict) -> str:
     return tokenizer.apply_chat_template(row["messages"], tools=tools_of(row), tokenize=False)
 
 
-def _render_error(tokenizer: Any, row: dict) -> str | None:
+def _render_error(tokenizer: PreTrainedTokenizerBase, row: dict) -> str | None:
     """The template's error on this row, or None when it renders."""
     try:
         _render(tokenizer, row)

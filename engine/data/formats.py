@@ -9,7 +9,7 @@ scripts verbatim, so they use only builtins and this module's constants, and rai
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.config.templates import ALPACA_TEMPLATES
 from engine.errors import UserError
@@ -76,17 +76,17 @@ def rename_columns(table, renames: dict):
     return table.rename_columns(renames) if renames else table
 
 
-def apply_column_mapping(table: Any, section: "DatasetSection", source: str) -> Any:
+def apply_column_mapping(table: Dataset, section: "DatasetSection", source: str) -> Dataset:
     """The table with dataset.columns applied; UserError naming any mapped column the file lacks."""
     renames = column_renames(section.columns or {})
     missing = [theirs for theirs in renames if theirs not in table.column_names]
     if missing:
-        raise UserError(f"{source}: dataset.columns maps to {', '.join(missing)}, but the data has columns "
+        raise UserError(f"{source}: {section.key('columns')} maps to {', '.join(missing)}, but the data has columns "
                         f"{', '.join(table.column_names)}.")
     return rename_columns(table, renames)
 
 
-def resolve_format(table: Any, section: "DatasetSection", source: str) -> str:
+def resolve_format(table: Dataset, section: "DatasetSection", source: str) -> str:
     """The format to use: the configured one, checked against the columns, or the detected one."""
     columns = table.column_names
     if section.format == "auto":
@@ -96,34 +96,34 @@ def resolve_format(table: Any, section: "DatasetSection", source: str) -> str:
                 f"{source}: cannot tell the data format from its columns ({', '.join(columns)}). Expected one of: "
                 "instruction/input/output (alpaca), messages (chat), conversations (sharegpt), prompt/completion, text "
                 f"(or a usual pair: {', '.join('/'.join(pair) for pair in USUAL_PAIRS)}). "
-                "Map yours with dataset.columns, e.g. {instruction: question, output: answer}.")
+                f"Map yours with {section.key('columns')}, e.g. {{instruction: question, output: answer}}.")
         return fmt
     needed = [c for c in FORMAT_COLUMNS[section.format] if c not in columns]
     if needed:
         looks = detect_format(columns)
         if looks:
-            raise UserError(f"{source}: dataset.format is {section.format}, but this file is {looks} data "
+            raise UserError(f"{source}: {section.key('format')} is {section.format}, but this file is {looks} data "
                             f"({', '.join(FORMAT_COLUMNS[looks])}): {format_fix(section, looks)}.")
         mapping = fitting_mapping(table, section.format)
-        fix = (f"Map them with dataset.columns: {{{', '.join(f'{ours}: {theirs}' for ours, theirs in mapping.items())}}}"
-               if mapping else "Map them with dataset.columns (ours: the data's column)")
-        raise UserError(f"{source}: dataset.format is {section.format} and needs column(s) {', '.join(needed)}, "
+        fix = (f"Map them with {section.key('columns')}: {{{', '.join(f'{ours}: {theirs}' for ours, theirs in mapping.items())}}}"
+               if mapping else f"Map them with {section.key('columns')} (ours: the data's column)")
+        raise UserError(f"{source}: {section.key('format')} is {section.format} and needs column(s) {', '.join(needed)}, "
                         f"but the data has {', '.join(columns)}. {fix}, or choose the right format.")
     return section.format
 
 
 def format_fix(section: "DatasetSection", fmt: str) -> str:
     """The one-line fix for a preset whose fixed format is not the file's: the format, and the template if it must go."""
-    template = (f" (and dataset.template: auto; {section.template} does not format {fmt} data)"
+    template = (f" (and {section.key('template')}: auto; {section.template} does not format {fmt} data)"
                 if section.template not in ("auto", resolve_template(fmt, "auto")) else "")
-    return f"set dataset.format: {fmt} or auto{template}"
+    return f"set {section.key('format')}: {fmt} or auto{template}"
 
 
 PROMPT_PART_COLUMNS = ("context", "input", "passage", "document", "system")
 """Columns whose name says they hold part of the prompt (a passage the answer draws on): never left out unsaid."""
 
 
-def fitting_mapping(table: Any, fmt: str) -> dict | None:
+def fitting_mapping(table: Dataset, fmt: str) -> dict | None:
     """dataset.columns that would make the table `fmt` data, when its columns really fit it; else None.
 
     Alpaca and prompt/completion take a usual prompt/answer pair (alpaca also a passage column as its input);

@@ -8,21 +8,26 @@ learn the completion unless training.completion_only_loss is false; text rows le
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.data.labels import IGNORED, label_settings, row_labels, truncated_row
 from engine.data.turn_flags import refuse_flags_learning_everything, turn_flag_notes
 from engine.data.turn_masks import TurnMarksError, has_turn_flags, mask_runs
 from engine.errors import UserError
 
+if TYPE_CHECKING:
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerBase
 
-def is_chat(table: Any) -> bool:
+
+def is_chat(table: Dataset) -> bool:
     """Whether prepared rows are conversations (a `messages` column)."""
     return "messages" in table.column_names
 
 
-def loss_settings(config: Any, table: Any, tokenizer: Any, source: str) -> dict:
-    """The settings engine.data.labels.row_labels takes, decided from the preset and the prepared rows."""
+def loss_settings(config: Any, table: Dataset, tokenizer: PreTrainedTokenizerBase, source: str,
+                  section: Any = None) -> dict:
+    """The settings engine.data.labels.row_labels takes, decided from the preset, the source and its prepared rows."""
     chat = is_chat(table)
     asked = config.training.get("assistant_only_loss")
     if asked and not chat:
@@ -31,17 +36,21 @@ def loss_settings(config: Any, table: Any, tokenizer: Any, source: str) -> dict:
                         "decides (by default only the completion is learned).")
     if chat and asked is False:
         refuse_flags_learning_everything(table, source)
-    return label_settings(loss_training_values(config), chat, tokenizer)
+    return label_settings(loss_training_values(config, section), chat, tokenizer)
 
 
-def loss_training_values(config: Any) -> dict:
-    """The training values that decide the labels (engine.data.labels.label_settings), as the run uses them."""
+def loss_training_values(config: Any, section: Any = None) -> dict:
+    """The training values that decide the labels (engine.data.labels.label_settings), as the run uses them.
+
+    section: the source whose learning rules apply (roles_to_train, train_on_eos); the dataset section by default.
+    """
+    section = section or config.dataset
     values = {key: config.training_value(key) for key in ("completion_only_loss", "max_length", "truncation_mode", "packing")}
     return {"assistant_only_loss": config.training.get("assistant_only_loss"), **values,
-            "roles_to_train": list(config.dataset.roles_to_train), "train_on_eos": config.dataset.train_on_eos}
+            "roles_to_train": list(section.roles_to_train), "train_on_eos": section.train_on_eos}
 
 
-def how_assistant_turns_are_found(settings: dict, tokenizer: Any) -> str:
+def how_assistant_turns_are_found(settings: dict, tokenizer: PreTrainedTokenizerBase) -> str:
     """One line saying how the assistant's tokens are told apart, for chat data."""
     if not settings["assistant_only_loss"]:
         return "learned: every token of the conversations, system and user turns too (training.assistant_only_loss: false)"
@@ -59,7 +68,7 @@ def how_assistant_turns_are_found(settings: dict, tokenizer: Any) -> str:
     return f"learned: the assistant turns, each with its end-of-turn token; {how}"
 
 
-def labelled(table: Any, tokenizer: Any, settings: dict, source: str) -> Any:
+def labelled(table: Dataset, tokenizer: PreTrainedTokenizerBase, settings: dict, source: str) -> Dataset:
     """The rows as input_ids and (uncut) labels; UserError when the chat template cannot render a row or mark its turns."""
     from jinja2 import TemplateError
 
@@ -97,15 +106,21 @@ class Learning:
     """Token lengths of the rows before cutting to max_length."""
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    cut: Any = None
+    """Every row as input_ids and labels cut to max_length, those with nothing to learn too."""
+    kept: list[int] = field(default_factory=list)
+    """The positions in `cut` of the rows that have something to learn (those in `rows`)."""
+    origins: list[int] = field(default_factory=list)
+    """For a mixture: the source (its index in dataset.sources) of each row in `rows`."""
 
 
-def learn_rows(table: Any, tokenizer: Any, settings: dict, source: str) -> Learning:
+def learn_rows(table: Dataset, tokenizer: PreTrainedTokenizerBase, settings: dict, source: str) -> Learning:
     """Label a split's rows, cut them, leave out the ones with nothing to learn, and say what the model learns."""
     uncut = labelled(table, tokenizer, settings, source)
     lengths = [len(ids) for ids in uncut["input_ids"]]
     cut = uncut.map(lambda row: truncated_row(row, settings))
     keep = [index for index, labels in enumerate(cut["labels"]) if any(label != IGNORED for label in labels)]
-    learning = Learning(cut.select(keep) if len(keep) < len(cut) else cut, lengths)
+    learning = Learning(cut.select(keep) if len(keep) < len(cut) else cut, lengths, cut=cut, kept=keep)
     empty = len(cut) - len(keep)
     if empty:
         learning.warnings.append(f"{empty} of {len(cut)} rows have nothing to learn (no assistant turn, completion or "
@@ -127,7 +142,7 @@ def learned_spans(labels: list[int]) -> list[tuple[int, int]]:
     return mask_runs([int(label != IGNORED) for label in labels])
 
 
-def chat_mask_warnings(table: Any, uncut: Any, tokenizer: Any, settings: dict) -> list[str]:
+def chat_mask_warnings(table: Dataset, uncut: Any, tokenizer: PreTrainedTokenizerBase, settings: dict) -> list[str]:
     """Warnings about conversations learned whole, or whose assistant turns do not learn their end-of-turn token."""
     whole = sum(1 for labels in uncut["labels"] if labels and IGNORED not in labels)
     warnings = []
@@ -154,7 +169,7 @@ def chat_mask_warnings(table: Any, uncut: Any, tokenizer: Any, settings: dict) -
     return warnings
 
 
-def chat_template_notes(table: Any, uncut: Any, tokenizer: Any) -> list[str]:
+def chat_template_notes(table: Dataset, uncut: Any, tokenizer: PreTrainedTokenizerBase) -> list[str]:
     """What the chat template adds to the assistant turns that the data does not hold, and whether it is learned."""
     notes = []
     think_rows = 0
@@ -176,7 +191,7 @@ def chat_template_notes(table: Any, uncut: Any, tokenizer: Any) -> list[str]:
     return notes
 
 
-def _turn_ends(table: Any, tokenizer: Any) -> str:
+def _turn_ends(table: Dataset, tokenizer: PreTrainedTokenizerBase) -> str:
     """A short conversation rendered up to the next generation prompt: EOS in it means EOS ends every turn."""
     probe = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
     try:

@@ -7,7 +7,7 @@ into export-script's scripts like engine.data.formats's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine.config.run_config import DatasetSection
@@ -41,6 +41,6 @@ def renamed_messages(table, keys: dict, roles: dict):
     return table.map(lambda row: {"messages": [renamed_message(m, keys, names) for m in row["messages"]]})
 
 
-def apply_message_mapping(table: Any, section: "DatasetSection") -> Any:
+def apply_message_mapping(table: Dataset, section: "DatasetSection") -> Dataset:
     """The table with dataset.message_keys and dataset.roles applied to its chat messages."""
     return renamed_messages(table, section.message_keys or {}, section.roles or {})

@@ -1,36 +1,19 @@
-"""Reading, checking, converting and splitting a preset's dataset into what SFTTrainer trains on."""
+"""A preset's data as SFTTrainer trains on it: every source prepared (engine.data.sources), mixed, then labelled."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.data.chat_fit import fit_to_chat_template
-from engine.data.formats import (
-    FORMAT_COLUMNS,
-    OPTIONAL_COLUMNS,
-    PROMPT_PART_COLUMNS,
-    apply_column_mapping,
-    chat_features,
-    column_renames,
-    detect_format,
-    format_fix,
-    rename_columns,
-    resolve_format,
-    resolve_template,
-    to_training_row,
-    usual_pair,
-)
 from engine.data.learning import Learning, learn_rows, loss_settings
 from engine.data.lengths import LengthStats, check_lengths, length_stats
-from engine.data.message_trees import is_message_table, top_ranked_conversations
-from engine.data.messages import apply_message_mapping
-from engine.data.reading import read_table, table_from_rows
-from engine.data.row_checks import check_rows
-from engine.data.shapes import refuse_unsupported
+from engine.data.mixed_learning import mixed_learning
+from engine.data.mixture import Plans, plans_of, uses_token_shares
+from engine.data.sources import SourceRows, prepare_source
 from engine.errors import UserError
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
     from engine.config.run_config import DatasetSection, RunConfig
 
 
@@ -39,6 +22,7 @@ class PreparedData:
     """Train and eval datasets in a form SFTTrainer takes, and what was decided on the way."""
 
     train: Any
+    """One source: its converted training rows; several: the mixture's plan (source, row)."""
     eval: Any | None
     format: str
     template: str
@@ -53,6 +37,21 @@ class PreparedData:
     eval_learning: Learning | None = None
     notes: list[str] = field(default_factory=list)
     """What the model learns, said once (how assistant turns are found, what the template adds)."""
+    sources: list["SourceRows"] = field(default_factory=list)
+    eval_sources: list["SourceRows"] = field(default_factory=list)
+    plans: Plans | None = None
+    """Which rows of which source are trained and evaluated, in order (engine.data.mixture)."""
+
+    def source_counts(self) -> list[dict]:
+        """Per training source: its path, the rows read, and the rows it gave to training and evaluation."""
+        from collections import Counter
+
+        trained = Counter(self.learning.origins) if self.learning is not None else Counter(self.plans.train["source"])
+        held = Counter(self.plans.eval["source"]) if self.plans.eval is not None else Counter()
+        own = [{"path": s.section.path, "rows": len(s.table), "train_rows": trained[i],
+                "eval_rows": 0 if self.eval_sources else held[i]} for i, s in enumerate(self.sources)]
+        return own + [{"path": s.section.path, "rows": len(s.table), "train_rows": 0, "eval_rows": held[i]}
+                      for i, s in enumerate(self.eval_sources)]
 
     @property
     def trained(self) -> Any:
@@ -65,134 +64,92 @@ class PreparedData:
         return self.eval_learning.rows if self.eval_learning is not None else None
 
 
-def read_checked(path: str, section: "DatasetSection", source: str, notes: list[str]) -> Any:
-    """The file's rows with dataset.columns (or a usual column pair, noted) applied, refused if not SFT data."""
-    table = apply_message_mapping(apply_column_mapping(read_table(path, section), section, source), section)
-    refuse_unsupported(table, source)
-    if is_message_table(table.column_names):
-        return rebuilt_conversations(table, section, source, notes)
-    if section.format == "auto" and detect_format(table.column_names) is None:
-        pair = usual_pair(table.column_names)
-        if pair:
-            table = rename_columns(table, column_renames(pair))
-            passage = (f", and `{pair['input']}` as the input written into the prompt (the passage the answer draws "
-                       "on; an answer learned without it teaches the model to invent)") if "input" in pair else ""
-            notes.append(f"{source}: no known format; reading column `{pair['instruction']}` as the instruction and "
-                         f"`{pair['output']}` as the answer (alpaca){passage}. Set dataset.columns to choose others.")
-    return table
+def read_sources(dataset: "DatasetSection",
+                 tokenizer: PreTrainedTokenizerBase | None) -> tuple[list[SourceRows], list[SourceRows]]:
+    """Every training source and every evaluation source, each prepared on its own."""
+    train = [prepare_source(section, tokenizer, f"dataset {section.path}") for section in dataset.training_sources()]
+    evaluation = [prepare_source(section, tokenizer, f"dataset {section.path}")
+                  for section in dataset.evaluation_sources()]
+    if dataset.eval_path and not dataset.is_mixture and dataset.format == "auto" and evaluation[0].format != train[0].format:
+        raise UserError(f"dataset {dataset.eval_path} has a different format from the training data ({train[0].format}).")
+    return train, evaluation
 
 
-def rebuilt_conversations(table: Any, section: "DatasetSection", source: str, notes: list[str]) -> Any:
-    """A message table (OpenAssistant's flat export) as chat rows, one conversation per tree, noted; refused otherwise."""
-    if section.format not in ("auto", "chat"):
-        raise UserError(f"{source} is a message table (message_id, parent_id, role, text: one message per row, "
-                        f"OpenAssistant's flat export), not {section.format} data: sft-wizard rebuilds its "
-                        f"conversations as chat data; {format_fix(section, 'chat')}.")
-    conversations, trees, left_out = top_ranked_conversations(table.to_list())
-    if not conversations:
-        raise UserError(f"{source} is a message table (OpenAssistant's flat export), but none of its {trees} trees "
-                        "has an assistant reply to learn.")
-    notes.append(f"{source}: a message table (one message per row, OpenAssistant's flat export): rebuilt "
-                 f"{len(conversations)} conversations from {trees} trees, one per tree, following the top-ranked "
-                 f"reply (rank 0 first) at every branch to its last assistant turn, so no prompt is learned twice "
-                 f"with different answers; {left_out} messages (other branches, deleted ones) are left out.")
-    return table_from_rows([{"messages": messages} for messages in conversations])
+def prepare_data(section: "DatasetSection", tokenizer: PreTrainedTokenizerBase | None = None) -> PreparedData:
+    """Read, check, convert and split the data of a preset's dataset section (token shares need prepare_for_training)."""
+    train, evaluation = read_sources(section, tokenizer)
+    plans = plans_of(section, [len(s.table) for s in train], [len(s.table) for s in evaluation])
+    return _prepared(train, evaluation, plans)
 
 
-def unused_columns(columns: list[str], fmt: str, source: str) -> list[str]:
-    """A warning naming the columns that training does not read; UserError for one that holds part of the prompt."""
-    used = FORMAT_COLUMNS[fmt] + OPTIONAL_COLUMNS.get(fmt, ())
-    unused = [column for column in columns if column not in used]
-    parts = [column for column in unused if column in PROMPT_PART_COLUMNS]
-    if parts:
-        raise UserError(f"{source}: column `{parts[0]}` holds part of the prompt, and {fmt} rows do not read it, so "
-                        f"the answers would be learned without it. {_prompt_part_fix(parts[0], columns, fmt)}")
-    if not unused:
-        return []
-    return [f"{source}: column(s) {', '.join(unused)} are not used in training ({fmt} rows are read from "
-            f"{', '.join(c for c in used if c in columns)})."]
+def _prepared(train: list[SourceRows], evaluation: list[SourceRows], plans: Plans) -> PreparedData:
+    """The prepared data of the sources and their plans; one source's rows are its converted rows in plan order."""
+    if len(train) == 1:
+        rows = train[0].table.select(plans.train["row"])
+    else:
+        rows = plans.train
+    held = None
+    if plans.eval is not None:
+        held = (evaluation or train)[0].table.select(plans.eval["row"]) if len(evaluation or train) == 1 else plans.eval
+    warnings = [warning for source in train + evaluation for warning in source.warnings]
+    return PreparedData(rows, held, _joined(s.format for s in train), _joined(s.template for s in train),
+                        list(dict.fromkeys(c for s in train for c in s.columns_found)), warnings,
+                        sources=train, eval_sources=evaluation, plans=plans)
 
 
-def _prompt_part_fix(column: str, columns: list[str], fmt: str) -> str:
-    """How to have a prompt column read: mapped to alpaca's input, or written into the rows."""
-    if fmt == "alpaca" and "input" not in columns:
-        return f"Map it with dataset.columns: {{input: {column}}} (alpaca writes the input into the prompt)."
-    if fmt == "alpaca":
-        return f"Alpaca rows have one input (`input`): join `{column}` into it, or remove the column."
-    where = {"chat": "the conversations (e.g. the system or first user turn)", "sharegpt": "the conversations",
-             "prompt-completion": "the prompt"}.get(fmt, "the rows")
-    return f"Write its text into {where}, or remove the column."
+def _joined(values: Any) -> str:
+    return " + ".join(dict.fromkeys(values))
 
 
-def convert(table: Any, fmt: str, template: str) -> Any:
-    """Every row in the shape SFTTrainer takes (to_training_row), chat rows kept exactly as converted."""
-    return table.map(lambda row: to_training_row(row, fmt, template), remove_columns=table.column_names,
-                     features=chat_features(fmt, table))
-
-
-def prepare_data(section: "DatasetSection", tokenizer: Any = None) -> PreparedData:
-    """Read, check, convert and split the data of a preset's dataset section."""
-    source = f"dataset {section.path}"
-    warnings: list[str] = []
-    table = read_checked(section.path, section, source, warnings)
-    columns_found = list(table.column_names)
-    if len(table) == 0:
-        raise UserError(f"{source} has no rows.")
-    fmt = resolve_format(table, section, source)
-    check_rows(table, fmt, source)
-    warnings += unused_columns(table.column_names, fmt, source)
-    if section.max_rows:
-        table = table.select(range(min(section.max_rows, len(table))))
-    converted = convert(table, fmt, resolve_template(fmt, section.template))
-    template = "chat-template" if "messages" in converted.column_names else resolve_template(fmt, section.template)
-    chat = template == "chat-template" and tokenizer is not None
-    if chat and not getattr(tokenizer, "chat_template", None):
-        raise UserError(f"{source}: chat data needs the tokenizer's chat template, and this model's tokenizer has none; "
-                        "use a chat (instruct) model or convert the data to alpaca format.")
-    if chat:
-        converted, fitted = fit_to_chat_template(converted, tokenizer, source)
-        warnings += fitted
-    eval_table = None
-    if section.eval_path:
-        eval_source = f"dataset {section.eval_path}"
-        eval_raw = read_checked(section.eval_path, section, eval_source, warnings)
-        if resolve_format(eval_raw, section, eval_source) != fmt and section.format == "auto":
-            raise UserError(f"{eval_source} has a different format from the training data ({fmt}).")
-        check_rows(eval_raw, fmt, eval_source)
-        eval_table = convert(eval_raw, fmt, template)
-        if chat:
-            eval_table, fitted = fit_to_chat_template(eval_table, tokenizer, eval_source)
-            warnings += fitted
-    elif section.eval_split:
-        if len(converted) < 2:
-            raise UserError(f"{source} has {len(converted)} row(s): too few to hold out an eval split.")
-        parts = converted.train_test_split(test_size=section.eval_split, seed=section.seed)
-        converted, eval_table = parts["train"], parts["test"]
-    return PreparedData(converted, eval_table, fmt, template, columns_found, warnings)
-
-
-def prepare_for_training(config: "RunConfig", tokenizer: Any, rows: int | None = None) -> PreparedData:
-    """The data exactly as training takes it: read, checked, converted, split, tokenized with its labels, warned about.
+def prepare_for_training(config: "RunConfig", tokenizer: PreTrainedTokenizerBase | None,
+                         rows: int | None = None) -> PreparedData:
+    """The data exactly as training takes it: read, checked, converted, mixed, tokenized with its labels, warned about.
 
     Training, `check` and the wizard's preview all go through here, so they never disagree; `rows` labels only
-    the first rows of each split (a check), None all of them (training).
+    the first rows of each split (a check), None all of them (training). Each source is labelled with its own
+    rules (roles_to_train, train_on_eos), then its rows are put where the mixture's plan has them.
     """
-    data = prepare_data(config.dataset, tokenizer)
+    dataset = config.dataset
+    train, evaluation = read_sources(dataset, tokenizer)
     if tokenizer is None:
-        return data
-    source = f"dataset {config.dataset.path}"
-    data.settings = loss_settings(config, data.train, tokenizer, source)
-    head = data.train.select(range(min(rows, len(data.train)))) if rows else data.train
-    data.learning = learn_rows(head, tokenizer, data.settings, source)
+        return _prepared(train, evaluation, plans_of(dataset, [len(s.table) for s in train],
+                                                     [len(s.table) for s in evaluation]))
+    settings = [loss_settings(config, s.table, tokenizer, s.name, s.section) for s in train]
+    eval_settings = [loss_settings(config, s.table, tokenizer, s.name, s.section) for s in evaluation]
+    whole = _whole(dataset, train, settings, tokenizer)
+    eval_whole = _whole(dataset, evaluation, eval_settings, tokenizer)
+    data = _prepared(train, evaluation, plans_of(dataset, [len(s.table) for s in train],
+                                                 [len(s.table) for s in evaluation], _lengths(whole),
+                                                 _lengths(eval_whole)))
+    name = train[0].name if len(train) == 1 else f"dataset mixture of {len(train)} sources"
+    data.settings = settings[0]
+    head = data.plans.train.select(range(min(rows, len(data.plans.train)))) if rows else data.plans.train
+    if len(head) == 0:
+        raise UserError(f"{name}: the shares leave no training row; raise them (dataset.sources[].share).")
+    data.learning = mixed_learning(head, train, settings, tokenizer, whole)
     data.stats = length_stats(data.learning.lengths, data.settings["max_length"])
-    data.warnings += check_lengths(data.stats, source)
+    data.warnings += check_lengths(data.stats, name)
     if len(data.learning.rows) == 0:
-        raise UserError(f"{source}: no training row has anything to learn (every token's label is masked); "
+        raise UserError(f"{name}: no training row has anything to learn (every token's label is masked); "
                         "check that the rows hold assistant turns or completions.")
     data.warnings += data.learning.warnings
     data.notes += data.learning.notes
-    if data.eval is not None:
-        eval_head = data.eval.select(range(min(rows, len(data.eval)))) if rows else data.eval
-        data.eval_learning = learn_rows(eval_head, tokenizer, data.settings, f"{source} (eval rows)")
+    if data.plans.eval is not None:
+        eval_head = data.plans.eval.select(range(min(rows, len(data.plans.eval)))) if rows else data.plans.eval
+        data.eval_learning = mixed_learning(eval_head, evaluation or train, eval_settings or settings, tokenizer,
+                                            eval_whole if evaluation else whole)
         data.warnings += [f"eval: {warning}" for warning in data.eval_learning.warnings]
     return data
+
+
+def _whole(dataset: "DatasetSection", sources: list[SourceRows], settings: list[dict],
+           tokenizer: PreTrainedTokenizerBase) -> list[Learning] | None:
+    """Every row of every source labelled, when the sources are mixed by their tokens; None otherwise."""
+    if not uses_token_shares(dataset, [s.section for s in sources]):
+        return None
+    return [learn_rows(s.table, tokenizer, each, s.name) for s, each in zip(sources, settings)]
+
+
+def _lengths(whole: list[Learning] | None) -> list[list[int]] | None:
+    """Each source's rows' token lengths as trained (cut to max_length)."""
+    return None if whole is None else [[len(ids) for ids in learning.cut["input_ids"]] for learning in whole]

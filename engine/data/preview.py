@@ -8,9 +8,12 @@ shown is the loss mask the trainer uses, token for token.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 CHECKED_ROWS = 2000
 """How many rows of each split the preview and `check` label (training labels them all)."""
@@ -31,6 +34,8 @@ class Sample:
 
     index: int
     segments: list[Segment] = field(default_factory=list)
+    source: str | None = None
+    """The path of the source the row came from."""
 
     @property
     def tokens(self) -> int:
@@ -44,7 +49,7 @@ class Sample:
 
     def to_dict(self) -> dict:
         """The sample as `check --sample N --json` prints it."""
-        return {"index": self.index, "tokens": self.tokens, "learned_tokens": self.learned_tokens,
+        return {"index": self.index, "source": self.source, "tokens": self.tokens, "learned_tokens": self.learned_tokens,
                 "segments": [{"text": s.text, "learned": s.learned} for s in self.segments]}
 
     def marked_text(self, start: str = "⟦", end: str = "⟧") -> str:
@@ -67,9 +72,13 @@ class DataPreview:
     notes: list[str] = field(default_factory=list)
     """What the model learns, in words (how assistant turns are found, what the template adds)."""
     problem: str | None = None
+    sources: list[dict] = field(default_factory=list)
+    """Per training source: path, rows read, rows trained, tokens and learned tokens (of the rows checked)."""
+    source_samples: list[Sample | None] = field(default_factory=list)
+    """For a mixture: each source's first training row (None when it gives none among the rows checked)."""
 
 
-def collator_view(row: dict, tokenizer: Any, config: Any) -> tuple[list[int], list[int]]:
+def collator_view(row: dict, tokenizer: PreTrainedTokenizerBase, config: Any) -> tuple[list[int], list[int]]:
     """(input_ids, labels) of one labelled row as SFTTrainer's data collator returns it, padding removed."""
     from datasets import Dataset
     from trl.data_utils import pack_dataset
@@ -97,7 +106,7 @@ def collator_view(row: dict, tokenizer: Any, config: Any) -> tuple[list[int], li
     return ids, labels
 
 
-def segments(ids: list[int], labels: list[int], tokenizer: Any) -> list[Segment]:
+def segments(ids: list[int], labels: list[int], tokenizer: PreTrainedTokenizerBase) -> list[Segment]:
     """The tokens cut into runs of learned and context tokens, their texts joined giving the decoded row."""
     from engine.data.labels import IGNORED
 
@@ -117,14 +126,16 @@ def segments(ids: list[int], labels: list[int], tokenizer: Any) -> list[Segment]
     return out
 
 
-def row_sample(data: Any, index: int, tokenizer: Any, config: Any) -> Sample:
+def row_sample(data: Any, index: int, tokenizer: PreTrainedTokenizerBase, config: Any) -> Sample:
     """Training row `index` (0-based, among the labelled rows) as the collator hands it to the model."""
     rows = data.learning.rows
     if not 0 <= index < len(rows):
         raise UserError(f"--sample {index}: the data has training rows 0 to {len(rows) - 1}"
                         f"{f' among the first {CHECKED_ROWS} checked' if len(rows) == CHECKED_ROWS else ''}.")
     ids, labels = collator_view(rows[index], tokenizer, config)
-    return Sample(index, segments(ids, labels, tokenizer))
+    origins = data.learning.origins
+    source = data.sources[origins[index]].section.path if origins and data.sources else None
+    return Sample(index, segments(ids, labels, tokenizer), source)
 
 
 def dataset_preview(config: Any, index: int = 0) -> DataPreview:
@@ -138,7 +149,27 @@ def dataset_preview(config: Any, index: int = 0) -> DataPreview:
         tokenizer = load_tokenizer(config.model)
         data = prepare_for_training(config, tokenizer, rows=CHECKED_ROWS)
         sample = row_sample(data, min(index, len(data.learning.rows) - 1), tokenizer, config)
+        origins = data.learning.origins if len(data.sources) > 1 else []
+        firsts = [origins.index(k) if k in origins else None for k in range(len(data.sources))] if origins else []
+        source_samples = [row_sample(data, first, tokenizer, config) if first is not None else None for first in firsts]
     except UserError as exc:
         return DataPreview(problem=str(exc))
     return DataPreview(data.format, data.template, data.columns_found, len(data.train),
-                       len(data.eval) if data.eval is not None else 0, sample, data.stats, data.warnings, data.notes)
+                       len(data.eval) if data.eval is not None else 0, sample, data.stats, data.warnings, data.notes,
+                       sources=source_tokens(data), source_samples=source_samples)
+
+
+def source_tokens(data: Any) -> list[dict]:
+    """data.source_counts() with each source's tokens and learned tokens among the labelled training rows."""
+    from engine.data.labels import IGNORED
+
+    counts = data.source_counts()[:len(data.sources)]
+    for entry in counts:
+        entry["tokens"] = entry["learned_tokens"] = 0
+    for origin, labels in zip(data.learning.origins, data.learning.rows["labels"]):
+        counts[origin]["tokens"] += len(labels)
+        counts[origin]["learned_tokens"] += sum(1 for label in labels if label != IGNORED)
+    learned = sum(entry["learned_tokens"] for entry in counts) or 1
+    for entry in counts:
+        entry["learned_share"] = entry["learned_tokens"] / learned
+    return counts

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.data.formats import FORMAT_COLUMNS
 from engine.errors import UserError
 
+if TYPE_CHECKING:
+    from datasets import Dataset
 
-def check_rows(table: Any, fmt: str, source: str) -> None:
+
+def check_rows(table: Dataset, fmt: str, source: str) -> None:
     """UserError naming the first row (1-based) that the format cannot train on."""
     tool_columns = [column for column in ("tools", "functions") if column in table.column_names]
     for number, row in enumerate(table, start=1):

@@ -9,9 +9,12 @@ Checks run on column names and Arrow types first, so media columns are refused b
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
 
 PREFERENCE_PAIRS = (("chosen", "rejected"), ("preferred_output", "non_preferred_output"),
                     ("chosen_messages", "rejected_messages"), ("chosen_response", "rejected_response"))
@@ -25,7 +28,7 @@ _SFT_INSTEAD = ("sft-wizard does supervised fine-tuning (SFT): it trains on one 
                 "messages, conversations, instruction/output, prompt/completion or text")
 
 
-def refuse_unsupported(table: Any, source: str) -> None:
+def refuse_unsupported(table: Dataset, source: str, columns_key: str) -> None:
     """UserError when the table holds preference pairs, KTO labels or media, saying what it is and what to do."""
     columns = table.column_names
     for chosen, rejected in PREFERENCE_PAIRS:
@@ -33,7 +36,7 @@ def refuse_unsupported(table: Any, source: str) -> None:
             raise UserError(
                 f"{source} is preference data (columns `{chosen}` and `{rejected}`: a preferred and a rejected answer "
                 f"to each prompt), made for DPO/ORPO training. {_SFT_INSTEAD}. To fine-tune on the preferred answers "
-                f"alone, {_preferred_only_hint(table, chosen)}; to train the pairs, use TRL's DPOTrainer.")
+                f"alone, {_preferred_only_hint(table, chosen, columns_key)}; to train the pairs, use TRL's DPOTrainer.")
     _refuse_media_types(table, source)
     for column in MEDIA_COLUMNS:
         if column in columns and any(_has_value(value) for value in table[column]):
@@ -54,16 +57,16 @@ def refuse_unsupported(table: Any, source: str) -> None:
                             "fine-tuning tool.")
 
 
-def _preferred_only_hint(table: Any, chosen: str) -> str:
+def _preferred_only_hint(table: Dataset, chosen: str, columns_key: str) -> str:
     """How to train the preferred answers alone: a dataset.columns mapping for text answers, else a rewrite."""
     prompt = next((c for c in ("instruction", "prompt", "question", "input") if c in table.column_names), None)
     if prompt and isinstance(table[0][chosen], str):
         mapping = f"{{output: {chosen}}}" if prompt == "instruction" else f"{{instruction: {prompt}, output: {chosen}}}"
-        return f"map them with dataset.columns: {mapping}"
+        return f"map them with {columns_key}: {mapping}"
     return f"write each conversation with its `{chosen}` answer as the last assistant turn, without the rejected one"
 
 
-def _refuse_media_types(table: Any, source: str) -> None:
+def _refuse_media_types(table: Dataset, source: str) -> None:
     """UserError for a column whose Arrow type is an image, audio or video (e.g. a Parquet file with image parts)."""
     for column, feature in table.features.items():
         kind = _media_feature(feature)

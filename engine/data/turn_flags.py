@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.data.turn_masks import has_turn_flags
 from engine.errors import UserError
 
+if TYPE_CHECKING:
+    from datasets import Dataset
 
-def flagged_rows(table: Any) -> list[list[dict]]:
+
+def flagged_rows(table: Dataset) -> list[list[dict]]:
     """The conversations of prepared chat rows that have a turn with its own learning flag."""
     return [row["messages"] for row in table if has_turn_flags(row["messages"])]
 
 
-def refuse_flags_learning_everything(table: Any, source: str) -> None:
+def refuse_flags_learning_everything(table: Dataset, source: str) -> None:
     """UserError when rows mark their turns learned or not, but training.assistant_only_loss: false learns every token."""
     flagged = flagged_rows(table)
     if flagged:
@@ -22,7 +25,7 @@ def refuse_flags_learning_everything(table: Any, source: str) -> None:
                         "those marks would be ignored. Remove assistant_only_loss: false, or the marks.")
 
 
-def turn_flag_notes(table: Any) -> list[str]:
+def turn_flag_notes(table: Dataset) -> list[str]:
     """One note counting the turns whose own flags change what is learned, or none."""
     flagged = flagged_rows(table)
     if not flagged:

@@ -1,4 +1,4 @@
-"""An Axolotl YAML into a preset: its model, adapter, training keys and its first `datasets:` entry.
+"""An Axolotl YAML into a preset: its model, adapter, training keys, and each of its `datasets:` and `test_datasets:`.
 
 Axolotl's QLoRA loads the model with BitsAndBytesConfig(nf4, double quantization, compute dtype of the
 run), and its defaults that differ from SFTConfig's (cosine schedule, one epoch, batch size 1, 512 tokens, no
@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config.templates import ALPACA_PREAMBLE
-from engine.importing.config_reader import ConfigReader, read_dataset_entry
+from engine.importing.config_reader import ConfigReader, read_dataset_entry, read_sources
 from engine.importing.result import ImportResult
 
 TOOL = "Axolotl"
@@ -20,6 +20,9 @@ RENAMED = {"micro_batch_size": "per_device_train_batch_size", "num_epochs": "num
 """Axolotl training keys and the SFTConfig names they became."""
 DEFAULTS = {"lr_scheduler": "cosine", "num_epochs": 1.0, "micro_batch_size": 1, "sequence_len": 512}
 """Axolotl's defaults (its config schema) of RENAMED keys whose SFTConfig defaults differ."""
+WARMUP = 0.03
+"""The share of the steps Axolotl warms up over when neither warmup_steps nor warmup_ratio is set (transformers 5's
+warmup_steps takes a share below 1); Axolotl also stops at 100 steps, which a share cannot say."""
 ATTENTION = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flex_attention")
 """Axolotl attn_implementation values that are transformers' own (its others are Axolotl patches)."""
 LORA_KEYS = {"lora_r": "r", "lora_alpha": "lora_alpha", "lora_dropout": "lora_dropout",
@@ -67,6 +70,8 @@ def import_axolotl(config: dict) -> ImportResult:
                        "eval_batch_size is micro_batch_size")
     if not reader.has("gradient_checkpointing"):
         reader.default("training", "activation_checkpointing", False, "gradient_checkpointing: false")
+    if not reader.has("warmup_steps") and not reader.has("warmup_ratio"):
+        reader.default("training", "warmup_steps", WARMUP, "warmup of 3% of the steps, at most 100 steps")
     _read_precision(reader)
     if reader.config.get("train_on_inputs") is not None:
         reader.copy("train_on_inputs", "training", "completion_only_loss", not config["train_on_inputs"])
@@ -148,31 +153,55 @@ DEFAULT_ROLES = {"user": ["human", "user"], "assistant": ["gpt", "assistant"], "
 """The role names Axolotl's chat_template reads when a dataset entry gives no `roles`."""
 _ENTRY_KEYS = {"path", "type", "ds_type", "data_files", "name", "split", "field_messages", "message_property_mappings",
                "message_field_role", "message_field_content", "roles", "roles_to_train", "train_on_eos", "field",
-               "chat_template"}
+               "chat_template", "weight", "shards", "shards_idx"}
 
 
 def _read_datasets(reader: ConfigReader) -> None:
-    entries = reader.take("datasets", [])
-    if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+    """Every `datasets:` entry a training source, every `test_datasets:` entry an evaluation source."""
+    entries = [entry for entry in _listed(reader.take("datasets", [])) if isinstance(entry, dict)]
+    if not entries:
         reader.result.not_read.append("datasets: no entry with a path; set dataset.path")
-        return
-    _read_entry(reader.result, entries[0])
-    for extra in entries[1:]:
-        path = extra.get("path") if isinstance(extra, dict) else extra
-        reader.result.not_read.append(f"datasets: {path!r}: sft-wizard trains on one dataset (the first)")
+    read_sources(reader.result, _one_file_each(reader.result, entries), _read_entry)
+    tests = [entry for entry in _listed(reader.take("test_datasets", [])) if isinstance(entry, dict)]
+    read_sources(reader.result, _one_file_each(reader.result, tests), _read_test_entry, "eval_sources")
+    if tests and reader.has("val_set_size"):
+        reader.skip("val_set_size", "Axolotl evaluates on test_datasets when they are given")
+    if reader.has("seed") and any("share" in source for source in _sources(reader.result.raw["dataset"])):
+        reader.result.set("dataset", "seed", reader.config["seed"], f"{TOOL} seed (it picks a weighted dataset's rows)")
 
 
-def _read_entry(result: ImportResult, entry: dict) -> None:
-    """The first datasets: entry: its file or Hub id, its type and how its messages and turns are read."""
-    where = f"{TOOL} datasets[0]"
-    files = entry.get("data_files")
-    if files and Path(str(entry.get("path"))).is_dir():  # Axolotl reads a local folder's data_files as paths of their own
-        files = files if isinstance(files, list) else [files]
-        entry = {**entry, "path": files[0], "data_files": None}
-        for extra in files[1:]:
-            result.not_read.append(f"{where}.data_files: {extra!r}: sft-wizard reads one local file (the first); "
-                                   "merge the files to train on all")
+def _listed(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _sources(dataset: dict) -> list[dict]:
+    return dataset.get("sources") or [dataset]
+
+
+def _one_file_each(result: ImportResult, entries: list[dict]) -> list[dict]:
+    """Entries whose local folder lists several data_files, as one entry per file (Axolotl reads each as a path)."""
+    out = []
+    for entry in entries:
+        files = entry.get("data_files")
+        if files and Path(str(entry.get("path"))).is_dir():
+            files = files if isinstance(files, list) else [files]
+            if len(files) > 1:
+                result.read.append(f"{TOOL} datasets {entry.get('path')!r}: its {len(files)} data_files, one source each")
+            out += [{**entry, "path": file, "data_files": None} for file in files]
+        else:
+            out.append(entry)
+    return out
+
+
+def _read_test_entry(result: ImportResult, entry: dict, index: str) -> None:
+    _read_entry(result, entry, index, "test_datasets")
+
+
+def _read_entry(result: ImportResult, entry: dict, index: str, listed_as: str = "datasets") -> None:
+    """One datasets: entry: its file or Hub id, its type, its weight and how its messages and turns are read."""
+    where = f"{TOOL} {listed_as}{index}"
     read_dataset_entry(result, entry, where)
+    _read_weight(result, entry, where)
     kind = entry.get("type")
     if kind in _TYPES:
         fmt, template = _TYPES[kind]
@@ -196,6 +225,18 @@ def _read_entry(result: ImportResult, entry: dict) -> None:
         _read_messages(result, entry, where)
     for key in sorted(set(entry) - _ENTRY_KEYS):
         result.not_read.append(f"{where}.{key} = {entry[key]!r}: no sft-wizard setting")
+
+
+def _read_weight(result: ImportResult, entry: dict, where: str) -> None:
+    """weight (a fraction of the rows, picked at random) and shards (one of N shards) as the source's share."""
+    weight, shards = entry.get("weight"), entry.get("shards")
+    share = (weight if isinstance(weight, (int, float)) and weight != 1 else 1) / (shards if isinstance(shards, int) and shards > 1 else 1)
+    if share != 1:
+        result.set("dataset", "share", share, f"{where}.weight/shards")
+    if isinstance(shards, int) and shards > 1:
+        result.warnings.append(f"{where}.shards = {shards}: Axolotl trains shard {entry.get('shards_idx', 0)} of the "
+                               f"shuffled rows; sft-wizard trains a share of 1/{shards} of them picked with "
+                               "dataset.seed, as many rows but not the same ones")
 
 
 def _read_messages(result: ImportResult, entry: dict, where: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from engine.config.legacy import REMOVED, RENAMED
 from engine.config.schema import schema
@@ -90,3 +90,27 @@ def read_dataset_entry(result: ImportResult, entry: dict, where: str, path_key: 
         result.set("dataset", "subset", entry[subset_key], f"{where}.{subset_key}")
     if entry.get("split", "train") != "train":
         result.set("dataset", "split", entry["split"], f"{where}.split")
+
+
+def read_sources(result: ImportResult, entries: list, read_one: Callable[[ImportResult, Any, str], None],
+                 key: str = "sources") -> None:
+    """Each dataset entry read by read_one into a source: one training entry as dataset's own keys, else a list.
+
+    read_one(sub_result, entry, where) reads one entry into sub_result.raw["dataset"]; what it read is said under
+    the source's key (dataset.sources[1].path), its problems and warnings kept.
+    """
+    several = key != "sources" or len(entries) > 1
+    sources = []
+    for index, entry in enumerate(entries):
+        sub = ImportResult(raw={"dataset": {}})
+        read_one(sub, entry, f"[{index}]")
+        prefix = f"dataset.{key}[{len(sources)}]." if several else "dataset."
+        result.read += [prefix + line[len("dataset."):] if line.startswith("dataset.") else line for line in sub.read]
+        result.not_read += sub.not_read
+        result.warnings += sub.warnings
+        if sub.raw["dataset"].get("path"):
+            sources.append(sub.raw["dataset"])
+    if not several and sources:
+        result.raw["dataset"].update(sources[0])
+    elif sources:
+        result.raw["dataset"][key] = sources

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.config.templates import ALPACA_PREAMBLE
 from engine.errors import UserError
-from engine.importing.config_reader import ConfigReader, read_dataset_entry
+from engine.importing.config_reader import ConfigReader, read_dataset_entry, read_sources
 from engine.importing.result import ImportResult
 
 TOOL = "LLaMA-Factory"
@@ -147,6 +147,7 @@ def _unreadable(info: Path, exc: Exception) -> Exception:
 
 
 def _read_data(reader: ConfigReader, path: str) -> None:
+    """dataset and eval_dataset (names in dataset_info.json), each a source, mixed as mix_strategy says."""
     folder, registry = dataset_registry(reader.config, path)
     if folder is not None:
         reader.note("dataset_dir", f"its dataset_info.json is {folder / 'dataset_info.json'}")
@@ -155,35 +156,77 @@ def _read_data(reader: ConfigReader, path: str) -> None:
     names = _names(reader.take("dataset", ""))
     if not names:
         reader.result.not_read.append("dataset: the config names no dataset; set dataset.path")
-    for index, name in enumerate(names):
-        entry = registry.get(name)
-        if entry is None:
-            where = f"not in {folder / 'dataset_info.json'}" if folder else "no dataset_info.json beside the config"
-            reader.result.not_read.append(f"dataset {name!r}: {where}, so only LLaMA-Factory's bundled registry knows "
-                                          "it; set dataset.path to its file or Hub id")
-        elif index and "path" in reader.result.raw["dataset"]:
-            reader.result.not_read.append(f"dataset {name!r}: sft-wizard trains on one dataset ({names[0]!r} read); "
-                                          "merge the files to train on both")
-        else:
-            _read_entry(reader, name, entry, folder)
-    if reader.has("eval_dataset"):
-        entry = registry.get(next(iter(_names(reader.config["eval_dataset"])), ""), {})
-        if entry.get("file_name") and folder is not None:
-            reader.copy("eval_dataset", "dataset", "eval_path", str(folder / entry["file_name"]))
-    reader.skip("eval_dataset", "not a file in dataset_info.json; set dataset.eval_path")
+    max_rows = reader.take("max_samples")
+
+    def read_one(result: ImportResult, name: str, index: str) -> None:
+        _read_entry(result, name, registry.get(name), folder)
+        if max_rows is not None and result.raw["dataset"].get("path"):
+            result.set("dataset", "max_rows", max_rows, f"{TOOL} max_samples (the first rows of each dataset)")
+
+    read_sources(reader.result, [name for name in names if _known(reader.result, name, registry, folder)], read_one)
+    evaluated = _names(reader.take("eval_dataset", ""))
+    read_sources(reader.result, [name for name in evaluated if _known(reader.result, name, registry, folder)],
+                 read_one, "eval_sources")
+    _read_mix(reader, len(names))
     value = reader.config.get("val_size")
     if value == 0:
         reader.note("val_size", "no evaluation split")
     elif isinstance(value, float) and 0 < value < 1:
         reader.copy("val_size", "dataset", "eval_split")
+        if len(names) > 1:
+            reader.result.read.append(f"val_size: {TOOL} holds out a share of the mixed rows; sft-wizard holds out "
+                                      "that share of each source's rows")
     reader.skip("val_size", "a number of rows; sft-wizard holds out a share (dataset.eval_split, 0 < x < 1)")
-    reader.copy("max_samples", "dataset", "max_rows")
     _read_template(reader)
 
 
-def _read_entry(reader: ConfigReader, name: str, entry: dict, folder: Path) -> None:
+def _known(result: ImportResult, name: str, registry: dict, folder: Path | None) -> bool:
+    """Whether dataset_info.json has the name; if not, listed as not read."""
+    if name in registry:
+        return True
+    where = f"not in {folder / 'dataset_info.json'}" if folder else "no dataset_info.json beside the config"
+    result.not_read.append(f"dataset {name!r}: {where}, so only LLaMA-Factory's bundled registry knows it; set "
+                           "dataset.path (or a source's path) to its file or Hub id")
+    return False
+
+
+_STOPPING = {"interleave_under": "first_exhausted", "interleave_over": "all_exhausted"}
+"""LLaMA-Factory's interleaving mix_strategy values and datasets' stopping strategies."""
+
+
+def _read_mix(reader: ConfigReader, count: int) -> None:
+    """mix_strategy and interleave_probs: concatenated, or interleaved with each dataset's probability."""
+    strategy = reader.config.get("mix_strategy", "concat")
+    if count < 2:
+        reader.note("mix_strategy", "one dataset, nothing to mix")
+        reader.note("interleave_probs", "one dataset, nothing to mix")
+        return
+    if strategy == "concat":
+        reader.note("mix_strategy", "concatenated (dataset.mix: concatenate)")
+        reader.skip("interleave_probs", f"{TOOL} reads it only with mix_strategy interleave_under or interleave_over")
+        return
+    if strategy not in _STOPPING:
+        reader.skip("mix_strategy", "sft-wizard concatenates or interleaves (interleave_under, interleave_over)")
+        return
+    dataset = reader.result.raw["dataset"]
+    reader.copy("mix_strategy", "dataset", "mix", "interleave")
+    reader.result.set("dataset", "stopping_strategy", _STOPPING[strategy], f"{TOOL} mix_strategy {strategy}")
+    probabilities = [float(p) for p in _names(reader.take("interleave_probs", ""))]
+    sources = dataset.get("sources", [])
+    if probabilities and len(probabilities) == len(sources):
+        for index, (source, probability) in enumerate(zip(sources, probabilities)):
+            source["probability"] = probability
+            reader.result.read.append(f"dataset.sources[{index}].probability = {probability!r} (from {TOOL} "
+                                      "interleave_probs)")
+    elif probabilities:
+        reader.result.not_read.append(f"interleave_probs = {probabilities!r}: not one per dataset read "
+                                      f"({len(sources)}); set each source's probability")
+    reader.result.set("dataset", "seed", reader.config.get("seed", 42), f"{TOOL} seed, which interleaves the datasets")
+
+
+def _read_entry(result: ImportResult, name: str, entry: dict, folder: Path) -> None:
     """One dataset_info.json entry: the file or Hub id, its formatting and its columns/tags mapping."""
-    result, where = reader.result, f"{TOOL} dataset_info.json {name!r}"
+    where = f"{TOOL} dataset_info.json {name!r}"
     if entry.get("file_name"):
         result.set("dataset", "path", str(folder / entry["file_name"]), f"{where} file_name")
     elif entry.get("hf_hub_url"):
@@ -240,26 +283,36 @@ def _sharegpt(result: ImportResult, where: str, column: str, tags: dict) -> dict
 
 
 def _read_template(reader: ConfigReader) -> None:
-    """LLaMA-Factory's prompt template: alpaca's is sft-wizard's; a model's chat template is the tokenizer's own."""
-    template = reader.config.get("template")
-    fmt = reader.result.raw["dataset"].get("format")
+    """LLaMA-Factory's prompt template, for each source: alpaca's is sft-wizard's; a chat model's is the tokenizer's own."""
+    template = reader.take("template")
     if template is None:
         return
+    dataset = reader.result.raw["dataset"]
+    sources = [(f"dataset.sources[{i}]", s) for i, s in enumerate(dataset.get("sources", []))] or [("dataset", dataset)]
+    sources += [(f"dataset.eval_sources[{i}]", s) for i, s in enumerate(dataset.get("eval_sources", []))]
+    for where, source in sources:
+        fmt = source.get("format")
+        if template == "alpaca":
+            _set(reader.result, where, source, "alpaca", f"{TOOL} template")
+        elif fmt in ("chat", "sharegpt"):
+            _set(reader.result, where, source, "chat-template", f"{TOOL} template {template!r}: sft-wizard renders "
+                 "conversations with the model's own chat template, which for the model it was made for is the same")
+        elif fmt == "alpaca":
+            reader.result.not_read.append(
+                f"template = {template!r} for {where}: LLaMA-Factory writes alpaca rows as chat turns in this template; "
+                "sft-wizard writes them with the alpaca prompt (template); convert the data to chat to train with the "
+                "model's chat template")
+        else:
+            reader.result.not_read.append(f"template = {template!r} for {where}: sft-wizard renders chat data with the "
+                                          "model's own chat template and instruction data with the alpaca prompt")
     if template == "alpaca":
-        reader.copy("template", "dataset", "template", "alpaca")
         reader.result.warnings.append(
             f"{TOOL} template alpaca starts each prompt with the system text \"{ALPACA_PREAMBLE}\" and writes the "
             "input under the instruction; sft-wizard's alpaca template has no such preamble and gives the input its own "
             "\"### Input:\" header, so this preset trains slightly different prompts. To train with the preamble, put "
             "it in a `system` column of the data; prompt the trained model the way it was trained.")
-    elif fmt in ("chat", "sharegpt"):
-        reader.copy("template", "dataset", "template", "chat-template")
-        reader.result.read.append(f"template {template!r}: sft-wizard renders conversations with the model's own chat "
-                                  "template, which for the model it was made for is the same")
-    elif fmt == "alpaca":
-        reader.skip("template", "LLaMA-Factory writes alpaca rows as chat turns in this template; sft-wizard writes them "
-                                "with the alpaca prompt (dataset.template); convert the data to chat to train with "
-                                "the model's chat template")
-    else:
-        reader.skip("template", "sft-wizard renders chat data with the model's own chat template and instruction data "
-                                "with the alpaca prompt (dataset.template)")
+
+
+def _set(result: ImportResult, where: str, source: dict, template: str, why: str) -> None:
+    source["template"] = template
+    result.read.append(f"{where}.template = {template!r} (from {why})")

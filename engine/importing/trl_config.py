@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from engine.importing.config_reader import ConfigReader, read_dataset_entry
+from engine.importing.config_reader import ConfigReader, read_dataset_entry, read_sources
 from engine.importing.result import ImportResult
 
 TOOL = "trl sft"
@@ -84,16 +84,31 @@ def _read_quantization(reader: ConfigReader) -> None:
         reader.result.set("quantization", "bnb_4bit_compute_dtype", dtype, f"{TOOL} dtype (its compute dtype)")
 
 
+def _read_mixture_entry(result: ImportResult, entry: dict, index: str) -> None:
+    """One DatasetMixtureConfig entry: path, name, data_dir/data_files, split, and its fraction of the mixture."""
+    where = f"{TOOL} datasets{index}"
+    if entry.get("data_dir") and not entry.get("data_files"):  # load_dataset reads data_dir/** then
+        entry = {**entry, "data_files": f"{str(entry['data_dir']).rstrip('/')}/**"}
+    read_dataset_entry(result, entry, where)
+    if entry.get("fraction") is not None:
+        result.set("dataset", "mixture_share", entry["fraction"], f"{where}.fraction")
+    if entry.get("columns") is not None:
+        result.read.append(f"{where}.columns = {entry['columns']!r}: sft-wizard reads the columns its format needs")
+    for key in sorted(set(entry) - {"path", "name", "data_dir", "data_files", "split", "fraction", "columns"}):
+        result.not_read.append(f"{where}.{key} = {entry[key]!r}: no sft-wizard setting ({TOOL})")
+
+
 def _read_dataset(reader: ConfigReader) -> None:
     mixture = reader.config.get("datasets")
     if isinstance(mixture, list) and mixture:
         reader.take("datasets")
-        first = mixture[0] if isinstance(mixture[0], dict) else {}
-        read_dataset_entry(reader.result, first, f"{TOOL} datasets[0]")
-        for key in sorted(set(first) - {"path", "name", "data_files", "split"}):
-            reader.result.not_read.append(f"datasets[0].{key} = {first[key]!r}: no sft-wizard setting ({TOOL})")
-        for extra in mixture[1:]:
-            reader.result.not_read.append(f"datasets: {extra!r}: sft-wizard trains on one dataset (the first)")
+        read_sources(reader.result, [entry for entry in mixture if isinstance(entry, dict)], _read_mixture_entry)
+        fractions = [entry.get("fraction") for entry in mixture if isinstance(entry, dict)]
+        if any(fraction is not None for fraction in fractions):
+            reader.result.set("dataset", "mixture_share_of", "rows", f"{TOOL} datasets[].fraction (shares of the "
+                              "mixture's rows)")
+            reader.result.warnings.append(f"{TOOL} datasets[].fraction: trl keeps the first rows of each dataset; "
+                                          "sft-wizard picks that many rows with dataset.seed")
         reader.copy("test_split_size", "dataset", "eval_split")
         reader.skip("streaming", "sft-wizard reads the whole dataset")
     if "path" in reader.result.raw["dataset"]:

@@ -1,1 +1,1 @@
-"""What a run produces for users: generation, merged models, exported scripts and GGUF files (llama_cpp/: the vendored converter)."""
+"""What a run produces for users: generation, merged models, exported scripts and GGUF files (llama.cpp's converter is in third_party/llama_cpp/)."""

@@ -26,17 +26,14 @@ class Generator:
 
     def format_prompt(self, prompt: str) -> str:
         """The prompt as the run's template rendered its training rows (the part before the answer)."""
-        from engine.data.formats import to_training_row
-
-        if self.fmt in ("chat", "sharegpt"):
-            return self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                      add_generation_prompt=True)
-        if self.fmt == "alpaca":
-            return to_training_row({"instruction": prompt, "input": "", "output": ""}, "alpaca", self.template)["prompt"]
-        return prompt
+        return run_prompt(self.tokenizer, self.fmt, self.template, prompt)
 
     def answer(self, prompt: str, base: bool = False, max_new_tokens: int = 48) -> str:
         """Greedy answer of the fine-tuned model (or of the base model with the adapter off)."""
+        return self.decode(self.greedy_ids(prompt, base, max_new_tokens)[1])
+
+    def greedy_ids(self, prompt: str, base: bool = False, max_new_tokens: int = 48) -> tuple[list[int], list[int]]:
+        """The formatted prompt's token ids and the greedy answer's token ids (fine-tuned, or base with the adapter off)."""
         import torch
 
         text = self.format_prompt(prompt)
@@ -48,7 +45,23 @@ class Generator:
                     output = self.model.generate(**inputs, **kwargs)
             else:
                 output = self.model.generate(**inputs, **kwargs)
-        return self.tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        prompt_ids = inputs["input_ids"][0].tolist()
+        return prompt_ids, output[0][len(prompt_ids):].tolist()
+
+    def decode(self, ids: list[int]) -> str:
+        """Answer token ids as text, special tokens left out."""
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+
+def run_prompt(tokenizer: Any, fmt: str, template: str, prompt: str) -> str:
+    """A user prompt as a run of this data format and template trained on it: the text before the answer."""
+    from engine.data.formats import to_training_row
+
+    if fmt in ("chat", "sharegpt"):
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)
+    if fmt == "alpaca":
+        return to_training_row({"instruction": prompt, "input": "", "output": ""}, "alpaca", template)["prompt"]
+    return prompt
 
 
 def load_generator(run_dir: str) -> Generator:
@@ -82,8 +95,9 @@ def load_generator(run_dir: str) -> Generator:
     else:
         model = AutoModelForCausalLM.from_pretrained(final, **placement.load_kwargs)
     model.eval()
-    return Generator(model, tokenizer, data.get("template", config.dataset.template), data.get("format", config.dataset.format),
-                     is_peft, placement.note)
+    first = config.dataset.training_sources()[0]  # a mixture's model is prompted as its first source was trained
+    template, fmt = (str(data.get(key, getattr(first, key))).split(" + ")[0] for key in ("template", "format"))
+    return Generator(model, tokenizer, template, fmt, is_peft, placement.note)
 
 
 @dataclass

@@ -71,7 +71,13 @@ def conversion_source() -> str:
 
 
 def export_script(config: "RunConfig", hardware: "HardwareReport") -> str:
-    """Python source that trains the same run without sft-wizard."""
+    """Python source that trains the same run without sft-wizard; UserError for a mixture of sources."""
+    if config.dataset.is_mixture or config.dataset.eval_sources:
+        from engine.errors import UserError
+
+        raise UserError(f"export-script writes a script that reads one data file, and this preset mixes "
+                        f"{len(config.dataset.sources)} sources (dataset.sources / eval_sources); train it with "
+                        "`sft-wizard train`, or export a preset of one source.")
     precision, _ = resolve_precision(config, hardware)
     sections = [_header(config, precision), _conversion(), _device(), _kernels(config), _loading(config),
                 _main(config, hardware, precision), 'if __name__ == "__main__":\n    main()\n']

@@ -18,8 +18,10 @@ from engine.yamlio import dump_yaml
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
 
-DATASET_KEYS = ("path", "eval_path", "data_files", "subset", "split", "format", "template", "columns", "eval_split",
-                "max_rows", "seed", "message_keys", "roles", "roles_to_train", "train_on_eos")
+SOURCE_KEYS = ("path", "data_files", "subset", "split", "format", "template", "columns", "max_rows", "message_keys",
+               "roles", "roles_to_train", "train_on_eos", "share", "mixture_share", "probability")
+"""Each data source's own settings (dataset.KEY for one source, dataset.sources[N].KEY in a mixture)."""
+DATASET_KEYS = ("eval_split", "eval_path", "seed", "mix", "mixture_share_of", "stopping_strategy")
 TRAINING_KEYS = ("learning_rate", "lr_scheduler_type", "lr_scheduler_kwargs", "warmup_steps", "warmup_ratio",
                  "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps", "seed",
                  "data_seed", "max_length")
@@ -41,10 +43,11 @@ class Change:
 
 
 def data_fingerprint(config: "RunConfig") -> str | None:
-    """sha256 of the local data files' bytes (train, then eval); None for a Hub dataset."""
+    """sha256 of the local data files' bytes (training sources, then evaluation ones); None without one (Hub data)."""
     digest = hashlib.sha256()
-    files = [Path(p) for p in (config.dataset.path, config.dataset.eval_path) if p]
-    if not files or not all(f.is_file() for f in files):
+    sources = config.dataset.training_sources() + config.dataset.evaluation_sources()
+    files = [Path(source.path) for source in sources if source.path and Path(source.path).is_file()]
+    if not files:
         return None
     for file in files:
         with open(file, "rb") as stream:
@@ -55,7 +58,10 @@ def data_fingerprint(config: "RunConfig") -> str | None:
 
 def shaping_settings(config: "RunConfig") -> dict[str, Any]:
     """The settings that shape training, by dotted key, as they will be used (SFTConfig's defaults filled in)."""
-    settings = {f"dataset.{key}": getattr(config.dataset, key) for key in DATASET_KEYS}
+    dataset = config.dataset
+    settings = {f"dataset.{key}": getattr(dataset, key) for key in DATASET_KEYS}
+    sources = dataset.training_sources() + (dataset.evaluation_sources() if dataset.eval_sources else [])
+    settings.update({source.key(key): getattr(source, key) for source in sources for key in SOURCE_KEYS})
     settings.update({f"training.{key}": config.training_value(key) for key in TRAINING_KEYS})
     if config.lora is None:
         settings["lora"] = None

@@ -170,12 +170,17 @@ def run_dir_problem(run_dir: str | Path) -> "Problem | None":
     """
     from engine.problems import Problem
 
+    from engine.record.liveness import read_status
+
     folder = Path(run_dir)
-    try:
-        checkpoint_to_resume(folder, None)
-    except UserError as exc:
-        free = free_run_dir(folder)
-        return Problem(str(exc), ("training.output_dir",), f"A free directory: {free}.")
+    if holds_a_run(folder):
+        # Said in settings, not command-line flags: the wizard's Review shows it beside its own buttons.
+        status = read_status(folder)
+        what = "a run being trained right now" if status == "running" else f"a {status} run"
+        fix = "Wait for it, or train" if status == "running" else "Train"
+        resume = " or resume that run" if status in ("stopped", "died", "failed") else ""
+        return Problem(f"training.output_dir = {folder} already holds {what}.", ("training.output_dir",),
+                       f"{fix} in a free directory ({free_run_dir(folder)}){resume}.")
     existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
         what = "is not a folder" if not existing.is_dir() else "cannot be written"

@@ -87,12 +87,17 @@ def _check_kernels(config: Any, report: CheckReport) -> None:
 
 def _check_data(config: Any, tokenizer: Any, report: CheckReport, sample: int | None) -> None:
     from engine.data.prepare import prepare_for_training
-    from engine.data.preview import CHECKED_ROWS, row_sample
+    from engine.data.preview import CHECKED_ROWS, row_sample, source_tokens
 
     data = prepare_for_training(config, tokenizer, rows=CHECKED_ROWS)
     report.facts.append(f"data: {data.format} format, template {data.template}, {len(data.train)} train / "
                         f"{len(data.eval) if data.eval is not None else 0} eval rows"
                         f"{f' (masks checked on the first {CHECKED_ROWS})' if len(data.train) > CHECKED_ROWS else ''}")
+    if len(data.sources) > 1:
+        for entry in source_tokens(data):
+            held = f", {entry['eval_rows']} eval" if entry["eval_rows"] else ""
+            report.facts.append(f"source {entry['path']}: {entry['rows']} rows read, {entry['train_rows']} trained{held}, "
+                                f"{entry['learned_share']:.0%} of the learned tokens")
     report.facts += data.notes
     if data.stats is not None:
         report.stats = data.stats

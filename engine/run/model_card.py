@@ -40,7 +40,8 @@ def model_card(config: RunConfig) -> str:
         header.append(f"base_model: {name}")
     header += [f"library_name: {'peft' if adapter else 'transformers'}", "pipeline_tag: text-generation",
                "tags:", "- sft", "- trl", "- sft-wizard", *(["- lora"] if adapter else []), "---", ""]
-    data = f", on `{config.dataset.path}`" if config.dataset.path else ""
+    paths = [f"`{source.path}`" for source in config.dataset.training_sources() if source.path]
+    data = f", on {' and '.join(paths)}" if paths else ""
     loading = ("a LoRA adapter: load it with `peft.AutoPeftModelForCausalLM.from_pretrained`, which loads the base "
                "model too" if adapter else "the full model: load it with `transformers.AutoModelForCausalLM`")
     body = [f"# {config.name}", "",

@@ -280,7 +280,8 @@ def _write_run_file(plan: RunPlan) -> None:
         "device": gpu.name if gpu else f"cpu ({plan.hardware.cpu_count} cores)",
         "data": {"format": data.format, "template": data.template, "fingerprint": plan.fingerprint,
                  "train_rows": len(data.trained),
-                 "eval_rows": len(data.evaluated) if data.evaluated is not None else 0, "warnings": data.warnings,
+                 "eval_rows": len(data.evaluated) if data.evaluated is not None else 0,
+                 "sources": data.source_counts(), "seed": plan.config.dataset.seed, "warnings": data.warnings,
                  "learned": data.notes},
         "estimate": plan.estimate,
         "probe": saved_probe(plan.config),
@@ -304,6 +305,7 @@ def _start_fields(plan: RunPlan, world: World) -> dict:
     gpu, precision, data = plan.hardware.training_gpu, plan.precision, plan.data
     return {"num_train_examples": len(data.trained),
             "num_eval_examples": len(data.evaluated) if data.evaluated is not None else 0,
+            "sources": data.source_counts(),
             "precision_reason": precision.reason, "device": gpu.name if gpu else "cpu", **_device_fields(plan),
             "resumed_from": plan.checkpoint, "run_dir": str(plan.run_dir), "name": plan.config.name,
             "pid": os.getpid(), "estimate_bytes": plan.estimate_bytes, "world_size": world.world_size,

@@ -16,11 +16,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, RichLog, Static
+from textual.widgets import RichLog, Static
 
 from engine.record.event_text import format_event
 from engine.record.state import RunState, format_duration, memory_reading
 from engine.units import GIB, gib
+from tui.shared.footer import KeysFooter
 from tui.monitor.charts import LineChart, Series, smooth
 from tui.monitor.progress import ProgressLine, run_progress
 from tui.monitor.sources import AttachedRun, InProcessRun, RunSource
@@ -50,6 +51,7 @@ class MonitorScreen(Screen[None]):
         Binding("t", "try_prompt", "Try", id="try", tooltip="Generate from base and fine-tuned models"),
         Binding("m", "merge", "Merge", id="merge", tooltip="Merge the adapter into full weights"),
         Binding("g", "export_gguf", "GGUF", id="gguf", tooltip="Export a q8_0 GGUF with an Ollama Modelfile, checked"),
+        Binding("v", "eval_view", "Eval", id="eval", tooltip="Base against fine-tuned on the held-out rows, worst rows"),
         Binding("w", "back_to_wizard", "Wizard", id="wizard", tooltip="Back to the wizard (with the fix applied)"),
         Binding("r", "resume", "Resume", id="resume", tooltip="Resume a stopped or died run from its last checkpoint"),
         Binding("q", "quit_monitor", "Quit", id="quit_monitor"),
@@ -95,7 +97,7 @@ class MonitorScreen(Screen[None]):
                 yield memory
             yield Static("", id="stats")
             yield RichLog(id="log", max_lines=500, wrap=True, markup=False)
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
@@ -288,6 +290,14 @@ class MonitorScreen(Screen[None]):
 
         self.app.push_screen(TryPromptScreen(self.source.run_dir))
 
+    def action_eval_view(self) -> None:
+        if not self.has_final_model:
+            self.notify("Evaluate once the run has finished and saved final/.")
+            return
+        from tui.monitor.eval_view import EvalScreen
+
+        self.app.push_screen(EvalScreen(self.source.run_dir))
+
     def action_merge(self) -> None:
         if not self.has_final_model:
             self.notify("Merge once the run has finished and saved final/.")
@@ -380,7 +390,7 @@ class MonitorScreen(Screen[None]):
 
 
 _WHILE_TRAINING = frozenset({"stop", "checkpoint", "pause"})
-_NEED_FINAL_MODEL = frozenset({"try_prompt", "merge", "export_gguf"})
+_NEED_FINAL_MODEL = frozenset({"try_prompt", "eval_view", "merge", "export_gguf"})
 _PHASE_STYLE = {"training": "bold green", "done": "bold green", "failed": "bold red", "died": "bold red",
                 "stopped": "bold yellow", "stopping": "bold yellow", "paused": "bold yellow"}
 

@@ -14,12 +14,13 @@ from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.widgets import ContentSwitcher, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine.config.presets import new_run_config
 from engine.config.run_config import RunConfig
 from engine.machine.hardware import HardwareReport, hardware_report
+from tui.shared.footer import KeysFooter
 from tui.wizard.commands import WizardCommands
 from tui.wizard.job_processes import JOBS, Cancelled, JobProcesses
 from tui.wizard.messages import (
@@ -106,7 +107,7 @@ class WizardApp(App[int]):
                 # Only the first step before the first paint; the others are mounted right after it.
                 yield step_class(self.first_step)(self.state, id=self.first_step)
             yield Static("", id="status-line")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         from tui.hangup import exit_on_hangup

@@ -1,4 +1,4 @@
-"""llama.cpp's HF → GGUF converter (vendored in llama_cpp/) and its quantiser: where they are and how they run."""
+"""llama.cpp's HF → GGUF converter (vendored in third_party/llama_cpp/) and its quantiser: where they are and how they run."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Callable
 
 from engine.errors import UserError
+from third_party import LLAMA_CPP_DIR
 
-VENDORED_DIR = Path(__file__).parent / "llama_cpp"
+VENDORED_DIR = LLAMA_CPP_DIR
 LLAMA_CPP_COMMIT = "0c1e57098"
-"""The llama.cpp commit the vendored converter comes from (see llama_cpp/SOURCE.md)."""
+"""The llama.cpp commit the vendored converter comes from (see third_party/llama_cpp/SOURCE.md)."""
 
 CONVERTER_QUANTS = ("f16", "bf16", "q8_0")
 """Types convert_hf_to_gguf.py writes itself, in Python: no compiler needed."""
@@ -25,11 +26,14 @@ K_QUANTS = ("q4_k_m",)
 
 QUANTS = CONVERTER_QUANTS + K_QUANTS
 
-QUANTISER_HELP = ("install llama.cpp's `llama-quantize` and put it on PATH (it comes with llama.cpp's release builds, "
-                  "`brew install llama.cpp`, or `cmake -B build && cmake --build build --target llama-quantize` in a "
-                  "llama.cpp checkout), or set LLAMA_CPP_DIR to a llama.cpp checkout you built; "
-                  "or export --quant q8_0, which needs no compiler")
+QUANTISER_HELP = ("get llama.cpp's `llama-quantize` and put it on PATH: llama.cpp's prebuilt release "
+                  "(https://github.com/ggml-org/llama.cpp/releases, llama-bNNNN-bin-ubuntu-x64.tar.gz on Linux x86-64: "
+                  "built on Ubuntu 22.04, it runs on glibc 2.35 or newer, Debian 12 included), "
+                  "`conda install -c conda-forge llama.cpp` or `brew install llama.cpp`; or build it with "
+                  "`cmake -B build && cmake --build build --target llama-quantize` in a llama.cpp checkout and set "
+                  "LLAMA_CPP_DIR to that checkout; or export --quant q8_0, which needs no compiler")
 
+_FALLBACK_LINE = re.compile(r"falling back to|required fallback quantization")
 _TENSOR_LINE = re.compile(r"^INFO:hf-to-gguf:(\S+?),\s+torch\.\w+ --> (\w+), shape")
 
 
@@ -72,15 +76,27 @@ def convert(model_dir: Path, outfile: Path, outtype: str, name: str, progress: C
         raise UserError(f"llama.cpp's converter failed on {model_dir}:\n  " + "\n  ".join(_failure_lines(lines)))
 
 
-def quantise(source: Path, outfile: Path, quant: str, progress: Callable[[str], None]) -> None:
-    """Run llama-quantize from a 16-bit GGUF into `quant` (a K-quant); UserError when there is no quantiser."""
+def quantise(source: Path, outfile: Path, quant: str, progress: Callable[[str], None]) -> list[str]:
+    """Run llama-quantize from a 16-bit GGUF into `quant` (a K-quant); its fallback warnings, each passed to progress.
+
+    A K-quant packs rows in blocks of 256: llama-quantize writes a tensor whose rows are not a multiple of that in
+    another type (q4_K → q5_0) and says so only in a warning, so the warnings are what tells the file's real types.
+    """
     tool = find_quantiser()
     if tool is None:
         raise UserError(f"--quant {quant} needs llama.cpp's C quantiser, which this machine does not have: {QUANTISER_HELP}.")
     progress(f"quantising to {quant} with {tool}…")
-    lines, code = _stream([tool, str(source), str(outfile), quant.upper()], os.environ.copy(), lambda line: None)
+    warnings: list[str] = []
+
+    def on_line(line: str) -> None:
+        if _FALLBACK_LINE.search(line):
+            warnings.append(" ".join(line.split()))
+            progress(f"  llama-quantize: {warnings[-1]}")
+
+    lines, code = _stream([tool, str(source), str(outfile), quant.upper()], os.environ.copy(), on_line)
     if code != 0 or not outfile.is_file():
         raise UserError(f"{tool} failed:\n  " + "\n  ".join(lines[-8:]))
+    return warnings
 
 
 def _package_root() -> str:

@@ -13,6 +13,7 @@ from typing import Callable
 
 from engine.errors import UserError
 from engine.outputs.gguf.converter import K_QUANTS, QUANTS, convert, quantise
+from engine.outputs.gguf.modelfile import CHAT_FORMATS, RunUsage, modelfile_text, readme_text, training_format
 from engine.outputs.gguf.preflight import export_source, preflight
 
 CHECK_PROMPT = "What is the capital of France?"
@@ -49,27 +50,28 @@ def export_gguf(run_dir: str, quant: str = "q8_0", output: str | None = None,
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise UserError(f"{target} exists and is not empty; choose another --output.")
     preflight(source, target, quant)
+    gguf_name = f"model-{quant}.gguf"
+    beside = files_beside(source, gguf_name)  # before minutes of converting: a Modelfile Ollama cannot read refuses now
     for note in source.notes:
         progress(note)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    staging = _staging_folder(target)
     started = time.monotonic()
     from engine.outputs.gguf.readback import read_summary
 
     try:
-        gguf_name = f"model-{quant}.gguf"
         weights = _weights_to_convert(source, staging, progress)
         progress(f"converting {weights} with llama.cpp's convert_hf_to_gguf.py to {quant}…")
+        warnings: list[str] = []
         if quant in K_QUANTS:
             convert(weights, staging / "model-f16.gguf", "f16", ollama_name(source.run_dir), progress)
-            quantise(staging / "model-f16.gguf", staging / gguf_name, quant, progress)
+            warnings = quantise(staging / "model-f16.gguf", staging / gguf_name, quant, progress)
             (staging / "model-f16.gguf").unlink()
         else:
             convert(weights, staging / gguf_name, quant, ollama_name(source.run_dir), progress)
         if weights != source.final:
             shutil.rmtree(weights)
-        notes = _write_beside(source, staging, gguf_name, quant)
-        summary = read_summary(staging / gguf_name).lines()  # a file that does not read back is never put in place
+        summary = read_summary(staging / gguf_name)  # a file that does not read back is never put in place
+        beside.write(staging, quant, summary.lines(), warnings)
         staging.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary folder
         if target.exists():
             target.rmdir()
@@ -78,7 +80,7 @@ def export_gguf(run_dir: str, quant: str = "q8_0", output: str | None = None,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return GgufExport(source.run_dir, target, target / gguf_name, ollama_name(source.run_dir), time.monotonic() - started,
-                      summary, notes)
+                      summary.lines() + warnings[-1:], beside.notes)
 
 
 def ollama_name(run_dir: Path) -> str:
@@ -104,16 +106,47 @@ def _weights_to_convert(source, staging: Path, progress: Callable[[str], None]) 
                               dtype=source.trained_dtype))
 
 
-def _write_beside(source, folder: Path, gguf_name: str, quant: str) -> list[str]:
-    """The Modelfile and README.md beside the GGUF; returns notes on the template and system prompt."""
+def _staging_folder(target: Path) -> Path:
+    """A private folder beside target to write into; UserError when target's folder cannot be made or written."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.partial-"))
+    except OSError as exc:
+        raise UserError(f"--output {target}: cannot write there ({exc.strerror or exc}); choose a folder you can "
+                        "write to.") from None
+
+
+@dataclass
+class FilesBeside:
+    """The Modelfile, the run's prompt format for the README, and notes: made before converting, written after."""
+
+    name: str
+    gguf_name: str
+    run_dir: str
+    modelfile: str
+    usage: RunUsage
+    notes: list[str]
+
+    def write(self, folder: Path, quant: str, contents: list[str], warnings: list[str]) -> None:
+        """Modelfile and README.md into folder, the README with the tensor types the file really holds."""
+        (folder / "Modelfile").write_text(self.modelfile, encoding="utf-8")
+        (folder / "README.md").write_text(readme_text(self.name, self.gguf_name, quant, self.run_dir, self.usage,
+                                                      contents, warnings), encoding="utf-8")
+
+
+def files_beside(source, gguf_name: str) -> FilesBeside:
+    """The Modelfile text, the prompt format and notes on the template and system prompt; UserError when Ollama cannot read one."""
     from transformers import AutoTokenizer
 
-    from engine.outputs.gguf.modelfile import modelfile_text, readme_text, training_format
+    from engine.outputs.generate import run_prompt
     from engine.outputs.gguf.system_prompt import shared_system_prompt
     from engine.record.rundir import run_config
 
-    layout, note = training_format(AutoTokenizer.from_pretrained(source.final), source.fmt, source.template)
+    tokenizer = AutoTokenizer.from_pretrained(source.final)
+    layout, note = training_format(tokenizer, source.fmt, source.template)
     system = shared_system_prompt(run_config(source.run_dir))
-    (folder / "Modelfile").write_text(modelfile_text(gguf_name, layout, system), encoding="utf-8")
-    (folder / "README.md").write_text(readme_text(ollama_name(source.run_dir), gguf_name, quant, str(source.run_dir)), encoding="utf-8")
-    return [note] + ([f"system prompt of every training row written as SYSTEM: {system[:60]!r}"] if system else [])
+    usage = RunUsage(source.fmt in CHAT_FORMATS, source.fmt, source.template,
+                     run_prompt(tokenizer, source.fmt, source.template, CHECK_PROMPT))
+    notes = [note] + ([f"system prompt of every training row written as SYSTEM: {system[:60]!r}"] if system else [])
+    return FilesBeside(ollama_name(source.run_dir), gguf_name, str(source.run_dir), modelfile_text(gguf_name, layout, system),
+                       usage, notes)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import shlex
+from dataclasses import dataclass
 from typing import Any
 
+from engine.outputs.gguf.ollama_modelfile import modelfile_line
 from engine.outputs.gguf.ollama_template import (
     ChatFormat,
     alpaca_format,
@@ -11,6 +15,26 @@ from engine.outputs.gguf.ollama_template import (
     chat_template_renderer,
     renders_like,
 )
+
+
+CHAT_FORMATS = ("chat", "sharegpt")
+"""Data formats trained through the tokenizer's chat template (the one the GGUF stores)."""
+
+
+@dataclass
+class RunUsage:
+    """How the run's prompts look: through the chat template, or as raw text in its own format."""
+
+    chat: bool
+    fmt: str
+    template: str
+    example: str
+    """The check prompt exactly as the run trained on such prompts (the text before the answer)."""
+
+    @property
+    def described(self) -> str:
+        """The format in words."""
+        return f"the {self.template} prompt format" if self.fmt == "alpaca" else f"raw {self.fmt} rows"
 
 
 def training_format(tokenizer: Any, fmt: str, template: str) -> tuple[ChatFormat | None, str]:
@@ -24,7 +48,7 @@ def training_format(tokenizer: Any, fmt: str, template: str) -> tuple[ChatFormat
         layout, note = _checked(layout, lambda messages: alpaca_prompt(_alpaca_row(messages), pattern_name),
                                 f"the {pattern_name} template the run trained with")
         return layout, (note + "; the chat template stored in the GGUF is the tokenizer's, not this format: "
-                        "with llama-cli, give the prompt in the format yourself (no -cnv)")
+                        "llama.cpp gets the prompt in this format as raw text (README.md beside the GGUF: llama-completion -no-cnv)")
     if fmt in ("chat", "sharegpt") or (fmt == "prompt-completion" and tokenizer.chat_template):
         layout = chat_template_format(tokenizer)
         if layout is None:
@@ -35,24 +59,48 @@ def training_format(tokenizer: Any, fmt: str, template: str) -> tuple[ChatFormat
 
 
 def modelfile_text(gguf_name: str, layout: ChatFormat | None, system: str | None) -> str:
-    """An Ollama Modelfile: the GGUF beside it, the template, its stop tokens and the training data's system prompt."""
+    """An Ollama Modelfile: the GGUF beside it, the template, its stop tokens and the training data's system prompt, each read back exactly by Ollama; UserError when one cannot be."""
     lines = [f"FROM ./{gguf_name}", ""]
     if layout is not None:
-        lines += [_block("TEMPLATE", layout.template()), ""]
-        lines += [f'PARAMETER stop "{_quoted(stop)}"' for stop in layout.stops]
+        lines += [modelfile_line("TEMPLATE", layout.template(), "the prompt template"), ""]
+        lines += [modelfile_line("PARAMETER stop", stop, f"the stop string {stop!r}") for stop in layout.stops]
         lines.append("")
     if system:
-        lines += [_block("SYSTEM", system), ""]
+        lines += [modelfile_line("SYSTEM", system, "the system prompt every training row shares"), ""]
     return "\n".join(lines)
 
 
-def readme_text(name: str, gguf_name: str, quant: str, run_dir: str) -> str:
-    """How to run the export in Ollama, llama.cpp and LM Studio."""
-    return (f"# {name}: {quant} GGUF of the fine-tuned model in {run_dir}\n\n"
-            f"- Ollama: `ollama create {name} -f Modelfile`, then `ollama run {name}`\n"
-            f"- llama.cpp: `llama-cli -m {gguf_name} -cnv` (chat), or `llama-server -m {gguf_name}` (OpenAI-style API)\n"
-            f"- LM Studio: `lms import {gguf_name}`, or copy it into LM Studio's models folder "
-            "(~/.lmstudio/models/PUBLISHER/MODEL/)\n")
+def readme_text(name: str, gguf_name: str, quant: str, run_dir: str, usage: RunUsage, contents: list[str],
+                warnings: list[str]) -> str:
+    """How to run the export in Ollama, llama.cpp and LM Studio in the prompt format it trained on, and what the file holds."""
+    lines = [f"# {name}: {quant} GGUF of the fine-tuned model in {run_dir}", "",
+             f"- Ollama: `ollama create {name} -f Modelfile`, then `ollama run {name}` (the Modelfile's template is the "
+             "run's prompt format)"]
+    if usage.chat:
+        lines += [f"- llama.cpp: `llama-cli -m {gguf_name}` (chat, with the chat template stored in the GGUF, which the "
+                  f"run trained with), or `llama-server -m {gguf_name}` (OpenAI-style API: /v1/chat/completions)",
+                  f"- LM Studio: `lms import {gguf_name}`, or copy it into LM Studio's models folder "
+                  "(~/.lmstudio/models/PUBLISHER/MODEL/)"]
+    else:
+        escaped = usage.example.replace("\\", "\\\\").replace("\n", "\\n")  # llama.cpp turns -p's \n into a line break
+        body = json.dumps({"prompt": usage.example, "n_predict": 128}, ensure_ascii=False)
+        lines += [f"- llama.cpp: the run trained on {usage.described}, not on a chat template: give the prompt as "
+                  "that text, never through the chat template stored in the GGUF (llama-cli, llama-server's "
+                  "/v1/chat/completions and LM Studio's chat apply it). For example:",
+                  "", "  ```bash",
+                  f"  llama-completion -m {gguf_name} -no-cnv -n 128 -p {shlex.quote(escaped)}",
+                  f"  llama-server -m {gguf_name}   # then, its raw /completion endpoint:",
+                  f"  curl http://localhost:8080/completion -d {shlex.quote(body)}", "  ```", "",
+                  "  (llama.cpp builds from before `llama-completion` existed: `llama-cli` with the same options.) "
+                  "The exact prompt text, which the answer follows:", "", "  ```", *[f"  {line}" for line in
+                  usage.example.split("\n")], "  ```",
+                  f"- LM Studio: `lms import {gguf_name}`; set its prompt template to the text above, or use its "
+                  "raw completion mode"]
+    lines += ["", "## What the file holds", "", *[f"- {line}" for line in contents]]
+    if warnings:
+        lines += ["", f"llama-quantize wrote some tensors in another type than {quant} (rows whose length is not a multiple "
+                  "of the K-quant block of 256):", "", *[f"- {line}" for line in warnings]]
+    return "\n".join(lines) + "\n"
 
 
 def _checked(layout: ChatFormat, reference, what: str) -> tuple[ChatFormat | None, str]:
@@ -67,12 +115,3 @@ def _alpaca_row(messages: list[dict]) -> dict:
     turns = [m["content"] for m in messages if m["role"] != "system"]
     history = [[turns[i], turns[i + 1]] for i in range(0, len(turns) - 1, 2)]
     return {"instruction": turns[-1], "input": "", "system": system, "history": history}
-
-
-def _block(command: str, text: str) -> str:
-    """The command with its text in a triple-quoted block, or as one quoted line when the text holds triple quotes."""
-    return f'{command} """{text}"""' if '"""' not in text else f'{command} "{_quoted(text)}"'
-
-
-def _quoted(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

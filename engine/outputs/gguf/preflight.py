@@ -60,7 +60,8 @@ def export_source(run_dir: str | Path) -> ExportSource:
     data = record.get("data") or {}
     return ExportSource(root, final, is_adapter, weights_dir, _read_config(weights_dir),
                         str((record.get("precision") or {}).get("dtype") or "float32"),
-                        str(data.get("format") or config.dataset.format), str(data.get("template") or config.dataset.template),
+                        str(data.get("format") or config.dataset.format).split(" + ")[0],  # a mixture: its first source's
+                        str(data.get("template") or config.dataset.template).split(" + ")[0],
                         config.quantization)
 
 

@@ -14,10 +14,10 @@ if TYPE_CHECKING:
 def shared_system_prompt(config: "RunConfig") -> str | None:
     """The one system text every training row starts with (alpaca `system` column or chat system turn), else None."""
     from engine.data.formats import resolve_format, resolve_template, to_training_row
-    from engine.data.prepare import read_checked
+    from engine.data.sources import read_checked
 
     section = config.dataset
-    if not Path(section.path).expanduser().is_file():
+    if section.is_mixture or not Path(section.path).expanduser().is_file():  # a mixture's rows have no one system prompt
         return None  # a Hub dataset (never fetched for this) or data moved since training: no SYSTEM line
     try:
         table = read_checked(section.path, section, f"dataset {section.path}", [])

@@ -57,6 +57,9 @@ class StartStep(Step):
         runs = find_runs(self.state.runs_root)
         if runs:
             options.add_option(None)
+        if len(runs) > 1:
+            options.add_option(Option(Text.assemble(("Compare runs", "bold"), "  side by side: settings, losses, scores, curves"),
+                                      id="compare"))
         for run in runs:
             loss = f"loss {run.final_loss:.3f}" if run.final_loss is not None else "no loss yet"
             options.add_option(Option(Text.assemble(("run ", "dim"), (run.name, "bold"), f"  {run.status}, {loss}, {run.date}  ",
@@ -82,6 +85,10 @@ class StartStep(Step):
             self._load_preset(choice.split(":", 1)[1])
         elif choice.startswith("run:"):
             self.post_message(RunOpened(choice.split(":", 1)[1]))
+        elif choice == "compare":
+            from tui.monitor.runs_view import RunsScreen
+
+            self.app.push_screen(RunsScreen(self.state.runs_root))
 
     def _load_preset(self, path: str) -> None:
         from engine.config.presets import load_preset

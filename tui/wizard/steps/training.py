@@ -9,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.validation import ValidationResult, Validator
+from textual.widget import Widget
 from textual.widgets import Collapsible, Input, Label, Select, Static
 
 from engine.config.resolve import planned_steps
@@ -31,6 +32,26 @@ GROUPS = {
     "What the model learns": ["assistant_only_loss", "completion_only_loss"],
     "Logging and reporting": ["logging_steps", "report_to", "output_dir", "seed"],
 }
+
+
+class FieldGroup(Collapsible, inherit_css=False):
+    """A group of fields that opens and closes, styled the same whether or not the focus is inside it.
+
+    Collapsible's own CSS tints it while it holds the focus: every Tab between fields then restyles the
+    whole group (dozens of widgets), the most of what a key cost on this step.
+    """
+
+    DEFAULT_CSS = """
+    FieldGroup {
+        width: 1fr;
+        height: auto;
+        background: $surface;
+        border-top: hkey $background;
+        padding-left: 1;
+        &.-collapsed > Contents { display: none; }
+        &:ansi { border-top: hkey ansi_blue; background: $panel; }
+    }
+    """
 
 
 def parse_value(text: str) -> Any:
@@ -78,36 +99,42 @@ class TrainingStep(Step):
         super().__init__(state, id=id)
         self.invalid: dict[str, str] = {}
         """Fields whose text does not parse, with the message."""
+        self.errors_shown: dict[str, str | None] = {}
+        """The error each field's note shows now (None: its help)."""
 
     def compose(self) -> ComposeResult:
         yield Label("Training settings (empty = SFTConfig's default, shown greyed)", classes="title")
         yield Static("", id="batch-summary")
         yield Vertical(id="training-fields")
 
-    def _groups(self) -> list[Collapsible]:
+    def _groups(self) -> list[FieldGroup]:
         """The field widgets, built on first show so the wizard's first screen stays fast."""
         specs = schema()["training"]
-        groups = [Collapsible(*[self._field(specs[name]) for name in names], title=group, collapsed=False)
+        groups = [FieldGroup(*[widget for name in names for widget in self._field(specs[name])], title=group,
+                             collapsed=False)
                   for group, names in GROUPS.items()]
         others = sorted(n for n in specs if not any(n in names for names in GROUPS.values()))
-        groups.append(Collapsible(
+        groups.append(FieldGroup(
             Horizontal(Select([(n, n) for n in others], compact=True, id="advanced-key", prompt="field"),
                        Input(compact=True, id="advanced-value", placeholder="value (YAML), Enter sets it"), classes="row"),
             Static("", id="advanced-help", classes="help"),
             title="Advanced: any other SFTConfig field", collapsed=True))
         return groups
 
-    def _field(self, spec: FieldSpec) -> Vertical:
+    def _field(self, spec: FieldSpec) -> list[Widget]:
+        """A field as two lines: its name and control, then its help (or what is wrong with its value)."""
         if spec.choices:
             control = Select([(c, c) for c in spec.choices], compact=True, id=f"in-{spec.name}", prompt=f"default: {spec.default}")
         else:
             control = Input(compact=True, id=f"in-{spec.name}", placeholder=f"default: {_text(spec.default) or 'none'}",
                             validators=[FieldValidator(spec)], valid_empty=True)
-        return Vertical(
-            Horizontal(Label(spec.name, classes="field-name"), control, classes="field-row"),
-            Static(Text(_first_sentence(spec.help), style="dim"), classes="help"),
-            Static("", id=f"err-{spec.name}", classes="field-error"),
-            classes="field", id=f"field-{spec.name}")
+        # No wrapper per field: the step has a few hundred widgets, and each one costs every key press.
+        return [Horizontal(Label(spec.name, classes="field-name"), control, classes="field-row"),
+                Static(self._help(spec.name), id=f"note-{spec.name}", classes="help")]
+
+    @staticmethod
+    def _help(name: str) -> Text:
+        return Text(_first_sentence(schema()["training"][name].help), style="dim")
 
     @property
     def built(self) -> bool:
@@ -121,7 +148,7 @@ class TrainingStep(Step):
         super().load(config)
 
     async def _build_then_load(self, config) -> None:
-        if not self.query("#field-num_train_epochs"):
+        if not self.query("#in-num_train_epochs"):
             # Awaiting the mount waits for every nested child too: each widget composes and mounts its own first.
             await self.query_one("#training-fields").mount_all(self._groups())
         super().load(config)
@@ -152,19 +179,19 @@ class TrainingStep(Step):
         self.show_problems(self._quick_problems())
         self.edited("training")
 
-    @on(Input.Changed, ".field Input")
+    @on(Input.Changed, ".field-row Input")
     def input_changed(self, event: Input.Changed) -> None:
         if not self.taking_edits:
             return
         name = (event.input.id or "").removeprefix("in-")
         if event.validation_result is not None and not event.validation_result.is_valid:
             self.invalid[name] = event.validation_result.failure_descriptions[0]
-            self._show_error(name, self.invalid[name])
+            self._show_note(name, self.invalid[name])
             return
         self.invalid.pop(name, None)
         self._set(name, parse_value(event.value))
 
-    @on(Select.Changed, ".field Select")
+    @on(Select.Changed, ".field-row Select")
     def select_changed(self, event: Select.Changed) -> None:
         if not self.taking_edits:
             return
@@ -199,23 +226,24 @@ class TrainingStep(Step):
         return problems
 
     def show_problems(self, problems: list[Problem]) -> None:
-        """Put each engine problem under the training fields it concerns."""
+        """Put each engine problem under the training fields it concerns, in place of the field's help."""
         if not self.built:
             return
-        for error in self.query(".field-error"):
-            error.display = False
+        wrong: dict[str, str] = {}
         for problem in problems:
             for name in problem.fields:
                 if name.startswith("training."):
-                    self._show_error(name.removeprefix("training."), problem.text)
-        for name, message in self.invalid.items():  # text that never reached the config
-            self._show_error(name, message)
+                    wrong.setdefault(name.removeprefix("training."), problem.text)
+        wrong.update(self.invalid)  # text that never reached the config
+        for names in GROUPS.values():
+            for name in names:
+                self._show_note(name, wrong.get(name))
 
-    def _show_error(self, name: str, message: str) -> None:
-        targets = self.query(f"#err-{name}")
-        if targets:
-            targets.first().update(Text(message, style="red"))
-            targets.first().display = True
+    def _show_note(self, name: str, error: str | None) -> None:
+        """The field's line under it: what is wrong with its value, else its help."""
+        if self.errors_shown.get(name) != error:
+            self.errors_shown[name] = error
+            self.query_one(f"#note-{name}", Static).update(Text(error, style="red") if error else self._help(name))
 
     def _summary(self) -> None:
         value = self.config.training_value
