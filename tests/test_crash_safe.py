@@ -12,6 +12,7 @@ import sys
 import pytest
 from checkpoint_files import cut_short, whole_checkpoint
 from conftest import REPO, run_cli, run_command
+from fault_points import KILL_DURING_SAVE, died_after
 
 from engine.record.events import read_events
 from engine.record.rundir import checkpoint_to_resume, latest_checkpoint
@@ -19,19 +20,6 @@ from engine.record.rundir import checkpoint_to_resume, latest_checkpoint
 STEPS = ["--set", "training.max_steps=8", "--set", "training.save_strategy=steps", "--set", "training.save_steps=2",
          "--set", "training.logging_steps=1", "--set", "training.eval_strategy=no",
          "--set", "training.save_total_limit=null"]
-
-KILL_DURING_SAVE = """
-import os, signal, sys
-from transformers import Trainer
-save = Trainer._save_optimizer_and_scheduler
-def dying(self, output_dir):  # the model is written, the optimizer state not yet: kill -9 now
-    if self.state.global_step == int(sys.argv[1]):
-        os.kill(os.getpid(), signal.SIGKILL)
-    return save(self, output_dir)
-Trainer._save_optimizer_and_scheduler = dying
-from engine.cli.main import main
-sys.exit(main(sys.argv[2:]))
-"""
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +36,7 @@ def _final_loss(run_dir):
 
 def _died_after(uninterrupted, tmp_path, step):
     """A copy of the reference run as if its process died after step `step`'s checkpoint."""
-    run_dir = tmp_path / "died"
-    shutil.copytree(uninterrupted, run_dir)
-    shutil.rmtree(run_dir / "final")
-    for later in run_dir.glob("checkpoint-*"):
-        if int(later.name.split("-")[1]) > step:
-            shutil.rmtree(later)
-    events = [e for e in read_events(run_dir) if e["event"] != "end" and e.get("step", 0) <= step]
-    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    return run_dir
+    return died_after(uninterrupted, tmp_path / "died", step)
 
 
 @pytest.mark.slow

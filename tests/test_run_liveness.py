@@ -242,8 +242,8 @@ def test_a_killed_run_is_known_as_dead_and_resumes(tmp_path):
     assert stop.returncode == 2 and "died" in stop.stderr
     assert read_status(run_dir) == "died" and not AttachedRun(str(run_dir)).controllable
 
-    resumed = run_cli("train", "demo", "--headless", "--output-dir", str(run_dir), "--resume", "--set",
-                      f"training.max_steps={checkpoint_step + 2}", "--set", "training.save_strategy=no", timeout=120)
+    resumed = run_cli("train", "demo", "--headless", "--output-dir", str(run_dir), "--resume", "--allow-changes",
+                      "--set", f"training.max_steps={checkpoint_step + 2}", "--set", "training.save_strategy=no", timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert read_status(run_dir) == "completed"
     assert read_events(run_dir)[-1]["global_step"] == checkpoint_step + 2

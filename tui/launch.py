@@ -12,6 +12,7 @@ import time
 from engine.errors import EXIT_OK, EXIT_USER_ERROR, UserError
 from tui.hangup import HUNG_UP
 from tui.monitor.sources import InProcessRun
+from tui.stop_signals import install_app_stop_signals
 from tui.wizard.job_processes import JOBS
 
 HANGUP_GRACE_SECONDS = 1.0
@@ -24,7 +25,7 @@ def _ignore_hangup() -> None:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
-def _leave_terminal(log_path: str | None, source) -> None:
+def _leave_terminal(log_path: str | None) -> None:
     """Stop using the terminal: output goes to a log file (or nowhere), SIGHUP is ignored again.
 
     Needed after the app exits with training still running (detach, or a dropped terminal):
@@ -35,9 +36,6 @@ def _leave_terminal(log_path: str | None, source) -> None:
     for name in ("SIGCONT", "SIGTSTP", "SIGWINCH"):  # Textual's terminal handlers outlive its app
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
-    from engine.run.control import install_stop_signals
-
-    install_stop_signals(source.control)  # SIGTERM/SIGINT still stop gracefully, with a checkpoint
     try:
         target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if log_path else None
     except OSError:
@@ -54,9 +52,10 @@ def _run_app(app) -> int:
     SIGHUP (the terminal or SSH connection went away) closes the UI only: the app installs a
     handler that exits it (see tui.hangup), and training goes on to the end in this process.
     Then nothing else may keep the process: not the analysis workers, not Textual's threads
-    blocked on the dead terminal.
+    blocked on the dead terminal. SIGINT and SIGTERM stop a run training here as headless, then close the app.
     """
     _ignore_hangup()
+    install_app_stop_signals(app)
     threading.Thread(target=_end_after_hangup, name="hangup-watchdog", daemon=True).start()
     try:
         code = app.run()
@@ -82,7 +81,7 @@ def _wait_for_training(code: int) -> int:
                   file=sys.stderr, flush=True)
         except OSError:
             pass
-        _leave_terminal(log_path, source)
+        _leave_terminal(log_path)  # SIGTERM/SIGINT still stop it as before (tui.stop_signals)
         source.thread.join()
     return source.result.exit_code if source.result is not None else code
 
@@ -146,4 +145,4 @@ def launch_monitor(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return _run_app(MonitorApp.train(config, args.output_dir, args.resume))
+    return _run_app(MonitorApp.train(config, args.output_dir, args.resume, args.allow_changes))

@@ -15,6 +15,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--output-dir", help="run directory (default: training.output_dir)")
     train.add_argument("--resume", nargs="?", const="latest", default=None, metavar="CHECKPOINT",
                        help="continue from the latest checkpoint of the run directory, or from CHECKPOINT")
+    train.add_argument("--allow-changes", action="store_true",
+                       help="with --resume: train on although settings that shape training (data, learning rate and "
+                            "schedule, batch, accumulation, seed, LoRA shape) differ from run.yaml; each is recorded")
     train.add_argument("--headless", action="store_true", help="print one line per log step even on a terminal")
     ranks = train.add_mutually_exclusive_group()
     ranks.add_argument("--processes", type=int, metavar="N",
@@ -33,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     config = load(args)
     set_process_count(config, args.gpus, args.processes)
     control = RunControl()
-    install_stop_signals(control)
-    result = train_or_launch(RunRequest(config, args.output_dir, args.resume, [LinePrinter()], control))
+    install_stop_signals(control.request_stop)
+    result = train_or_launch(RunRequest(config, args.output_dir, args.resume, [LinePrinter()], control,
+                                          allow_changes=args.allow_changes))
     if result.exit_code not in (EXIT_OK, EXIT_STOPPED):
         print(f"sft-wizard: run failed: {result.message}", file=sys.stderr)
     return result.exit_code

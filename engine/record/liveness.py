@@ -81,8 +81,14 @@ class RunLock:
             raise UserError(f"{self.path.parent} is being trained by another process (pid {holder.get('pid')} on "
                             f"{holder.get('host')}); watch it with `sft-wizard attach {self.path.parent}`.") from None
         self._fd = fd
-        os.ftruncate(fd, 0)
-        self._write()
+        try:
+            os.ftruncate(fd, 0)
+            self._write()
+        except OSError:  # a full disk: no empty run.lock is left behind
+            self._fd = None
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+            raise
         _held[self.path.parent.resolve()] = self
         self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
         self._thread.start()

@@ -164,6 +164,23 @@ class ModelCardCallback(TrainerCallback):
             write_model_card(self.run_dir, self.card)
 
 
+class ResumedLearningRate(TrainerCallback):
+    """On resume, the rate the config asks for: the Trainer loads the scheduler's base rates from the checkpoint,
+    so a changed (and allowed) training.learning_rate would silently be ignored."""
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                       optimizer: Any = None, lr_scheduler: Any = None, **kwargs: Any) -> None:
+        base_rates = getattr(lr_scheduler, "base_lrs", None)
+        if optimizer is None or not base_rates or all(rate == args.learning_rate for rate in base_rates):
+            return
+        new = args.learning_rate
+        for group, old in zip(optimizer.param_groups, base_rates):  # the schedule's factor kept, the base replaced
+            group["lr"] = group["lr"] * new / old if old else new
+            group["initial_lr"] = new
+        lr_scheduler.base_lrs = [new] * len(base_rates)
+        lr_scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]  # what get_last_lr() reports
+
+
 def _diverged(logs: dict) -> str | None:
     """What went non-finite in a train log: the loss, or the gradient norm (the Trainer's logging_nan_inf_filter
     hides a NaN loss behind the running average, while the NaN gradients it leaves reach every rank)."""

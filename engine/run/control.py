@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from engine.atomic import write_text_atomic
 from engine.errors import UserError
@@ -43,7 +43,7 @@ def send_to_live_run(run_dir: str | Path, action: str) -> Liveness:
                         f"`sft-wizard train PRESET --output-dir {run_dir} --resume`.")
     if status != "running":
         raise UserError(f"the run in {run_dir} is not alive ({status}); nothing to {action}.")
-    send_request(folder, action)
+    send_request(folder, action, f"stopped by `sft-wizard {action}`" if action == "stop" else None)
     return life
 
 
@@ -92,20 +92,25 @@ class RunControl:
         return self.paused.is_set()
 
 
-def install_stop_signals(control: Any) -> None:
-    """SIGINT/SIGTERM stop gracefully (a second SIGINT aborts); SIGHUP is ignored so runs outlive SSH."""
+def install_stop_signals(stop: Callable[[str], None], abort_on_second_sigint: bool = True) -> None:
+    """The one stop path: SIGINT and SIGTERM call stop(reason), and the run ends after its step with a checkpoint.
 
-    def stop(signum: int, _frame: Any) -> None:
+    SIGHUP is ignored so a run outlives its terminal. Where training runs in the main thread (headless, a rank),
+    a second SIGINT aborts without saving; under the app the handler stays, as a second request changes nothing.
+    """
+
+    def handler(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
-        control.request_stop(f"stopped by {name}")
+        stop(f"stopped by {name}")
+        then = " (Ctrl-C again to abort without saving)" if abort_on_second_sigint else ""
         try:
-            print(f"\n{name}: stopping after this step and saving a checkpoint (Ctrl-C again to abort without saving)",
-                  file=sys.stderr, flush=True)
-        except OSError:
+            print(f"\n{name}: stopping after this step and saving a checkpoint{then}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
             pass
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if abort_on_second_sigint:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, signal.SIG_IGN)

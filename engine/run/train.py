@@ -25,21 +25,22 @@ from engine.machine.hardware import HardwareReport, hardware_report
 from engine.machine.oom import is_out_of_memory, release_memory
 from engine.machine.precision import PrecisionDecision
 from engine.models.kernels import KernelsDecision
-from engine.record.checkpoints import holds_every_step
+from engine.record.checkpoints import checkpoint_step, holds_every_step
 from engine.record.events import EventWriter, Listener, SilentWriter, read_event_log, read_events
 from engine.record.rundir import (
     ERROR_LOG,
     FINAL_DIR,
     RUN_FILE,
     checkpoint_to_resume,
-    create_run_dir,
     latest_checkpoint,
     recorded,
     resume_point,
     run_dir_of,
     set_aside_incomplete,
 )
+from engine.record.resume_changes import Change, data_fingerprint, record_changes, refusal, resume_changes
 from engine.record.state import RunState
+from engine.run.disk_space import after_disk_full, hold_run_dir, is_disk_full
 from engine.run.multi.world import World, join_ranks, this_world
 from engine.run.trainer import TrainerArguments, build_trainer
 
@@ -70,6 +71,8 @@ class RunRequest:
     """The GPU to train on (CUDA index or UUID); None: the one with the most free memory."""
     on_writer: Callable[[EventWriter], None] | None = None
     """Called with the event writer once it exists (the monitor hooks library log capture there)."""
+    allow_changes: bool = False
+    """Resume even where settings that shape training differ from run.yaml's record (recorded there then)."""
 
 
 @dataclass
@@ -91,6 +94,10 @@ class RunPlan:
     """Whether the model loads with Hub kernels (model.use_kernels), decided once for the run."""
     trained_to: tuple[int, int] | None = None
     """(step, max_steps) when the checkpoint resumed from already holds every step: finish, train no more."""
+    fingerprint: str | None = None
+    """sha256 of the local data files, recorded in run.yaml so that a resume can tell changed data."""
+    changes: list[Change] = field(default_factory=list)
+    """Settings that shape training changed since run.yaml's record, allowed for this resume."""
 
     @property
     def estimate_bytes(self) -> int | None:
@@ -131,13 +138,18 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     owns_run_dir = world.main and not world.launched
     checkpoint = checkpoint_to_resume(run_dir, request.resume) if owns_run_dir else resume_point(run_dir, request.resume)
     events_note = read_event_log(run_dir).note(run_dir) if owns_run_dir else None
+    trained_to = holds_every_step(checkpoint) if checkpoint else None
+    fingerprint = data_fingerprint(config)
+    changes = resume_changes(run_dir, config, fingerprint) if checkpoint and world.main and not trained_to else []
+    if changes and owns_run_dir and not request.allow_changes:
+        raise UserError(refusal(run_dir, changes))
     kernels = decide_model_kernels(config.model)
     tokenizer = load_tokenizer(config.model)
     data = prepare_for_training(config, tokenizer)
     data.warnings += precision_notes + [note for note in (gpu_note, kernels.note, events_note) if note]
     estimate = (recorded(run_dir, "estimate") if checkpoint else None) or _estimate_record(config, hardware, precision)
     return RunPlan(config, run_dir, checkpoint, precision, hardware, tokenizer, data, estimate, arguments, kernels,
-                   holds_every_step(checkpoint) if checkpoint else None)
+                   trained_to, fingerprint, changes)
 
 
 def run_training(request: RunRequest) -> RunResult:
@@ -145,7 +157,6 @@ def run_training(request: RunRequest) -> RunResult:
 
     UserError for anything the user must fix. engine.run.multi.launcher.train_or_launch starts several ranks.
     """
-    from engine.record.liveness import RunLock
     from engine.run.control import RunControl, discard_requests
 
     world = this_world()
@@ -155,8 +166,7 @@ def run_training(request: RunRequest) -> RunResult:
         return _train_in_run_dir(plan, request, control, world)
     if plan.trained_to:
         return finish_trained_run(plan, request)
-    create_run_dir(plan.run_dir)
-    with RunLock(plan.run_dir):  # held until the run ends; the OS drops it if this process dies
+    with hold_run_dir(plan.run_dir):  # run.lock held until the run ends; the OS drops it if this process dies
         discard_requests(plan.run_dir)
         return _train_in_run_dir(plan, request, control, world)
 
@@ -166,12 +176,11 @@ def finish_trained_run(plan: RunPlan, request: RunRequest) -> RunResult:
 
     Training again from there would run a step past max_steps and save over final/; the run ends `completed`.
     """
-    from engine.record.liveness import RunLock
     from engine.run.finish import final_source, write_final
 
     step, max_steps = plan.trained_to or (0, 0)
     final_dir, source = plan.run_dir / FINAL_DIR, final_source(str(plan.checkpoint), plan.config)
-    with RunLock(plan.run_dir):
+    with hold_run_dir(plan.run_dir):
         writer = EventWriter(plan.run_dir, request.listeners)
         try:
             writer.emit("status", phase="warning", message=f"{Path(str(plan.checkpoint)).name} holds all {max_steps} "
@@ -209,17 +218,18 @@ def _train_in_run_dir(plan: RunPlan, request: RunRequest, control: "RunControl",
     writer = EventWriter(plan.run_dir, request.listeners) if world.main else SilentWriter()
     if request.on_writer and world.main:
         request.on_writer(writer)
-    if world.main and not (plan.checkpoint and (plan.run_dir / RUN_FILE).exists()):
-        _write_run_file(plan)  # a resumed run keeps its record; one moved aside (damaged) is written again
     try:
+        if world.main:
+            _write_records(plan, writer)
         return _train(plan, writer, control, world)
     except UserError as exc:
         writer.emit("end", status="failed", final_path=None, message=str(exc))
         raise
     except BaseException as exc:
         log = ERROR_LOG if world.main else f"error-rank-{world.rank}.log"
-        (plan.run_dir / log).write_text(traceback.format_exc(), encoding="utf-8")
-        message = _failure_message(exc)
+        full = world.main and is_disk_full(exc, plan.run_dir)
+        message = after_disk_full(plan.run_dir, exc) if full else _failure_message(exc)
+        (plan.run_dir / log).write_text((f"{message}\n\n" if full else "") + traceback.format_exc(), encoding="utf-8")
         release_memory(exc)
         writer.emit("end", status="failed", final_path=None, message=message)
         if isinstance(exc, KeyboardInterrupt):
@@ -228,6 +238,17 @@ def _train_in_run_dir(plan: RunPlan, request: RunRequest, control: "RunControl",
                          f"{message} (traceback in {plan.run_dir / log})")
     finally:
         writer.close()
+
+
+def _write_records(plan: RunPlan, writer: EventWriter) -> None:
+    """run.yaml for a new run (a resumed run keeps its own; one moved aside, damaged, is written again), and changes allowed on resume."""
+    if not (plan.checkpoint and (plan.run_dir / RUN_FILE).exists()):
+        _write_run_file(plan)
+    if plan.changes:
+        record_changes(plan.run_dir, plan.config, plan.changes, checkpoint_step(str(plan.checkpoint)) or 0,
+                       plan.fingerprint)
+        writer.emit("status", phase="warning", message="resumed with changed settings (recorded in run.yaml): "
+                    + "; ".join(str(change) for change in plan.changes))
 
 
 def _estimate_record(config: RunConfig, hardware: HardwareReport, precision: PrecisionDecision) -> dict | None:
@@ -257,7 +278,8 @@ def _write_run_file(plan: RunPlan) -> None:
         "precision": asdict(plan.precision),
         "kernels": plan.kernels.to_dict(),
         "device": gpu.name if gpu else f"cpu ({plan.hardware.cpu_count} cores)",
-        "data": {"format": data.format, "template": data.template, "train_rows": len(data.trained),
+        "data": {"format": data.format, "template": data.template, "fingerprint": plan.fingerprint,
+                 "train_rows": len(data.trained),
                  "eval_rows": len(data.evaluated) if data.evaluated is not None else 0,
                  "sources": data.source_counts(), "seed": plan.config.dataset.seed, "warnings": data.warnings,
                  "learned": data.notes},
@@ -293,7 +315,7 @@ def _start_fields(plan: RunPlan, world: World) -> dict:
 def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: World) -> RunResult:
     from engine.machine.telemetry import MemorySampler
     from engine.models.loading import load_model
-    from engine.run.callback import EventCallback, ModelCardCallback
+    from engine.run.callback import EventCallback, ModelCardCallback, ResumedLearningRate
     from engine.run.model_card import model_card, write_model_card
 
     on_gpu = plan.hardware.training_gpu is not None
@@ -308,6 +330,8 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
                              world)
     card = model_card(plan.config)
     callbacks = [callback, ModelCardCallback(plan.run_dir, card)] if world.main else [callback]
+    if plan.checkpoint:
+        callbacks.append(ResumedLearningRate())
     writer.emit("status", phase="tokenizing")
     trainer = build_trainer(plan.config, plan.precision, model, plan.tokenizer, plan.data.trained, plan.data.evaluated,
                             str(plan.run_dir), on_gpu=on_gpu, callbacks=callbacks, arguments=plan.arguments)
@@ -321,7 +345,7 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
     writer.emit("status", phase="saving")
     final_dir = plan.run_dir / FINAL_DIR
     trainer.save_model(str(final_dir))  # every rank: saving is collective under FSDP and ZeRO-3
-    stopped = control.stop_requested.is_set()
+    stopped = control.stop_requested.is_set() and trainer.state.global_step < trainer.state.max_steps  # else all ran
     status = "stopped" if stopped else "completed"
     message = control.stop_reason if stopped else "training completed"
     code = EXIT_STOPPED if stopped else EXIT_OK

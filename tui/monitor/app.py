@@ -22,9 +22,9 @@ class MonitorApp(App[int]):
         self.monitor = screen
 
     @classmethod
-    def train(cls, config: Any, output_dir: str | None, resume: str | None) -> "MonitorApp":
-        """Train config in this process under the monitor."""
-        return cls(MonitorScreen.for_training(config, output_dir, resume))
+    def train(cls, config: Any, output_dir: str | None, resume: str | None, allow_changes: bool = False) -> "MonitorApp":
+        """Train config in this process under the monitor (allow_changes: see `train --allow-changes`)."""
+        return cls(MonitorScreen.for_training(config, output_dir, resume, allow_changes=allow_changes))
 
     @classmethod
     def attach(cls, run_dir: str) -> "MonitorApp":

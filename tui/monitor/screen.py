@@ -75,9 +75,9 @@ class MonitorScreen(Screen[None]):
 
     @classmethod
     def for_training(cls, config: Any, output_dir: str | None = None, resume: str | None = None,
-                     gpu: str | None = None) -> "MonitorScreen":
+                     gpu: str | None = None, allow_changes: bool = False) -> "MonitorScreen":
         """A monitor that trains config in this process (on `gpu` when one was picked)."""
-        return cls(InProcessRun(config, output_dir, resume, gpu))
+        return cls(InProcessRun(config, output_dir, resume, gpu, allow_changes))
 
     @classmethod
     def for_run_dir(cls, run_dir: str) -> "MonitorScreen":
@@ -246,6 +246,8 @@ class MonitorScreen(Screen[None]):
         if self.source.controllable or isinstance(self.source, InProcessRun):  # watched live, not a replay
             self.notify(f"run {status}: {event.get('message')}",
                         severity="information" if status == "completed" else "warning")
+        if isinstance(self.source, InProcessRun) and self.source.stopped_from_outside:
+            self.app.exit(0)  # a signal or `sft-wizard stop` ends the program as headless: the launcher returns 130
 
     # actions -------------------------------------------------------------------------------------
     def action_stop(self) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 Put = Callable[[dict], None]
+MONITOR_STOP = "stopped from the monitor"
+"""The stop reason of the monitor's own stop key: the only stop after which the monitor stays open."""
 LIVENESS_SECONDS = 2.0
 """How often an attached monitor, with nothing new to show, checks that the run's process lives."""
 
@@ -80,7 +82,7 @@ class InProcessRun(RunSource):
         return run if run is not None and run.thread is not None and run.thread.is_alive() else None
 
     def __init__(self, config: Any, output_dir: str | None = None, resume: str | None = None,
-                 gpu: str | None = None) -> None:
+                 gpu: str | None = None, allow_changes: bool = False) -> None:
         from engine.record.rundir import run_dir_of
         from engine.run.control import RunControl
 
@@ -89,6 +91,8 @@ class InProcessRun(RunSource):
         self.resume = resume
         self.gpu = gpu
         """The GPU picked in the wizard (UUID), made the only visible one by the engine's rule; None: its default."""
+        self.allow_changes = allow_changes
+        """Resume although settings that shape training changed (`train --allow-changes`)."""
         self.control = RunControl()
         self.thread: threading.Thread | None = None
         self.result: Any = None
@@ -114,12 +118,18 @@ class InProcessRun(RunSource):
         put({"event": "status", "phase": "loading libraries", "time": time.time()})
         try:
             self.result = train_or_launch(RunRequest(self._config, self.run_dir, self.resume, [put], self.control,
-                                                  gpu=self.gpu, on_writer=capture_library_logs))
+                                                  gpu=self.gpu, on_writer=capture_library_logs,
+                                                  allow_changes=self.allow_changes))
         except UserError as exc:  # before the run directory existed: nothing written, say why
             put({"event": "end", "status": "failed", "message": str(exc), "final_path": None, "time": time.time()})
 
+    @property
+    def stopped_from_outside(self) -> bool:
+        """Whether a signal or `sft-wizard stop` stopped the run, not the monitor's own stop key."""
+        return self.control.stop_requested.is_set() and self.control.stop_reason != MONITOR_STOP
+
     def stop(self) -> None:
-        self.control.request_stop("stopped from the monitor")
+        self.control.request_stop(MONITOR_STOP)
 
     def checkpoint(self) -> None:
         self.control.request_checkpoint()

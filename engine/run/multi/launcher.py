@@ -21,8 +21,8 @@ from engine.config.presets import save_preset
 from engine.errors import EXIT_FAILURE, EXIT_OK, EXIT_STOPPED
 from engine.record.events import EVENTS_FILE, EventWriter, Listener, follow_events, read_events
 from engine.record.rank_heartbeats import RANKS_DIR
-from engine.record.rundir import create_run_dir
 from engine.run.control import RunControl, discard_requests, send_request
+from engine.run.disk_space import hold_run_dir
 from engine.run.multi.accelerate_config import accelerate_command, accelerate_config, worker_arguments
 from engine.run.multi.world import LAUNCHER_ENV
 from engine.run.train import RunPlan, RunRequest, RunResult, finish_trained_run, plan_run, run_training
@@ -44,14 +44,11 @@ def train_or_launch(request: RunRequest) -> RunResult:
 
 def launch_run(request: RunRequest) -> RunResult:
     """Check, launch distributed.processes ranks, follow them to their end; UserError for anything to fix first."""
-    from engine.record.liveness import RunLock
-
     plan = plan_run(request)
     if plan.trained_to:
         return finish_trained_run(plan, request)
     control = request.control or RunControl()
-    create_run_dir(plan.run_dir)
-    with RunLock(plan.run_dir):  # this process holds the run directory for its ranks
+    with hold_run_dir(plan.run_dir):  # this process holds the run directory for its ranks
         discard_requests(plan.run_dir)
         command = write_launch_files(plan)
         return _run_ranks(plan, request.listeners, control, command)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
 
     world = this_world()
     control = RunControl()
-    install_stop_signals(control)
+    install_stop_signals(control.request_stop)
     try:
         config = load_preset(args.preset)[0]
         config.distributed.processes = world.world_size  # what was launched, never a second launch
