@@ -38,7 +38,7 @@ if [ -z "$have" ]; then
 fi
 # find_spec, not import: importing peft takes seconds on every run of the tests. The stamp holds the
 # install mode and the lock's checksum (a changed lock reinstalls); a newer pyproject reinstalls too.
-installed='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("engine", "tui", "trl", "peft", "textual", "pytest", "gguf", "sentencepiece", "lm_eval", "rouge_score", "sacrebleu")))'
+installed='import importlib.util as u, sys; sys.exit(any(u.find_spec(m) is None for m in ("engine", "tui", "trl", "peft", "textual", "pytest", "xdist", "gguf", "sentencepiece", "lm_eval", "rouge_score", "sacrebleu")))'
 stamp=.venv/.sft-wizard-installed
 if ! .venv/bin/python -c "$installed" 2>/dev/null \
    || [ pyproject.toml -nt "$stamp" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$install_mode" ]; then
