@@ -23,7 +23,7 @@ def _refusal(path):
 
 
 @pytest.mark.parametrize("name, data, said", [
-    ("rows.jsonl", gzip.compress(TEXT.encode()), "is gzip-compressed, but its name does not end in .gz: rename it to "
+    ("rows.jsonl", gzip.compress(TEXT.encode(), mtime=0), "is gzip-compressed, but its name does not end in .gz: rename it to "
                                                   "rows.jsonl.gz"),
     ("rows.jsonl", bz2.compress(TEXT.encode()), "is bzip2-compressed, not JSONL text: decompress it: bunzip2 -c"),
     ("rows.jsonl", b"PK\x03\x04" + b"\x00" * 40, "is a zip archive, not JSONL text"),
@@ -35,7 +35,7 @@ def _refusal(path):
      "`iconv -f WINDOWS-1252 -t UTF-8"),
     ("rows.jsonl", '{"instruction": "你好世界", "output": "中文回答"}\n'.encode("gbk"),
      "is not UTF-8: byte 0xC4 at line 1, column 18; it looks like GBK (Chinese) text: convert it with `iconv -f GBK"),
-    ("rows.jsonl.gz", gzip.compress(TEXT.replace("你好", "").replace(" 中文", "").encode("latin-1")),
+    ("rows.jsonl.gz", gzip.compress(TEXT.replace("你好", "").replace(" 中文", "").encode("latin-1"), mtime=0),
      "(decompressed) is not UTF-8: byte 0xE9 at line 1, column 25; it looks like Windows-1252 / Latin-1 text: convert "
      "it with `gunzip -c"),
     ("rows.csv", "instruction,output\nSay café,été\n".encode("latin-1"), "is not UTF-8: byte 0xE9 at line 2, column 8"),
