@@ -199,3 +199,26 @@ async def test_the_try_dialog_says_why_the_fine_tuned_model_is_not_there(monkeyp
         answer = lambda: str(app.screen.query_one("#tuned-answer").render())  # noqa: E731
         await wait_until(pilot, lambda: "final/" in answer(), 5, "the load's outcome")
         assert "could not load final/: OSError: final/adapter_model.safetensors is missing" in answer()
+
+
+async def test_an_empty_answer_is_said_in_words_never_a_blank_box(monkeypatch):
+    import engine.outputs.generate
+
+    class EndsAtOnce:
+        """A model whose fine-tuned answer decodes to nothing (only special tokens), as a briefly trained one can."""
+
+        is_peft, note = True, ""
+
+        def answer(self, prompt, base=False):
+            return "Paris." if base else ""
+
+    monkeypatch.setattr(engine.outputs.generate, "load_generator", lambda run_dir: EndsAtOnce())
+    app = MonitorApp.attach(str(RECORDED))
+    async with app.run_test(size=SMALLEST) as pilot:
+        await replayed(app, pilot)
+        await app.push_screen(TryPromptScreen(str(RECORDED)))
+        answer = lambda: str(app.screen.query_one("#tuned-answer").render())  # noqa: E731
+        await wait_until(pilot, lambda: "ready" in answer(), 5, "the model")
+        await pilot.press(*"hi", "enter")
+        await wait_until(pilot, lambda: "generating" not in answer(), 5, "the answers")
+        assert "empty answer" in answer() and "Paris." in str(app.screen.query_one("#base-answer").render())

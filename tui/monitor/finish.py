@@ -64,10 +64,17 @@ class TryPromptScreen(ModalScreen[None]):
         generator = self.generator
         try:
             if generator.is_peft:
-                self._show("#base-answer", Text.assemble(("base model\n", "bold"), generator.answer(prompt, base=True)))
-            self._show("#tuned-answer", Text.assemble(("fine-tuned\n", "bold green"), generator.answer(prompt)))
+                self._show("#base-answer", _answer("base model", "bold", generator.answer(prompt, base=True)))
+            self._show("#tuned-answer", _answer("fine-tuned", "bold green", generator.answer(prompt)))
         except Exception as exc:  # e.g. out of memory while generating: say so where the answer would be
             self._show("#tuned-answer", Text(_reason(exc, "generation failed"), style="red"))
+
+
+def _answer(title: str, style: str, answer: str) -> Text:
+    """An answer under its model's name; an empty one said in words, so the box is never blank."""
+    said = answer if answer.strip() else Text("(an empty answer: the model generated only special tokens, such as "
+                                              "the end of the text, at once)", style="dim")
+    return Text.assemble((f"{title}\n", style), said)
 
 
 def _reason(exc: Exception, failed: str) -> str:

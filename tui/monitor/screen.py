@@ -10,7 +10,6 @@ import queue
 from typing import Any
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -18,20 +17,20 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import RichLog, Static
 
-from engine.record.event_text import format_event
-from engine.record.state import RunState, format_duration, memory_reading
-from engine.units import GIB, gib
-from tui.shared.footer import KeysFooter
+from engine.record.state import RunState, format_duration
+from engine.units import gib
+from tui.monitor.after_run import AfterRunActions
 from tui.monitor.charts import LineChart, Series, smooth
+from tui.monitor.panels import ZOOM_POINTS, log_line, memory_series, stats_text
 from tui.monitor.progress import ProgressLine, run_progress
 from tui.monitor.sources import AttachedRun, InProcessRun, RunSource
+from tui.shared.footer import KeysFooter
 
 REDRAW_SECONDS = 0.5
 """How often queued events are applied and panels redrawn (2 Hz: live enough, cheap for training)."""
-ZOOM_POINTS = 50
 
 
-class MonitorScreen(Screen[None]):
+class MonitorScreen(AfterRunActions, Screen[None]):
     """Watches one run: live in this process, live in another (attach), or finished (replay)."""
 
     class Closed(Message):
@@ -116,7 +115,7 @@ class MonitorScreen(Screen[None]):
             changed = True
             self.state.apply(event)
             self.estimate_bytes = self.state.estimate_bytes or self.estimate_bytes
-            line = _log_line(event)
+            line = log_line(event)
             if line is not None:
                 log.write(line)
             if event.get("event") == "end":
@@ -136,8 +135,8 @@ class MonitorScreen(Screen[None]):
             evals = [p for p in evals if train and p[0] >= train[0][0]]
         self.query_one("#loss-chart", LineChart).set_data(
             [Series("train", smooth(train, self.smoothing), "cyan"), Series("eval", evals, "magenta")])
-        self.query_one("#memory-chart", LineChart).set_data(*self._memory_series())
-        self._show("#stats", self._stats())
+        self.query_one("#memory-chart", LineChart).set_data(*memory_series(self.state, self.estimate_bytes, self.zoomed))
+        self._show("#stats", stats_text(self.state, self.estimate_bytes))
 
     def _show(self, selector: str, text: Text) -> None:
         """Put text in a Static unless it is there already; reflow the screen only when its height changes.
@@ -161,49 +160,6 @@ class MonitorScreen(Screen[None]):
         self._show("#run-title", title)
         self.query_one("#progress-row", ProgressLine).show(run_progress(state))
 
-    def _memory_series(self) -> tuple[list[Series], list[tuple[float, str]]]:
-        samples = self.state.memory[-ZOOM_POINTS:] if self.zoomed else self.state.memory
-        if any("ranks" in m for m in samples):
-            return _rank_series(samples), []
-        series = []
-        for key, color in (("allocated_bytes", "green"), ("reserved_bytes", "yellow"), ("nvml_used_bytes", "red"),
-                           ("rss_bytes", "green")):
-            points = [(m["step"], m[key] / GIB) for m in samples if key in m]
-            if points:
-                series.append(Series(key.removesuffix("_bytes"), points, color))
-        hlines = []
-        total = self.state.device_total_bytes
-        if total and any("nvml_used_bytes" in m for m in samples):
-            hlines.append((total / GIB, "red"))
-        if self.estimate_bytes and self.state.device != "cpu":
-            hlines.append((self.estimate_bytes / 2**30, "blue"))
-        return series, hlines
-
-    def _stats(self) -> Text:
-        s = self.state
-        text = Text()
-        if s.learning_rate is not None:
-            text.append("lr ", style="bold").append(f"{s.learning_rate:.2e}  ")
-        if s.grad_norm is not None:
-            text.append("grad ", style="bold").append(f"{s.grad_norm:.2f}  ")
-        if s.tokens_per_second:
-            text.append(f"{s.tokens_per_second:,.0f} tok/s  ")
-        if s.samples_per_second:
-            text.append(f"{s.samples_per_second:,.1f} samples/s  ")
-        if s.ranks:
-            text.append("peak per rank ", style="bold").append(
-                " · ".join(f"{r.get('rank')}: {gib(memory_reading(r))}" for r in s.ranks) + "  ")
-        peak = s.peak_memory_bytes
-        if peak:
-            what = "peak RSS" if s.device == "cpu" else "peak"
-            text.append(f"{what} ", style="bold").append(gib(peak))
-            if self.estimate_bytes and s.device != "cpu":
-                text.append(f" (estimate {gib(self.estimate_bytes)})")
-        if s.end:
-            text.append("\n")
-            text.append_text(_summary(s))
-        return text
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The keys that apply now, and only those in the footer: run controls while it trains, the rest after it.
 
@@ -218,11 +174,6 @@ class MonitorScreen(Screen[None]):
         if action == "back_to_wizard":
             return self.state.finished
         return True
-
-    @property
-    def has_final_model(self) -> bool:
-        """Whether the run ended with a final/ model to try, merge or export (completed, or stopped and saved)."""
-        return bool((self.state.end or {}).get("final_path"))
 
     def finished(self, event: dict) -> None:
         """React to the end of the run: the keys that apply, summary, and for OOM the fix from the memory-fit engine."""
@@ -282,74 +233,6 @@ class MonitorScreen(Screen[None]):
         self.smoothing = 0.0 if self.smoothing else 0.8
         self.redraw()
 
-    def action_try_prompt(self) -> None:
-        if not self.has_final_model:
-            self.notify("Try a prompt once the run has finished and saved final/.")
-            return
-        from tui.monitor.finish import TryPromptScreen
-
-        self.app.push_screen(TryPromptScreen(self.source.run_dir))
-
-    def action_eval_view(self) -> None:
-        if not self.has_final_model:
-            self.notify("Evaluate once the run has finished and saved final/.")
-            return
-        from tui.monitor.eval_view import EvalScreen
-
-        self.app.push_screen(EvalScreen(self.source.run_dir))
-
-    def action_merge(self) -> None:
-        if not self.has_final_model:
-            self.notify("Merge once the run has finished and saved final/.")
-            return
-        self.query_one("#log", RichLog).write(Text("merging the adapter into full weights…", style="bold"))
-        self.merge(self.source.run_dir)
-
-    @work(thread=True, exclusive=True, group="merge", exit_on_error=False)
-    def merge(self, run_dir: str) -> None:
-        from engine.errors import UserError
-        from engine.outputs.merge import merge_adapter
-
-        log = self.query_one("#log", RichLog)
-        try:
-            path = merge_adapter(run_dir, progress=lambda line: self.app.call_from_thread(log.write, line))
-            self.app.call_from_thread(log.write, Text(f"merged model written to {path}", style="bold green"))
-        except UserError as exc:
-            self.app.call_from_thread(log.write, Text(str(exc), style="red"))
-
-    def action_export_gguf(self) -> None:
-        if not self.has_final_model:
-            self.notify("Export a GGUF once the run has finished and saved final/.")
-            return
-        self.query_one("#log", RichLog).write(Text("exporting a q8_0 GGUF for llama.cpp and Ollama…", style="bold"))
-        self.export_gguf(self.source.run_dir)
-
-    @work(thread=True, exclusive=True, group="gguf", exit_on_error=False)
-    def export_gguf(self, run_dir: str) -> None:
-        from engine.errors import UserError
-        from engine.outputs.gguf.export import CHECK_PROMPT, export_gguf
-        from engine.outputs.gguf.readback import compare_answers
-
-        log = self.query_one("#log", RichLog)
-
-        def write(line: str | Text) -> None:
-            self.app.call_from_thread(log.write, line)
-
-        try:
-            export = export_gguf(run_dir, "q8_0", progress=write)
-            for line in export.summary_lines + export.notes:
-                write(line)
-            check = compare_answers(export.run_dir, export.gguf, CHECK_PROMPT)
-        except UserError as exc:
-            write(Text(str(exc), style="red"))
-            return
-        except Exception as exc:  # e.g. transformers cannot read this architecture back from GGUF: say so in the log
-            write(Text(f"GGUF export failed: {type(exc).__name__}: {exc}", style="red"))
-            return
-        write(f"{CHECK_PROMPT}  fine-tuned: {check.fine_tuned!r}  exported: {check.exported!r}")
-        write(Text(f"GGUF written to {export.gguf} ({'same answer' if check.same else 'answers differ'}); "
-                   f"ollama create {export.name} -f {export.folder / 'Modelfile'}", style="bold green"))
-
     def action_resume(self) -> None:
         if not self.resumable:
             self.notify("Resume needs a stopped, failed or died run with a checkpoint.")
@@ -393,50 +276,3 @@ _WHILE_TRAINING = frozenset({"stop", "checkpoint", "pause"})
 _NEED_FINAL_MODEL = frozenset({"try_prompt", "eval_view", "merge", "export_gguf"})
 _PHASE_STYLE = {"training": "bold green", "done": "bold green", "failed": "bold red", "died": "bold red",
                 "stopped": "bold yellow", "stopping": "bold yellow", "paused": "bold yellow"}
-
-
-_LOG_STYLES = {"eval": "magenta", "checkpoint": "green", "status": "dim"}
-
-
-RANK_COLORS = ("green", "yellow", "cyan", "magenta", "red", "blue", "white", "bright_green")
-
-
-def _rank_series(samples: list[dict]) -> list[Series]:
-    """One memory line per rank (allocated on a GPU, RSS on CPU), for a run of several processes."""
-    by_rank: dict[int, list[tuple[float, float]]] = {}
-    for sample in samples:
-        for reading in sample.get("ranks") or []:
-            value = reading.get("allocated_bytes") or reading.get("rss_bytes")
-            if isinstance(value, (int, float)):
-                by_rank.setdefault(int(reading.get("rank", 0)), []).append((sample["step"], value / GIB))
-    return [Series(f"rank {rank}", points, RANK_COLORS[rank % len(RANK_COLORS)]) for rank, points in sorted(by_rank.items())]
-
-
-def _log_line(event: dict) -> Text | None:
-    """An event as a styled line of the log panel: the headless printer's text (log events have panels)."""
-    kind = event.get("event")
-    line = format_event(event) if kind != "log" else None
-    if line is None:
-        return None
-    if kind == "end":
-        style = "bold green" if event.get("status") == "completed" else "bold red"
-    elif kind == "status" and event.get("phase") == "warning":
-        style = "yellow"
-    else:
-        style = _LOG_STYLES.get(str(kind), "")
-    return Text(line, style=style)
-
-
-def _summary(state: RunState) -> Text:
-    end = state.end or {}
-    text = Text.assemble(("finished: ", "bold"), f"{end.get('status')}  ")
-    if state.train_loss:
-        text.append(f"final train loss {state.train_loss[-1][1]:.4f}  ")
-    best = state.best_eval
-    if best:
-        text.append(f"best eval loss {best[1]:.4f} at step {best[0]}  ")
-    text.append(f"runtime {format_duration(state.elapsed())}  ")
-    if end.get("final_path"):
-        text.append(f"final/: {end['final_path']}", style="bold")  # what can be done with it: the footer's keys
-    return text
-
