@@ -96,6 +96,7 @@ def test_set_with_unknown_section_is_a_user_error():
     ("learning_rate: 0", "", "must be > 0"),
     ("per_device_train_batch_size: 0", "", "must be >= 1"),
     ("gradient_accumulation_steps: 0", "", "must be >= 1"),
+    ("", ", format: chat, template: alpaca-preamble", "formats instruction data"),
 ])
 def test_cross_field_rules(training, dataset_extra, expected):
     assert expected in problems_of(with_training(training, dataset_extra))

@@ -89,7 +89,7 @@ def test_axolotl_qlora_example(tmp_path):
                                "dtype": "auto"}
     assert preset["quantization"] == {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True}
     assert preset["lora"] == {"r": 32, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": "all-linear"}
-    assert preset["dataset"] == {"path": "aaditya/alpaca_subset_1", "format": "alpaca", "template": "alpaca"}
+    assert preset["dataset"] == {"path": "aaditya/alpaca_subset_1", "format": "alpaca", "template": "alpaca-preamble"}
     training = preset["training"]
     assert (training["max_length"], training["packing"], training["per_device_train_batch_size"],
             training["gradient_accumulation_steps"], training["num_train_epochs"], training["optim"],
@@ -318,17 +318,45 @@ def test_trl_num_processes_and_llama_factory_gradient_checkpointing_are_read(tmp
     assert "disable_gradient_checkpointing" not in "\n".join(result.not_read)
 
 
-@pytest.mark.parametrize(("name", "text"), [
-    ("axolotl.yml", "base_model: tiny-demo\ndatasets:\n  - path: tests/data/imports/alpaca_en_demo.json\n    type: alpaca\n"),
-    ("lf.yaml", "model_name_or_path: x/y\nstage: sft\ndo_train: true\ntemplate: alpaca\ndataset: mine\n"),
-])
-def test_the_alpaca_preamble_the_source_tool_writes_is_flagged(tmp_path, name, text):
+def test_the_alpaca_preamble_llama_factory_writes_is_flagged(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "mine.json"}}))
-    config = tmp_path / name
-    config.write_text(text)
+    config = tmp_path / "lf.yaml"
+    config.write_text("model_name_or_path: x/y\nstage: sft\ndo_train: true\ntemplate: alpaca\ndataset: mine\n")
     imported_preset = preset_from_file(str(config))
     preamble = [w for w in imported_preset.warnings if "Below is an instruction that describes a task." in w]
     assert preamble and "no such preamble" in preamble[0] and "`system` column of the data" in preamble[0]
+
+
+# Axolotl's whole text for `type: alpaca` rows (AlpacaPrompter._build_result with its output, instruct style), built
+# from the strings in src/axolotl/prompters.py of axolotl-ai-cloud/axolotl at 067b021c8b87a9e5e380b9173c704cf7340e30f5:
+# system_prompt / system_no_input_prompt, system_format "{system}\n\n", turn_format / turn_no_input_format.
+AXOLOTL_NO_INPUT = ("Below is an instruction that describes a task. Write a response that appropriately completes the "
+                    "request.\n\n### Instruction:\n{instruction}\n\n### Response:\n{output}")
+AXOLOTL_WITH_INPUT = ("Below is an instruction that describes a task, paired with an input that provides further context. "
+                      "Write a response that appropriately completes the request.\n\n### Instruction:\n{instruction}\n\n"
+                      "### Input:\n{input}\n\n### Response:\n{output}")
+
+
+def test_axolotl_alpaca_trains_axolotls_exact_prompt_with_its_preamble(tmp_path):
+    from engine.data.formats import to_training_row
+
+    rows = json.loads((IMPORTS / "alpaca_en_demo.json").read_text())[:2]  # the first without an input, then one with
+    for row, axolotl in zip(rows, (AXOLOTL_NO_INPUT, AXOLOTL_WITH_INPUT)):
+        trained = to_training_row(row, "alpaca", "alpaca-preamble")
+        assert trained["prompt"] + trained["completion"] == axolotl.format(**row)
+    config = tmp_path / "axolotl.yml"
+    config.write_text("base_model: tiny-demo\nmax_steps: 2\ndatasets:\n  - path: tests/data/imports/alpaca_en_demo.json\n"
+                      "    type: alpaca\n")
+    out = tmp_path / "axolotl.preset.yaml"
+    imported_now = run_command("import", str(config), "--output", str(out))
+    assert imported_now.returncode == 0, imported_now.stderr
+    assert load_yaml(out.read_text())["dataset"]["template"] == "alpaca-preamble"
+    assert "no such preamble" not in imported_now.stdout and "Below is an instruction" not in imported_now.stdout
+    shown = run_command("check", str(out), "--sample", "0")
+    assert shown.returncode == 0, shown.stderr
+    assert AXOLOTL_NO_INPUT.format(instruction=rows[0]["instruction"], output="") in shown.stdout
+    trained = run_command("train", str(out), "--headless", "--output-dir", str(tmp_path / "run"))
+    assert trained.returncode == 0, trained.stderr
 
 
 def test_an_imported_deepspeed_config_is_said_at_import_and_check_and_refused_by_train_with_exit_2(tmp_path):

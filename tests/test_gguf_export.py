@@ -76,21 +76,22 @@ def test_a_template_with_a_default_system_prompt_is_left_to_the_gguf(tmp_path):
     assert chat_template_format(chat_tokenizer("qwen2.5", tmp_path)) is None
 
 
-def test_the_alpaca_modelfile_renders_the_training_prompt():
+@pytest.mark.parametrize(("template", "header"), [("alpaca-zh", "### 指令:"), ("alpaca-preamble", "### Instruction:")])
+def test_the_alpaca_modelfile_renders_the_training_prompt(template, header):
     from transformers import AutoTokenizer
 
     from engine.data.formats import to_training_row
     from engine.models.tiny_demo import ensure_tiny_demo
     from engine.outputs.gguf.modelfile import modelfile_text, training_format
 
-    layout, note = training_format(AutoTokenizer.from_pretrained(ensure_tiny_demo()), "alpaca", "alpaca-zh")
+    layout, note = training_format(AutoTokenizer.from_pretrained(ensure_tiny_demo()), "alpaca", template)
     assert layout is not None, note
     modelfile = modelfile_text("model-q8_0.gguf", layout, "Be brief.")
     row = {"instruction": "法国的首都是哪里？", "input": "", "output": "", "system": "Be brief.", "history": [["hi", "hello"]]}
     messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
                 {"role": "assistant", "content": "hello"}, {"role": "user", "content": "法国的首都是哪里？"}]
-    assert render_template(_modelfile_template(modelfile), messages) == to_training_row(row, "alpaca", "alpaca-zh")["prompt"]
-    assert 'SYSTEM """Be brief."""' in modelfile and 'PARAMETER stop "### 指令:"' in modelfile
+    assert render_template(_modelfile_template(modelfile), messages) == to_training_row(row, "alpaca", template)["prompt"]
+    assert 'SYSTEM """Be brief."""' in modelfile and f'PARAMETER stop "{header}"\n' in modelfile
 
 
 def test_a_directory_that_is_not_a_run_is_refused(tmp_path):

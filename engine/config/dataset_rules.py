@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from engine.config.templates import ALPACA_TEMPLATES
 from engine.problems import Problem
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def source_problems(section: "DatasetSection", where: str, source: str) -> list[
         problems.append(Problem(f"{where}.path is empty;", (f"{where}.path",),
                                 "give a JSON/JSONL/CSV/Parquet file or a Hub dataset id.", source))
     fmt, template = section.format, section.template
-    if template in ("alpaca", "alpaca-zh") and fmt in ("chat", "sharegpt", "text", "input-output"):
+    if template in ALPACA_TEMPLATES and fmt in ("chat", "sharegpt", "text", "input-output"):
         problems.append(Problem(f"{where}.template = {template!r} formats instruction data, but {where}.format is "
                                 f"{fmt!r};", (f"{where}.template", f"{where}.format"),
                                 "use template chat-template (or auto).", source))

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.config.schema import FieldSpec, dataclass_specs, schema
+from engine.config.templates import ALPACA_TEMPLATES
 from engine.yamlio import dump_yaml
 
 DATASET_FORMATS = ("auto", "alpaca", "chat", "sharegpt", "text", "prompt-completion", "input-output")
-TEMPLATES = ("auto", "alpaca", "alpaca-zh", "chat-template", "none")
+TEMPLATES = ("auto", *ALPACA_TEMPLATES, "chat-template", "none")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 STRATEGIES = ("ddp", "fsdp", "zero3")
 END_OF_TURN_LEARNING = ("turn", "all", "last", "none")
@@ -48,7 +49,7 @@ class DatasetSection:
 
     path: str = field(default="", metadata={"help": "A local JSON, JSONL, CSV or Parquet file, or a Hub dataset id."})
     format: str = field(default="auto", metadata={"help": "alpaca, chat, sharegpt, text, prompt-completion, input-output (Axolotl segments), or auto to detect."})
-    template: str = field(default="auto", metadata={"help": "alpaca, alpaca-zh, chat-template, none, or auto to pick from the format."})
+    template: str = field(default="auto", metadata={"help": "alpaca, alpaca-zh, alpaca-preamble (Axolotl's), chat-template, none, or auto to pick from the format."})
     eval_split: float | None = field(default=None, metadata={"help": "Share of rows held out for evaluation (0 < x < 1; 0 for none)."})
     eval_path: str | None = field(default=None, metadata={"help": "A separate evaluation file, instead of eval_split."})
     columns: dict = field(default_factory=dict, metadata={"help": "Column mapping, e.g. {instruction: question, output: answer}."})

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
-
+AXOLOTL_ALPACA_PREAMBLE = ("Below is an instruction that describes a task, paired with an input that provides further "
+                           "context. Write a response that appropriately completes the request.")
+"""Axolotl's (and Stanford Alpaca's) system text for a row with an input."""
+ALPACA_PREAMBLE = ("Below is an instruction that describes a task. "
+                   "Write a response that appropriately completes the request.")
+"""Stanford Alpaca's system text for a row without an input, which LLaMA-Factory's and Axolotl's alpaca prompts begin
+with; sft-wizard's alpaca and alpaca-zh templates have none."""
 
 ALPACA_TEMPLATES = {
     "alpaca": {
@@ -18,9 +20,12 @@ ALPACA_TEMPLATES = {
         "with_input": "### 指令:\n{instruction}\n\n### 输入:\n{input}\n\n### 响应:\n",
         "no_input": "### 指令:\n{instruction}\n\n### 响应:\n",
     },
+    # Axolotl's `type: alpaca` prompt: AlpacaPrompter in src/axolotl/prompters.py (axolotl-ai-cloud/axolotl at
+    # 067b021c8b87a9e5e380b9173c704cf7340e30f5), instruct style: system_format "{system}\n\n" + turn_format, the
+    # output written right after "### Response:\n".
+    "alpaca-preamble": {
+        "with_input": AXOLOTL_ALPACA_PREAMBLE + "\n\n### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n",
+        "no_input": ALPACA_PREAMBLE + "\n\n### Instruction:\n{instruction}\n\n### Response:\n",
+    },
 }
-
-ALPACA_PREAMBLE = ("Below is an instruction that describes a task. "
-                   "Write a response that appropriately completes the request.")
-"""Stanford Alpaca's system text for a row without an input, which LLaMA-Factory's and Axolotl's alpaca prompts begin
-with; sft-wizard's alpaca templates have none."""
+"""Each template's prompt for a row with an input and for one without; the answer follows the prompt directly."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.config.templates import ALPACA_PREAMBLE
 from engine.importing.config_reader import ConfigReader, read_dataset_entry, read_sources
 from engine.importing.result import ImportResult
 
@@ -146,7 +145,7 @@ def _read_precision(reader: ConfigReader) -> None:
             reader.copy(key, "training")
 
 
-_TYPES = {"alpaca": ("alpaca", "alpaca"), "sharegpt": ("sharegpt", "chat-template"),
+_TYPES = {"alpaca": ("alpaca", "alpaca-preamble"), "sharegpt": ("sharegpt", "chat-template"),
           "chat_template": ("chat", "chat-template"), "completion": ("text", "none")}
 """Axolotl dataset types -> (dataset.format, dataset.template)."""
 DEFAULT_ROLES = {"user": ["human", "user"], "assistant": ["gpt", "assistant"], "system": ["system"], "tool": ["tool"]}
@@ -207,12 +206,6 @@ def _read_entry(result: ImportResult, entry: dict, index: str, listed_as: str = 
         fmt, template = _TYPES[kind]
         result.set("dataset", "format", fmt, f"{where}.type {kind}")
         result.set("dataset", "template", template, f"{where}.type {kind}")
-        if kind == "alpaca":
-            result.warnings.append(
-                f"{where}.type alpaca: Axolotl starts each prompt with \"{ALPACA_PREAMBLE}\" (a longer one for rows "
-                "with an input); sft-wizard's alpaca template has no such preamble, so this preset trains prompts "
-                "without it. To train with it, put it in a `system` column of the data; otherwise prompt the trained "
-                "model without it.")
     elif kind == "input_output":
         result.warnings.append(f"{where}.type input_output: the file's `segments` (text with a `label` each) are read "
                                "by sft-wizard's data reader, which learns the labelled segments")

@@ -108,7 +108,7 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
         f"EVAL_FILE = {ds.eval_path!r}",
         f"EVAL_SPLIT = {ds.eval_split!r}",
         f"FORMAT = {ds.format!r}  # alpaca, chat, sharegpt, text, prompt-completion, input-output, or auto to detect",
-        f"TEMPLATE = {ds.template!r}  # alpaca, alpaca-zh, chat-template, none, or auto to pick from the format",
+        f"TEMPLATE = {ds.template!r}  # alpaca, alpaca-zh, alpaca-preamble, chat-template, none, or auto to pick from the format",
         f"COLUMNS = {dict(ds.columns or {})!r}  # our name -> the data's column name",
         f"MESSAGE_KEYS = {dict(ds.message_keys or {})!r}  # chat messages: our key (role, content) -> the data's",
         f"ROLES = {dict(ds.roles or {})!r}  # chat messages: our role -> the data's role name(s)",
