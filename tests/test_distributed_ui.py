@@ -44,7 +44,7 @@ async def test_the_monitor_follows_two_ranks_with_their_memory_and_s_stops_both(
         await pilot.pause()
         stats = str(app.screen.query_one("#stats").render())
         assert "peak per rank" in stats and " 0: " in stats and " 1: " in stats, stats
-        assert [s.name for s in app.monitor._memory_series()[0]] == ["rank 0", "rank 1"]
+        assert [s.name for s in app.monitor.query_one("#memory-chart").series] == ["rank 0", "rank 1"]  # as drawn
         await pilot.press("s")
         await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the stop question")
         await pilot.press("y")
