@@ -85,5 +85,9 @@ def test_new_run_every_step_train_and_quit_in_tmux_at_80x24(tmp_path):
         tmux.keys("C-q")
         screen = tmux.wait_for("exited 0", seconds=10)
         assert (tmp_path / "runs" / "my-run" / "final").is_dir()
+        quiet_until = time.monotonic() + 3  # multiprocessing's resource tracker, if it speaks, does so right after the exit
+        while time.monotonic() < quiet_until:
+            assert "Warning" not in tmux.screen() and "leaked" not in tmux.screen(), tmux.screen()
+            time.sleep(0.1)
     finally:
         tmux.close()

@@ -24,6 +24,33 @@ EXIT_SECONDS = 30
 LOG_LIMIT_BYTES = 5 * 2**20
 """An analysis log larger than this is emptied when an app opens the pool."""
 
+def _open_log() -> int:
+    """analysis_log opened for appending (made if missing), as a file descriptor."""
+    path = analysis_log()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+def _start_resource_tracker_quietly() -> None:
+    """Start multiprocessing's resource tracker with its stderr in analysis_log, not on the terminal.
+
+    A quit ends the pool's processes at once, without the finalizers that release its queues' semaphores; the
+    tracker then cleans them up when the app has exited, and says so on its stderr: after `exited 0`, on the
+    user's terminal, a Python warning about "leaked semaphore objects".
+    """
+    from multiprocessing import resource_tracker
+
+    log = _open_log()
+    terminal = os.dup(2)
+    try:
+        os.dup2(log, 2)  # the tracker is spawned with this process's fd 2 as its own
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(terminal, 2)
+        os.close(terminal)
+        os.close(log)
+
+
 class Cancelled(Exception):
     """The work was stopped: its caller was cancelled, or the app is quitting."""
 
@@ -35,9 +62,7 @@ def analysis_log() -> Path:
 
 def _output_to_log() -> None:
     """In a child process: send stdout and stderr (the file descriptors, so C libraries' writes too) to analysis_log."""
-    path = analysis_log()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    log = _open_log()
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
@@ -116,6 +141,7 @@ class JobProcesses:
         if self._closed.is_set():
             raise Cancelled()
         if self._pool is None:
+            _start_resource_tracker_quietly()
             self._pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_warm)
             atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
