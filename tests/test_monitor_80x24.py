@@ -3,6 +3,7 @@
 Runs are replayed from events (the recorded demo run, or edited copies of it), never trained here.
 """
 
+import contextlib
 import json
 import shutil
 import time
@@ -185,6 +186,16 @@ async def test_a_completed_run_offers_no_resume():
         assert "t Try" in footer and "r Resume" not in footer, footer
 
 
+@contextlib.asynccontextmanager
+async def try_dialog():
+    """The recorded run replayed at 80x24 with the try dialog open: (app, pilot, the fine-tuned box's text)."""
+    app = MonitorApp.attach(str(RECORDED))
+    async with app.run_test(size=SMALLEST) as pilot:
+        await replayed(app, pilot)
+        await app.push_screen(TryPromptScreen(str(RECORDED)))
+        yield app, pilot, lambda: str(app.screen.query_one("#tuned-answer").render())
+
+
 async def test_the_try_dialog_says_why_the_fine_tuned_model_is_not_there(monkeypatch):
     import engine.outputs.generate
 
@@ -192,12 +203,8 @@ async def test_the_try_dialog_says_why_the_fine_tuned_model_is_not_there(monkeyp
         raise OSError("final/adapter_model.safetensors is missing")
 
     monkeypatch.setattr(engine.outputs.generate, "load_generator", broken)
-    app = MonitorApp.attach(str(RECORDED))
-    async with app.run_test(size=SMALLEST) as pilot:
-        await replayed(app, pilot)
-        await app.push_screen(TryPromptScreen(str(RECORDED)))
-        answer = lambda: str(app.screen.query_one("#tuned-answer").render())  # noqa: E731
-        await wait_until(pilot, lambda: "final/" in answer(), 5, "the load's outcome")
+    async with try_dialog() as (app, pilot, answer):
+        await wait_until(pilot, lambda: "final/" in answer(), 30, "the load's outcome")
         assert "could not load final/: OSError: final/adapter_model.safetensors is missing" in answer()
 
 
@@ -213,12 +220,8 @@ async def test_an_empty_answer_is_said_in_words_never_a_blank_box(monkeypatch):
             return "Paris." if base else ""
 
     monkeypatch.setattr(engine.outputs.generate, "load_generator", lambda run_dir: EndsAtOnce())
-    app = MonitorApp.attach(str(RECORDED))
-    async with app.run_test(size=SMALLEST) as pilot:
-        await replayed(app, pilot)
-        await app.push_screen(TryPromptScreen(str(RECORDED)))
-        answer = lambda: str(app.screen.query_one("#tuned-answer").render())  # noqa: E731
-        await wait_until(pilot, lambda: "ready" in answer(), 5, "the model")
+    async with try_dialog() as (app, pilot, answer):
+        await wait_until(pilot, lambda: "ready" in answer(), 30, "the model")
         await pilot.press(*"hi", "enter")
-        await wait_until(pilot, lambda: "generating" not in answer(), 5, "the answers")
+        await wait_until(pilot, lambda: "fine-tuned" in answer(), 30, "the fine-tuned answer")  # its box's heading
         assert "empty answer" in answer() and "Paris." in str(app.screen.query_one("#base-answer").render())

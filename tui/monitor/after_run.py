@@ -22,25 +22,28 @@ class AfterRunActions:
         """Whether the run ended with a final/ model to try, merge or export (completed, or stopped and saved)."""
         return bool((self.state.end or {}).get("final_path"))
 
-    def action_try_prompt(self) -> None:
+    def _final_model_or_say(self, what: str) -> bool:
+        """Whether final/ is there; if not, a note that `what` waits for it (the footer hides these keys until then)."""
         if not self.has_final_model:
-            self.notify("Try a prompt once the run has finished and saved final/.")
+            self.notify(f"{what} once the run has finished and saved final/.")
+        return self.has_final_model
+
+    def action_try_prompt(self) -> None:
+        if not self._final_model_or_say("Try a prompt"):
             return
         from tui.monitor.finish import TryPromptScreen
 
         self.app.push_screen(TryPromptScreen(self.source.run_dir))
 
     def action_eval_view(self) -> None:
-        if not self.has_final_model:
-            self.notify("Evaluate once the run has finished and saved final/.")
+        if not self._final_model_or_say("Evaluate"):
             return
         from tui.monitor.eval_view import EvalScreen
 
         self.app.push_screen(EvalScreen(self.source.run_dir))
 
     def action_merge(self) -> None:
-        if not self.has_final_model:
-            self.notify("Merge once the run has finished and saved final/.")
+        if not self._final_model_or_say("Merge"):
             return
         self.query_one("#log", RichLog).write(Text("merging the adapter into full weights…", style="bold"))
         self.merge(self.source.run_dir)
@@ -58,8 +61,7 @@ class AfterRunActions:
             self.app.call_from_thread(log.write, Text(str(exc), style="red"))
 
     def action_export_gguf(self) -> None:
-        if not self.has_final_model:
-            self.notify("Export a GGUF once the run has finished and saved final/.")
+        if not self._final_model_or_say("Export a GGUF"):
             return
         self.query_one("#log", RichLog).write(Text("exporting a q8_0 GGUF for llama.cpp and Ollama…", style="bold"))
         self.export_gguf(self.source.run_dir)

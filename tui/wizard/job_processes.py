@@ -31,6 +31,9 @@ def _open_log() -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
 
+_tracker_started = False
+
+
 def _start_resource_tracker_quietly() -> None:
     """Start multiprocessing's resource tracker with its stderr in analysis_log, not on the terminal.
 
@@ -40,6 +43,10 @@ def _start_resource_tracker_quietly() -> None:
     """
     from multiprocessing import resource_tracker
 
+    global _tracker_started
+    if _tracker_started:  # the fd 2 swap below must never happen while Textual draws on it: once, before the app
+        return
+    _tracker_started = True
     log = _open_log()
     terminal = os.dup(2)
     try:

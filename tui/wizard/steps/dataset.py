@@ -191,10 +191,10 @@ class DatasetStep(Step):
             return
         if not event.value.strip():
             self.source.share = None
-        elif event.validation_result and event.validation_result.is_valid and float(event.value) > 0:
-            self.source.share = float(event.value)
+        elif event.validation_result and event.validation_result.is_valid:
+            self.source.share = float(event.value)  # 0 too: the dataset rules say what a share must be, under the field
         else:
-            return
+            return  # not a number yet: the field shows itself invalid
         self.edited("dataset")
 
     @on(Select.Changed, "#data-learn")
