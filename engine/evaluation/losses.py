@@ -33,6 +33,9 @@ def row_losses(model: Any, rows: list[EvalRow]) -> list[RowLoss]:
             ids = torch.tensor([row.input_ids], device=model.device)
             labels = torch.tensor([row.labels], device=model.device)
             predicted = sum(1 for label in row.labels[1:] if label != IGNORED)  # labels shift by one inside the model
+            if not predicted:  # the model's loss over no tokens is NaN, which would spread into the mean
+                losses.append(RowLoss(0.0, 0))
+                continue
             loss = model(input_ids=ids, labels=labels).loss
             losses.append(RowLoss(float(loss) * predicted, predicted))
     return losses

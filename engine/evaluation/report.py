@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -26,10 +27,16 @@ def write_eval(run_dir: str | Path, result: EvalResult) -> Path:
 
     run = Path(run_dir)
     staged = Path(tempfile.mkdtemp(dir=run, prefix=f".{EVAL_DIR}-"))
-    (staged / SUMMARY_FILE).write_text(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (staged / ROWS_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.rows), encoding="utf-8")
-    (staged / REPORT_FILE).write_text(markdown_report(result), encoding="utf-8")
-    replace_folder(staged, run / EVAL_DIR)
+    try:
+        (staged / SUMMARY_FILE).write_text(json.dumps(result.summary, indent=2, ensure_ascii=False) + "\n",
+                                           encoding="utf-8")
+        (staged / ROWS_FILE).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.rows),
+                                        encoding="utf-8")
+        (staged / REPORT_FILE).write_text(markdown_report(result), encoding="utf-8")
+        replace_folder(staged, run / EVAL_DIR)
+    except BaseException:  # a full disk, an interrupt: no half-written folder left in the run directory
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     return run / EVAL_DIR
 
 

@@ -27,13 +27,27 @@ FULL_TEXTS = ("no space left on device", "disk quota exceeded", "file too large"
 """How a full disk reads inside errors that lost their errno (torch.save, safetensors' Rust writer)."""
 
 
+def _from_a_write(exc: BaseException) -> bool:
+    """Whether an OSError or RuntimeError (what torch.save and safetensors raise) is in exc's chain, not out of memory."""
+    from engine.machine.oom import is_out_of_memory
+
+    if is_out_of_memory(exc):
+        return False
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (OSError, RuntimeError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def is_disk_full(exc: BaseException, run_dir: Path | None = None) -> bool:
     """Whether exc, or an exception it came from, is a write refused for want of space (or over the file-size limit).
 
     torch.save loses the errno ("unexpected pos", "iostream error"): a failure while less than the reserve is
     free on the run directory's disk counts as a full disk too.
     """
-    if run_dir is not None and not isinstance(exc, KeyboardInterrupt):
+    if run_dir is not None and _from_a_write(exc):
         try:
             if shutil.disk_usage(run_dir).free < RESERVE_BYTES:
                 return True

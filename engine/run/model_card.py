@@ -54,4 +54,6 @@ def model_card(config: RunConfig) -> str:
 
 def write_model_card(folder: str | Path, card: str) -> None:
     """Write the card as folder/README.md (replacing one TRL or PEFT wrote)."""
-    (Path(folder) / CARD).write_text(card, encoding="utf-8")
+    from engine.atomic import write_text_atomic
+
+    write_text_atomic(Path(folder) / CARD, card)  # rewritten at every checkpoint: a kill mid-write keeps the old one

@@ -139,7 +139,7 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     checkpoint = checkpoint_to_resume(run_dir, request.resume) if owns_run_dir else resume_point(run_dir, request.resume)
     events_note = read_event_log(run_dir).note(run_dir) if owns_run_dir else None
     trained_to = holds_every_step(checkpoint) if checkpoint else None
-    fingerprint = data_fingerprint(config)
+    fingerprint = data_fingerprint(config) if world.main else None  # it reads every data byte: the record is rank 0's
     changes = resume_changes(run_dir, config, fingerprint) if checkpoint and world.main and not trained_to else []
     if changes and owns_run_dir and not request.allow_changes:
         raise UserError(refusal(run_dir, changes))
