@@ -376,3 +376,18 @@ def test_an_imported_deepspeed_config_is_said_at_import_and_check_and_refused_by
     assert trained.returncode == 2 and said in trained.stderr and "Traceback" not in trained.stderr
     if said.startswith("needs"):
         assert "pip install deepspeed" in trained.stderr
+
+
+def test_an_axolotl_folder_with_several_data_files_gives_one_source_per_file_inside_the_folder(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for name in ("a.jsonl", "b.jsonl"):
+        (folder / name).write_text(json.dumps({"instruction": f"Say {name}.", "input": "", "output": name}) + "\n")
+    config = tmp_path / "axolotl.yml"
+    config.write_text(f"base_model: tiny-demo\ndatasets:\n  - path: {folder}\n    data_files: [a.jsonl, b.jsonl]\n"
+                      "    type: alpaca\n")
+    out = tmp_path / "preset.yaml"
+    result = run_command("import", str(config), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    sources = load_yaml(out.read_text())["dataset"]["sources"]
+    assert [s["path"] for s in sources] == [str(folder / "a.jsonl"), str(folder / "b.jsonl")]  # not a.jsonl in the cwd

@@ -51,6 +51,9 @@ def test_mixture_settings_that_cannot_be_met_are_named():
     assert "dataset.sources[0].seed: a setting of the whole mixture" in message
     assert "mixture_share is given for some sources and not others" in message
     assert "dataset.sources[1].share = -1 must be above 0" in message
+    with pytest.raises(UserError, match="probability is given for some sources and not others"):
+        parse_config({"dataset": {"mix": "interleave", "sources": [{"path": "b.jsonl", "probability": 0.7},
+                                                                   {"path": "c.jsonl"}]}})
 
 
 def test_a_data_problem_inside_a_source_names_that_source_s_keys():

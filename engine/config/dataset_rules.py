@@ -90,6 +90,10 @@ def _mixture_problems(dataset: "DatasetSection", source: str) -> list[Problem]:
         problems.append(Problem("dataset.mix interleave picks rows by probability, not by mixture_share;",
                                 ("dataset.mix",), "use mix: concatenate with mixture_share, or probability per source.",
                                 source))
+    chances = [each.probability is not None for each in dataset.training_sources()]
+    if interleaved and any(chances) and not all(chances):
+        problems.append(Problem("dataset.sources: probability is given for some sources and not others;",
+                                ("dataset.sources",), "give it for every source, or for none (equal chances).", source))
     if not interleaved and any(each.probability is not None for each in dataset.training_sources()):
         problems.append(Problem("a source's probability applies to dataset.mix: interleave, and mix is concatenate;",
                                 ("dataset.mix",), "set dataset.mix: interleave, or use share per source.", source))

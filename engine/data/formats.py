@@ -15,6 +15,7 @@ from engine.config.templates import ALPACA_TEMPLATES
 from engine.errors import UserError
 
 if TYPE_CHECKING:
+    from datasets import Dataset
     from engine.config.run_config import DatasetSection
 
 FORMAT_COLUMNS = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from datasets import Dataset
     from engine.config.run_config import DatasetSection
 
 

@@ -29,6 +29,7 @@ from engine.data.shapes import refuse_unsupported
 from engine.errors import UserError
 
 if TYPE_CHECKING:
+    from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
     from engine.config.run_config import DatasetSection
 

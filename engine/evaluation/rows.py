@@ -47,13 +47,16 @@ def load_eval_rows(config: "RunConfig", tokenizer: Any, data_file: str | None = 
     if data_file:
         # format auto: any format the run could train on (its template still renders alpaca rows as trained)
         section = dataclasses.replace(config.dataset, path=data_file, format="auto", eval_split=None, eval_path=None,
-                                      max_rows=None)
+                                      max_rows=None, sources=[], eval_sources=[])  # the file alone, not the run's mixture
         prepared = prepare_data(section, tokenizer)
         table, source = prepared.train, data_file
     else:
+        if config.dataset.is_mixture:
+            raise UserError(f"the run mixed {len(config.dataset.training_sources())} data sources, and eval reads back the "
+                            "held-out rows of one source only: give the rows to judge it on with --data FILE.")
         if not (config.dataset.eval_path or config.dataset.eval_split):
-            raise UserError(f"the run held out no eval rows (dataset.eval_split and dataset.eval_path are unset in its "
-                            f"run.yaml): give rows to judge it on with --data FILE.")
+            raise UserError("the run held out no eval rows (dataset.eval_split and dataset.eval_path are unset in its "
+                            "run.yaml): give rows to judge it on with --data FILE.")
         prepared = prepare_data(config.dataset, tokenizer)
         table = prepared.eval
         source = f"eval rows of {config.dataset.eval_path or config.dataset.path}"

@@ -186,7 +186,9 @@ def _one_file_each(result: ImportResult, entries: list[dict]) -> list[dict]:
             files = files if isinstance(files, list) else [files]
             if len(files) > 1:
                 result.read.append(f"{TOOL} datasets {entry.get('path')!r}: its {len(files)} data_files, one source each")
-            out += [{**entry, "path": file, "data_files": None} for file in files]
+            # load_dataset(folder, data_files=...) reads them relative to the folder, as Axolotl does
+            folder = Path(str(entry.get("path")))
+            out += [{**entry, "path": str(folder / str(file)), "data_files": None} for file in files]
         else:
             out.append(entry)
     return out

@@ -167,7 +167,7 @@ def _read_data(reader: ConfigReader, path: str) -> None:
     evaluated = _names(reader.take("eval_dataset", ""))
     read_sources(reader.result, [name for name in evaluated if _known(reader.result, name, registry, folder)],
                  read_one, "eval_sources")
-    _read_mix(reader, len(names))
+    _read_mix(reader, len(reader.result.raw.get("dataset", {}).get("sources") or [None]))  # the datasets read, not those named
     value = reader.config.get("val_size")
     if value == 0:
         reader.note("val_size", "no evaluation split")
