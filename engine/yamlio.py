@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any
+from typing import Any, TypeAlias
+
+YamlValue: TypeAlias = "str | int | float | bool | None | list[YamlValue] | dict[str, YamlValue]"
+"""A value as YAML or JSON reading gives it: a scalar, or a list or mapping of values."""
+
+YamlMapping: TypeAlias = "dict[str, YamlValue]"
+"""A YAML or JSON mapping as read: a preset, a section of one, another tool's config."""
 
 _FLOAT = re.compile(
     r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
