@@ -238,7 +238,7 @@ def test_data_files_are_read_inside_the_hub_dataset_or_folder_of_dataset_path(tm
     import datasets
 
     from engine.config.run_config import DatasetSection
-    from engine.data.reading import read_table
+    from engine.data.source.read import read_table
 
     calls = []
     monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: calls.append((args, kwargs)))
@@ -338,7 +338,7 @@ AXOLOTL_WITH_INPUT = ("Below is an instruction that describes a task, paired wit
 
 
 def test_axolotl_alpaca_trains_axolotls_exact_prompt_with_its_preamble(tmp_path):
-    from engine.data.formats import to_training_row
+    from engine.data.source.convert import to_training_row
 
     rows = json.loads((IMPORTS / "alpaca_en_demo.json").read_text())[:2]  # the first without an input, then one with
     for row, axolotl in zip(rows, (AXOLOTL_NO_INPUT, AXOLOTL_WITH_INPUT)):

@@ -9,7 +9,7 @@ from conftest import run_command, write_preset
 
 from engine.config.run_config import DatasetSection
 from engine.data.prepare import prepare_data
-from engine.data.reading import read_table
+from engine.data.source.read import read_table
 from engine.errors import UserError
 
 ROWS = [{"instruction": "Say café, and 你好", "output": "café été 中文"}, {"instruction": "hi", "output": "yo"}]

@@ -283,7 +283,7 @@ def test_train_detail_on_a_user_turn_keeps_its_spans_when_gemma_folds_the_system
 
 
 def test_a_message_table_whose_ids_loop_ends_instead_of_hanging():
-    from engine.data.message_trees import top_ranked_conversations
+    from engine.data.source.normalise import top_ranked_conversations
 
     rows = [{"message_id": "a", "parent_id": None, "role": "prompter", "text": "hi"},
             {"message_id": "b", "parent_id": "a", "role": "assistant", "text": "hello"},

@@ -11,7 +11,9 @@ import pytest
 from conftest import DEMO_DATA, PRESETS, REPO, force_fp16_amp, write_preset
 
 from engine.config.presets import load_preset
-from engine.data.formats import _SHAREGPT_ROLES, resolve_format, resolve_template, to_training_row
+from engine.data.source.check import resolve_format
+from engine.data.source.convert import _SHAREGPT_ROLES, to_training_row
+from engine.data.source.formats import resolve_template
 from engine.data.prepare import prepare_data
 from engine.machine.hardware import hardware_report
 from engine.outputs.script import export_script

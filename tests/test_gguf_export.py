@@ -80,7 +80,7 @@ def test_a_template_with_a_default_system_prompt_is_left_to_the_gguf(tmp_path):
 def test_the_alpaca_modelfile_renders_the_training_prompt(template, header):
     from transformers import AutoTokenizer
 
-    from engine.data.formats import to_training_row
+    from engine.data.source.convert import to_training_row
     from engine.models.tiny_demo import ensure_tiny_demo
     from engine.outputs.gguf.modelfile import modelfile_text, training_format
 

@@ -15,6 +15,7 @@ they use only builtins, their own imports and IGNORED, and raise ValueError rath
 
 from __future__ import annotations
 
+from engine.data.source.convert import tools_of
 from engine.data.turn_masks import flagged_mask, has_turn_flags
 
 IGNORED = -100
@@ -139,14 +140,6 @@ def turns_mask(tokenizer, messages, template_kwargs, roles, train_on_eos):
         keep = {"all": True, "turn": role in roles, "last": bool(learned) and span == learned[-1]}.get(train_on_eos, False)
         mask[stop:end] = [1 if keep else 0] * (end - stop)
     return ids, mask
-
-
-def tools_of(row: dict) -> list | None:
-    """A chat row's tool definitions as the chat template takes them (a JSON string column or a list), or None."""
-    import json
-
-    tools = row.get("tools")
-    return json.loads(tools) if isinstance(tools, str) and tools else tools or None
 
 
 def row_labels(row, tokenizer, settings):

@@ -9,7 +9,7 @@ from engine.data.learning import Learning, learn_rows
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from engine.data.sources import SourceRows
+    from engine.data.source import SourceRows
 
 
 def mixed_learning(plan: Any, sources: list["SourceRows"], settings: list[dict], tokenizer: PreTrainedTokenizerBase,

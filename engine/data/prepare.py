@@ -1,4 +1,4 @@
-"""A preset's data as SFTTrainer trains on it: every source prepared (engine.data.sources), mixed, then labelled."""
+"""A preset's data as SFTTrainer trains on it: every source prepared (engine.data.source), mixed, then labelled."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from engine.data.learning import Learning, learn_rows, loss_settings
 from engine.data.lengths import LengthStats, check_lengths, length_stats
 from engine.data.mixed_learning import mixed_learning
 from engine.data.mixture import Plans, plans_of, uses_token_shares
-from engine.data.sources import SourceRows, prepare_source
+from engine.data.source import SourceRows, prepare_source
 from engine.errors import UserError
 
 if TYPE_CHECKING:

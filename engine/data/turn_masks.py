@@ -16,7 +16,7 @@ use only builtins and TURN_FLAGS (copied with the conversion constants) and rais
 
 from __future__ import annotations
 
-from engine.data.formats import TURN_FLAGS
+from engine.data.source.formats import TURN_FLAGS
 
 
 def has_turn_flags(messages):

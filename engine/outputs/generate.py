@@ -55,7 +55,7 @@ class Generator:
 
 def run_prompt(tokenizer: Any, fmt: str, template: str, prompt: str) -> str:
     """A user prompt as a run of this data format and template trained on it: the text before the answer."""
-    from engine.data.formats import to_training_row
+    from engine.data.source.convert import to_training_row
 
     if fmt in ("chat", "sharegpt"):
         return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True)

@@ -1,6 +1,6 @@
 """A standalone Python script that reproduces a run with TRL directly (export-script).
 
-The script's row conversion and labelling are the engine's own code (engine/data/formats.py and
+The script's row conversion and labelling are the engine's own code (engine/data/source/ and
 engine/data/labels.py), copied in with inspect.getsource, so the script trains on exactly the tokens and
 loss mask `sft-wizard train` does.
 """
@@ -12,8 +12,10 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from engine.config.resolve import asked_mixed_precision, lora_kwargs, resolve_precision, sft_kwargs
-from engine.data import formats, labels, message_trees, messages, turn_masks
+from engine.data import labels, turn_masks
 from engine.data.learning import loss_training_values
+from engine.data.source import convert, formats, normalise
+from engine.data.source import map as column_map
 from engine.machine.precision import dtype_and_mixed
 from engine.models import kernel_rule
 from engine.models.kernels import normalized_choice
@@ -24,18 +26,19 @@ if TYPE_CHECKING:
     from engine.machine.hardware import HardwareReport
     from engine.machine.precision import PrecisionDecision
 
-CONVERSION_CONSTANTS = ("ALPACA_TEMPLATES", "FORMAT_COLUMNS", "TURN_FLAGS", "_SHAREGPT_ROLES", "USUAL_PAIRS",
-                        "USUAL_PASSAGES")
-"""The names in engine.data.formats that the copied conversion functions read."""
-CONVERSION_FUNCTIONS = (formats.detect_format, formats.usual_pair, formats.column_renames, formats.rename_columns,
-                        formats.resolve_template, formats.chat_features, formats.to_training_row, formats.alpaca_prompt,
-                        formats.text_of, formats.without_nulls, formats.tool_call, formats.chat_message,
-                        formats.sharegpt_messages, formats.tools_json, message_trees.is_message_table,
-                        message_trees.top_ranked_conversations, messages.role_names, messages.renamed_message,
-                        messages.renamed_messages)
+CONVERSION_CONSTANTS = {"ALPACA_TEMPLATES": convert.ALPACA_TEMPLATES, "FORMAT_COLUMNS": formats.FORMAT_COLUMNS,
+                        "TURN_FLAGS": formats.TURN_FLAGS, "_SHAREGPT_ROLES": convert._SHAREGPT_ROLES,
+                        "USUAL_PAIRS": normalise.USUAL_PAIRS, "USUAL_PASSAGES": normalise.USUAL_PASSAGES}
+"""The constants of engine.data.source that the copied conversion functions read."""
+CONVERSION_FUNCTIONS = (formats.detect_format, normalise.usual_pair, column_map.column_renames, column_map.rename_columns,
+                        formats.resolve_template, convert.chat_features, convert.to_training_row, convert.alpaca_prompt,
+                        convert.text_of, convert.without_nulls, convert.tool_call, convert.chat_message,
+                        convert.sharegpt_messages, convert.tools_json, normalise.is_message_table,
+                        normalise.top_ranked_conversations, column_map.role_names,
+                        column_map.renamed_message, column_map.renamed_messages)
 """The engine functions that turn a loaded table into rows SFTTrainer trains on."""
 LABEL_FUNCTIONS = (turn_masks.TurnMarksError, turn_masks.has_turn_flags, turn_masks.mask_runs, turn_masks.covered, turn_masks.trained_spans,
-                   turn_masks.flagged_mask, turn_masks.content_places, labels.tools_of, labels.marked_chat_template,
+                   turn_masks.flagged_mask, turn_masks.content_places, convert.tools_of, labels.marked_chat_template,
                    labels.label_settings, labels._chat_ids, labels._common_start, labels.turn_spans,
                    labels.assistant_spans_by_turns, labels._end_of_turn, labels.turns_mask,
                    labels.row_labels, labels.truncated_row, labels.labelled_rows)
@@ -64,8 +67,8 @@ def _py(value: object, indent: str = "") -> str:
 
 def conversion_source() -> str:
     """The engine's row conversion code (its constants and functions) as module-level Python."""
-    constants = "\n".join(f"{name} = {_py(getattr(formats, name))}" for name in CONVERSION_CONSTANTS)
-    constants += f"\nTREE_ROLES = {_py(message_trees.TREE_ROLES)}\nIGNORED = {labels.IGNORED!r}"
+    constants = "\n".join(f"{name} = {_py(value)}" for name, value in CONVERSION_CONSTANTS.items())
+    constants += f"\nTREE_ROLES = {_py(normalise.TREE_ROLES)}\nIGNORED = {labels.IGNORED!r}"
     functions = "\n\n".join(inspect.getsource(function) for function in CONVERSION_FUNCTIONS + LABEL_FUNCTIONS)
     return f"{constants}\n\n\n{functions}"
 
@@ -128,7 +131,7 @@ def _header(config: "RunConfig", precision: "PrecisionDecision") -> str:
 
 def _conversion() -> str:
     """The engine's conversion code, then the function that applies it to a whole table."""
-    return f'''# Row conversion: sft-wizard's own code ({formats.__name__}), copied in unchanged.
+    return f'''# Row conversion: sft-wizard's own code ({convert.__package__}), copied in unchanged.
 
 {conversion_source()}
 

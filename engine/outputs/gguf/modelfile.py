@@ -41,7 +41,7 @@ def training_format(tokenizer: Any, fmt: str, template: str) -> tuple[ChatFormat
     """The run's prompt layout as checked Ollama template parts (None when it cannot be written so), and a note why."""
     if fmt == "alpaca":
         from engine.config.templates import ALPACA_TEMPLATES
-        from engine.data.formats import alpaca_prompt
+        from engine.data.source.convert import alpaca_prompt
 
         pattern_name = template if template in ALPACA_TEMPLATES else "alpaca"
         layout = alpaca_format(ALPACA_TEMPLATES[pattern_name], tokenizer.eos_token)

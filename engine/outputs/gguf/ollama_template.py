@@ -41,7 +41,7 @@ class ChatFormat:
 
 
 def alpaca_format(pattern: dict[str, str], eos: str | None) -> ChatFormat:
-    """An Alpaca template's layout (engine.data.formats.alpaca_prompt): system, answered history turns, instruction."""
+    """An Alpaca template's layout (engine.data.source.convert.alpaca_prompt): system, answered history turns, instruction."""
     before, after = pattern["no_input"].split("{instruction}")
     stops = [s for s in (eos, before.strip().splitlines()[-1]) if s]  # the instruction's header, not a preamble above it
     return ChatFormat({"system": "", "user": before, "assistant": ""}, {"system": "\n\n", "user": after, "assistant": "\n\n"},

@@ -13,15 +13,20 @@ if TYPE_CHECKING:
 
 def shared_system_prompt(config: "RunConfig") -> str | None:
     """The one system text every training row starts with (alpaca `system` column or chat system turn), else None."""
-    from engine.data.formats import resolve_format, resolve_template, to_training_row
-    from engine.data.sources import read_checked
+    from engine.data.source.check import resolve_format
+    from engine.data.source.convert import to_training_row
+    from engine.data.source.formats import resolve_template
+    from engine.data.source.map import mapped
+    from engine.data.source.normalise import normalised
+    from engine.data.source.read import read_table
 
     section = config.dataset
     if section.is_mixture or not Path(section.path).expanduser().is_file():  # a mixture's rows have no one system prompt
         return None  # a Hub dataset (never fetched for this) or data moved since training: no SYSTEM line
     try:
-        table = read_checked(section.path, section, f"dataset {section.path}", [])
-        fmt = resolve_format(table, section, f"dataset {section.path}")
+        name = f"dataset {section.path}"
+        table = normalised(mapped(read_table(section.path, section), section, name), section, name, [])
+        fmt = resolve_format(table, section, name)
     except UserError:
         return None  # the data changed since training: the Modelfile is written without a system prompt
     texts = set()

@@ -1,15 +1,82 @@
-"""Checking each row before conversion: the row (1-based) that a format cannot train on is named with its problem."""
+"""Check: a source's normalised rows against their format, each problem named with the row (1-based) and its fix.
+
+The format the preset asks for is checked against the columns (or detected from them), then every row is checked
+before conversion, and columns that training would not read are named: a column that holds part of the prompt
+is refused, since the answers would be learned without it.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-from engine.data.formats import FORMAT_COLUMNS
+from engine.data.source.formats import FORMAT_COLUMNS, OPTIONAL_COLUMNS, detect_format, format_fix
+from engine.data.source.normalise import USUAL_PAIRS, usual_pair
 from engine.errors import UserError
 
 if TYPE_CHECKING:
     from datasets import Dataset
+    from engine.config.run_config import DatasetSection
+
+PROMPT_PART_COLUMNS = ("context", "input", "passage", "document", "system")
+"""Columns whose name says they hold part of the prompt (a passage the answer draws on): never left out unsaid."""
+
+
+def checked(table: Dataset, section: "DatasetSection", source: str) -> tuple[str, list[str]]:
+    """The rows' format (the preset's, checked against the columns, or the detected one) and warnings about columns."""
+    if len(table) == 0:
+        raise UserError(f"{source} has no rows.")
+    fmt = resolve_format(table, section, source)
+    check_rows(table, fmt, source)
+    return fmt, unused_columns(table.column_names, fmt, source, section.key("columns"))
+
+
+def resolve_format(table: Dataset, section: "DatasetSection", source: str) -> str:
+    """The format to use: the configured one, checked against the columns, or the detected one."""
+    columns = table.column_names
+    if section.format == "auto":
+        fmt = detect_format(columns)
+        if fmt is None:
+            raise UserError(
+                f"{source}: cannot tell the data format from its columns ({', '.join(columns)}). Expected one of: "
+                "instruction/input/output (alpaca), messages (chat), conversations (sharegpt), prompt/completion, text "
+                f"(or a usual pair: {', '.join('/'.join(pair) for pair in USUAL_PAIRS)}). "
+                f"Map yours with {section.key('columns')}, e.g. {{instruction: question, output: answer}}.")
+        return fmt
+    needed = [c for c in FORMAT_COLUMNS[section.format] if c not in columns]
+    if needed:
+        looks = detect_format(columns)
+        if looks:
+            raise UserError(f"{source}: {section.key('format')} is {section.format}, but this file is {looks} data "
+                            f"({', '.join(FORMAT_COLUMNS[looks])}): {format_fix(section, looks)}.")
+        mapping = fitting_mapping(table, section.format)
+        fix = (f"Map them with {section.key('columns')}: {{{', '.join(f'{ours}: {theirs}' for ours, theirs in mapping.items())}}}"
+               if mapping else f"Map them with {section.key('columns')} (ours: the data's column)")
+        raise UserError(f"{source}: {section.key('format')} is {section.format} and needs column(s) {', '.join(needed)}, "
+                        f"but the data has {', '.join(columns)}. {fix}, or choose the right format.")
+    return section.format
+
+
+def fitting_mapping(table: Dataset, fmt: str) -> dict | None:
+    """dataset.columns that would make the table `fmt` data, when its columns really fit it; else None.
+
+    Alpaca and prompt/completion take a usual prompt/answer pair (alpaca also a passage column as its input);
+    chat and ShareGPT a column whose turns have role/content or from/value.
+    """
+    columns = table.column_names
+    pair = usual_pair(columns)
+    if fmt == "alpaca" and pair:
+        return {ours: theirs for ours, theirs in pair.items() if ours != theirs} or None
+    if fmt == "prompt-completion" and pair:
+        return {"prompt": pair["instruction"], "completion": pair["output"]}
+    keys = {"chat": {"role", "content"}, "sharegpt": {"from", "value"}}.get(fmt)
+    if keys and len(table):
+        first = table[0]
+        for column in columns:
+            turns = first[column]
+            if isinstance(turns, list) and turns and all(isinstance(t, dict) and keys <= set(t) for t in turns):
+                return {FORMAT_COLUMNS[fmt][0]: column}
+    return None
 
 
 def check_rows(table: Dataset, fmt: str, source: str) -> None:
@@ -158,3 +225,28 @@ def _tools_problem(tools: Any) -> str | None:
     if tools and not all(isinstance(tool, dict) for tool in (tools if isinstance(tools, list) else [tools])):
         return f"has a `tools` value that is not a list of function schemas ({tools!r})."
     return None
+
+
+def unused_columns(columns: list[str], fmt: str, source: str, columns_key: str) -> list[str]:
+    """A warning naming the columns that training does not read; UserError for one that holds part of the prompt."""
+    used = FORMAT_COLUMNS[fmt] + OPTIONAL_COLUMNS.get(fmt, ())
+    unused = [column for column in columns if column not in used]
+    parts = [column for column in unused if column in PROMPT_PART_COLUMNS]
+    if parts:
+        raise UserError(f"{source}: column `{parts[0]}` holds part of the prompt, and {fmt} rows do not read it, so "
+                        f"the answers would be learned without it. {_prompt_part_fix(parts[0], columns, fmt, columns_key)}")
+    if not unused:
+        return []
+    return [f"{source}: column(s) {', '.join(unused)} are not used in training ({fmt} rows are read from "
+            f"{', '.join(c for c in used if c in columns)})."]
+
+
+def _prompt_part_fix(column: str, columns: list[str], fmt: str, columns_key: str) -> str:
+    """How to have a prompt column read: mapped to alpaca's input, or written into the rows."""
+    if fmt == "alpaca" and "input" not in columns:
+        return f"Map it with {columns_key}: {{input: {column}}} (alpaca writes the input into the prompt)."
+    if fmt == "alpaca":
+        return f"Alpaca rows have one input (`input`): join `{column}` into it, or remove the column."
+    where = {"chat": "the conversations (e.g. the system or first user turn)", "sharegpt": "the conversations",
+             "prompt-completion": "the prompt"}.get(fmt, "the rows")
+    return f"Write its text into {where}, or remove the column."
