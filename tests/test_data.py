@@ -6,8 +6,8 @@ import pytest
 from conftest import DEMO_DATA, run_command, write_preset
 
 from engine.config.run_config import DatasetSection, ModelSection
-from engine.data.learning import learn_rows
-from engine.data.lengths import check_lengths, length_stats
+from engine.data.label.learning import learn_rows
+from engine.data.label.lengths import check_lengths, length_stats
 from engine.data.prepare import prepare_data
 from engine.errors import UserError
 from engine.models.hub import load_tokenizer

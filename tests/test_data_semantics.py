@@ -264,8 +264,8 @@ def test_marks_on_a_turn_the_template_rewrites_are_refused(tmp_path):
 def test_train_detail_on_a_user_turn_keeps_its_spans_when_gemma_folds_the_system_text_into_it(tmp_path):
     from chat_templates import chat_tokenizer as family_tokenizer
 
-    from engine.data.labels import IGNORED, label_settings, row_labels
-    from engine.data.turn_masks import mask_runs
+    from engine.data.label.rows import IGNORED, label_settings, row_labels
+    from engine.data.label.turn_masks import mask_runs
 
     tokenizer = family_tokenizer("gemma", tmp_path)
     path = tmp_path / "gemma-marks.jsonl"

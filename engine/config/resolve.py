@@ -53,7 +53,7 @@ def sft_kwargs(config: "RunConfig", precision: PrecisionDecision, output_dir: st
     """SFTConfig keyword arguments: the preset's training section plus what sft-wizard decides."""
     kwargs = dict(config.training)
     kwargs["output_dir"] = output_dir
-    # The rows reach SFTTrainer as input_ids and labels (engine.data.labels), the assistant-only mask included.
+    # The rows reach SFTTrainer as input_ids and labels (engine.data.label.rows), the assistant-only mask included.
     kwargs["assistant_only_loss"] = False
     kwargs["bf16"] = precision.mixed == "bf16"
     kwargs["fp16"] = precision.mixed == "fp16"

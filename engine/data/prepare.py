@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.data.learning import Learning, learn_rows, loss_settings
-from engine.data.lengths import LengthStats, check_lengths, length_stats
-from engine.data.mixed_learning import mixed_learning
+from engine.data.label.learning import Learning, learn_rows, loss_settings
+from engine.data.label.lengths import LengthStats, check_lengths, length_stats
+from engine.data.label.mixture import mixed_learning
 from engine.data.mixture import Plans, plans_of, uses_token_shares
 from engine.data.source import SourceRows, prepare_source
 from engine.errors import UserError
@@ -31,7 +31,7 @@ class PreparedData:
     stats: LengthStats | None = None
     """Token lengths of the training rows, once measured against max_length."""
     settings: dict = field(default_factory=dict)
-    """The loss settings the rows were labelled with (engine.data.labels.row_labels)."""
+    """The loss settings the rows were labelled with (engine.data.label.rows.row_labels)."""
     learning: Learning | None = None
     """The training rows as token ids and labels, exactly as the trainer gets them."""
     eval_learning: Learning | None = None

@@ -108,7 +108,7 @@ def collator_view(row: dict, tokenizer: PreTrainedTokenizerBase, config: Any) ->
 
 def segments(ids: list[int], labels: list[int], tokenizer: PreTrainedTokenizerBase) -> list[Segment]:
     """The tokens cut into runs of learned and context tokens, their texts joined giving the decoded row."""
-    from engine.data.labels import IGNORED
+    from engine.data.label.rows import IGNORED
 
     runs: list[tuple[bool, int, int]] = []
     for index, label in enumerate(labels):
@@ -161,7 +161,7 @@ def dataset_preview(config: Any, index: int = 0) -> DataPreview:
 
 def source_tokens(data: Any) -> list[dict]:
     """data.source_counts() with each source's tokens and learned tokens among the labelled training rows."""
-    from engine.data.labels import IGNORED
+    from engine.data.label.rows import IGNORED
 
     counts = data.source_counts()[:len(data.sources)]
     for entry in counts:

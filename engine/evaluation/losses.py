@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from engine.data.labels import IGNORED
+from engine.data.label.rows import IGNORED
 from engine.evaluation.rows import EvalRow
 
 

@@ -38,7 +38,7 @@ class EvalRows:
 def load_eval_rows(config: "RunConfig", tokenizer: Any, data_file: str | None = None, limit: int | None = None,
                    recorded_rows: int | None = None) -> EvalRows:
     """The run's held-out rows (or data_file's rows), labelled exactly as training labelled them, the first `limit`."""
-    from engine.data.learning import learn_rows, loss_settings
+    from engine.data.label.learning import learn_rows, loss_settings
     from engine.data.prepare import prepare_data
 
     if limit is not None and limit < 1:
@@ -78,8 +78,8 @@ def load_eval_rows(config: "RunConfig", tokenizer: Any, data_file: str | None = 
 
 
 def _eval_row(index: int, input_ids: list[int], labels: list[int]) -> EvalRow:
-    """A labelled row split at its last learned span (engine.data.learning.learned_spans)."""
-    from engine.data.learning import learned_spans
+    """A labelled row split at its last learned span (engine.data.label.learning.learned_spans)."""
+    from engine.data.label.learning import learned_spans
 
     start, end = learned_spans(labels)[-1]
     return EvalRow(index, list(input_ids), list(labels), list(input_ids[:start]), list(input_ids[start:end]))

@@ -78,7 +78,7 @@ def load_tokenizer(model: "ModelSection") -> Any:
                                     f"it loaded with only {len(tokenizer)} tokens and encodes text to nothing")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    # Long rows are measured and reported against training.max_length (engine/data/lengths.py); transformers'
+    # Long rows are measured and reported against training.max_length (engine/data/label/lengths.py); transformers'
     # own "Token indices sequence length is longer than the specified maximum" line is marked as already said.
     tokenizer.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
     return tokenizer

@@ -1,7 +1,7 @@
 """A standalone Python script that reproduces a run with TRL directly (export-script).
 
 The script's row conversion and labelling are the engine's own code (engine/data/source/ and
-engine/data/labels.py), copied in with inspect.getsource, so the script trains on exactly the tokens and
+engine/data/label/rows.py), copied in with inspect.getsource, so the script trains on exactly the tokens and
 loss mask `sft-wizard train` does.
 """
 
@@ -12,8 +12,9 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from engine.config.resolve import asked_mixed_precision, lora_kwargs, resolve_precision, sft_kwargs
-from engine.data import labels, turn_masks
-from engine.data.learning import loss_training_values
+from engine.data.label import rows as labels
+from engine.data.label import turn_masks
+from engine.data.label.learning import loss_training_values
 from engine.data.source import convert, formats, normalise
 from engine.data.source import map as column_map
 from engine.machine.precision import dtype_and_mixed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.data.learning import Learning, learn_rows
+from engine.data.label.learning import Learning, learn_rows
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase

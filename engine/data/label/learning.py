@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.data.labels import IGNORED, label_settings, row_labels, truncated_row
-from engine.data.turn_flags import refuse_flags_learning_everything, turn_flag_notes
-from engine.data.turn_masks import TurnMarksError, has_turn_flags, mask_runs
+from engine.data.label.rows import IGNORED, label_settings, row_labels, truncated_row
+from engine.data.label.turn_masks import TurnMarksError, has_turn_flags, mask_runs
 from engine.errors import UserError
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ def is_chat(table: Dataset) -> bool:
 
 def loss_settings(config: Any, table: Dataset, tokenizer: PreTrainedTokenizerBase, source: str,
                   section: Any = None) -> dict:
-    """The settings engine.data.labels.row_labels takes, decided from the preset, the source and its prepared rows."""
+    """The settings engine.data.label.rows.row_labels takes, decided from the preset, the source and its prepared rows."""
     chat = is_chat(table)
     asked = config.training.get("assistant_only_loss")
     if asked and not chat:
@@ -40,7 +39,7 @@ def loss_settings(config: Any, table: Dataset, tokenizer: PreTrainedTokenizerBas
 
 
 def loss_training_values(config: Any, section: Any = None) -> dict:
-    """The training values that decide the labels (engine.data.labels.label_settings), as the run uses them.
+    """The training values that decide the labels (engine.data.label.rows.label_settings), as the run uses them.
 
     section: the source whose learning rules apply (roles_to_train, train_on_eos); the dataset section by default.
     """
@@ -199,3 +198,31 @@ def _turn_ends(table: Dataset, tokenizer: PreTrainedTokenizerBase) -> str:
     except Exception:  # a template that refuses the probe: no claim about turn ends
         return ""
     return str(rendered)
+
+
+def flagged_rows(table: Dataset) -> list[list[dict]]:
+    """The conversations of prepared chat rows that have a turn with its own learning flag."""
+    return [row["messages"] for row in table if has_turn_flags(row["messages"])]
+
+
+def refuse_flags_learning_everything(table: Dataset, source: str) -> None:
+    """UserError when rows mark their turns learned or not, but training.assistant_only_loss: false learns every token."""
+    flagged = flagged_rows(table)
+    if flagged:
+        raise UserError(f"{source}: {len(flagged)} conversations mark which turns are learned (weight, train or "
+                        "train_detail on a turn), but training.assistant_only_loss: false learns every token, so "
+                        "those marks would be ignored. Remove assistant_only_loss: false, or the marks.")
+
+
+def turn_flag_notes(table: Dataset) -> list[str]:
+    """One note counting the turns whose own flags change what is learned, or none."""
+    flagged = flagged_rows(table)
+    if not flagged:
+        return []
+    turns = [message for messages in flagged for message in messages]
+    skipped = sum(1 for m in turns if m["role"] == "assistant" and (m.get("weight") == 0 or m.get("train") is False))
+    detailed = sum(1 for m in turns if m.get("train_detail") and m.get("train") is not False)
+    others = sum(1 for m in turns if m["role"] != "assistant" and m.get("train") and not m.get("train_detail"))
+    return [f"{len(flagged)} conversations mark their turns: {skipped} assistant turns are not learned (weight 0 or "
+            f"train false), {detailed} learn only their train_detail spans (and their end-of-turn token), {others} "
+            "non-assistant turns are learned (train true)."]

@@ -6,7 +6,7 @@ rules follow TRL 1.16's own dataset preparation: chat rows through the chat temp
 loss from its `{% generation %}` markers (TRL's training template for the families it knows); prompt/completion
 rows learn the completion and EOS; text rows learn everything plus EOS. Templates with neither markers nor a
 TRL training template get their assistant spans by rendering the conversation turn by turn. Turns that carry
-their own flags (OpenAI `weight`, Axolotl `train`/`train_detail`) change that mask (engine.data.turn_masks);
+their own flags (OpenAI `weight`, Axolotl `train`/`train_detail`) change that mask (engine.data.label.turn_masks);
 Axolotl's input_output segments learn the labelled segments, with no BOS or EOS added, as Axolotl does.
 
 export-script copies these functions into its scripts verbatim (engine.outputs.script.LABEL_FUNCTIONS), so
@@ -15,8 +15,8 @@ they use only builtins, their own imports and IGNORED, and raise ValueError rath
 
 from __future__ import annotations
 
+from engine.data.label.turn_masks import flagged_mask, has_turn_flags
 from engine.data.source.convert import tools_of
-from engine.data.turn_masks import flagged_mask, has_turn_flags
 
 IGNORED = -100
 """The label of a token the loss skips."""
