@@ -8,7 +8,7 @@ from conftest import DEMO_DATA, run_command, write_preset
 from engine.config.run_config import DatasetSection, ModelSection
 from engine.data.label.learning import learn_rows
 from engine.data.label.lengths import check_lengths, length_stats
-from engine.data.prepare import prepare_data
+from engine.data.pipeline import prepare_data
 from engine.errors import UserError
 from engine.models.hub import load_tokenizer
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import run_command, write_preset
 
 from engine.config.run_config import DatasetSection
-from engine.data.prepare import prepare_data
+from engine.data.pipeline import prepare_data
 from engine.data.source.read import read_table
 from engine.errors import UserError
 

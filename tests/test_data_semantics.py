@@ -17,7 +17,7 @@ from conftest import REPO, write_preset
 
 from engine.cli.main import main
 from engine.config.run_config import DatasetSection
-from engine.data.prepare import prepare_data
+from engine.data.pipeline import prepare_data
 from engine.errors import UserError
 from engine.models.tiny_demo import ensure_tiny_demo
 
@@ -231,7 +231,7 @@ def test_the_wizard_preview_marks_the_learned_spans_of_marked_turns(tmp_path):
 
 def test_sharegpt_turns_carry_their_marks_too(tmp_path):
     from engine.config.presets import load_preset
-    from engine.data.prepare import prepare_for_training
+    from engine.data.pipeline import prepare_for_training
     from engine.data.preview import row_sample
     from engine.models.hub import load_tokenizer
 
@@ -248,7 +248,7 @@ def test_sharegpt_turns_carry_their_marks_too(tmp_path):
 
 def test_marks_on_a_turn_the_template_rewrites_are_refused(tmp_path):
     from engine.config.presets import load_preset
-    from engine.data.prepare import prepare_for_training
+    from engine.data.pipeline import prepare_for_training
     from engine.models.hub import load_tokenizer
 
     config = load_preset(str(write_preset(tmp_path, "name: t\nmodel: {name_or_path: tiny-demo}\n"

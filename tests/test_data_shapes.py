@@ -13,8 +13,8 @@ from chat_templates import WITH_TOOLS, chat_tokenizer
 from conftest import REPO, run_cli, run_command, write_preset
 
 from engine.config.run_config import DatasetSection, ModelSection
+from engine.data.pipeline import prepare_data
 from engine.data.source.convert import tools_of
-from engine.data.prepare import prepare_data
 from engine.errors import UserError
 from engine.models.hub import load_tokenizer
 

@@ -11,10 +11,10 @@ import pytest
 from conftest import DEMO_DATA, PRESETS, REPO, force_fp16_amp, write_preset
 
 from engine.config.presets import load_preset
+from engine.data.pipeline import prepare_data
 from engine.data.source.check import resolve_format
 from engine.data.source.convert import _SHAREGPT_ROLES, to_training_row
 from engine.data.source.formats import resolve_template
-from engine.data.prepare import prepare_data
 from engine.machine.hardware import hardware_report
 from engine.outputs.script import export_script
 
@@ -132,7 +132,7 @@ def script_and_engine_labels(tmp_path, rows: list, dataset: str, training: str =
     """The exported script's input_ids and labels of the rows, the engine's, and the tokenizer both used."""
     from datasets import Dataset
 
-    from engine.data.prepare import prepare_for_training
+    from engine.data.pipeline import prepare_for_training
     from engine.models.hub import load_tokenizer
 
     data = write_jsonl(tmp_path / "data.jsonl", rows)

@@ -10,7 +10,7 @@ from engine.cli.main import main
 from engine.config.presets import load_preset
 from engine.config.run_config import ModelSection
 from engine.data.label.rows import IGNORED
-from engine.data.prepare import prepare_for_training
+from engine.data.pipeline import prepare_for_training
 from engine.data.preview import collator_view, row_sample
 from engine.errors import UserError
 from engine.models.hub import load_tokenizer

@@ -7,7 +7,7 @@ from conftest import REPO, run_cli, run_command
 
 from engine.config.parsing import parse_config
 from engine.config.run_config import DatasetSection
-from engine.data.mixture import plans_of
+from engine.data.mix import plans_of
 from engine.errors import UserError
 from engine.record.events import read_events
 from engine.yamlio import load_yaml
@@ -57,7 +57,7 @@ def test_mixture_settings_that_cannot_be_met_are_named():
 
 
 def test_a_data_problem_inside_a_source_names_that_source_s_keys():
-    from engine.data.prepare import prepare_data
+    from engine.data.pipeline import prepare_data
 
     wrong_format, _ = parse_config({"dataset": {"sources": [{"path": DEMO, "format": "alpaca"},
                                                             {"path": SUPPORT, "format": "alpaca", "template": "alpaca"}]}})

@@ -140,7 +140,7 @@ def row_sample(data: Any, index: int, tokenizer: PreTrainedTokenizerBase, config
 
 def dataset_preview(config: Any, index: int = 0) -> DataPreview:
     """Prepare the config's data and cut one sample into the parts the model reads and learns."""
-    from engine.data.prepare import prepare_for_training
+    from engine.data.pipeline import prepare_for_training
     from engine.libraries import quiet_libraries
     from engine.models.hub import load_tokenizer
 

@@ -39,7 +39,7 @@ def load_eval_rows(config: "RunConfig", tokenizer: Any, data_file: str | None = 
                    recorded_rows: int | None = None) -> EvalRows:
     """The run's held-out rows (or data_file's rows), labelled exactly as training labelled them, the first `limit`."""
     from engine.data.label.learning import learn_rows, loss_settings
-    from engine.data.prepare import prepare_data
+    from engine.data.pipeline import prepare_data
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit {limit}: give a number of rows, 1 or more.")

@@ -50,7 +50,7 @@ def planning_machine(config: "RunConfig", hardware: "HardwareReport", gpu_memory
 
 def _token_lengths(config: "RunConfig", machine: Machine) -> list[int] | None:
     """Token lengths of a sample of the training rows; None (with a note) when data or tokenizer are not here."""
-    from engine.data.prepare import prepare_for_training
+    from engine.data.pipeline import prepare_for_training
     from engine.models.hub import load_tokenizer
 
     try:

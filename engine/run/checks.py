@@ -86,7 +86,7 @@ def _check_kernels(config: Any, report: CheckReport) -> None:
 
 
 def _check_data(config: Any, tokenizer: Any, report: CheckReport, sample: int | None) -> None:
-    from engine.data.prepare import prepare_for_training
+    from engine.data.pipeline import prepare_for_training
     from engine.data.preview import CHECKED_ROWS, row_sample, source_tokens
 
     data = prepare_for_training(config, tokenizer, rows=CHECKED_ROWS)

@@ -47,7 +47,7 @@ from engine.run.trainer import TrainerArguments, build_trainer
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
-    from engine.data.prepare import PreparedData
+    from engine.data.pipeline import PreparedData
     from engine.run.control import RunControl
 from engine.yamlio import dump_yaml
 
@@ -124,7 +124,7 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     """
     hardware, gpu_note = _choose_gpus(request, world)  # before the libraries: importing bitsandbytes starts CUDA
     quiet_libraries()
-    from engine.data.prepare import prepare_for_training
+    from engine.data.pipeline import prepare_for_training
     from engine.models.hub import load_tokenizer
     from engine.models.kernels import decide_model_kernels
     from engine.run.trainer import trainer_arguments

@@ -23,6 +23,7 @@ from engine.data.source.read import read_table
 if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
+
     from engine.config.run_config import DatasetSection
 
 

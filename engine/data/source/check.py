@@ -16,6 +16,7 @@ from engine.errors import UserError
 
 if TYPE_CHECKING:
     from datasets import Dataset
+
     from engine.config.run_config import DatasetSection
 
 PROMPT_PART_COLUMNS = ("context", "input", "passage", "document", "system")

@@ -14,6 +14,7 @@ from engine.errors import UserError
 
 if TYPE_CHECKING:
     from datasets import Dataset
+
     from engine.config.run_config import DatasetSection
 
 

@@ -31,6 +31,7 @@ from engine.errors import UserError
 
 if TYPE_CHECKING:
     from datasets import Dataset
+
     from engine.config.run_config import DatasetSection
 
 PREFERENCE_PAIRS = (("chosen", "rejected"), ("preferred_output", "non_preferred_output"),

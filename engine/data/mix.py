@@ -1,9 +1,9 @@
-"""Mixing sources: which rows of each source are trained, in what order, picked by the `datasets` library's own tools.
+"""Mix: which rows of each source are trained, in what order, picked by the `datasets` library's own tools.
 
 A plan is a datasets.Dataset of (source, row) pairs: each source's row numbers are split (eval_split), sampled to
 its share (`.shuffle(seed).select`, whole copies for a multiple) or to its share of the mixture's tokens or rows, then
 concatenated or interleaved (`concatenate_datasets`, `interleave_datasets`). The rows themselves are labelled per
-source, with its own rules, and put in the plan's order afterwards (engine.data.prepare).
+source, with its own rules, and put in the plan's order afterwards (engine.data.label.mixture).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def source_plans(counts: list[int], sections: list["DatasetSection"], dataset: "
     if uses_mixture_shares(sections):
         if dataset.mixture_share_of == "rows":
             lengths = [[1] * count for count in counts]
-        if lengths is not None:  # token counts come with a tokenizer (engine.data.prepare.prepare_for_training)
+        if lengths is not None:  # token counts come with a tokenizer (engine.data.pipeline.prepare_for_training)
             trains = mixture_shared(trains, [section.mixture_share for section in sections], lengths, dataset.seed)
     held_out = concatenate_datasets(evals) if len(evals) > 1 else (evals[0] if evals else None)
     return mixed(trains, sections, dataset), held_out
