@@ -9,11 +9,13 @@ source, with its own rules, and put in the plan's order afterwards (engine.data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 
 if TYPE_CHECKING:
+    from datasets import Dataset
+
     from engine.config.run_config import DatasetSection
 
 
@@ -21,18 +23,18 @@ if TYPE_CHECKING:
 class Plans:
     """The training plan and the evaluation plan (None without evaluation data)."""
 
-    train: Any
-    eval: Any | None
+    train: Dataset
+    eval: Dataset | None
 
 
-def row_numbers(source: int, count: int) -> Any:
+def row_numbers(source: int, count: int) -> Dataset:
     """A plan of one source's rows in their order."""
     from datasets import Dataset
 
     return Dataset.from_dict({"source": [source] * count, "row": list(range(count))})
 
 
-def shared(plan: Any, share: float | None, seed: int) -> Any:
+def shared(plan: Dataset, share: float | None, seed: int) -> Dataset:
     """The plan sampled to a share of its rows: whole copies for the integer part, the rest picked with the seed."""
     from datasets import concatenate_datasets
 
@@ -45,7 +47,7 @@ def shared(plan: Any, share: float | None, seed: int) -> Any:
     return concatenate_datasets(parts) if len(parts) > 1 else parts[0]
 
 
-def mixture_shared(plans: list[Any], shares: list[float], lengths: list[list[int]], seed: int) -> list[Any]:
+def mixture_shared(plans: list[Dataset], shares: list[float], lengths: list[list[int]], seed: int) -> list[Dataset]:
     """Each plan cut to its share of the mixture (lengths: tokens, or 1 a row), as large as no source repeating a row allows."""
     weights = [share / sum(shares) for share in shares]
     totals = [sum(lengths[plan[0]["source"]][row] for row in plan["row"]) if len(plan) else 0 for plan in plans]
@@ -63,7 +65,7 @@ def mixture_shared(plans: list[Any], shares: list[float], lengths: list[list[int
     return out
 
 
-def mixed(plans: list[Any], sections: list["DatasetSection"], dataset: "DatasetSection") -> Any:
+def mixed(plans: list[Dataset], sections: list["DatasetSection"], dataset: "DatasetSection") -> Dataset:
     """The sources' plans as one: concatenated, or interleaved with each source's probability."""
     from datasets import concatenate_datasets, interleave_datasets
 
@@ -80,7 +82,7 @@ def mixed(plans: list[Any], sections: list["DatasetSection"], dataset: "DatasetS
 
 
 def source_plans(counts: list[int], sections: list["DatasetSection"], dataset: "DatasetSection",
-                 lengths: list[list[int]] | None, eval_split: float | None) -> tuple[Any, Any | None]:
+                 lengths: list[list[int]] | None, eval_split: float | None) -> tuple[Dataset, Dataset | None]:
     """(train, held-out eval) plans of a list of sources: each split, shared, then mixed."""
     from datasets import concatenate_datasets
 

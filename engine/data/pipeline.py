@@ -9,8 +9,9 @@ Training, `check`, the wizard's preview and the memory estimate all take their d
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.data.label.learning import Learning, learn_rows, loss_settings
 from engine.data.label.lengths import LengthStats, check_lengths, length_stats
@@ -20,6 +21,7 @@ from engine.data.source import SourceRows, prepare_source
 from engine.errors import UserError
 
 if TYPE_CHECKING:
+    from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
 
     from engine.config.run_config import DatasetSection, RunConfig
@@ -29,12 +31,14 @@ if TYPE_CHECKING:
 class PreparedData:
     """Train and eval datasets in a form SFTTrainer takes, and what was decided on the way."""
 
-    train: Any
+    train: Dataset
     """One source: its converted training rows; several: the mixture's plan (source, row)."""
-    eval: Any | None
+    eval: Dataset | None
     format: str
     template: str
     columns_found: list[str]
+    plans: Plans
+    """Which rows of which source are trained and evaluated, in order (engine.data.mix)."""
     warnings: list[str] = field(default_factory=list)
     stats: LengthStats | None = None
     """Token lengths of the training rows, once measured against max_length."""
@@ -47,8 +51,6 @@ class PreparedData:
     """What the model learns, said once (how assistant turns are found, what the template adds)."""
     sources: list["SourceRows"] = field(default_factory=list)
     eval_sources: list["SourceRows"] = field(default_factory=list)
-    plans: Plans | None = None
-    """Which rows of which source are trained and evaluated, in order (engine.data.mix)."""
 
     def source_counts(self) -> list[dict]:
         """Per training source: its path, the rows read, and the rows it gave to training and evaluation."""
@@ -62,12 +64,12 @@ class PreparedData:
                       for i, s in enumerate(self.eval_sources)]
 
     @property
-    def trained(self) -> Any:
+    def trained(self) -> Dataset | None:
         """The training rows SFTTrainer gets: input_ids and labels."""
         return self.learning.rows if self.learning is not None else None
 
     @property
-    def evaluated(self) -> Any:
+    def evaluated(self) -> Dataset | None:
         """The eval rows SFTTrainer gets, or None."""
         return self.eval_learning.rows if self.eval_learning is not None else None
 
@@ -154,9 +156,9 @@ def _prepared(train: list[SourceRows], evaluation: list[SourceRows], plans: Plan
         held = (evaluation or train)[0].table.select(plans.eval["row"]) if len(evaluation or train) == 1 else plans.eval
     warnings = [warning for source in train + evaluation for warning in source.warnings]
     return PreparedData(rows, held, _joined(s.format for s in train), _joined(s.template for s in train),
-                        list(dict.fromkeys(c for s in train for c in s.columns_found)), warnings,
-                        sources=train, eval_sources=evaluation, plans=plans)
+                        list(dict.fromkeys(c for s in train for c in s.columns_found)), plans, warnings,
+                        sources=train, eval_sources=evaluation)
 
 
-def _joined(values: Any) -> str:
+def _joined(values: Iterable[str]) -> str:
     return " + ".join(dict.fromkeys(values))

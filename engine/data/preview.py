@@ -8,12 +8,16 @@ shown is the loss mask the trainer uses, token for token.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
+
+    from engine.config.run_config import RunConfig
+    from engine.data.label.lengths import LengthStats
+    from engine.data.pipeline import PreparedData
 
 CHECKED_ROWS = 2000
 """How many rows of each split the preview and `check` label (training labels them all)."""
@@ -67,7 +71,7 @@ class DataPreview:
     train_rows: int = 0
     eval_rows: int = 0
     sample: Sample | None = None
-    stats: Any = None
+    stats: LengthStats | None = None
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     """What the model learns, in words (how assistant turns are found, what the template adds)."""
@@ -78,7 +82,7 @@ class DataPreview:
     """For a mixture: each source's first training row (None when it gives none among the rows checked)."""
 
 
-def collator_view(row: dict, tokenizer: PreTrainedTokenizerBase, config: Any) -> tuple[list[int], list[int]]:
+def collator_view(row: dict, tokenizer: PreTrainedTokenizerBase, config: RunConfig) -> tuple[list[int], list[int]]:
     """(input_ids, labels) of one labelled row as SFTTrainer's data collator returns it, padding removed."""
     from datasets import Dataset
     from trl.data_utils import pack_dataset
@@ -126,7 +130,7 @@ def segments(ids: list[int], labels: list[int], tokenizer: PreTrainedTokenizerBa
     return out
 
 
-def row_sample(data: Any, index: int, tokenizer: PreTrainedTokenizerBase, config: Any) -> Sample:
+def row_sample(data: PreparedData, index: int, tokenizer: PreTrainedTokenizerBase, config: RunConfig) -> Sample:
     """Training row `index` (0-based, among the labelled rows) as the collator hands it to the model."""
     rows = data.learning.rows
     if not 0 <= index < len(rows):
@@ -138,7 +142,7 @@ def row_sample(data: Any, index: int, tokenizer: PreTrainedTokenizerBase, config
     return Sample(index, segments(ids, labels, tokenizer), source)
 
 
-def dataset_preview(config: Any, index: int = 0) -> DataPreview:
+def dataset_preview(config: RunConfig, index: int = 0) -> DataPreview:
     """Prepare the config's data and cut one sample into the parts the model reads and learns."""
     from engine.data.pipeline import prepare_for_training
     from engine.libraries import quiet_libraries
@@ -159,7 +163,7 @@ def dataset_preview(config: Any, index: int = 0) -> DataPreview:
                        sources=source_tokens(data), source_samples=source_samples)
 
 
-def source_tokens(data: Any) -> list[dict]:
+def source_tokens(data: PreparedData) -> list[dict]:
     """data.source_counts() with each source's tokens and learned tokens among the labelled training rows."""
     from engine.data.label.rows import IGNORED
 

@@ -8,7 +8,7 @@ learn the completion unless training.completion_only_loss is false; text rows le
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.data.label.rows import IGNORED, label_settings, row_labels, truncated_row
 from engine.data.label.turn_masks import TurnMarksError, has_turn_flags, mask_runs
@@ -18,14 +18,16 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
 
+    from engine.config.run_config import DatasetSection, RunConfig
+
 
 def is_chat(table: Dataset) -> bool:
     """Whether prepared rows are conversations (a `messages` column)."""
     return "messages" in table.column_names
 
 
-def loss_settings(config: Any, table: Dataset, tokenizer: PreTrainedTokenizerBase, source: str,
-                  section: Any = None) -> dict:
+def loss_settings(config: RunConfig, table: Dataset, tokenizer: PreTrainedTokenizerBase, source: str,
+                  section: DatasetSection | None = None) -> dict:
     """The settings engine.data.label.rows.row_labels takes, decided from the preset, the source and its prepared rows."""
     chat = is_chat(table)
     asked = config.training.get("assistant_only_loss")
@@ -38,7 +40,7 @@ def loss_settings(config: Any, table: Dataset, tokenizer: PreTrainedTokenizerBas
     return label_settings(loss_training_values(config, section), chat, tokenizer)
 
 
-def loss_training_values(config: Any, section: Any = None) -> dict:
+def loss_training_values(config: RunConfig, section: DatasetSection | None = None) -> dict:
     """The training values that decide the labels (engine.data.label.rows.label_settings), as the run uses them.
 
     section: the source whose learning rules apply (roles_to_train, train_on_eos); the dataset section by default.
@@ -99,14 +101,14 @@ def labelled(table: Dataset, tokenizer: PreTrainedTokenizerBase, settings: dict,
 class Learning:
     """The labelled rows of one split, cut as training cuts them, and what was found on the way."""
 
-    rows: Any
+    rows: Dataset
     """input_ids and labels, rows with nothing to learn left out."""
+    cut: Dataset
+    """Every row as input_ids and labels cut to max_length, those with nothing to learn too."""
     lengths: list[int] = field(default_factory=list)
     """Token lengths of the rows before cutting to max_length."""
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    cut: Any = None
-    """Every row as input_ids and labels cut to max_length, those with nothing to learn too."""
     kept: list[int] = field(default_factory=list)
     """The positions in `cut` of the rows that have something to learn (those in `rows`)."""
     origins: list[int] = field(default_factory=list)
@@ -119,7 +121,7 @@ def learn_rows(table: Dataset, tokenizer: PreTrainedTokenizerBase, settings: dic
     lengths = [len(ids) for ids in uncut["input_ids"]]
     cut = uncut.map(lambda row: truncated_row(row, settings))
     keep = [index for index, labels in enumerate(cut["labels"]) if any(label != IGNORED for label in labels)]
-    learning = Learning(cut.select(keep) if len(keep) < len(cut) else cut, lengths, cut=cut, kept=keep)
+    learning = Learning(cut.select(keep) if len(keep) < len(cut) else cut, cut, lengths, kept=keep)
     empty = len(cut) - len(keep)
     if empty:
         learning.warnings.append(f"{empty} of {len(cut)} rows have nothing to learn (no assistant turn, completion or "
@@ -141,7 +143,7 @@ def learned_spans(labels: list[int]) -> list[tuple[int, int]]:
     return mask_runs([int(label != IGNORED) for label in labels])
 
 
-def chat_mask_warnings(table: Dataset, uncut: Any, tokenizer: PreTrainedTokenizerBase, settings: dict) -> list[str]:
+def chat_mask_warnings(table: Dataset, uncut: Dataset, tokenizer: PreTrainedTokenizerBase, settings: dict) -> list[str]:
     """Warnings about conversations learned whole, or whose assistant turns do not learn their end-of-turn token."""
     whole = sum(1 for labels in uncut["labels"] if labels and IGNORED not in labels)
     warnings = []
@@ -168,7 +170,7 @@ def chat_mask_warnings(table: Dataset, uncut: Any, tokenizer: PreTrainedTokenize
     return warnings
 
 
-def chat_template_notes(table: Dataset, uncut: Any, tokenizer: PreTrainedTokenizerBase) -> list[str]:
+def chat_template_notes(table: Dataset, uncut: Dataset, tokenizer: PreTrainedTokenizerBase) -> list[str]:
     """What the chat template adds to the assistant turns that the data does not hold, and whether it is learned."""
     notes = []
     think_rows = 0

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.data.label.learning import Learning, learn_rows
 
 if TYPE_CHECKING:
+    from datasets import Dataset
     from transformers import PreTrainedTokenizerBase
 
     from engine.data.source import SourceRows
 
 
-def mixed_learning(plan: Any, sources: list["SourceRows"], settings: list[dict], tokenizer: PreTrainedTokenizerBase,
+def mixed_learning(plan: Dataset, sources: list["SourceRows"], settings: list[dict], tokenizer: PreTrainedTokenizerBase,
                    whole: list[Learning] | None = None) -> Learning:
     """The plan's rows labelled (each source's rows once, with its settings), in plan order, empty rows left out.
 
@@ -24,7 +25,8 @@ def mixed_learning(plan: Any, sources: list["SourceRows"], settings: list[dict],
     several = len(sources) > 1
     learnings: list[Learning | None] = []
     positions: list[dict[int, int]] = []
-    out = Learning(rows=None)
+    warnings: list[str] = []
+    notes: list[str] = []
     for index, source in enumerate(sources):
         needed = sorted({row for each, row in picks if each == index})
         if whole is not None:
@@ -38,8 +40,8 @@ def mixed_learning(plan: Any, sources: list["SourceRows"], settings: list[dict],
         positions.append(position)
         if learning is not None:
             prefix = f"{source.name}: " if several else ""
-            out.warnings += [prefix + warning for warning in learning.warnings]
-            out.notes += [prefix + note for note in learning.notes]
+            warnings += [prefix + warning for warning in learning.warnings]
+            notes += [prefix + note for note in learning.notes]
     present = [learning for learning in learnings if learning is not None]
     combined = concatenate_datasets([learning.cut for learning in present]) if len(present) > 1 else present[0].cut
     offsets, start = [], 0
@@ -47,13 +49,11 @@ def mixed_learning(plan: Any, sources: list["SourceRows"], settings: list[dict],
         offsets.append(start)
         start += len(learning.cut) if learning is not None else 0
     kept_sets = [set(learning.kept) if learning is not None else set() for learning in learnings]
-    chosen = []
+    chosen, lengths, origins = [], [], []
     for each, row in picks:
         place = positions[each][row]
-        out.lengths.append(learnings[each].lengths[place])
+        lengths.append(learnings[each].lengths[place])
         if place in kept_sets[each]:
             chosen.append(offsets[each] + place)
-            out.origins.append(each)
-    out.rows = combined.select(chosen)
-    out.cut, out.kept = combined, chosen
-    return out
+            origins.append(each)
+    return Learning(combined.select(chosen), combined, lengths, warnings, notes, chosen, origins)

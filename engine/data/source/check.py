@@ -8,7 +8,7 @@ is refused, since the answers would be learned without it.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.data.source.formats import FORMAT_COLUMNS, OPTIONAL_COLUMNS, detect_format, format_fix
 from engine.data.source.normalise import USUAL_PAIRS, usual_pair
@@ -126,7 +126,7 @@ def _row_problem(row: dict, fmt: str) -> str | None:
     return None
 
 
-def _message_problem(message: Any) -> str | None:
+def _message_problem(message: object) -> str | None:
     """What is wrong with one chat message ({role, content} or an assistant message with tool_calls), or None."""
     if not isinstance(message, dict):
         return f"each turn needs role and content; found {message!r}."
@@ -147,7 +147,7 @@ def _message_problem(message: Any) -> str | None:
     return turn_flags_problem(message, message["role"], content)
 
 
-def _sharegpt_turn_problem(turn: Any) -> str | None:
+def _sharegpt_turn_problem(turn: object) -> str | None:
     """What is wrong with one ShareGPT turn ({from, value}; a function_call's value is JSON), or None."""
     if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
         return f"each turn needs from and value; found {turn!r}."
@@ -164,7 +164,7 @@ def _sharegpt_turn_problem(turn: Any) -> str | None:
     return None
 
 
-def turn_flags_problem(turn: dict, role: str, content: Any) -> str | None:
+def turn_flags_problem(turn: dict, role: str, content: object) -> str | None:
     """What is wrong with a turn's learning flags (OpenAI weight 0/1 on assistant turns, Axolotl train and train_detail)."""
     weight = turn.get("weight")
     if weight is not None and (isinstance(weight, bool) or weight not in (0, 1)):
@@ -192,7 +192,7 @@ def turn_flags_problem(turn: dict, role: str, content: Any) -> str | None:
     return None
 
 
-def _segments_problem(segments: Any) -> str | None:
+def _segments_problem(segments: object) -> str | None:
     """What is wrong with Axolotl input_output segments ([{"label": bool, "text": str}]), or None."""
     if not isinstance(segments, list) or not segments:
         return "`segments` must be a non-empty list of {label, text}."
@@ -203,7 +203,7 @@ def _segments_problem(segments: Any) -> str | None:
     return None
 
 
-def _call_problem(function: Any) -> str | None:
+def _call_problem(function: object) -> str | None:
     """What is wrong with one tool call ({name, arguments: object or JSON object text}), or None."""
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
         return f"has a tool call without a function name ({function!r})."
@@ -216,13 +216,14 @@ def _call_problem(function: Any) -> str | None:
     return None
 
 
-def _tools_problem(tools: Any) -> str | None:
+def _tools_problem(tools: object) -> str | None:
     """What is wrong with a `tools` value (a list of function schemas, or a JSON string of one), or None."""
     if isinstance(tools, str) and tools.strip():
+        text = tools
         try:
-            tools = json.loads(tools)
+            tools = json.loads(text)
         except json.JSONDecodeError as exc:
-            return f"has a `tools` value that is not valid JSON ({exc.msg}): {tools[:80]!r}."
+            return f"has a `tools` value that is not valid JSON ({exc.msg}): {text[:80]!r}."
     if tools and not all(isinstance(tool, dict) for tool in (tools if isinstance(tools, list) else [tools])):
         return f"has a `tools` value that is not a list of function schemas ({tools!r})."
     return None

@@ -15,7 +15,7 @@ text is folded into the first user turn with a warning.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from engine.config.templates import ALPACA_TEMPLATES
 from engine.data.source.formats import TURN_FLAGS, resolve_template
@@ -34,15 +34,14 @@ _TOOLS_HINT = ("Use a model whose chat template renders tools (e.g. Qwen2.5/Qwen
 def converted(table: Dataset, fmt: str, template: str, tokenizer: PreTrainedTokenizerBase | None,
               source: str) -> tuple[Dataset, str, list[str]]:
     """The rows converted, the template they use and warnings; fitted to the chat template when there is a tokenizer."""
-    warnings: list[str] = []
     rows = convert(table, fmt, resolve_template(fmt, template))
     used = "chat-template" if "messages" in rows.column_names else resolve_template(fmt, template)
-    chat = used == "chat-template" and tokenizer is not None
-    if chat and not getattr(tokenizer, "chat_template", None):
+    if used != "chat-template" or tokenizer is None:
+        return rows, used, []
+    if not getattr(tokenizer, "chat_template", None):
         raise UserError(f"{source}: chat data needs the tokenizer's chat template, and this model's tokenizer has none; "
                         "use a chat (instruct) model or convert the data to alpaca format.")
-    if chat:
-        rows, warnings = fit_to_chat_template(rows, tokenizer, source)
+    rows, warnings = fit_to_chat_template(rows, tokenizer, source)
     return rows, used, warnings
 
 
@@ -179,7 +178,7 @@ def tools_of(row: dict) -> list | None:
     return json.loads(tools) if isinstance(tools, str) and tools else tools or None
 
 
-def fit_to_chat_template(table: Dataset, tokenizer: PreTrainedTokenizerBase, source: str) -> tuple[Any, list[str]]:
+def fit_to_chat_template(table: Dataset, tokenizer: PreTrainedTokenizerBase, source: str) -> tuple[Dataset, list[str]]:
     """The chat rows as this template can render them, and warnings; UserError where it would drop what a row holds."""
     warnings: list[str] = []
     refusal = _system_refusal(tokenizer)

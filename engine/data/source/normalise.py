@@ -22,7 +22,7 @@ usual_pair into its scripts verbatim (engine.outputs.script.CONVERSION_FUNCTIONS
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.data.source.formats import detect_format, format_fix
 from engine.data.source.map import column_renames, rename_columns
@@ -116,7 +116,7 @@ def _refuse_media_types(table: Dataset, source: str) -> None:
                             "— text only. Use text-only rows, or a vision/audio fine-tuning tool.")
 
 
-def _media_feature(feature: Any) -> str | None:
+def _media_feature(feature: object) -> str | None:
     """The media kind (image, audio, video, pdf) anywhere inside a datasets feature, or None."""
     name = type(feature).__name__
     if name in ("Image", "Audio", "Video", "Pdf"):
@@ -130,7 +130,7 @@ def _media_feature(feature: Any) -> str | None:
     return next((kind for kind in map(_media_feature, [f for f in inner if f is not None]) if kind), None)
 
 
-def _has_value(value: Any) -> bool:
+def _has_value(value: object) -> bool:
     return value not in (None, "", [], {})
 
 
@@ -140,7 +140,7 @@ def _is_kto_label(values: list) -> bool:
     return bool(present) and all(isinstance(value, bool) or str(value).lower() in ("true", "false") for value in present)
 
 
-def _media_in(value: Any) -> str | None:
+def _media_in(value: object) -> str | None:
     """What media a row holds: an image/audio/video content part, or an <image>-style placeholder in its text."""
     if isinstance(value, str):
         match = MEDIA_PLACEHOLDER.search(value)

@@ -9,11 +9,13 @@ import gzip
 import json
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 
 if TYPE_CHECKING:
+    from datasets import Dataset
+
     from engine.config.run_config import DatasetSection
 
 
@@ -35,7 +37,7 @@ def data_suffix(path: Path) -> str:
     return suffixes[-1] if suffixes else ""
 
 
-def read_table(path: str, section: "DatasetSection", split: str | None = None) -> Any:
+def read_table(path: str, section: "DatasetSection", split: str | None = None) -> Dataset:
     """Load a local file or a Hub dataset as a datasets.Dataset, with errors a user can act on."""
     import datasets
 
@@ -68,7 +70,7 @@ def read_table(path: str, section: "DatasetSection", split: str | None = None) -
         raise UserError(f"dataset {path!r}: not a local file, and loading it from the Hub failed: {_short(exc)}") from None
 
 
-def table_from_rows(rows: list[dict]) -> Any:
+def table_from_rows(rows: list[dict]) -> Dataset:
     """A datasets.Dataset of JSON rows with every column any row has; a column of mixed types is kept as JSON."""
     import datasets
     import pyarrow
