@@ -80,12 +80,7 @@ def _leave(code: int) -> None:
     daemon threads; the interpreter's own shutdown would wait up to 0.2 s for the first.
     """
     atexit._run_exitfuncs()  # logging's flush, multiprocessing's and weakref.finalize's clean-ups
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(code)
+    _exit_now(code)
 
 
 def _wait_for_training(code: int) -> int:
