@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from engine.errors import UserError
 from engine.importing.axolotl import import_axolotl
@@ -13,6 +12,7 @@ from engine.importing.python_code import import_python_code
 from engine.importing.result import ImportedPreset, ImportResult, finish_preset
 from engine.importing.trl_config import KEYS as TRL_KEYS
 from engine.importing.trl_config import import_trl_config
+from engine.yamlio import YamlError, YamlMapping, YamlValue, load_yaml
 
 _CODE_SUFFIXES = (".py", ".ipynb")
 _YAML_SUFFIXES = (".yaml", ".yml")
@@ -31,7 +31,7 @@ EXPECTED = ("a LLaMA-Factory training YAML (model_name_or_path with stage, finet
             "(model_name_or_path, dataset_name and SFTConfig keys)")
 
 
-def config_kind(config: dict) -> str | None:
+def config_kind(config: YamlMapping) -> str | None:
     """llama-factory-v1, llama-factory, axolotl or trl when the mapping's keys are one of those tools' configs, else None."""
     keys = set(config)
     if "model" in keys and keys & LLAMA_FACTORY_V1_KEYS and not keys & {"base_model", "model_name_or_path"}:
@@ -45,12 +45,10 @@ def config_kind(config: dict) -> str | None:
     return None
 
 
-def _yaml_mapping(path: str, text: str, required: bool) -> dict | None:
+def _yaml_mapping(path: str, text: str, required: bool) -> YamlMapping | None:
     """The file's YAML mapping; None when it is not one and need not be (code), UserError when it must."""
-    from engine.yamlio import YamlError, load_yaml
-
     try:
-        data: Any = load_yaml(text)
+        data: YamlValue = load_yaml(text)
     except YamlError as exc:
         if not required:
             return None

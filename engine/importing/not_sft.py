@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 from engine.importing.trainer_keys import other_trainers
+from engine.yamlio import YamlMapping
 
 if TYPE_CHECKING:
     from engine.config.run_config import DatasetSection
@@ -32,7 +33,7 @@ def a(what: str) -> str:
     return f"{'an' if vowel else 'a'} {what}"
 
 
-def not_sft(kind: str, config: dict, path: str = "", text: str = "") -> str | None:
+def not_sft(kind: str, config: YamlMapping, path: str = "", text: str = "") -> str | None:
     """What the config trains or does instead of SFT, naming what says so; None for an SFT training config.
 
     A TRL config is told by its keys, else by the `trl` command its leading comment or its file name names (TRL's
