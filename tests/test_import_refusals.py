@@ -153,3 +153,13 @@ def test_a_trl_config_whose_local_data_is_preference_data_is_refused(tmp_path, r
         config.write_text(f"model_name_or_path: Qwen/Qwen2.5-0.5B\n{text}", encoding="utf-8")
         message = refused(tmp_path, config)
         assert f"{config}: its dataset {data} {what}" in message and message.rstrip().endswith("Nothing was written.")
+
+
+def test_a_trl_config_whose_local_data_is_sft_data_imports(tmp_path):
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"prompt": "Hi", "completion": "Hello!"}\n', encoding="utf-8")
+    config, out = tmp_path / "trl.yaml", tmp_path / "out.yaml"
+    config.write_text(f"model_name_or_path: Qwen/Qwen2.5-0.5B\ndataset_name: {data}\n", encoding="utf-8")
+    result = run_command("import", str(config), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert str(data) in out.read_text(encoding="utf-8")
