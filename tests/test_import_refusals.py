@@ -107,7 +107,8 @@ def test_a_trl_config_whose_comment_names_another_trainer_is_refused_under_any_n
     copied.write_text((TRL_DOCS / name).read_text(encoding="utf-8"), encoding="utf-8")
     for config in (TRL_DOCS / name, copied):
         message = refused(tmp_path, config)
-        assert f"{config}: {what}. sft-wizard trains SFT (supervised fine-tuning) only, so nothing was written." in message
+        assert f"{config}: {what} (an SFT config says so in its first line: `# trl sft`). sft-wizard trains SFT " \
+               "(supervised fine-tuning) only, so nothing was written." in message
 
 
 @pytest.mark.parametrize(("name", "what"), [
@@ -125,6 +126,8 @@ def test_a_trl_config_named_for_another_trainer_is_refused(tmp_path, name, what)
 @pytest.mark.parametrize(("name", "comment"), [
     ("sft_config.yaml", None),  # TRL's docs' own sft_config.yaml
     ("dpo.yaml", "# sft_config.yaml\n"),  # the comment names the trainer before the file name does
+    ("reward_study_qwen.yaml", ""),  # a trainer's name inside a file name is not what the file is for
+    ("dpo.yaml", "# trl sft\n"),  # the fix the refusal names
     ("dpo_sft.yaml", "# This is an example configuration file of TRL CLI, you can use it for\n"
                      "# SFT like that: `trl sft --config config.yaml --output_dir test-sft`\n"),
 ])

@@ -123,8 +123,16 @@ def _trl_command_named(path: str, text: str) -> str | None:
             return _launched(command, commands, f"its comment `{line.strip()}`")
         if "sft" in named:
             return None
-    command = _one_command(re.split(r"[^a-z]+", Path(path).stem.lower()), commands)
+    command = _one_command(_last_word(Path(path).stem.lower()), commands)
     return _launched(command, commands, f"its file name {Path(path).name}") if command else None
+
+
+def _last_word(stem: str) -> list[str]:
+    """The word a file name ends on, `config` aside (`qwen_kto_config` gives kto): the name of what it is for."""
+    words = [word for word in re.split(r"[^a-z]+", stem) if word]
+    if words and words[-1] == "config":
+        words.pop()
+    return words[-1:]
 
 
 def _leading_comment(text: str) -> list[str]:
@@ -146,7 +154,7 @@ def _one_command(words: list[str], commands: dict[str, str]) -> str | None:
 
 def _launched(command: str, commands: dict[str, str], told: str) -> str:
     return (f"{a(commands[command])} config, as {told} says: TRL launches it with "
-            f"`trl {command} --config {command}_config.yaml`")
+            f"`trl {command} --config {command}_config.yaml` (an SFT config says so in its first line: `# trl sft`)")
 
 
 def refuse_other_data(dataset: DatasetSection, path: str) -> None:
