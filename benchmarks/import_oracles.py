@@ -297,11 +297,10 @@ def _axolotl_source(key: str, where: str, index: int, entry: dict) -> list[Setti
     source["share"] = None if share == 1 else share
     kind = entry.get("type")
     out = [Setting(label, (label,), f"{where}[{index}]", source)]
-    if kind == "alpaca":  # Axolotl's alpaca prompt opens with "Below is an instruction …", sft-wizard's alpaca has none
-        out.append(Setting(f"{label}.type", (f"{label}.type",), f"{where}[{index}].template", UNSUPPORTED))
-    else:
-        expected = _AXOLOTL_TYPES.get(kind) if isinstance(kind, str) else None
-        out.append(Setting(f"{label}.type", (f"{label}.type",), f"{where}[{index}].format", expected or UNSUPPORTED))
+    expected = _AXOLOTL_TYPES.get(kind) if isinstance(kind, str) else None
+    out.append(Setting(f"{label}.type", (f"{label}.type",), f"{where}[{index}].format", expected or UNSUPPORTED))
+    if kind == "alpaca":  # AlpacaPrompter's instruct style (utils/data/wrappers.py): "Below is an instruction …" first
+        out.append(Setting(f"{label}.type", (f"{label}.type",), f"{where}[{index}].template", "alpaca-preamble"))
     return out
 
 

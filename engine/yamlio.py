@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
 YamlValue: TypeAlias = "str | int | float | bool | None | list[YamlValue] | dict[str, YamlValue]"
 """A value as YAML or JSON reading gives it: a scalar, or a list or mapping of values."""
@@ -75,7 +75,7 @@ class YamlError(ValueError):
         return f" at line {self.line}, column {self.column}" if self.line is not None else ""
 
 
-def load_yaml(text: str) -> Any:
+def load_yaml(text: str) -> YamlValue:
     """Parse YAML text; raises YamlError on broken input."""
     import yaml
 
@@ -87,7 +87,7 @@ def load_yaml(text: str) -> Any:
         raise YamlError(problem, mark.line + 1 if mark else None, mark.column + 1 if mark else None) from exc
 
 
-def dump_yaml(data: Any, width: int = 100) -> str:
+def dump_yaml(data: YamlValue, width: int = 100) -> str:
     """Serialise data as block-style YAML, keys in insertion order, unicode kept, long text folded at width."""
     import yaml
 

@@ -87,3 +87,82 @@ def test_a_llama_factory_v1_config_is_named_as_such_and_not_read_as_axolotl(tmp_
     message = refused(tmp_path, NOT_SFT / name)
     assert f"{NOT_SFT / name}: a LLaMA-Factory v1 config" in message and "not supported yet" in message
     assert "Axolotl" not in message and "nothing was written" in message
+
+
+TRL_DOCS = REPO / "tests" / "data" / "imports" / "trl"
+"""TRL's docs' config files (docs/source/clis.md), named and commented as the docs name them: only the name says
+the trainer."""
+
+
+@pytest.mark.parametrize(("name", "what"), [
+    ("dpo_config.yaml", "a DPO config, as its comment `# dpo_config.yaml` says: TRL launches it with "
+                        "`trl dpo --config dpo_config.yaml`"),
+    ("kto_config.yaml", "a KTO config, as its comment `# kto_config.yaml` says: TRL launches it with "
+                        "`trl kto --config kto_config.yaml`"),
+    ("reward_config.yaml", "a reward-model config, as its comment `# reward_config.yaml` says: TRL launches it with "
+                           "`trl reward --config reward_config.yaml`"),
+])
+def test_a_trl_config_whose_comment_names_another_trainer_is_refused_under_any_name(tmp_path, name, what):
+    copied = tmp_path / "my_config.yaml"  # a user's copy of the docs' block: the comment still names the trainer
+    copied.write_text((TRL_DOCS / name).read_text(encoding="utf-8"), encoding="utf-8")
+    for config in (TRL_DOCS / name, copied):
+        message = refused(tmp_path, config)
+        assert f"{config}: {what} (an SFT config says so in its first line: `# trl sft`). sft-wizard trains SFT " \
+               "(supervised fine-tuning) only, so nothing was written." in message
+
+
+@pytest.mark.parametrize(("name", "what"), [
+    ("dpo.yaml", "a DPO config, as its file name dpo.yaml says: TRL launches it with `trl dpo --config dpo_config.yaml`"),
+    ("qwen_kto_config.yml", "a KTO config, as its file name qwen_kto_config.yml says"),
+    ("reward.yaml", "a reward-model config, as its file name reward.yaml says"),
+    ("distillation.yaml", "a distillation config, as its file name distillation.yaml says"),
+])
+def test_a_trl_config_named_for_another_trainer_is_refused(tmp_path, name, what):
+    config = tmp_path / name
+    config.write_text("model_name_or_path: Qwen/Qwen2.5-0.5B\ndataset_name: trl-lib/kto-mix-14k\n", encoding="utf-8")
+    assert f"{config}: {what}" in refused(tmp_path, config)
+
+
+@pytest.mark.parametrize(("name", "comment"), [
+    ("sft_config.yaml", None),  # TRL's docs' own sft_config.yaml
+    ("dpo.yaml", "# sft_config.yaml\n"),  # the comment names the trainer before the file name does
+    ("reward_study_qwen.yaml", ""),  # a trainer's name inside a file name is not what the file is for
+    ("dpo.yaml", "# trl sft\n"),  # the fix the refusal names
+    ("dpo_sft.yaml", "# This is an example configuration file of TRL CLI, you can use it for\n"
+                     "# SFT like that: `trl sft --config config.yaml --output_dir test-sft`\n"),
+])
+def test_a_trl_config_named_for_sft_imports(tmp_path, name, comment):
+    config = TRL_DOCS / name if comment is None else tmp_path / name
+    if comment is not None:
+        config.write_text(f"{comment}model_name_or_path: Qwen/Qwen2.5-0.5B\ndataset_name: stanfordnlp/imdb\n",
+                          encoding="utf-8")
+    out = tmp_path / "out.yaml"
+    result = run_command("import", str(config), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "name_or_path: Qwen/Qwen2.5-0.5B" in out.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("rows", "what"), [
+    ('{"prompt": "Hi", "chosen": "Hello!", "rejected": "Go away."}\n', "is preference data (columns `chosen` and "
+                                                                        "`rejected`"),
+    ('{"prompt": "Hi", "completion": "Hello!", "label": true}\n{"prompt": "Hi", "completion": "Go away.", '
+     '"label": false}\n', "is KTO data: its `label` column"),
+])
+def test_a_trl_config_whose_local_data_is_preference_data_is_refused(tmp_path, rows, what):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text(rows, encoding="utf-8")
+    for text in (f"dataset_name: {data}\n", f"datasets:\n  - path: {data}\n  - path: {data}\n"):
+        config = tmp_path / "trl.yaml"
+        config.write_text(f"model_name_or_path: Qwen/Qwen2.5-0.5B\n{text}", encoding="utf-8")
+        message = refused(tmp_path, config)
+        assert f"{config}: its dataset {data} {what}" in message and message.rstrip().endswith("Nothing was written.")
+
+
+def test_a_trl_config_whose_local_data_is_sft_data_imports(tmp_path):
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"prompt": "Hi", "completion": "Hello!"}\n', encoding="utf-8")
+    config, out = tmp_path / "trl.yaml", tmp_path / "out.yaml"
+    config.write_text(f"model_name_or_path: Qwen/Qwen2.5-0.5B\ndataset_name: {data}\n", encoding="utf-8")
+    result = run_command("import", str(config), "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    assert str(data) in out.read_text(encoding="utf-8")

@@ -6,6 +6,7 @@ import pytest
 from conftest import REPO, settle_wizard, wait_until
 from textual.command import CommandList, CommandPalette
 
+from engine.errors import UserError
 from engine.yamlio import load_yaml
 from tui.shared.dialogs import ConfirmDialog, SavePresetDialog
 from tui.wizard.app import make_app
@@ -155,8 +156,6 @@ def test_first_screen_imports_no_training_library():
 
 
 def test_make_app_with_a_bad_preset_is_a_user_error():
-    from engine.errors import UserError
-
     with pytest.raises(UserError):
         make_app("no-such-preset")
 
@@ -305,18 +304,51 @@ async def test_the_dataset_step_shows_the_spans_marked_turns_learn(in_repo):
         assert "learn only their train_detail spans" in str(app.query_one("#data-preview").render())
 
 
-async def test_start_imports_another_tools_config_as_it_imports_code(in_repo):
+async def wait_for_import(pilot) -> None:
+    """Wait for the Start step's import worker to show its result, then for the analyses of the config it brought."""
+    await wait_until(pilot, lambda: not str(pilot.app.query_one("#import-result").render()).startswith("reading "),
+                     60, "the import worker's result")
+    await wait_until(pilot, lambda: pilot.app.state.import_report is not None, 10, "the imported config")
+    await settle(pilot)
+
+
+async def test_start_imports_another_tools_config_as_it_imports_code_off_the_ui_thread(in_repo, monkeypatch):
+    """The file is read in a worker: the screen says which file while the read waits, then shows the report."""
+    import threading
+
+    from engine.importing import detect
+
+    released = threading.Event()
+    read = detect.preset_from_file
+
+    def read_when_released(path: str, name: str | None = None):
+        assert released.wait(10), "the import blocked the UI thread: the screen could not say it was reading"
+        return read(path, name)
+
+    monkeypatch.setattr(detect, "preset_from_file", read_when_released)
     app = make_app(runs_root=str(in_repo / "runs"), warm_imports=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         app.query_one("#import-path").focus()
         await pilot.press(*list("tests/data/imports/axolotl_chat_template.yml"), "enter")
-        await settle(pilot)
+        await pilot.pause()
+        assert str(app.query_one("#import-result").render()) == "reading tests/data/imports/axolotl_chat_template.yml…"
+        released.set()
+        await wait_for_import(pilot)
         assert app.config.model.name_or_path == "Qwen/Qwen2.5-0.5B-Instruct"
         chats, segments = app.config.dataset.sources  # both datasets, each with its own keys
         assert (chats.message_keys, chats.train_on_eos) == ({"role": "from", "content": "value"}, "last")
         assert segments.path.endswith("axolotl_segments.jsonl")
         assert "not read: datasets" not in str(app.query_one("#import-result").render())
+
+        app.query_one("#import-path").focus()
+        await pilot.press("end", "ctrl+u", *list("missing.yml"), "enter")
+        await wait_until(pilot, lambda: not str(app.query_one("#import-result").render()).startswith("reading "),
+                         60, "the import worker's refusal")
+        with pytest.raises(UserError) as refused:
+            read("missing.yml")
+        assert str(app.query_one("#import-result").render()) == str(refused.value)  # the engine's words, unchanged
+        assert app.config.model.name_or_path == "Qwen/Qwen2.5-0.5B-Instruct"  # a refused file replaces nothing
 
 
 async def test_a_step_never_shown_does_not_edit_the_config(in_repo):
@@ -353,7 +385,7 @@ async def test_an_import_at_80x24_shows_what_was_not_read_first_and_every_step_s
         await pilot.press("tab")
         assert app.focused.id == "import-path"
         await pilot.press(*list("tests/data/imports/llama3_lora_sft.yaml"), "enter")
-        await settle(pilot)
+        await wait_for_import(pilot)
         shown = screen()
         assert "not read: template = 'llama3'" in shown and "4 not read, 2 warning(s), 34 settings read" in shown
         assert "read 34 settings\n" not in shown  # the count comes last, below the fold of the report

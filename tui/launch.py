@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import signal
 import sys
@@ -54,9 +55,12 @@ def _run_app(app) -> int:
     Then nothing else may keep the process: not the analysis workers, not Textual's threads
     blocked on the dead terminal. SIGINT and SIGTERM stop a run training here as headless, then close the app.
     """
+    from tui.shared.driver import prompt_exit_driver
+
     _ignore_hangup()
     install_app_stop_signals(app)
     threading.Thread(target=_end_after_hangup, name="hangup-watchdog", daemon=True).start()
+    app.driver_class = prompt_exit_driver(app.driver_class)
     try:
         code = app.run()
     except Exception:  # the terminal went away under the app: training must still finish
@@ -65,7 +69,18 @@ def _run_app(app) -> int:
     code = _wait_for_training(code if isinstance(code, int) else EXIT_OK)
     if HUNG_UP.is_set():
         _exit_now(code)
+    _leave(code)
     return code
+
+
+def _leave(code: int) -> None:
+    """End the process with code once the app and any training are done: exit handlers run, threads are not joined.
+
+    What is left then is Textual's input thread finishing its last poll of the terminal (tui.shared.driver) and
+    daemon threads; the interpreter's own shutdown would wait up to 0.2 s for the first.
+    """
+    atexit._run_exitfuncs()  # logging's flush, multiprocessing's and weakref.finalize's clean-ups
+    _exit_now(code)
 
 
 def _wait_for_training(code: int) -> int:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from engine.errors import EXIT_FAILURE, EXIT_OK
+
+if TYPE_CHECKING:
+    from engine.outputs.gguf.export import GgufExport
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK if same else EXIT_FAILURE
 
 
-def _print_answers(export: Any, prompt: str, quant: str) -> bool:
+def _print_answers(export: "GgufExport", prompt: str, quant: str) -> bool:
     """Print both greedy answers; False when the token ids differ for a type that keeps the weights (not a K-quant)."""
     from engine.outputs.gguf.converter import K_QUANTS
     from engine.outputs.gguf.readback import compare_answers
@@ -67,5 +71,5 @@ def _print_answers(export: Any, prompt: str, quant: str) -> bool:
     return False
 
 
-def _interrupt(signum: int, frame: Any) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from typing import Any
+from typing import Iterable
 
 from engine.config.legacy import apply_legacy_names
 from engine.config.rules import check_config_rules
@@ -20,12 +20,12 @@ from engine.config.run_config import (
 from engine.config.schema import FieldSpec
 from engine.errors import UserError, raise_problems
 from engine.problems import Problem
-from engine.yamlio import YamlError, load_yaml
+from engine.yamlio import YamlError, YamlMapping, YamlValue, load_yaml
 
 TOP_LEVEL = ("name", "description", "model", "quantization", "lora", "dataset", "training", "distributed", "optimized")
 
 
-def parse_config(raw: Any, source: str = "preset", overrides: list[str] | None = None) -> tuple[RunConfig, list[str]]:
+def parse_config(raw: YamlValue, source: str = "preset", overrides: list[str] | None = None) -> tuple[RunConfig, list[str]]:
     """Validate preset data (plus `--set` overrides) into a RunConfig and its warnings.
 
     Raises UserError listing every problem found, each naming the key, the value and what
@@ -36,7 +36,7 @@ def parse_config(raw: Any, source: str = "preset", overrides: list[str] | None =
     return config, warnings
 
 
-def parse_config_collecting(raw: Any, source: str = "preset",
+def parse_config_collecting(raw: YamlValue, source: str = "preset",
                             overrides: list[str] | None = None) -> tuple[RunConfig, list[str], list[Problem]]:
     """Like parse_config, but returns the problems beside a config of the valid settings."""
     if raw is None:
@@ -53,7 +53,7 @@ def parse_config_collecting(raw: Any, source: str = "preset",
         if key not in TOP_LEVEL:
             problems.append(_unknown(source, key, None, TOP_LEVEL))
     specs = all_specs()
-    sections: dict[str, Any] = {}
+    sections: dict[str, YamlMapping | None] = {}
     for section in ("model", "dataset", "training", "lora", "quantization", "distributed"):
         value = raw.get(section)
         if value is None and section in ("lora", "quantization"):
@@ -114,7 +114,7 @@ def _checked_sources(source: str, key: str, entries: list, specs: dict[str, Fiel
     return out
 
 
-def _optimized_record(value: Any, source: str, problems: list[Problem]) -> dict | None:
+def _optimized_record(value: YamlValue, source: str, problems: list[Problem]) -> dict | None:
     """The `optimized` record `sft-wizard optimize` writes: kept as it is, only its shape is checked."""
     if value is None:
         return None
@@ -125,9 +125,9 @@ def _optimized_record(value: Any, source: str, problems: list[Problem]) -> dict 
     return value
 
 
-def _checked_section(source: str, section: str, values: dict, specs: dict[str, FieldSpec],
-                     problems: list[Problem]) -> dict:
-    checked = {}
+def _checked_section(source: str, section: str, values: YamlMapping, specs: dict[str, FieldSpec],
+                     problems: list[Problem]) -> YamlMapping:
+    checked: YamlMapping = {}
     for key, value in values.items():
         spec = specs.get(key)
         if spec is None:
@@ -152,7 +152,7 @@ def _in_choices(value: str, choices: tuple[str, ...]) -> bool:
     return any(value == c or ("[" in c and value.startswith(c.split("[")[0])) for c in choices)
 
 
-def _unknown(source: str, key: str, section: str | None, valid: Any) -> Problem:
+def _unknown(source: str, key: str, section: str | None, valid: Iterable[str]) -> Problem:
     where = f"in `{section}`" if section else "at the top level"
     close = difflib.get_close_matches(str(key), list(valid), n=3, cutoff=0.6)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -161,7 +161,7 @@ def _unknown(source: str, key: str, section: str | None, valid: Any) -> Problem:
                    source=source)
 
 
-def apply_override(raw: dict, override: str) -> None:
+def apply_override(raw: YamlMapping, override: str) -> None:
     """Apply one `section.key=value` override (value read as YAML) to raw preset data."""
     if "=" not in override:
         raise UserError(f"--set {override!r}: expected section.key=value, e.g. training.learning_rate=1e-4 "
@@ -176,20 +176,22 @@ def apply_override(raw: dict, override: str) -> None:
         close = difflib.get_close_matches(keys[0] if keys else "", TOP_LEVEL, n=1)
         hint = f" Did you mean {close[0]}?" if close else ""
         raise UserError(f"--set {override!r}: `{path}` does not start with a preset section ({', '.join(TOP_LEVEL)}).{hint}")
-    node: Any = raw
+    node = raw
     for key in keys[:-1]:
         name, index = _indexed(key)
         if index is None:
-            if not isinstance(node.get(name), dict):
-                node[name] = {}
-            node = node[name]
+            child = node.get(name)
+            if not isinstance(child, dict):
+                child = node[name] = {}
+            node = child
             continue
         listed = node.get(name)
-        if not isinstance(listed, list) or not -len(listed) <= index < len(listed) or not isinstance(listed[index], dict):
+        entry = listed[index] if isinstance(listed, list) and -len(listed) <= index < len(listed) else None
+        if not isinstance(entry, dict):
             count = len(listed) if isinstance(listed, list) else 0
             raise UserError(f"--set {override!r}: `{name}` has {count} entr{'y' if count == 1 else 'ies'}, so there is "
                             f"no {key}; count from 0.")
-        node = listed[index]
+        node = entry
     node[keys[-1]] = value
 
 

@@ -6,13 +6,14 @@ Training, the probe and export-script all go through here, so they cannot drift 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.machine.precision import PrecisionDecision, decide_precision, dtype_and_mixed
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
     from engine.machine.hardware import HardwareReport
+    from engine.yamlio import YamlMapping, YamlValue
 
 
 def asked_mixed_precision(config: "RunConfig") -> str | None:
@@ -49,7 +50,7 @@ def resolve_precision(config: "RunConfig", hardware: "HardwareReport") -> tuple[
     return PrecisionDecision(dtype, mixed, tf32, reason), notes
 
 
-def sft_kwargs(config: "RunConfig", precision: PrecisionDecision, output_dir: str, on_gpu: bool) -> dict[str, Any]:
+def sft_kwargs(config: "RunConfig", precision: PrecisionDecision, output_dir: str, on_gpu: bool) -> "dict[str, YamlValue]":
     """SFTConfig keyword arguments: the preset's training section plus what sft-wizard decides."""
     kwargs = dict(config.training)
     kwargs["output_dir"] = output_dir
@@ -73,7 +74,7 @@ def sft_kwargs(config: "RunConfig", precision: PrecisionDecision, output_dir: st
     return kwargs
 
 
-def lora_kwargs(config: "RunConfig") -> dict[str, Any] | None:
+def lora_kwargs(config: "RunConfig") -> "YamlMapping | None":
     """LoraConfig keyword arguments, task type causal LM unless the preset says otherwise."""
     if config.lora is None:
         return None

@@ -10,11 +10,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.config.schema import FieldSpec, dataclass_specs, schema
 from engine.config.templates import ALPACA_TEMPLATES
-from engine.yamlio import dump_yaml
+from engine.yamlio import YamlMapping, dump_yaml
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 DATASET_FORMATS = ("auto", "alpaca", "chat", "sharegpt", "text", "prompt-completion", "input-output")
 TEMPLATES = ("auto", *ALPACA_TEMPLATES, "chat-template", "none")
@@ -160,19 +163,20 @@ class RunConfig:
     optimized: dict | None = None
     """What `sft-wizard optimize` changed: {from: the original preset, changes: [...]}; None otherwise."""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> YamlMapping:
         """The config as plain data in preset order, sections of own fields without defaults."""
-        data = {
+        model = _non_default(self.model, keep=("name_or_path", "dtype"))
+        if model.get("use_kernels") in ("true", "false"):  # written back as YAML booleans
+            model["use_kernels"] = model["use_kernels"] == "true"
+        data: YamlMapping = {
             "name": self.name,
             "description": self.description,
-            "model": _non_default(self.model, keep=("name_or_path", "dtype")),
+            "model": model,
             "quantization": copy.deepcopy(self.quantization),
             "lora": copy.deepcopy(self.lora),
             "dataset": dataset_dict(self.dataset),
             "training": copy.deepcopy(self.training),
         }
-        if data["model"].get("use_kernels") in ("true", "false"):  # written back as YAML booleans
-            data["model"]["use_kernels"] = data["model"]["use_kernels"] == "true"
         distributed = _non_default(self.distributed, keep=())
         if distributed:
             data["distributed"] = distributed
@@ -194,14 +198,20 @@ class RunConfig:
         return str(self.training.get("output_dir") or f"runs/{self.name}")
 
     def training_value(self, key: str) -> Any:
-        """A training setting as it will be used: the preset's value or SFTConfig's default."""
+        """A training setting as it will be used: the preset's value or SFTConfig's default.
+
+        Left untyped: the value's type depends on the key (a batch size, a rate, a schedule's name), and callers ask
+        for settings whose type the schema has checked.
+        """
         if key in self.training:
             return self.training[key]
         spec = schema()["training"].get(key)
         return spec.default if spec else None
 
 
-def _non_default(section: Any, keep: tuple[str, ...]) -> dict[str, Any]:
+def _non_default(section: "DataclassInstance", keep: tuple[str, ...]) -> dict[str, object]:
+    """A section's fields that differ from their defaults (and those in `keep`), copied (a dataset's sources as
+    DatasetSections, which dataset_dict replaces by their data)."""
     out = {}
     for f in dataclasses.fields(section):
         value = getattr(section, f.name)
@@ -216,7 +226,7 @@ MIXTURE_KEYS = ("sources", "eval_sources", "seed", "eval_split", "eval_path", "m
 """dataset keys of the whole mixture; the others belong to each source."""
 
 
-def dataset_dict(dataset: DatasetSection) -> dict[str, Any]:
+def dataset_dict(dataset: DatasetSection) -> YamlMapping:
     """The dataset section as preset data: one source as its keys, several as `sources:` beside the mixture's keys."""
     if not dataset.is_mixture:
         data = _non_default(dataset, keep=("path", "format", "template"))
@@ -229,7 +239,7 @@ def dataset_dict(dataset: DatasetSection) -> dict[str, Any]:
     return data
 
 
-def source_dict(source: DatasetSection) -> dict[str, Any]:
+def source_dict(source: DatasetSection) -> YamlMapping:
     """One source as preset data: its own keys that differ from the defaults, path and format always."""
     return {key: value for key, value in _non_default(source, keep=("path", "format")).items()
             if key not in MIXTURE_KEYS}

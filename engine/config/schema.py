@@ -19,6 +19,7 @@ from pathlib import Path
 
 from engine.atomic import write_text_atomic
 from engine.paths import cache_dir
+from engine.yamlio import YamlValue
 
 WIZARD_MEANINGS = {
     "training": {
@@ -45,10 +46,10 @@ class FieldSpec:
     """Accepted value types among bool, int, float, str, list, dict, none; empty means any."""
     choices: tuple[str, ...] = ()
     """Allowed string values when the field is an enum or a Literal."""
-    default: typing.Any = None
+    default: YamlValue = None
     help: str = ""
 
-    def accepts(self, value: typing.Any) -> bool:
+    def accepts(self, value: YamlValue) -> bool:
         """Whether a YAML value has a type this field takes."""
         if not self.kinds:
             return True
@@ -120,7 +121,7 @@ def _build_raw_schema_apart() -> dict[str, dict[str, dict]]:
     return build_apart("engine.config.schema", "_build_raw_schema")
 
 
-def build_apart(module: str, function: str) -> typing.Any:
+def build_apart(module: str, function: str) -> YamlValue:
     """What module.function() returns (JSON data), computed in a child process that sees no GPU, else here.
 
     Importing the libraries (bitsandbytes among them) starts CUDA, and the process reading a
@@ -194,7 +195,7 @@ def _signature_specs(cls: type) -> dict[str, dict]:
     return specs
 
 
-def _kinds_of_default(name: str, default: typing.Any) -> tuple[list[str], list[str]]:
+def _kinds_of_default(name: str, default: object) -> tuple[list[str], list[str]]:
     if "dtype" in name or "storage" in name:
         return ["str", "none"], []
     if isinstance(default, bool):
@@ -208,7 +209,7 @@ def _kinds_of_default(name: str, default: typing.Any) -> tuple[list[str], list[s
     return [], []
 
 
-def _kinds_of(annotation: typing.Any) -> tuple[list[str], list[str]]:
+def _kinds_of(annotation: object) -> tuple[list[str], list[str]]:
     """Accepted kinds and choices of a type annotation (objects or strings)."""
     if isinstance(annotation, str):
         return _kinds_of_string(annotation)
@@ -273,7 +274,7 @@ def _docstring_args(doc: str) -> dict[str, str]:
     return helps
 
 
-def _jsonable(value: typing.Any) -> typing.Any:
+def _jsonable(value: object) -> YamlValue:
     if isinstance(value, enum.Enum):
         return value.value
     if value is None or isinstance(value, (bool, int, float, str)):

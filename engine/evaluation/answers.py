@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.evaluation.rows import EvalRow
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from engine.outputs.generate import GeneratingModel
 
 EXTRA_TOKENS = 16
 """Tokens allowed past the reference's length, so a longer answer shows as longer rather than cut to fit."""
 MAX_NEW_TOKENS = 512
 
 
-def greedy_answers(model: Any, tokenizer: Any, rows: list[EvalRow]) -> list[str]:
+def greedy_answers(model: "GeneratingModel", tokenizer: "PreTrainedTokenizerBase", rows: list[EvalRow]) -> list[str]:
     """The model's greedy continuation of each row's prompt, special tokens left out, up to the reference's length."""
     import torch
 
@@ -26,11 +31,11 @@ def greedy_answers(model: Any, tokenizer: Any, rows: list[EvalRow]) -> list[str]
     return answers
 
 
-def reference_text(tokenizer: Any, row: EvalRow) -> str:
+def reference_text(tokenizer: "PreTrainedTokenizerBase", row: EvalRow) -> str:
     """The row's reference answer as text, special tokens (EOS) left out."""
     return tokenizer.decode(row.reference_ids, skip_special_tokens=True).strip()
 
 
-def prompt_text(tokenizer: Any, row: EvalRow) -> str:
+def prompt_text(tokenizer: "PreTrainedTokenizerBase", row: EvalRow) -> str:
     """The row's prompt as text, as the model saw it."""
     return tokenizer.decode(row.prompt_ids, skip_special_tokens=True).strip()

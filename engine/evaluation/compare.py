@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
 from engine.errors import UserError
+from engine.yamlio import YamlMapping, YamlValue
 
 LEFT_OUT = frozenset({"training.output_dir"})
 """Settings that differ between any two runs by necessity, so they say nothing."""
@@ -33,7 +32,7 @@ class Comparison:
     """Several runs: their columns and the settings in which they differ (dotted key -> one value per run)."""
 
     runs: list[RunColumn]
-    differences: dict[str, list[Any]]
+    differences: dict[str, list[YamlValue]]
 
     def as_dict(self) -> dict:
         """The comparison as plain data (for --json)."""
@@ -72,9 +71,9 @@ def run_column(run_dir: str) -> RunColumn:
                      list(state.train_loss), list(state.eval_loss), summary.get("models") if summary else None)
 
 
-def flat_settings(config: dict, prefix: str = "") -> dict[str, Any]:
+def flat_settings(config: YamlMapping, prefix: str = "") -> dict[str, YamlValue]:
     """A config as dotted keys (training.learning_rate) to values; lists kept whole."""
-    flat: dict[str, Any] = {}
+    flat: dict[str, YamlValue] = {}
     for key, value in config.items():
         dotted = f"{prefix}{key}"
         if isinstance(value, dict) and value:
@@ -84,7 +83,7 @@ def flat_settings(config: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def setting_differences(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
+def setting_differences(configs: list[dict[str, YamlValue]]) -> dict[str, list[YamlValue]]:
     """The settings whose values are not the same in every run (absent counts as None)."""
     keys = sorted({key for config in configs for key in config} - LEFT_OUT)
     return {key: [config.get(key) for config in configs] for key in keys

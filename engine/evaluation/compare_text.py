@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from engine.evaluation.compare import Comparison, RunColumn
+from engine.yamlio import YamlValue
 
 LABEL = 26
 COLUMN = 12
@@ -90,5 +90,5 @@ def _num(fmt: str, value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else fmt.format(value)
 
 
-def _value(value: Any) -> str:
+def _value(value: YamlValue) -> str:
     return "-" if value is None else str(value)

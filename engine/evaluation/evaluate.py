@@ -6,10 +6,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 from engine.evaluation.rows import EvalRows
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from engine.config.run_config import RunConfig
+    from engine.evaluation.harness import TaskSet
+    from engine.outputs.generate import GeneratingModel, Generator
 
 WORST_ROWS = 5
 MODELS = ("base", "fine_tuned")
@@ -59,7 +66,7 @@ def evaluate_run(request: EvalRequest, progress: Callable[[str], None] = lambda 
     return _result(request, rows, generator, measured)
 
 
-def _task_set(specs: list[str]) -> Any:
+def _task_set(specs: list[str]) -> "TaskSet | None":
     """The lm-eval tasks, checked before any model loads (UserError for an unknown or unreachable one)."""
     if not specs:
         return None
@@ -68,7 +75,7 @@ def _task_set(specs: list[str]) -> Any:
     return TaskSet(specs)
 
 
-def _load(run_dir: str) -> Any:
+def _load(run_dir: str) -> "Generator":
     """The run's final/ model with its tokenizer (engine.outputs.generate); UserError when it cannot be loaded."""
     from safetensors import SafetensorError
 
@@ -86,7 +93,7 @@ def _load(run_dir: str) -> Any:
 
 
 @contextmanager
-def _model(generator: Any, config: Any, which: str) -> Iterator[Any]:
+def _model(generator: "Generator", config: "RunConfig", which: str) -> Iterator["GeneratingModel"]:
     """The fine-tuned model, or the base: the same model with its adapter off, or the base weights loaded for a full run."""
     if which == "fine_tuned":
         yield generator.model
@@ -97,7 +104,7 @@ def _model(generator: Any, config: Any, which: str) -> Iterator[Any]:
         yield _full_base(config, generator)
 
 
-def _full_base(config: Any, generator: Any) -> Any:
+def _full_base(config: "RunConfig", generator: "Generator") -> "PreTrainedModel":
     """The base model of a full fine-tuning run, placed as the fine-tuned one was."""
     from transformers import AutoModelForCausalLM
 
@@ -113,7 +120,7 @@ def _full_base(config: Any, generator: Any) -> Any:
     return model.eval()
 
 
-def _measure(model: Any, tokenizer: Any, rows: EvalRows, tasks: Any, limit: int | None,
+def _measure(model: "GeneratingModel", tokenizer: "PreTrainedTokenizerBase", rows: EvalRows, tasks: "TaskSet | None", limit: int | None,
              progress: Callable[[str], None]) -> dict:
     """One model's row losses, greedy answers and task metrics."""
     from engine.evaluation.answers import greedy_answers
@@ -132,7 +139,7 @@ def _measure(model: Any, tokenizer: Any, rows: EvalRows, tasks: Any, limit: int 
     return {"losses": losses, "answers": answers, "tasks": task_metrics}
 
 
-def _result(request: EvalRequest, rows: EvalRows, generator: Any, measured: dict) -> EvalResult:
+def _result(request: EvalRequest, rows: EvalRows, generator: "Generator", measured: dict) -> EvalResult:
     """Scores per row and overall, the worst rows, and the summary."""
     from engine.evaluation.answers import prompt_text, reference_text
     from engine.evaluation.losses import mean_loss, perplexity
@@ -141,22 +148,22 @@ def _result(request: EvalRequest, rows: EvalRows, generator: Any, measured: dict
     references = [reference_text(generator.tokenizer, row) for row in rows.rows]
     records = [{"row": row.index, "prompt": prompt_text(generator.tokenizer, row), "reference": reference} for row, reference
                in zip(rows.rows, references)]
-    summary: dict[str, Any] = {"run_dir": str(request.run_dir), "source": rows.source, "rows": len(rows.rows),
-                               "base_is": "the adapter switched off" if generator.is_peft else "the base model's weights",
-                               "notes": rows.notes + ([generator.note] if generator.note else []), "models": {}}
+    notes = rows.notes + ([generator.note] if generator.note else [])
+    models: dict[str, dict[str, float | dict[str, dict[str, float]]]] = {}
+    signatures: dict[str, str] = {}
     for which in MODELS:
         answers, losses = measured[which]["answers"], measured[which]["losses"]
         per_row = score_rows(answers, references)
         corpus, signatures = score_corpus(answers, references, per_row)
         loss = mean_loss(losses)
-        summary["models"][which] = {"loss": loss, "perplexity": perplexity(loss), **corpus.as_dict(),
-                                    "tasks": measured[which]["tasks"]}
-        summary["signatures"] = signatures
+        models[which] = {"loss": loss, "perplexity": perplexity(loss), **corpus.as_dict(), "tasks": measured[which]["tasks"]}
         for record, answer, row_loss, scores in zip(records, answers, losses, per_row):
             record[which] = {"answer": answer, "loss": row_loss.mean, **scores.as_dict()}
     worst = sorted(records, key=lambda r: r["fine_tuned"]["loss"], reverse=True)[:WORST_ROWS]
-    summary["worst_rows"] = [r["row"] for r in worst]
     if request.tasks and request.limit:
-        summary["notes"].append(f"lm-eval tasks limited to their first {request.limit} documents (--limit): a quick look, "
-                                 "not a score to compare with published ones")
+        notes.append(f"lm-eval tasks limited to their first {request.limit} documents (--limit): a quick look, "
+                     "not a score to compare with published ones")
+    summary = {"run_dir": str(request.run_dir), "source": rows.source, "rows": len(rows.rows),
+               "base_is": "the adapter switched off" if generator.is_peft else "the base model's weights",
+               "notes": notes, "models": models, "signatures": signatures, "worst_rows": [r["row"] for r in worst]}
     return EvalResult(summary, records)

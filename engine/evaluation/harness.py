@@ -7,9 +7,14 @@ import difflib
 import io
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from engine.outputs.generate import GeneratingModel
 
 
 class TaskSet:
@@ -38,7 +43,7 @@ class TaskSet:
         return names
 
 
-def evaluate_tasks(model: Any, tokenizer: Any, tasks: TaskSet, limit: int | None) -> dict[str, dict[str, float]]:
+def evaluate_tasks(model: "GeneratingModel", tokenizer: "PreTrainedTokenizerBase", tasks: TaskSet, limit: int | None) -> dict[str, dict[str, float]]:
     """Each task's metrics ({task: {metric: value}}) for `model` as it is now (run it again with the adapter off)."""
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM

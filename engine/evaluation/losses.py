@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.data.label.rows import IGNORED
 from engine.evaluation.rows import EvalRow
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from engine.outputs.generate import GeneratingModel
 
 
 @dataclass
@@ -23,7 +28,7 @@ class RowLoss:
         return self.total / self.tokens if self.tokens else float("nan")
 
 
-def row_losses(model: Any, rows: list[EvalRow]) -> list[RowLoss]:
+def row_losses(model: "GeneratingModel", rows: list[EvalRow]) -> list[RowLoss]:
     """Each row's loss under `model` (one row per forward pass: no padding to get wrong)."""
     import torch
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 METRIC_NAMES = ("exact_match", "rougeL", "chrf", "bleu")
 
@@ -57,7 +56,7 @@ def score_rows(answers: list[str], references: list[str]) -> list[Scores]:
             for answer, reference in zip(answers, references)]
 
 
-def score_corpus(answers: list[str], references: list[str], rows: list[Scores]) -> tuple[Scores, dict[str, Any]]:
+def score_corpus(answers: list[str], references: list[str], rows: list[Scores]) -> tuple[Scores, dict[str, str]]:
     """Corpus scores (exact match and ROUGE-L as means over rows; chrF and BLEU over the corpus) and sacrebleu's signatures."""
     from sacrebleu.metrics import BLEU, CHRF
 

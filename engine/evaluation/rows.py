@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
     from engine.config.run_config import RunConfig
 
 
@@ -35,7 +37,7 @@ class EvalRows:
     notes: list[str] = field(default_factory=list)
 
 
-def load_eval_rows(config: "RunConfig", tokenizer: Any, data_file: str | None = None, limit: int | None = None,
+def load_eval_rows(config: "RunConfig", tokenizer: "PreTrainedTokenizerBase", data_file: str | None = None, limit: int | None = None,
                    recorded_rows: int | None = None) -> EvalRows:
     """The run's held-out rows (or data_file's rows), labelled exactly as training labelled them, the first `limit`."""
     from engine.data.label.learning import learn_rows, loss_settings

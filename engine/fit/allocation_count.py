@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
 
 
 @dataclass
@@ -22,9 +26,9 @@ class AllocationCount:
     peak_phase: str = ""
     phase: str = "start"
     phase_peaks: dict[str, int] = field(default_factory=dict)
-    _seen: dict[int, Any] = field(default_factory=dict, repr=False)
+    _seen: "dict[int, weakref.ref[torch.UntypedStorage]]" = field(default_factory=dict, repr=False)
 
-    def add(self, storage: Any) -> None:
+    def add(self, storage: "torch.UntypedStorage") -> None:
         """Count a storage once, until it is freed."""
         key = storage._cdata
         if key in self._seen or storage.device.type == "meta":
@@ -41,7 +45,7 @@ class AllocationCount:
         if self._seen.pop(key, None) is not None:
             self.live_bytes -= size
 
-    def add_tensors(self, tensors: Any) -> None:
+    def add_tensors(self, tensors: Iterable[object]) -> None:
         """Count the storages of already existing tensors (a model's parameters and buffers)."""
         import torch
 
@@ -58,14 +62,15 @@ class AllocationCount:
         self.phase = phase
 
 
-def counting_mode(count: AllocationCount) -> Any:
+def counting_mode(count: AllocationCount) -> "TorchDispatchMode":
     """A TorchDispatchMode that adds the storage of every tensor an operator returns to `count`."""
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_flatten
 
     class _Counting(TorchDispatchMode):
-        def __torch_dispatch__(self, func: Callable, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        def __torch_dispatch__(self, func: Callable[..., object], types: Sequence[type], args: Sequence[object] = (),
+                               kwargs: Mapping[str, object] | None = None) -> object:
             out = func(*args, **(kwargs or {}))
             for tensor in tree_flatten(out)[0]:
                 if isinstance(tensor, torch.Tensor):

@@ -11,7 +11,7 @@ cheapest form.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Callable
 
 from engine.config.resolve import (
     apply_precision_choice,
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
     from engine.machine.hardware import Gpu
     from engine.models.architecture import ModelStructure
+    from engine.yamlio import YamlValue
 
 FUSED_ADAMW = "adamw_torch_fused"
 ADAMW_FAMILY = ("adamw_torch", "adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit")
@@ -69,8 +70,8 @@ class Change:
     """One setting optimize changed, with why and what it should do."""
 
     setting: str
-    before: Any
-    after: Any
+    before: "YamlValue"
+    after: "YamlValue"
     reason: str
     memory: str = ""
     speed: str = ""
@@ -123,7 +124,8 @@ class _Planner:
     def fits(self, config: "RunConfig") -> bool:
         return self.bytes(config) <= self.machine.capacity_bytes * (1 - TIGHT_HEADROOM)
 
-    def change(self, setting: str, before: Any, after: Any, reason: str, speed: str, apply: Any) -> None:
+    def change(self, setting: str, before: "YamlValue", after: "YamlValue", reason: str, speed: str,
+               apply: Callable[["RunConfig"], object]) -> None:
         """Apply one edit (a function of the config) and record it with its memory effect."""
         old = self.bytes()
         apply(self.config)
@@ -131,7 +133,7 @@ class _Planner:
         memory = "no change" if abs(delta) < 2**20 else f"{'+' if delta > 0 else '-'}{gib(abs(delta))}"
         self.changes.append(Change(setting, before, after, reason, memory, speed))
 
-    def set_training(self, key: str, value: Any, reason: str, speed: str) -> None:
+    def set_training(self, key: str, value: "YamlValue", reason: str, speed: str) -> None:
         before = self.config.training.get(key, self.config.training_value(key))
         if before == value and key in self.config.training:
             return

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.importing.config_reader import ConfigReader, read_dataset_entry, read_sources
 from engine.importing.result import ImportResult
+from engine.yamlio import YamlMapping
 
 TOOL = "Axolotl"
 RENAMED = {"micro_batch_size": "per_device_train_batch_size", "num_epochs": "num_train_epochs",
@@ -48,7 +49,7 @@ _NOT_READ = {
 }
 
 
-def import_axolotl(config: dict) -> ImportResult:
+def import_axolotl(config: YamlMapping) -> ImportResult:
     """Read an Axolotl config into raw preset data (validated by the caller)."""
     result = ImportResult(raw={"training": {}, "quantization": None, "lora": None, "dataset": {}, "model": {}})
     reader = ConfigReader(result, config, TOOL)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable, TypeVar
 
 from engine.config.legacy import REMOVED, RENAMED
 from engine.config.schema import schema
-from engine.importing.result import ImportResult
+from engine.importing.result import ImportResult, PresetValue
+from engine.yamlio import YamlMapping, YamlValue
+
+Entry = TypeVar("Entry")
+"""One dataset entry of a config: a LLaMA-Factory dataset name, an Axolotl or TRL mapping."""
 
 
 class ConfigReader:
     """One config's keys, each taken once: read into a preset setting, noted, or listed as not read."""
 
-    def __init__(self, result: ImportResult, config: dict, tool: str) -> None:
+    def __init__(self, result: ImportResult, config: YamlMapping, tool: str) -> None:
         self.result, self.tool = result, tool
         self.config = {key: value for key, value in config.items() if value is not None}
         self.taken: set[str] = set()
@@ -24,13 +28,13 @@ class ConfigReader:
         """Whether the config sets the key."""
         return key in self.config
 
-    def take(self, key: str, default: Any = None) -> Any:
+    def take(self, key: str, default: YamlValue = None) -> YamlValue:
         """The key's value (default when unset), marked as handled."""
         self.taken.add(key)
         value = self.config.get(key)
         return default if value is None else value
 
-    def copy(self, key: str, section: str, ours: str | None = None, value: Any = None) -> bool:
+    def copy(self, key: str, section: str, ours: str | None = None, value: YamlValue = None) -> bool:
         """Read the key into section.ours (its own value, or `value` when given); False when the config lacks it."""
         if key not in self.config or key in self.taken:
             return False
@@ -38,7 +42,7 @@ class ConfigReader:
         self.result.set(section, ours or key, self.config[key] if value is None else value, f"{self.tool} {key}")
         return True
 
-    def default(self, section: str, key: str, value: Any, why: str) -> None:
+    def default(self, section: str, key: str, value: YamlValue, why: str) -> None:
         """A setting the tool uses when its config does not say, written so the preset trains the same way."""
         if self.result.raw.get(section) is None:
             self.result.raw[section] = {}
@@ -77,7 +81,7 @@ class ConfigReader:
                 self.result.not_read.append(f"{key} = {value!r}: no sft-wizard setting ({self.tool})")
 
 
-def read_dataset_entry(result: ImportResult, entry: dict, where: str, path_key: str = "path",
+def read_dataset_entry(result: ImportResult, entry: YamlMapping, where: str, path_key: str = "path",
                        subset_key: str = "name") -> None:
     """dataset.path (a file, folder or Hub id), the data_files inside it, subset and split from one dataset entry."""
     files = entry.get("data_files")
@@ -92,7 +96,7 @@ def read_dataset_entry(result: ImportResult, entry: dict, where: str, path_key: 
         result.set("dataset", "split", entry["split"], f"{where}.split")
 
 
-def read_sources(result: ImportResult, entries: list, read_one: Callable[[ImportResult, Any, str], None],
+def read_sources(result: ImportResult, entries: list[Entry], read_one: Callable[[ImportResult, Entry, str], None],
                  key: str = "sources") -> None:
     """Each dataset entry read by read_one into a source: one training entry as dataset's own keys, else a list.
 
@@ -100,7 +104,7 @@ def read_sources(result: ImportResult, entries: list, read_one: Callable[[Import
     the source's key (dataset.sources[1].path), its problems and warnings kept.
     """
     several = key != "sources" or len(entries) > 1
-    sources = []
+    sources: list[PresetValue] = []
     for index, entry in enumerate(entries):
         sub = ImportResult(raw={"dataset": {}})
         read_one(sub, entry, f"[{index}]")

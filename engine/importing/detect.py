@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from engine.errors import UserError
 from engine.importing.axolotl import import_axolotl
 from engine.importing.llama_factory import import_llama_factory
-from engine.importing.not_sft import not_sft
+from engine.importing.not_sft import not_sft, refuse_other_data
 from engine.importing.python_code import import_python_code
 from engine.importing.result import ImportedPreset, ImportResult, finish_preset
 from engine.importing.trl_config import KEYS as TRL_KEYS
 from engine.importing.trl_config import import_trl_config
+from engine.yamlio import YamlError, YamlMapping, YamlValue, load_yaml
 
 _CODE_SUFFIXES = (".py", ".ipynb")
 _YAML_SUFFIXES = (".yaml", ".yml")
@@ -31,7 +31,7 @@ EXPECTED = ("a LLaMA-Factory training YAML (model_name_or_path with stage, finet
             "(model_name_or_path, dataset_name and SFTConfig keys)")
 
 
-def config_kind(config: dict) -> str | None:
+def config_kind(config: YamlMapping) -> str | None:
     """llama-factory-v1, llama-factory, axolotl or trl when the mapping's keys are one of those tools' configs, else None."""
     keys = set(config)
     if "model" in keys and keys & LLAMA_FACTORY_V1_KEYS and not keys & {"base_model", "model_name_or_path"}:
@@ -45,12 +45,10 @@ def config_kind(config: dict) -> str | None:
     return None
 
 
-def _yaml_mapping(path: str, text: str, required: bool) -> dict | None:
+def _yaml_mapping(path: str, text: str, required: bool) -> YamlMapping | None:
     """The file's YAML mapping; None when it is not one and need not be (code), UserError when it must."""
-    from engine.yamlio import YamlError, load_yaml
-
     try:
-        data: Any = load_yaml(text)
+        data: YamlValue = load_yaml(text)
     except YamlError as exc:
         if not required:
             return None
@@ -64,8 +62,13 @@ def _yaml_mapping(path: str, text: str, required: bool) -> dict | None:
 
 def import_file(path: str) -> ImportResult:
     """Read a tutorial script or notebook, or another tool's training config, into raw preset data."""
+    return _import_kind(path)[1]
+
+
+def _import_kind(path: str) -> tuple[str | None, ImportResult]:
+    """The tool whose config the file is (None for code) and its raw preset data; UserError for what is not SFT."""
     if path.lower().endswith(_CODE_SUFFIXES):
-        return import_python_code(path)
+        return None, import_python_code(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -77,21 +80,25 @@ def import_file(path: str) -> ImportResult:
         raise UserError(f"{path}: a LLaMA-Factory v1 config (`model`, `train_dataset`, `peft_config` …, for LLaMA-Factory's "
                         "v1 trainer): not supported yet; sft-wizard imports LLaMA-Factory's training YAML "
                         "(model_name_or_path, stage: sft, finetuning_type, dataset …), so nothing was written.")
-    what = not_sft(kind, config) if kind else None
+    what = not_sft(kind, config, path, text) if kind else None
     if what:
         raise UserError(f"{path}: {what}. sft-wizard trains SFT (supervised fine-tuning) only, so nothing was written.")
     if kind == "axolotl":
-        return import_axolotl(config)
+        return kind, import_axolotl(config)
     if kind == "llama-factory":
-        return import_llama_factory(config, path)
+        return kind, import_llama_factory(config, path)
     if kind == "trl":
-        return import_trl_config(config)
+        return kind, import_trl_config(config)
     if yaml_named:
         raise UserError(f"{path}: a YAML file sft-wizard cannot import (keys: {', '.join(map(str, list(config)[:8]))}); "
                         f"expected {EXPECTED}. A sft-wizard preset needs no import: use it with `check` or `train`.")
-    return import_python_code(path)
+    return None, import_python_code(path)
 
 
 def preset_from_file(path: str, name: str | None = None) -> ImportedPreset:
     """Read a file into a run config: the one import the command line and the wizard share."""
-    return finish_preset(import_file(path), path, name)
+    kind, result = _import_kind(path)
+    imported = finish_preset(result, path, name)
+    if kind == "trl":  # its keys name no format: the local data tells a DPO or KTO config from an SFT one
+        refuse_other_data(imported.config.dataset, path)
+    return imported

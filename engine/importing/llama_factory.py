@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from engine.config.templates import ALPACA_PREAMBLE
 from engine.errors import UserError
 from engine.importing.config_reader import ConfigReader, read_dataset_entry, read_sources
 from engine.importing.result import ImportResult
+from engine.yamlio import YamlMapping, YamlValue
 
 TOOL = "LLaMA-Factory"
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "system": "system",
@@ -30,7 +30,7 @@ LEARNING_RATE = 5e-5
 """transformers' Seq2SeqTrainingArguments learning_rate, which LLaMA-Factory trains with (SFTConfig's is 2e-5)."""
 
 
-def import_llama_factory(config: dict, path: str) -> ImportResult:
+def import_llama_factory(config: YamlMapping, path: str) -> ImportResult:
     """Read a LLaMA-Factory training config (and the dataset_info.json it uses) into raw preset data."""
     result = ImportResult(raw={"training": {}, "quantization": None, "lora": None, "dataset": {}, "model": {}})
     reader = ConfigReader(result, config, TOOL)
@@ -117,7 +117,7 @@ def _read_quantization(reader: ConfigReader) -> None:
     reader.compute_dtype()
 
 
-def _names(value: Any) -> list[str]:
+def _names(value: YamlValue) -> list[str]:
     return [str(name).strip() for name in (value if isinstance(value, list) else str(value).split(",")) if str(name).strip()]
 
 

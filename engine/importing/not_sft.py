@@ -1,8 +1,20 @@
-"""What a LLaMA-Factory, Axolotl or TRL config does when it is not supervised fine-tuning, told by the tool's own keys."""
+"""What a LLaMA-Factory, Axolotl or TRL config does when it is not supervised fine-tuning, told by the tool's own keys.
+
+A TRL config whose keys say nothing is told by the `trl` command its comment or file name names, or by its local data.
+"""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.errors import UserError
 from engine.importing.trainer_keys import other_trainers
+from engine.yamlio import YamlMapping
+
+if TYPE_CHECKING:
+    from engine.config.run_config import DatasetSection
 
 PLAIN_TEXT = "plain text with every token learned: a preset with dataset.format: text trains that"
 _STAGES = {"pt": "pre-training", "rm": "reward-model", "ppo": "PPO", "dpo": "DPO", "kto": "KTO"}
@@ -21,15 +33,19 @@ def a(what: str) -> str:
     return f"{'an' if vowel else 'a'} {what}"
 
 
-def not_sft(kind: str, config: dict) -> str | None:
-    """What the config trains or does instead of SFT, naming the keys that say so; None for an SFT training config."""
+def not_sft(kind: str, config: YamlMapping, path: str = "", text: str = "") -> str | None:
+    """What the config trains or does instead of SFT, naming what says so; None for an SFT training config.
+
+    A TRL config is told by its keys, else by the `trl` command its leading comment or its file name names (TRL's
+    docs name each command's config file for it: `trl dpo --config dpo_config.yaml`).
+    """
     config = {key: value for key, value in config.items() if value is not None}
     if kind == "llama-factory":
         return _llama_factory(config)
     if kind == "axolotl":
         return _axolotl(config)
     if kind == "trl":
-        return _trl(config)
+        return _trl(config) or _trl_command_named(path, text)
     return None
 
 
@@ -90,3 +106,72 @@ def _trl(config: dict) -> str | None:
 
 def _named(name: str) -> str:
     return f"`{name}`" if name.startswith("trl ") else name
+
+
+_COMMAND_IN_COMMENT = re.compile(r"\btrl\s+([a-z]+)\b|([a-z]+)_config\.ya?ml\b")
+"""`trl dpo` or dpo_config.yaml in a comment line."""
+
+
+def _trl_command_named(path: str, text: str) -> str | None:
+    """What the file is when its leading comment, else its file name, names a `trl` command other than sft."""
+    commands = {name.removeprefix("trl "): trainer["what"] for name, trainer in other_trainers().items()
+                if name.startswith("trl ")}
+    for line in _leading_comment(text):
+        named = [one or other for one, other in _COMMAND_IN_COMMENT.findall(line.lower())]
+        command = _one_command(named, commands)
+        if command:
+            return _launched(command, commands, f"its comment `{line.strip()}`")
+        if "sft" in named:
+            return None
+    command = _one_command(_last_word(Path(path).stem.lower()), commands)
+    return _launched(command, commands, f"its file name {Path(path).name}") if command else None
+
+
+def _last_word(stem: str) -> list[str]:
+    """The word a file name ends on, `config` aside (`qwen_kto_config` gives kto): the name of what it is for."""
+    words = [word for word in re.split(r"[^a-z]+", stem) if word]
+    if words and words[-1] == "config":
+        words.pop()
+    return words[-1:]
+
+
+def _leading_comment(text: str) -> list[str]:
+    """The comment lines at the top of a YAML file, before its first setting."""
+    lines = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            break
+        if line.strip():
+            lines.append(line)
+    return lines
+
+
+def _one_command(words: list[str], commands: dict[str, str]) -> str | None:
+    """The first other `trl` command among the words; None when there is none or sft is among them."""
+    named = [word for word in words if word in commands or word == "sft"]
+    return named[0] if named and "sft" not in named else None
+
+
+def _launched(command: str, commands: dict[str, str], told: str) -> str:
+    return (f"{a(commands[command])} config, as {told} says: TRL launches it with "
+            f"`trl {command} --config {command}_config.yaml` (an SFT config says so in its first line: `# trl sft`)")
+
+
+def refuse_other_data(dataset: DatasetSection, path: str) -> None:
+    """UserError when a local training source is preference, KTO or media data, refused as engine/data refuses it."""
+    from engine.data.formats import apply_column_mapping
+    from engine.data.reading import read_table
+    from engine.data.shapes import refuse_unsupported
+
+    for source in dataset.training_sources():
+        if not source.path or not Path(source.path).expanduser().exists():
+            continue  # a Hub dataset: `check` reads it
+        named = f"{path}: its dataset {source.path}"
+        try:
+            table = apply_column_mapping(read_table(source.path, source), source, named)
+        except UserError:
+            continue  # data sft-wizard cannot read: `check` says why, as for any preset
+        try:
+            refuse_unsupported(table, named, source.key("columns"))
+        except UserError as exc:
+            raise UserError(f"{exc} Nothing was written.") from None

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import replace
-from typing import Any
 
 from engine.config.legacy import REMOVED, RENAMED
 from engine.config.schema import schema
@@ -21,7 +20,7 @@ from engine.errors import UserError
 from engine.importing.result import ImportedPreset, ImportResult, finish_preset
 from engine.importing.tutorial.interpreter import Interpreter
 from engine.importing.tutorial.source import read_tutorial
-from engine.importing.tutorial.values import COMMAND_LINE, Call, FunctionValue, describe, is_plain, trace
+from engine.importing.tutorial.values import COMMAND_LINE, Call, FunctionValue, Value, describe, is_plain, trace
 
 _TRAINING_ARGS = ("TrainingArguments", "SFTConfig", "Seq2SeqTrainingArguments")
 _SECTIONS = {**dict.fromkeys(_TRAINING_ARGS, "training"), "LoraConfig": "lora", "BitsAndBytesConfig": "quantization"}
@@ -136,7 +135,7 @@ def _read_call(result: ImportResult, call: Call, section: str) -> None:
             result.not_read.append(f"{call.short}({written}): arguments whose values only running the code gives")
 
 
-def _read_value(result: ImportResult, section: str, name: str, value: Any, where: str) -> None:
+def _read_value(result: ImportResult, section: str, name: str, value: Value, where: str) -> None:
     """One setting if it is a literal; a name the library class does not have is listed, not kept."""
     if section in _SECTION_CLASSES and name not in schema()[section] and (section, name) not in RENAMED \
             and (section, name) not in REMOVED:  # a field of the code's own subclass, a keyword of an old release
@@ -178,7 +177,7 @@ def _read_loader(result: ImportResult, loader: Call, with_id: bool = True) -> No
             result.not_read.append(f"{where}({name}={describe(value)}): no preset setting")
 
 
-def _read_quantization(result: ImportResult, value: Any, where: str) -> None:
+def _read_quantization(result: ImportResult, value: Value, where: str) -> None:
     config = trace(value, lambda c: c.short == "BitsAndBytesConfig")
     if config is not None:
         _read_call(result, config, "quantization")
@@ -187,7 +186,7 @@ def _read_quantization(result: ImportResult, value: Any, where: str) -> None:
                                "built in this file")
 
 
-def _read_lora(result: ImportResult, trainer: Call, model: Any, loader: Call | None) -> None:
+def _read_lora(result: ImportResult, trainer: Call, model: Value, loader: Call | None) -> None:
     """LoRA from the trainer's peft_config, or from get_peft_model around the model it trains."""
     if "peft_config" in trainer.kwargs:
         value = trainer.kwargs["peft_config"]
@@ -223,7 +222,7 @@ def _read_lora(result: ImportResult, trainer: Call, model: Any, loader: Call | N
         result.read.append("lora: none (the code trains the whole model)")
 
 
-def _read_dataset(result: ImportResult, value: Any, where: str) -> None:
+def _read_dataset(result: ImportResult, value: Value, where: str) -> None:
     """dataset.path (and subset, split, template) from where the training data was loaded."""
     source = trace(value, lambda c: c.short in _DATA_SOURCES)
     if value is None:
@@ -266,7 +265,7 @@ def _read_data_source(result: ImportResult, call: Call) -> None:
         result.set("dataset", "split", split, call.short)
 
 
-def _read_formatting(result: ImportResult, value: Any, where: str) -> None:
+def _read_formatting(result: ImportResult, value: Value, where: str) -> None:
     found = _template_of(value) if isinstance(value, FunctionValue) else None
     name = describe(value)
     if found is None and isinstance(value, FunctionValue) and any(

@@ -4,22 +4,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from engine.problems import Problem
+from engine.yamlio import YamlValue
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+
+PresetValue: TypeAlias = "YamlValue | list[PresetValue] | tuple[PresetValue, ...] | dict[str, PresetValue]"
+"""A preset setting as an import reads it: a value as YAML gives it, or a literal of tutorial code (maybe a tuple)."""
 
 
 @dataclass
 class ImportResult:
     """The preset data read from code or another tool's config, and what was read and not read."""
 
-    raw: dict[str, Any]
+    raw: dict[str, PresetValue]
     read: list[str] = field(default_factory=list)
     not_read: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """What the user should know about what was read, said with the preset's own warnings."""
 
-    def set(self, section: str, key: str, value: Any, where: str) -> None:
+    def set(self, section: str, key: str, value: PresetValue, where: str) -> None:
         """Store one setting and say where it came from."""
         if self.raw.get(section) is None:
             self.raw[section] = {}
@@ -32,7 +39,7 @@ class ImportedPreset:
     """An imported file read into a run config, with what still needs the user."""
 
     result: ImportResult
-    config: Any
+    config: RunConfig
     """The RunConfig (fields the file does not set are left empty, never invented)."""
     warnings: list[str]
     to_complete: list[Problem]

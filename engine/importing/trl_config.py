@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from engine.importing.config_reader import ConfigReader, read_dataset_entry, read_sources
 from engine.importing.result import ImportResult
+from engine.yamlio import YamlMapping
 
 TOOL = "trl sft"
 MODEL_KEYS = {"model_name_or_path": "name_or_path", "model_revision": "revision", "dtype": "dtype",
@@ -29,7 +30,7 @@ KEYS = {*MODEL_KEYS, *LORA_KEYS, "use_peft", "load_in_4bit", "load_in_8bit", "bn
 what `trl sft` reads."""
 
 
-def import_trl_config(config: dict) -> ImportResult:
+def import_trl_config(config: YamlMapping) -> ImportResult:
     """Read a trl sft config's keys into raw preset data (validated by the caller)."""
     result = ImportResult(raw={"training": {}, "quantization": None, "lora": None, "dataset": {}, "model": {}})
     reader = ConfigReader(result, config, TOOL)

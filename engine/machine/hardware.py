@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+from engine.machine.nvml_calls import pynvml_module
+
+if TYPE_CHECKING:
+    from engine.machine.nvml_calls import Nvml
+
+T = TypeVar("T")
 
 BF16_MIN_CAPABILITY = (8, 0)
 
@@ -73,7 +80,7 @@ class HardwareReport:
         visible = self.visible_gpus
         return visible[0] if visible else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         """Plain data for `gpus --json`."""
         return asdict(self)
 
@@ -85,13 +92,13 @@ def _devices(gpus: list[Gpu]) -> list[Gpu]:
     return out
 
 
-def hardware_report(nvml: Any = None) -> HardwareReport:
+def hardware_report(nvml: Nvml | None = None) -> HardwareReport:
     """Read the GPUs through NVML (a fake module in tests); a CPU-only report when there is none."""
     cpu_count, ram_total, ram_available = _cpu_and_ram()
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if nvml is None:
         try:
-            import pynvml as nvml  # from nvidia-ml-py
+            nvml = pynvml_module()
         except ImportError:
             return HardwareReport([], None, None, cpu_count, ram_total, ram_available,
                                   "nvidia-ml-py is not installed", visible)
@@ -111,7 +118,7 @@ def hardware_report(nvml: Any = None) -> HardwareReport:
     return HardwareReport(gpus, driver, cuda, cpu_count, ram_total, ram_available, None, visible)
 
 
-def _read_gpu(nvml: Any, index: int, handle: Any = None, parent_uuid: str | None = None) -> Gpu:
+def _read_gpu(nvml: Nvml, index: int, handle: object = None, parent_uuid: str | None = None) -> Gpu:
     handle = handle if handle is not None else nvml.nvmlDeviceGetHandleByIndex(index)
     total, free, used, reserved = _memory(nvml, handle)
     cc = _safe(nvml.nvmlDeviceGetCudaComputeCapability, handle) or (0, 0)
@@ -129,7 +136,7 @@ def _read_gpu(nvml: Any, index: int, handle: Any = None, parent_uuid: str | None
     return gpu
 
 
-def _memory(nvml: Any, handle: Any) -> tuple[int, int, int, int | None]:
+def _memory(nvml: Nvml, handle: object) -> tuple[int, int, int, int | None]:
     version = getattr(nvml, "nvmlMemory_v2", None)
     if version is not None:
         try:
@@ -141,7 +148,7 @@ def _memory(nvml: Any, handle: Any) -> tuple[int, int, int, int | None]:
     return int(info.total), int(info.free), int(info.used), None
 
 
-def _processes(nvml: Any, handle: Any) -> list[GpuProcess]:
+def _processes(nvml: Nvml, handle: object) -> list[GpuProcess]:
     out = []
     for proc in _safe(nvml.nvmlDeviceGetComputeRunningProcesses, handle) or []:
         name = _safe(nvml.nvmlSystemGetProcessName, proc.pid)
@@ -150,7 +157,7 @@ def _processes(nvml: Any, handle: Any) -> list[GpuProcess]:
     return out
 
 
-def _mig_instances(nvml: Any, handle: Any, index: int, parent: Gpu) -> list[Gpu]:
+def _mig_instances(nvml: Nvml, handle: object, index: int, parent: Gpu) -> list[Gpu]:
     mode = _safe(nvml.nvmlDeviceGetMigMode, handle)
     if not mode or mode[0] != getattr(nvml, "NVML_DEVICE_MIG_ENABLE", 1):
         return []
@@ -203,12 +210,12 @@ def _cpu_and_ram() -> tuple[int, int, int]:
     return count, total, available
 
 
-def _safe(function: Any, *args: Any) -> Any:
+def _safe(function: Callable[..., T], *args: object) -> T | None:
     try:
         return function(*args)
     except Exception:  # NVML calls a driver or GPU may not support
         return None
 
 
-def _text(value: Any) -> str:
+def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

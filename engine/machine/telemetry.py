@@ -10,7 +10,12 @@ from __future__ import annotations
 import os
 import resource
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
+
+from engine.machine.nvml_calls import pynvml_module
+
+if TYPE_CHECKING:
+    from engine.machine.nvml_calls import Nvml
 
 UUID_PREFIXES = ("GPU-", "MIG-")
 
@@ -42,19 +47,18 @@ class MemorySampler:
     On a GPU the allocator's peak statistics start afresh with each sampler (one per run or probe).
     """
 
-    def __init__(self, device: str = "cpu", nvml: Any = None):
+    def __init__(self, device: str = "cpu", nvml: Nvml | None = None):
         self.device = device
-        self._nvml: Any = None
-        self._handle: Any = None
+        self._nvml: Nvml | None = None
+        self._handle: object = None
         if device.startswith("cuda"):
             reset_cuda_peaks()
             self._open_nvml(nvml)
 
-    def _open_nvml(self, nvml: Any) -> None:
+    def _open_nvml(self, nvml: Nvml | None) -> None:
         """Find the NVML handle of the current CUDA device (nvml: a fake module in tests)."""
         try:
-            if nvml is None:
-                import pynvml as nvml  # from nvidia-ml-py
+            nvml = nvml if nvml is not None else pynvml_module()
             nvml.nvmlInit()
             self._handle = _current_device_handle(nvml)
             self._nvml = nvml
@@ -77,7 +81,7 @@ class MemorySampler:
 
     def _nvml_fields(self) -> dict[str, int]:
         """NVML's used and total memory of the device, and this process's used memory on it, where NVML answers."""
-        if self._handle is None:
+        if self._handle is None or self._nvml is None:
             return {}
         fields = {}
         try:
@@ -91,7 +95,7 @@ class MemorySampler:
         return fields
 
 
-def _current_device_handle(nvml: Any) -> Any:
+def _current_device_handle(nvml: Nvml) -> object:
     """The NVML handle of CUDA's current device: matched by UUID among GPUs and MIG instances, else by index."""
     import torch
 
@@ -113,7 +117,7 @@ def _current_device_uuids(index: int) -> list[str]:
     return named + [str(torch.cuda.get_device_properties(index).uuid)]
 
 
-def _nvml_devices(nvml: Any) -> list[tuple[str, Any]]:
+def _nvml_devices(nvml: Nvml) -> list[tuple[str, object]]:
     """(UUID, handle) of every GPU NVML lists, each followed by its MIG instances."""
     devices = []
     for index in range(nvml.nvmlDeviceGetCount()):
@@ -123,7 +127,7 @@ def _nvml_devices(nvml: Any) -> list[tuple[str, Any]]:
     return devices
 
 
-def _mig_devices(nvml: Any, handle: Any) -> list[tuple[str, Any]]:
+def _mig_devices(nvml: Nvml, handle: object) -> list[tuple[str, object]]:
     """(UUID, handle) of a GPU's MIG instances; none when MIG is off or unsupported."""
     try:
         slots = range(nvml.nvmlDeviceGetMaxMigDeviceCount(handle))
@@ -139,7 +143,7 @@ def _mig_devices(nvml: Any, handle: Any) -> list[tuple[str, Any]]:
     return devices
 
 
-def _process_used_bytes(nvml: Any, handle: Any, pid: int) -> int | None:
+def _process_used_bytes(nvml: Nvml, handle: object, pid: int) -> int | None:
     """GPU memory NVML counts for process `pid` on the device, or None when NVML does not list it."""
     try:
         processes = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
@@ -159,5 +163,5 @@ def _bare(uuid: str) -> str:
     return uuid
 
 
-def _text(value: Any) -> str:
+def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)

@@ -6,9 +6,12 @@ The model is built on torch's meta device, so no memory is allocated and no weig
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 
 @dataclass
@@ -53,7 +56,7 @@ class ModelStructure:
         return [name for name in self.linear if name != "lm_head"]
 
 
-def structure_from_config(model_config: Any) -> ModelStructure:
+def structure_from_config(model_config: "PretrainedConfig") -> ModelStructure:
     """Build the model on the meta device and measure its parts."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -104,7 +107,7 @@ def structure_from_config(model_config: Any) -> ModelStructure:
     )
 
 
-def lora_targets(structure: ModelStructure, target_modules: Any) -> list[str]:
+def lora_targets(structure: ModelStructure, target_modules: str | list[str] | None) -> list[str]:
     """The Linear suffixes a LoRA target_modules value selects; UserError naming the valid ones."""
     candidates = structure.lora_candidates
     if target_modules in (None, "all-linear"):

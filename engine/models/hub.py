@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 from engine.models.kernel_rule import hub_answers, hub_offline
 from engine.models.tiny_demo import TINY_DEMO, ensure_tiny_demo, tiny_demo_dir
 
 if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
+
     from engine.config.run_config import ModelSection
 
 
@@ -45,7 +47,7 @@ def _offline_error(name: str, what: str, exc: Exception) -> UserError:
                      f"(`hf download {name}`) or set model.name_or_path to a local directory.")
 
 
-def load_model_config(model: "ModelSection") -> Any:
+def load_model_config(model: "ModelSection") -> "PretrainedConfig":
     """The model's transformers config (config.json only, no weights)."""
     from transformers import AutoConfig
 
@@ -59,7 +61,7 @@ def load_model_config(model: "ModelSection") -> Any:
         raise UserError(f"model {model.name_or_path!r}: {exc}") from None
 
 
-def load_tokenizer(model: "ModelSection") -> Any:
+def load_tokenizer(model: "ModelSection") -> "PreTrainedTokenizerBase":
     """The model's tokenizer, with a pad token set (the EOS token when it has none)."""
     from transformers import AutoTokenizer
 

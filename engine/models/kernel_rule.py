@@ -10,7 +10,10 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from torch import nn
 
 TRUSTED_PUBLISHERS = ("kernels-community",)
 """Publishers whose kernels `auto` downloads: Hugging Face's own, which the kernels library verifies as a trusted
@@ -134,7 +137,7 @@ def decide_kernels(facts: KernelFacts) -> KernelsDecision:
     return decision(True, f"downloads {missing} from the Hub")
 
 
-def kernel_facts(asked: str, device: str, training: bool, meta_model: Callable[[], Any], offline: bool,
+def kernel_facts(asked: str, device: str, training: bool, meta_model: Callable[[], "nn.Module"], offline: bool,
                  hub_reachable: Callable[[], bool]) -> KernelFacts:
     """The facts of this machine: which kernels the model (built by `meta_model`) would use, which are cached, the Hub.
 
@@ -164,7 +167,7 @@ def kernel_facts(asked: str, device: str, training: bool, meta_model: Callable[[
     return facts
 
 
-def model_kernels(meta_model: Callable[[], Any], device: str, training: bool) -> tuple[HubKernel, ...] | None:
+def model_kernels(meta_model: Callable[[], "nn.Module"], device: str, training: bool) -> tuple[HubKernel, ...] | None:
     """The Hub kernels transformers' default mapping gives the model's layers on `device`; None if it does not build."""
     from transformers.integrations import hub_kernels
 
@@ -202,7 +205,7 @@ def _repositories(entry: dict | None, device: str, training: bool) -> list[HubKe
     return [HubKernel(repo._repo_id, getattr(repo, "_version", None), getattr(repo, "_revision", None)) for repo in repos]
 
 
-def _capability_matches(device_key: Any) -> bool:
+def _capability_matches(device_key: object) -> bool:
     """Whether a device key restricted to compute capabilities (e.g. 12.1 only) fits this machine's GPU."""
     properties = getattr(device_key, "properties", None)
     if properties is None or not hasattr(properties, "min_capability"):

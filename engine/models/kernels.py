@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.config.run_config import KERNEL_CHOICES
 from engine.errors import UserError
@@ -16,12 +16,15 @@ from engine.models.kernel_rule import (
 )
 
 if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
     from engine.config.run_config import ModelSection
+    from engine.yamlio import YamlValue
 
 __all__ = ["KernelsDecision", "decide_model_kernels", "model_kernel_facts", "normalized_choice"]
 
 
-def normalized_choice(value: Any) -> str:
+def normalized_choice(value: "YamlValue") -> str:
     """auto, true or false from a preset value (YAML reads true/false as booleans); UserError for anything else."""
     text = str(value).lower() if isinstance(value, (bool, str)) else None
     if text in KERNEL_CHOICES:
@@ -34,7 +37,7 @@ def model_kernel_facts(model: "ModelSection", training: bool = True, device: str
     """The kernel facts for a preset's model on this machine (the model is built on the meta device from its config)."""
     from engine.models.hub import hub_offline, hub_unreachable
 
-    def meta_model() -> Any:
+    def meta_model() -> "PreTrainedModel":
         import torch
         from transformers import AutoModelForCausalLM
 

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from engine.config.rules import torch_dtype_names
 from engine.errors import UserError
 from engine.models.hub import _local_only, _offline_error, model_location
 
 if TYPE_CHECKING:
+    import torch
+    from transformers import BitsAndBytesConfig, PreTrainedModel
+
     from engine.config.run_config import ModelSection
     from engine.machine.precision import PrecisionDecision
     from engine.models.kernels import KernelsDecision
 
 
-def torch_dtype(name: str, key: str = "dtype") -> Any:
+class LoadKwargs(TypedDict, total=False):
+    """The keyword arguments sft-wizard gives from_pretrained (and from_config) for a run's model."""
+
+    dtype: "torch.dtype"
+    trust_remote_code: bool
+    attn_implementation: str
+    quantization_config: "BitsAndBytesConfig"
+    device_map: dict[str, int | str]
+    use_kernels: bool
+
+
+def torch_dtype(name: str, key: str = "dtype") -> "torch.dtype":
     """The torch dtype a name such as bfloat16 or uint8 stands for; UserError naming `key` for any other name."""
     import torch
 
@@ -25,7 +39,7 @@ def torch_dtype(name: str, key: str = "dtype") -> Any:
     raise UserError(f"{key} = {name!r} is not a torch dtype; use one of: {', '.join(torch_dtype_names())}.")
 
 
-def quantization_config(quantization: dict | None, precision: "PrecisionDecision") -> Any:
+def quantization_config(quantization: dict | None, precision: "PrecisionDecision") -> "BitsAndBytesConfig | None":
     """The BitsAndBytesConfig for a preset's quantization section (compute dtype from precision)."""
     if not quantization:
         return None
@@ -41,7 +55,7 @@ def quantization_config(quantization: dict | None, precision: "PrecisionDecision
 
 
 def load_model(model: "ModelSection", precision: "PrecisionDecision", quantization: dict | None,
-               random_init: bool = False, kernels: "KernelsDecision | None" = None) -> Any:
+               random_init: bool = False, kernels: "KernelsDecision | None" = None) -> "PreTrainedModel":
     """Load the causal LM with the decided dtype (or random weights from its config), with Hub kernels as decided.
 
     `kernels` is the run's decision; without one it is decided here for training (UserError when `true` cannot be met).
@@ -52,7 +66,7 @@ def load_model(model: "ModelSection", precision: "PrecisionDecision", quantizati
 
     use_kernels = (kernels or decide_model_kernels(model)).enabled
     dtype = torch_dtype(precision.dtype)
-    kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": model.trust_remote_code}
+    kwargs: LoadKwargs = {"dtype": dtype, "trust_remote_code": model.trust_remote_code}
     if model.attn_implementation:
         kwargs["attn_implementation"] = model.attn_implementation
     if random_init:

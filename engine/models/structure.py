@@ -8,7 +8,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.atomic import write_text_atomic
 from engine.errors import UserError
@@ -16,6 +16,8 @@ from engine.models.architecture import LinearGroup, ModelStructure
 from engine.paths import cache_dir
 
 if TYPE_CHECKING:
+    from transformers import PretrainedConfig
+
     from engine.config.run_config import ModelSection
 
 
@@ -114,7 +116,7 @@ def structure_for_config(config: dict) -> ModelStructure:
     return structure
 
 
-def hf_config(model: "ModelSection") -> Any:
+def hf_config(model: "ModelSection") -> "PretrainedConfig":
     """A transformers config built from config_dict (works offline for catalog models)."""
     from engine.libraries import quiet_libraries
 

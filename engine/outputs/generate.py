@@ -4,20 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from engine.errors import UserError
 
 if TYPE_CHECKING:
+    from peft import PeftModel
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
     from engine.config.run_config import RunConfig
+    from engine.models.loading import LoadKwargs
+
+GeneratingModel: TypeAlias = "PreTrainedModel | PeftModel"
+"""A run's model as generation and evaluation load it: the full model, or the base with its adapter."""
 
 
 @dataclass
 class Generator:
     """A loaded fine-tuned model (and its base) ready to answer prompts in the run's template."""
 
-    model: Any
-    tokenizer: Any
+    model: GeneratingModel
+    tokenizer: "PreTrainedTokenizerBase"
     template: str
     fmt: str
     is_peft: bool
@@ -53,7 +60,7 @@ class Generator:
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
-def run_prompt(tokenizer: Any, fmt: str, template: str, prompt: str) -> str:
+def run_prompt(tokenizer: "PreTrainedTokenizerBase", fmt: str, template: str, prompt: str) -> str:
     """A user prompt as a run of this data format and template trained on it: the text before the answer."""
     from engine.data.source.convert import to_training_row
 
@@ -104,7 +111,7 @@ def load_generator(run_dir: str) -> Generator:
 class Placement:
     """Where a run's model generates: from_pretrained keyword arguments (device map, dtype, quantization) and a note."""
 
-    load_kwargs: dict[str, Any]
+    load_kwargs: "LoadKwargs"
     note: str
 
 
@@ -126,7 +133,7 @@ def _cuda_placement(config: "RunConfig", trained_dtype: str | None) -> Placement
 
     dtype = "float16" if trained_dtype == "float16" or not torch.cuda.is_bf16_supported() else "bfloat16"
     precision = PrecisionDecision(dtype, "fp16" if dtype == "float16" else "bf16", False, "generation on the GPU")
-    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype), "device_map": {"": 0}}
+    kwargs: LoadKwargs = {"dtype": torch_dtype(dtype), "device_map": {"": 0}}
     note = f"generating on cuda:0 ({torch.cuda.get_device_name(0)}) in {dtype}"
     bnb = quantization_config(config.quantization, precision)
     if bnb is not None:

@@ -14,13 +14,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
+
+from engine.yamlio import YamlValue
 
 EVENTS_FILE = "events.jsonl"
 Listener = Callable[[dict], None]
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: object) -> object:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # JSON has no NaN/inf; keep the fact readable
     return value
@@ -39,7 +41,7 @@ class EventWriter:
         self._listeners = list(listeners or [])
         self._lock = threading.Lock()
 
-    def emit(self, event: str, **fields: Any) -> dict:
+    def emit(self, event: str, **fields: object) -> dict:
         """Write one event and pass it on; returns the event as written."""
         record = {"event": event, "time": time.time(), **{k: _clean(v) for k, v in fields.items()}}
         line = json.dumps(record, ensure_ascii=False)
@@ -75,7 +77,7 @@ def _ends_mid_line(path: Path) -> bool:
 class SilentWriter:
     """The writer of a rank other than 0: events are rank 0's to write, so nothing is written or passed on."""
 
-    def emit(self, event: str, **fields: Any) -> dict:
+    def emit(self, event: str, **fields: object) -> dict:
         """Nothing; returns the event as rank 0 would write it."""
         return {"event": event, "time": time.time(), **fields}
 
@@ -131,7 +133,7 @@ def _parse(line: bytes) -> tuple[dict, str | None]:
     return (event, None) if wrong is None else ({}, f"`{wrong}` is {json.dumps(event[wrong])[:40]}")
 
 
-def _fits(key: str, value: Any) -> bool:
+def _fits(key: str, value: YamlValue) -> bool:
     """Whether a field's value has the type every reader of events expects."""
     if key in COUNT_FIELDS:
         return isinstance(value, int) and not isinstance(value, bool)
@@ -142,7 +144,7 @@ def _fits(key: str, value: Any) -> bool:
     return key != "ranks" or isinstance(value, list)
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 

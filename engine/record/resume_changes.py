@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.atomic import write_text_atomic
 from engine.record.rundir import RUN_FILE, read_run_file, run_config
@@ -17,6 +17,7 @@ from engine.yamlio import dump_yaml
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
+    from engine.yamlio import YamlValue
 
 SOURCE_KEYS = ("path", "data_files", "subset", "split", "format", "template", "columns", "max_rows", "message_keys",
                "roles", "roles_to_train", "train_on_eos", "share", "mixture_share", "probability")
@@ -35,8 +36,8 @@ class Change:
     """One setting that shapes training, as recorded and as asked now."""
 
     key: str
-    recorded: Any
-    now: Any
+    recorded: "YamlValue"
+    now: "YamlValue"
 
     def __str__(self) -> str:
         return f"{self.key}: {self.recorded!r} in run.yaml, {self.now!r} now"
@@ -56,7 +57,7 @@ def data_fingerprint(config: "RunConfig") -> str | None:
     return f"sha256:{digest.hexdigest()}"
 
 
-def shaping_settings(config: "RunConfig") -> dict[str, Any]:
+def shaping_settings(config: "RunConfig") -> "dict[str, YamlValue]":
     """The settings that shape training, by dotted key, as they will be used (SFTConfig's defaults filled in)."""
     dataset = config.dataset
     settings = {f"dataset.{key}": getattr(dataset, key) for key in DATASET_KEYS}

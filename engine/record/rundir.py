@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 from engine.record.checkpoints import (
@@ -25,6 +25,7 @@ from engine.yamlio import YamlError, load_yaml
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
+    from engine.yamlio import YamlValue
     from engine.problems import Problem
 
 RUN_FILE = "run.yaml"
@@ -225,7 +226,7 @@ def _holds_a_run(run_dir: Path, events: list[dict], life: Liveness, status: str)
             f"with --resume, or {elsewhere}.")
 
 
-def recorded(run_dir: str | Path, key: str) -> Any:
+def recorded(run_dir: str | Path, key: str) -> "YamlValue":
     """One top-level entry of a run's run.yaml, or None when there is no readable record."""
     try:
         return read_run_file(run_dir).get(key)

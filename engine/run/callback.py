@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
@@ -19,6 +19,10 @@ from engine.record.rank_heartbeats import write_heartbeat
 from engine.run.control import RunControl, take_request
 from engine.run.model_card import write_model_card
 from engine.run.multi.world import World, agree, gather, launcher_alive
+
+if TYPE_CHECKING:
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler
 
 STOP, CHECKPOINT, PAUSED = range(3)
 PAUSE_TICK_SECONDS = 0.2
@@ -41,7 +45,7 @@ class EventCallback(TrainerCallback):
         self._last_heartbeat = 0.0
         self.train_summary: dict = {}
 
-    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         self._heartbeat(args, state, force=True)
         if not self.world.main:
             return
@@ -49,7 +53,7 @@ class EventCallback(TrainerCallback):
                          num_train_epochs=args.num_train_epochs, **self.start_fields)
         self.writer.emit("status", phase="training")
 
-    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         self._heartbeat(args, state)
         flags = self._agreed_flags(args.output_dir)
         if flags[PAUSED] and not flags[STOP]:
@@ -98,10 +102,10 @@ class EventCallback(TrainerCallback):
             self._last_heartbeat = now
             write_heartbeat(args.output_dir, self.world.rank, state.global_step)
 
-    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         self._heartbeat(args, state, force=True)
 
-    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kwargs: Any) -> None:
+    def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs: dict | None = None, **kwargs: object) -> None:
         if not logs:
             return
         if any(k.startswith("eval_") for k in logs):
@@ -143,11 +147,11 @@ class EventCallback(TrainerCallback):
                          process_cpu_seconds=time.process_time(),  # throughput per CPU-second on a shared machine
                          **extra, **memory, **per_rank)
 
-    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         if self.world.main:
             self.writer.emit("checkpoint", step=state.global_step, path=f"{args.output_dir}/checkpoint-{state.global_step}")
 
-    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_evaluate(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         if self.world.main and not self.run_control.stop_requested.is_set():
             self.writer.emit("status", phase="training")
 
@@ -159,7 +163,7 @@ class ModelCardCallback(TrainerCallback):
         self.run_dir = run_dir
         self.card = card
 
-    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any) -> None:
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: object) -> None:
         if state.is_world_process_zero:
             write_model_card(self.run_dir, self.card)
 
@@ -169,9 +173,9 @@ class ResumedLearningRate(TrainerCallback):
     so a changed (and allowed) training.learning_rate would silently be ignored."""
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
-                       optimizer: Any = None, lr_scheduler: Any = None, **kwargs: Any) -> None:
+                       optimizer: "Optimizer | None" = None, lr_scheduler: "LRScheduler | None" = None, **kwargs: object) -> None:
         base_rates = getattr(lr_scheduler, "base_lrs", None)
-        if optimizer is None or not base_rates or all(rate == args.learning_rate for rate in base_rates):
+        if optimizer is None or lr_scheduler is None or not base_rates or all(rate == args.learning_rate for rate in base_rates):
             return
         new = args.learning_rate
         for group, old in zip(optimizer.param_groups, base_rates):  # the schedule's factor kept, the base replaced

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from engine.config.resolve import resolve_precision
 from engine.config.rules import check_hardware_rules
 from engine.errors import UserError, raise_problems
 from engine.machine.hardware import hardware_report
 from engine.problems import Problem
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from engine.config.run_config import RunConfig
+    from engine.data.lengths import LengthStats
+    from engine.data.preview import Sample
+    from engine.machine.hardware import HardwareReport
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -20,8 +30,8 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)
     facts: list[str] = field(default_factory=list)
     precision: str = ""
-    stats: Any = None
-    sample: Any = None
+    stats: "LengthStats | None" = None
+    sample: "Sample | None" = None
     """The asked-for training row as the trainer's collator hands it over (engine.data.preview.Sample)."""
 
     def raise_problems(self) -> None:
@@ -29,7 +39,7 @@ class CheckReport:
         raise_problems(self.problems)
 
 
-def full_check(config: Any, hardware: Any = None, sample: int | None = None) -> CheckReport:
+def full_check(config: "RunConfig", hardware: "HardwareReport | None" = None, sample: int | None = None) -> CheckReport:
     """Check hardware fit, the model's modules against LoRA targets, and the data; cut row `sample` into its parts."""
     from engine.libraries import quiet_libraries
 
@@ -47,7 +57,7 @@ def full_check(config: Any, hardware: Any = None, sample: int | None = None) -> 
     return report
 
 
-def _run_dir_problems(config: Any) -> list[Problem]:
+def _run_dir_problems(config: "RunConfig") -> list[Problem]:
     """An earlier run in the run directory, or one that cannot be written: `train` would refuse it."""
     from engine.record.rundir import run_dir_of, run_dir_problem
 
@@ -55,7 +65,7 @@ def _run_dir_problems(config: Any) -> list[Problem]:
     return [] if problem is None else [problem]
 
 
-def _collect(report: CheckReport, step: Any) -> Any:
+def _collect(report: CheckReport, step: Callable[[], T]) -> T | None:
     try:
         return step()
     except UserError as exc:
@@ -63,7 +73,7 @@ def _collect(report: CheckReport, step: Any) -> Any:
         return None
 
 
-def _check_model(config: Any, report: CheckReport) -> Any:
+def _check_model(config: "RunConfig", report: CheckReport) -> "PreTrainedTokenizerBase | None":
     from engine.models.architecture import lora_targets
     from engine.models.hub import load_tokenizer
     from engine.models.structure import model_structure
@@ -77,7 +87,7 @@ def _check_model(config: Any, report: CheckReport) -> Any:
     return _collect(report, lambda: load_tokenizer(config.model))
 
 
-def _check_kernels(config: Any, report: CheckReport) -> None:
+def _check_kernels(config: "RunConfig", report: CheckReport) -> None:
     """Whether the model would load with Hub kernels here (model.use_kernels); `true` that cannot be met is a problem."""
     from engine.models.kernels import decide_model_kernels
 
@@ -85,7 +95,7 @@ def _check_kernels(config: Any, report: CheckReport) -> None:
     report.facts.append(f"Hub kernels: {'on' if decision.enabled else 'off'} ({decision.reason})")
 
 
-def _check_data(config: Any, tokenizer: Any, report: CheckReport, sample: int | None) -> None:
+def _check_data(config: "RunConfig", tokenizer: "PreTrainedTokenizerBase | None", report: CheckReport, sample: int | None) -> None:
     from engine.data.pipeline import prepare_for_training
     from engine.data.preview import CHECKED_ROWS, row_sample, source_tokens
 

@@ -9,7 +9,8 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from types import FrameType
+from typing import Callable
 
 from engine.atomic import write_text_atomic
 from engine.errors import UserError
@@ -99,7 +100,7 @@ def install_stop_signals(stop: Callable[[str], None], abort_on_second_sigint: bo
     a second SIGINT aborts without saving; under the app the handler stays, as a second request changes nothing.
     """
 
-    def handler(signum: int, _frame: Any) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         stop(f"stopped by {name}")
         then = " (Ctrl-C again to abort without saving)" if abort_on_second_sigint else ""

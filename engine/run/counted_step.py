@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.fit.allocation_count import AllocationCount, counting_mode
 from engine.machine.precision import PrecisionDecision
+
+if TYPE_CHECKING:
+    from transformers import TrainerCallback
+
+    from engine.config.run_config import RunConfig
 
 GPU_PRECISION = PrecisionDecision("bfloat16", "bf16", False, "the precision of a bf16 GPU, run on the CPU")
 STEPS = 2
 
 
-def _phase_callback(count: AllocationCount) -> Any:
+def _phase_callback(count: AllocationCount) -> "TrainerCallback":
     """A TrainerCallback that labels the count's phases: forward and backward, optimizer step."""
     from transformers import TrainerCallback
 
@@ -36,7 +41,7 @@ def _phase_callback(count: AllocationCount) -> Any:
     return _Phases()
 
 
-def count_training_step(config: Any, precision: PrecisionDecision = GPU_PRECISION) -> AllocationCount:
+def count_training_step(config: "RunConfig", precision: PrecisionDecision = GPU_PRECISION) -> AllocationCount:
     """The live tensor bytes of loading `config`'s model with random weights and training STEPS steps on full rows."""
     from engine.libraries import quiet_libraries
     from engine.run.probe import PROBE_TRAINING_ARGS, _random_model, _synthetic_rows, _tokenizer

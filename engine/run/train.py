@@ -45,7 +45,7 @@ from engine.run.multi.world import World, join_ranks, this_world
 from engine.run.trainer import TrainerArguments, build_trainer
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizerBase, TrainerCallback
 
     from engine.data.pipeline import PreparedData
     from engine.run.control import RunControl
@@ -329,7 +329,7 @@ def _train(plan: RunPlan, writer: EventWriter, control: "RunControl", world: Wor
     callback = EventCallback(writer, control, MemorySampler("cuda" if on_gpu else "cpu"), _start_fields(plan, world),
                              world)
     card = model_card(plan.config)
-    callbacks = [callback, ModelCardCallback(plan.run_dir, card)] if world.main else [callback]
+    callbacks: list[TrainerCallback] = [callback, ModelCardCallback(plan.run_dir, card)] if world.main else [callback]
     if plan.checkpoint:
         callbacks.append(ResumedLearningRate())
     writer.emit("status", phase="tokenizing")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from engine.config.resolve import lora_kwargs, sft_kwargs
 from engine.config.run_config import RunConfig
@@ -10,8 +10,12 @@ from engine.errors import UserError
 from engine.machine.precision import PrecisionDecision
 
 if TYPE_CHECKING:
+    from datasets import Dataset
     from peft import LoraConfig
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase, TrainerCallback
     from trl import SFTConfig
+
+    from engine.run.whole_checkpoints import WholeCheckpointTrainer
 
 
 class TrainerArguments(NamedTuple):
@@ -58,9 +62,10 @@ def trainable_in_fp32(model) -> int:  # unannotated: export-script copies it int
     return cast
 
 
-def build_trainer(config: RunConfig, precision: PrecisionDecision, model: Any, tokenizer: Any, train: Any,
-                  evaluation: Any, output_dir: str, on_gpu: bool, callbacks: list, extra_args: dict | None = None,
-                  arguments: TrainerArguments | None = None) -> Any:
+def build_trainer(config: RunConfig, precision: PrecisionDecision, model: "PreTrainedModel",
+                  tokenizer: "PreTrainedTokenizerBase", train: "Dataset", evaluation: "Dataset | None", output_dir: str,
+                  on_gpu: bool, callbacks: "list[TrainerCallback]", extra_args: dict | None = None,
+                  arguments: TrainerArguments | None = None) -> "WholeCheckpointTrainer":
     """The SFTTrainer for a config, with the arguments planning built (or built here when there are none).
 
     Its checkpoints appear whole or not at all (engine.run.whole_checkpoints).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 from trl import SFTTrainer
@@ -19,16 +19,20 @@ from trl import SFTTrainer
 from engine.atomic import replace_folder
 from engine.record.checkpoints import STAGING_PREFIX
 
+if TYPE_CHECKING:
+    import optuna
+    from torch import nn
+
 
 class WholeCheckpointTrainer(SFTTrainer):
     """SFTTrainer whose checkpoint-N folders are complete whenever they exist."""
 
     _staging: str | None = None
 
-    def _get_output_dir(self, trial: Any) -> str:
+    def _get_output_dir(self, trial: "optuna.Trial | dict[str, object] | None") -> str:
         return self._staging or super()._get_output_dir(trial)
 
-    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+    def _save_checkpoint(self, model: "nn.Module", trial: "optuna.Trial | dict[str, object] | None") -> None:
         run_dir = Path(super()._get_output_dir(trial))
         name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
         staging = run_dir / f"{STAGING_PREFIX}{name}"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import App
 
 from tui.monitor.screen import MonitorScreen
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
 
 
 class MonitorApp(App[int]):
@@ -22,7 +25,7 @@ class MonitorApp(App[int]):
         self.monitor = screen
 
     @classmethod
-    def train(cls, config: Any, output_dir: str | None, resume: str | None, allow_changes: bool = False) -> "MonitorApp":
+    def train(cls, config: "RunConfig", output_dir: str | None, resume: str | None, allow_changes: bool = False) -> "MonitorApp":
         """Train config in this process under the monitor (allow_changes: see `train --allow-changes`)."""
         return cls(MonitorScreen.for_training(config, output_dir, resume, allow_changes=allow_changes))
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.record.events import EventWriter
 
 
 class EventLogHandler(logging.Handler):
     """Writes each warning record as a status event (phase warning)."""
 
-    def __init__(self, writer: Any) -> None:
+    def __init__(self, writer: "EventWriter") -> None:
         super().__init__(level=logging.WARNING)
         self.writer = writer
 
@@ -21,7 +24,7 @@ class EventLogHandler(logging.Handler):
             pass
 
 
-def capture_library_logs(writer: Any) -> None:
+def capture_library_logs(writer: "EventWriter") -> None:
     """Route transformers/trl/peft loggers and Python warnings to the writer instead of the screen."""
     handler = EventLogHandler(writer)
     for name in ("transformers", "trl", "peft", "accelerate", "datasets", "kernels", "bitsandbytes", "py.warnings"):

@@ -7,7 +7,7 @@ queue without ever waiting for the UI; a timer drains the queue a few times a se
 from __future__ import annotations
 
 import queue
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -26,6 +26,10 @@ from tui.monitor.progress import ProgressLine, run_progress
 from tui.monitor.sources import AttachedRun, InProcessRun, RunSource
 from tui.shared.footer import KeysFooter
 
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+    from engine.fit.verdicts import Recommendation
+
 REDRAW_SECONDS = 0.5
 """How often queued events are applied and panels redrawn (2 Hz: live enough, cheap for training)."""
 
@@ -36,7 +40,7 @@ class MonitorScreen(AfterRunActions, Screen[None]):
     class Closed(Message):
         """The user left the monitor; `fix` is the out-of-memory change to apply in the wizard, if asked for."""
 
-        def __init__(self, fix: Any = None, to_wizard: bool = False) -> None:
+        def __init__(self, fix: "Recommendation | None" = None, to_wizard: bool = False) -> None:
             self.fix = fix
             self.to_wizard = to_wizard
             super().__init__()
@@ -66,14 +70,14 @@ class MonitorScreen(AfterRunActions, Screen[None]):
         self.zoomed = False
         self.smoothing = 0.0
         self.estimate_bytes: int | None = None
-        self.fix: Any = None
+        self.fix: "Recommendation | None" = None
         self._shown: dict[str, Text] = {}
         """The text each Static shows, by selector."""
         self.resumable = False
         """Whether the ended run can go on from a checkpoint (stopped, failed or died, with one, and its config)."""
 
     @classmethod
-    def for_training(cls, config: Any, output_dir: str | None = None, resume: str | None = None,
+    def for_training(cls, config: "RunConfig", output_dir: str | None = None, resume: str | None = None,
                      gpu: str | None = None, allow_changes: bool = False) -> "MonitorScreen":
         """A monitor that trains config in this process (on `gpu` when one was picked)."""
         return cls(InProcessRun(config, output_dir, resume, gpu, allow_changes))

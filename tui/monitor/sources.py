@@ -5,7 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+    from engine.fit.verdicts import Recommendation
+    from engine.run.train import RunResult
 
 Put = Callable[[dict], None]
 MONITOR_STOP = "stopped from the monitor"
@@ -43,11 +48,11 @@ class RunSource:
     def close(self) -> None:
         """Stop delivering events (the run itself is not affected)."""
 
-    def config(self) -> Any:
+    def config(self) -> "RunConfig | None":
         """The run's config."""
         return None
 
-    def oom_fix(self, available_bytes: int | None, mixed: str | None = None) -> Any:
+    def oom_fix(self, available_bytes: int | None, mixed: str | None = None) -> "Recommendation | None":
         """The memory-fit engine's first change after an out-of-memory, for the memory and mixed precision the run had."""
         from engine.fit.verdicts import recommend_after_oom
         from engine.models.structure import model_structure
@@ -81,7 +86,7 @@ class InProcessRun(RunSource):
         run = cls._latest
         return run if run is not None and run.thread is not None and run.thread.is_alive() else None
 
-    def __init__(self, config: Any, output_dir: str | None = None, resume: str | None = None,
+    def __init__(self, config: "RunConfig", output_dir: str | None = None, resume: str | None = None,
                  gpu: str | None = None, allow_changes: bool = False) -> None:
         from engine.record.rundir import run_dir_of
         from engine.run.control import RunControl
@@ -95,13 +100,13 @@ class InProcessRun(RunSource):
         """Resume although settings that shape training changed (`train --allow-changes`)."""
         self.control = RunControl()
         self.thread: threading.Thread | None = None
-        self.result: Any = None
+        self.result: "RunResult | None" = None
 
     @property
     def label(self) -> str:
         return self._config.name
 
-    def config(self) -> Any:
+    def config(self) -> "RunConfig | None":
         return self._config
 
     def start(self, put: Put) -> None:
@@ -193,7 +198,7 @@ class AttachedRun(RunSource):
         return {"event": "end", "status": "died", "time": last_sign, "final_path": None,
                 "message": f"the run {death_note(events, life)}; {then}"}
 
-    def config(self) -> Any:
+    def config(self) -> "RunConfig | None":
         from engine.errors import UserError
         from engine.record.rundir import run_config
 

@@ -7,7 +7,7 @@ import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -131,12 +131,18 @@ class JobProcesses:
         self._pool: ProcessPoolExecutor | None = None
         self._closed = threading.Event()
         """Set by terminate(): no new job may start until an app opens the pool again."""
+        self._quitting: Future[None] = Future()
+        """Done once terminate() is called: wakes the threads waiting on pool jobs at once."""
         self._one_off: set[BaseProcess] = set()
         """The one-off processes running now (a probe), so that quitting can end them."""
+        self._killed: list[BaseProcess] = []
+        """Processes sent a kill and not yet reaped (terminate(wait=False))."""
 
     def open_pool(self) -> None:
         """Allow jobs again (an app starts); the pool itself starts with the first one."""
         self._closed.clear()
+        if self._quitting.done():
+            self._quitting = Future()
         try:
             if analysis_log().stat().st_size > LOG_LIMIT_BYTES:
                 os.truncate(analysis_log(), 0)
@@ -160,15 +166,13 @@ class JobProcesses:
         Raises Cancelled once the pool was terminated (the app is quitting), so no thread is left
         waiting for a process that is gone.
         """
-        submitted_to = self.pool()
-        future = submitted_to.submit(function, *args)
-        while True:
-            try:
-                return future.result(timeout=POLL_SECONDS)
-            except FutureTimeout:
-                if self._pool is not submitted_to:
-                    future.cancel()
-                    raise Cancelled() from None
+        quitting = self._quitting
+        future = self.pool().submit(function, *args)
+        wait([future, quitting], return_when=FIRST_COMPLETED)
+        if not future.done():
+            future.cancel()
+            raise Cancelled()
+        return future.result()
 
     def run_alone(self, function: Callable[..., Result], *args: object, cuda_device: str | None = None,
                   cancelled: Callable[[], bool] = lambda: False) -> Result:
@@ -197,13 +201,16 @@ class JobProcesses:
             raise value
         return value
 
-    def terminate(self) -> None:
+    def terminate(self, wait: bool = True) -> None:
         """End every analysis process now, without waiting for work in flight (quitting must be instant).
 
         Pool workers may be importing torch for a minute; the executor would wait for them at exit.
-        Waiting threads get BrokenProcessPool, which nobody is left to read.
+        Waiting threads get BrokenProcessPool, which nobody is left to read. wait=False only sends the kills:
+        the kernel tears the processes down while the app closes, and a later terminate() reaps them.
         """
         self._closed.set()
+        if not self._quitting.done():
+            self._quitting.set_result(None)
         processes = list(self._one_off)
         if self._pool is not None:
             processes += list((getattr(self._pool, "_processes", None) or {}).values())  # no public way before 3.14
@@ -212,8 +219,11 @@ class JobProcesses:
         for process in processes:
             if process.is_alive():
                 process.kill()
-        for process in processes:
-            process.join(1)
+        self._killed += processes
+        if wait:
+            for process in self._killed:
+                process.join(1)
+            self._killed.clear()
 
 
 JOBS = JobProcesses()

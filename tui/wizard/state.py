@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
+    from engine.data.preview import DataPreview
+    from engine.fit.verdicts import FitReport
     from engine.machine.hardware import HardwareReport
+    from engine.models.architecture import ModelStructure
     from tui.wizard.import_report import ImportReport
     from tui.wizard.messages import CheckReady
 
@@ -22,11 +25,11 @@ class WizardState:
     """Where the hardware report comes from (NVML; a fake in tests)."""
     runs_root: str = "runs"
     """Where recent runs are looked for."""
-    estimate: Any = None
+    estimate: "FitReport | None" = None
     """The newest FitReport, or None before the first estimate."""
-    structure: Any = None
+    structure: "ModelStructure | None" = None
     """The model's ModelStructure from the newest estimate."""
-    preview: Any = None
+    preview: "DataPreview | None" = None
     """The newest DataPreview."""
     check_result: "CheckReady | None" = None
     analysed_from: dict[str, dict] = field(default_factory=dict)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import operator
-from typing import Any
 
 from engine.importing.tutorial.parsers import CONVERSIONS, parser_method
 from engine.importing.tutorial.values import (
@@ -16,6 +15,7 @@ from engine.importing.tutorial.values import (
     ParserValue,
     Scope,
     Unknown,
+    Value,
     attribute,
     instance_of,
     is_plain,
@@ -34,7 +34,8 @@ _STR_METHODS = ("split", "rsplit", "strip", "lstrip", "rstrip", "lower", "upper"
 class Evaluator:
     """Evaluates expressions in a scope; calls of functions defined in the file go to `call_function`."""
 
-    def call_function(self, function: FunctionValue, args: list, kwargs: dict, written: str) -> Any:
+    def call_function(self, function: FunctionValue, args: list[Value], kwargs: dict[str, Value],
+                      written: str) -> Value:
         """The value a function of the file returns (the interpreter runs its body)."""
         return Unknown(written)
 
@@ -42,7 +43,7 @@ class Evaluator:
         """A hook for each call result made (the interpreter notes trainers and `.train()`)."""
         return call
 
-    def evaluate(self, node: ast.expr, scope: Scope) -> Any:
+    def evaluate(self, node: ast.expr, scope: Scope) -> Value:
         """The value of an expression, or Unknown with the expression as written."""
         method = getattr(self, f"_{type(node).__name__}", None)
         if method is None:
@@ -52,37 +53,37 @@ class Evaluator:
         except (TypeError, ValueError, ArithmeticError, IndexError, KeyError, AttributeError, OverflowError):
             return Unknown(ast.unparse(node))
 
-    def _Constant(self, node: ast.Constant, scope: Scope) -> Any:
+    def _Constant(self, node: ast.Constant, scope: Scope) -> Value:
         return node.value
 
-    def _Name(self, node: ast.Name, scope: Scope) -> Any:
+    def _Name(self, node: ast.Name, scope: Scope) -> Value:
         return scope.lookup(node.id)
 
-    def _Attribute(self, node: ast.Attribute, scope: Scope) -> Any:
+    def _Attribute(self, node: ast.Attribute, scope: Scope) -> Value:
         base = self.evaluate(node.value, scope)
         if isinstance(base, Unknown) and isinstance(node.value, (ast.Name, ast.Attribute)):
             base = Imported(ast.unparse(node.value)) if _looks_imported(node.value) else base
         return attribute(base, node.attr, ast.unparse(node))
 
-    def _Subscript(self, node: ast.Subscript, scope: Scope) -> Any:
+    def _Subscript(self, node: ast.Subscript, scope: Scope) -> Value:
         base = self.evaluate(node.value, scope)
         key = self.evaluate(node.slice, scope)
         if isinstance(base, (dict, list, tuple, str)) and is_plain(key):
             return base[key]
         return self.called(Call("__getitem__", (key,), receiver=base, written=ast.unparse(node)))
 
-    def _List(self, node: ast.List, scope: Scope) -> Any:
+    def _List(self, node: ast.List, scope: Scope) -> Value:
         return self._items(node.elts, scope, list)
 
-    def _Tuple(self, node: ast.Tuple, scope: Scope) -> Any:
+    def _Tuple(self, node: ast.Tuple, scope: Scope) -> Value:
         return self._items(node.elts, scope, tuple)
 
-    def _Set(self, node: ast.Set, scope: Scope) -> Any:
+    def _Set(self, node: ast.Set, scope: Scope) -> Value:
         items = self._items(node.elts, scope, list)
         return items if isinstance(items, Unknown) else sorted(set(items), key=str)
 
-    def _items(self, elements: list[ast.expr], scope: Scope, kind: type) -> Any:
-        values = []
+    def _items(self, elements: list[ast.expr], scope: Scope, kind: type[list] | type[tuple]) -> Value:
+        values: list[Value] = []
         for element in elements:
             if isinstance(element, ast.Starred):
                 inner = self.evaluate(element.value, scope)
@@ -93,8 +94,8 @@ class Evaluator:
                 values.append(self.evaluate(element, scope))
         return kind(values)
 
-    def _Dict(self, node: ast.Dict, scope: Scope) -> Any:
-        out: dict = {}
+    def _Dict(self, node: ast.Dict, scope: Scope) -> Value:
+        out: dict[str | int | float | bool, Value] = {}
         for key, value in zip(node.keys, node.values):
             if key is None:
                 inner = self.evaluate(value, scope)
@@ -108,7 +109,7 @@ class Evaluator:
             out[key_value] = self.evaluate(value, scope)
         return out
 
-    def _JoinedStr(self, node: ast.JoinedStr, scope: Scope) -> Any:
+    def _JoinedStr(self, node: ast.JoinedStr, scope: Scope) -> Value:
         parts = []
         for part in node.values:
             if isinstance(part, ast.Constant):
@@ -123,7 +124,7 @@ class Evaluator:
             parts.append(format(value, spec))
         return "".join(parts)
 
-    def _BinOp(self, node: ast.BinOp, scope: Scope) -> Any:
+    def _BinOp(self, node: ast.BinOp, scope: Scope) -> Value:
         left, right = self.evaluate(node.left, scope), self.evaluate(node.right, scope)
         operation = _BINARY.get(type(node.op))
         if operation is None or not (is_plain(left) and is_plain(right)):
@@ -135,14 +136,14 @@ class Evaluator:
             return Unknown(ast.unparse(node))  # a huge value is nothing a preset holds
         return operation(left, right)
 
-    def _UnaryOp(self, node: ast.UnaryOp, scope: Scope) -> Any:
+    def _UnaryOp(self, node: ast.UnaryOp, scope: Scope) -> Value:
         value = self.evaluate(node.operand, scope)
         if not is_plain(value):
             return Unknown(ast.unparse(node))
         return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_,
                 ast.Invert: operator.invert}[type(node.op)](value)
 
-    def _BoolOp(self, node: ast.BoolOp, scope: Scope) -> Any:
+    def _BoolOp(self, node: ast.BoolOp, scope: Scope) -> Value:
         values = [self.evaluate(v, scope) for v in node.values]
         if not all(is_plain(v) for v in values):
             return Unknown(ast.unparse(node))
@@ -153,7 +154,7 @@ class Evaluator:
             result = value
         return result
 
-    def _Compare(self, node: ast.Compare, scope: Scope) -> Any:
+    def _Compare(self, node: ast.Compare, scope: Scope) -> Value:
         left = self.evaluate(node.left, scope)
         for op, comparator in zip(node.ops, node.comparators):
             right = self.evaluate(comparator, scope)
@@ -164,16 +165,16 @@ class Evaluator:
             left = right
         return True
 
-    def _IfExp(self, node: ast.IfExp, scope: Scope) -> Any:
+    def _IfExp(self, node: ast.IfExp, scope: Scope) -> Value:
         test = self.evaluate(node.test, scope)
         if not is_plain(test):
             return Unknown(ast.unparse(node))
         return self.evaluate(node.body if test else node.orelse, scope)
 
-    def _Lambda(self, node: ast.Lambda, scope: Scope) -> Any:
+    def _Lambda(self, node: ast.Lambda, scope: Scope) -> Value:
         return FunctionValue(node, scope)
 
-    def _Call(self, node: ast.Call, scope: Scope) -> Any:
+    def _Call(self, node: ast.Call, scope: Scope) -> Value:
         written = ast.unparse(node)
         args, kwargs, unpacked = self.arguments(node, scope)
         func = self.evaluate(node.func, scope)
@@ -211,10 +212,10 @@ class Evaluator:
                 receiver = None
         return self.called(Call(name, tuple(args), kwargs, receiver, tuple(unpacked), written))
 
-    def arguments(self, node: ast.Call, scope: Scope) -> tuple[list, dict, list[str]]:
+    def arguments(self, node: ast.Call, scope: Scope) -> tuple[list[Value], dict[str, Value], list[str]]:
         """A call's positional and keyword argument values, and the unpacked ones that are not known."""
-        args: list = []
-        kwargs: dict = {}
+        args: list[Value] = []
+        kwargs: dict[str, Value] = {}
         unpacked: list[str] = []
         for arg in node.args:
             if isinstance(arg, ast.Starred):

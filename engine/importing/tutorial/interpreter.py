@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 from dataclasses import replace
-from typing import Any
 
 from engine.importing.tutorial.evaluator import Evaluator
 from engine.importing.tutorial.values import (
@@ -21,6 +20,7 @@ from engine.importing.tutorial.values import (
     Instance,
     Scope,
     Unknown,
+    Value,
     is_plain,
     trace,
 )
@@ -34,7 +34,7 @@ _MAX_STATEMENTS = 200_000
 
 
 class _Returned:
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Value) -> None:
         self.value = value
 
 
@@ -71,7 +71,8 @@ class Interpreter(Evaluator):
                 self.trained = trainer
         return call
 
-    def call_function(self, function: FunctionValue, args: list, kwargs: dict, written: str) -> Any:
+    def call_function(self, function: FunctionValue, args: list[Value], kwargs: dict[str, Value],
+                      written: str) -> Value:
         """Run a function of the file with the arguments given and return what it returns."""
         node = function.node
         self._called.add(id(node))
@@ -92,7 +93,7 @@ class Interpreter(Evaluator):
             return Unknown(written)
         return returned.value if returned else None
 
-    def _bind_parameters(self, spec: ast.arguments, args: list, kwargs: dict, scope: Scope) -> None:
+    def _bind_parameters(self, spec: ast.arguments, args: list[Value], kwargs: dict[str, Value], scope: Scope) -> None:
         positional = spec.posonlyargs + spec.args
         defaults = [None] * (len(positional) - len(spec.defaults)) + list(spec.defaults)
         for index, (param, default) in enumerate(zip(positional, defaults)):
@@ -211,7 +212,7 @@ class Interpreter(Evaluator):
         return None
 
     # Names -------------------------------------------------------------------------------------------
-    def bind(self, target: ast.expr, value: Any, scope: Scope) -> None:
+    def bind(self, target: ast.expr, value: Value, scope: Scope) -> None:
         """Give a target (a name, a tuple of them, an attribute, an item) its new value."""
         if isinstance(target, ast.Name):
             scope.names[target.id] = value
@@ -232,7 +233,7 @@ class Interpreter(Evaluator):
             if isinstance(owner, dict) and isinstance(key, str):
                 scope.names[target.value.id] = {**owner, key: value}
 
-    def _unpack(self, targets: list[ast.expr], value: Any, scope: Scope) -> None:
+    def _unpack(self, targets: list[ast.expr], value: Value, scope: Scope) -> None:
         starred = any(isinstance(t, ast.Starred) for t in targets)
         for index, target in enumerate(targets):
             if isinstance(target, ast.Starred):
@@ -248,7 +249,7 @@ class Interpreter(Evaluator):
         """A class of the file with its fields' defaults; a field without one is given on the command line."""
         is_dataclass = any("dataclass" in ast.unparse(d) for d in node.decorator_list)
         body_scope = Scope(scope)
-        fields: dict[str, Any] = {}
+        fields: dict[str, Value] = {}
         library_base = ""
         for base in node.bases:
             value = self.evaluate(base, scope)
@@ -271,7 +272,7 @@ class Interpreter(Evaluator):
             body_scope.names.update(fields)
         return ClassValue(node.name, fields, is_dataclass, library_base)
 
-    def _field_default(self, node: ast.expr | None, scope: Scope, written: str) -> Any:
+    def _field_default(self, node: ast.expr | None, scope: Scope, written: str) -> Value:
         if node is None:
             return Unknown(f"{written} (given on the command line)")
         value = self.evaluate(node, scope)
@@ -287,7 +288,7 @@ class Interpreter(Evaluator):
         return Unknown(f"{written} (given on the command line)")
 
 
-def _with_attribute(owner: Any, path: list[str], value: Any) -> Any:
+def _with_attribute(owner: Value, path: list[str], value: Value) -> Call | Instance | ClassValue | None:
     """The owner with `owner.a.b = value` done (`training_args.x = 1`, `trainer.args.x = 1`), or None.
 
     Only objects whose attributes are their arguments change: configuration objects, trainers,

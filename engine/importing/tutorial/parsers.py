@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from engine.importing.tutorial.values import (
     COMMAND_LINE,
     Call,
@@ -12,13 +10,14 @@ from engine.importing.tutorial.values import (
     Instance,
     ParserValue,
     Unknown,
+    Value,
     describe,
 )
 
 CONVERSIONS = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-def parser_method(parser: ParserValue, method: str, args: list, kwargs: dict) -> Any:
+def parser_method(parser: ParserValue, method: str, args: list[Value], kwargs: dict[str, Value]) -> Value:
     """What a parser's method gives: arguments it learns, or the objects parsing fills with their defaults."""
     if method == "add_argument":
         _add_argument(parser, args, kwargs)
@@ -34,14 +33,14 @@ def parser_method(parser: ParserValue, method: str, args: list, kwargs: dict) ->
     if method in ("parse_args_into_dataclasses", "parse_args_and_config", "parse_dict", "parse_json_file",
                   "parse_yaml_file"):
         from_file = method in ("parse_json_file", "parse_yaml_file")
-        objects = [_parsed_object(cls, from_file) for cls in parser.classes]
+        objects: list[Value] = [_parsed_object(cls, from_file) for cls in parser.classes]
         if kwargs.get("return_remaining_strings"):
             objects.append(Unknown("the remaining command-line strings"))
         return tuple(objects)
     return Unknown(f"parser.{method}(...)")
 
 
-def _parsed_object(cls: Any, from_file: bool) -> Any:
+def _parsed_object(cls: Value, from_file: bool) -> Call | Instance:
     if isinstance(cls, ClassValue) and cls.library_base and not from_file:
         # The code's subclass of TrainingArguments: its own defaults over the library's, and the command line.
         return Call(cls.library_base, kwargs=dict(cls.fields), unpacked=(COMMAND_LINE,))
@@ -55,7 +54,7 @@ def _parsed_object(cls: Any, from_file: bool) -> Any:
     return Instance(short, {}, open_fields=True)
 
 
-def _add_argument(parser: ParserValue, args: list, kwargs: dict) -> None:
+def _add_argument(parser: ParserValue, args: list[Value], kwargs: dict[str, Value]) -> None:
     flags = [a for a in args if isinstance(a, str)]
     if not flags:
         return

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any
+from types import EllipsisType
+from typing import Callable, TypeAlias, TypeGuard
 
 # Names that stand for the same value whatever the code does around them.
 _DTYPES = {"bfloat16": "bfloat16", "float16": "float16", "float32": "float32", "half": "float16",
@@ -19,6 +20,14 @@ _ENUMS = ("TaskType",)
 
 # What a configuration object parsed from the command line was given there (Call.unpacked).
 COMMAND_LINE = "<the command-line arguments>"
+
+Value: TypeAlias = ("str | bytes | int | float | complex | bool | None | EllipsisType | list[Value] "
+                    "| tuple[Value, ...] | dict[str | int | float | bool, Value] | Unknown | Imported | Call | Instance "
+                    "| ClassValue | FunctionValue | ParserValue")
+"""What an expression of tutorial code evaluates to: a Python constant, a list, tuple or dict of values, or a record."""
+
+Plain: TypeAlias = "str | int | float | bool | None | list[Plain] | tuple[Plain, ...] | dict[str, Plain]"
+"""A value that is a literal all the way down: what a preset can hold."""
 
 
 @dataclass(frozen=True)
@@ -40,10 +49,10 @@ class Call:
     """The result of a call: what was called, its evaluated arguments, and the object it was called on."""
 
     name: str
-    args: tuple = ()
-    kwargs: dict = field(default_factory=dict)
-    receiver: Any = None
-    unpacked: tuple = ()
+    args: tuple[Value, ...] = ()
+    kwargs: dict[str, Value] = field(default_factory=dict)
+    receiver: Value = None
+    unpacked: tuple[str, ...] = ()
     """`*x` and `**x` arguments whose contents are not known, as written."""
     written: str = field(default="", compare=False)
     """The call as the code writes it."""
@@ -59,7 +68,7 @@ class Call:
         parts = self.name.split(".")
         return parts[-2] if len(parts) > 1 else ""
 
-    def argument(self, position: int, *keywords: str) -> Any:
+    def argument(self, position: int, *keywords: str) -> Value:
         """The argument given at `position` or by one of `keywords`, or None when absent."""
         for keyword in keywords:
             if keyword in self.kwargs:
@@ -72,7 +81,7 @@ class Instance:
     """An object with known attributes: a dataclass made in the file, or parsed command-line arguments."""
 
     kind: str
-    fields: dict
+    fields: dict[str, Value]
     open_fields: bool = False
     """True for a class defined elsewhere, whose attributes come from the command line."""
 
@@ -82,7 +91,7 @@ class ClassValue:
     """A class defined in the file, with the defaults of its fields in order."""
 
     name: str
-    fields: dict
+    fields: dict[str, Value]
     is_dataclass: bool
     library_base: str = ""
     """The library class it extends (`class MyTrainer(SFTTrainer)`), whose calls it stands for."""
@@ -101,18 +110,18 @@ class ParserValue:
     """An argparse parser or an HfArgumentParser/TrlParser, with what it parses into."""
 
     kind: str
-    defaults: dict = field(default_factory=dict)
-    classes: tuple = ()
+    defaults: dict[str, Value] = field(default_factory=dict)
+    classes: tuple[Value, ...] = ()
 
 
 class Scope:
     """The names bound in a module or a function body, seeing those of the scope around it."""
 
-    def __init__(self, parent: Scope | None = None, names: dict | None = None) -> None:
+    def __init__(self, parent: Scope | None = None, names: dict[str, Value] | None = None) -> None:
         self.parent = parent
-        self.names: dict[str, Any] = dict(names or {})
+        self.names: dict[str, Value] = dict(names or {})
 
-    def lookup(self, name: str) -> Any:
+    def lookup(self, name: str) -> Value:
         """The value bound to `name` here or around, or Unknown when it is bound nowhere."""
         scope: Scope | None = self
         while scope is not None:
@@ -126,7 +135,7 @@ class Scope:
         return Scope(self.parent, self.names)
 
 
-def is_plain(value: Any) -> bool:
+def is_plain(value: Value) -> TypeGuard[Plain]:
     """Whether a value is a literal all the way down (what a preset can hold)."""
     if isinstance(value, (str, int, float, bool, type(None))):
         return True
@@ -137,7 +146,7 @@ def is_plain(value: Any) -> bool:
     return False
 
 
-def describe(value: Any) -> str:
+def describe(value: Value) -> str:
     """A value as the code wrote it, for the list of what was not read."""
     if isinstance(value, Unknown):
         return value.source
@@ -157,7 +166,7 @@ def describe(value: Any) -> str:
     return repr(value)
 
 
-def attribute(value: Any, name: str, written: str) -> Any:
+def attribute(value: Value, name: str, written: str) -> Value:
     """`value.name` where the value is known, else Unknown(written)."""
     if isinstance(value, Imported):
         if value.name.split(".")[0] == "torch" and name in _DTYPES:
@@ -175,7 +184,7 @@ def attribute(value: Any, name: str, written: str) -> Any:
     return Unknown(written)
 
 
-def instance_of(cls: ClassValue, args: list, kwargs: dict) -> Instance:
+def instance_of(cls: ClassValue, args: list[Value], kwargs: dict[str, Value]) -> Instance:
     """An object of a class of the file: its field defaults, with the given arguments over them."""
     fields = dict(cls.fields)
     for name, value in zip(list(fields), args):
@@ -184,7 +193,7 @@ def instance_of(cls: ClassValue, args: list, kwargs: dict) -> Instance:
     return Instance(cls.name, fields)
 
 
-def trace(value: Any, accept: Any, depth: int = 0) -> Call | None:
+def trace(value: Value, accept: Callable[[Call], bool], depth: int = 0) -> Call | None:
     """The call a value comes from that `accept`s, followed through methods, items and wrappers.
 
     `dataset["train"].map(f)` leads back to `load_dataset(...)`, `get_peft_model(model, config)`

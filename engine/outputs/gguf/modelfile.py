@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.outputs.gguf.ollama_modelfile import modelfile_line
 from engine.outputs.gguf.ollama_template import (
@@ -16,6 +16,8 @@ from engine.outputs.gguf.ollama_template import (
     renders_like,
 )
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 CHAT_FORMATS = ("chat", "sharegpt")
 """Data formats trained through the tokenizer's chat template (the one the GGUF stores)."""
@@ -37,7 +39,7 @@ class RunUsage:
         return f"the {self.template} prompt format" if self.fmt == "alpaca" else f"raw {self.fmt} rows"
 
 
-def training_format(tokenizer: Any, fmt: str, template: str) -> tuple[ChatFormat | None, str]:
+def training_format(tokenizer: "PreTrainedTokenizerBase", fmt: str, template: str) -> tuple[ChatFormat | None, str]:
     """The run's prompt layout as checked Ollama template parts (None when it cannot be written so), and a note why."""
     if fmt == "alpaca":
         from engine.config.templates import ALPACA_TEMPLATES

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 ROLES = ("system", "user", "assistant")
 CHECK_CONVERSATIONS = [
@@ -48,7 +51,7 @@ def alpaca_format(pattern: dict[str, str], eos: str | None) -> ChatFormat:
                       "", stops)
 
 
-def chat_template_format(tokenizer: Any) -> ChatFormat | None:
+def chat_template_format(tokenizer: "PreTrainedTokenizerBase") -> ChatFormat | None:
     """The layout a tokenizer's chat template writes, read off renders of marker messages; None when it has no such layout."""
     render = chat_template_renderer(tokenizer)
     mark = {"s": "SFTWSYSTEMMARK", "u1": "SFTWUSERMARKONE", "a": "SFTWASSISTANTMARK", "u2": "SFTWUSERMARKTWO"}
@@ -75,7 +78,7 @@ def chat_template_format(tokenizer: Any) -> ChatFormat | None:
     return ChatFormat(prefixes, suffixes, generation, stops)
 
 
-def chat_template_renderer(tokenizer: Any) -> Callable[[list[dict]], str]:
+def chat_template_renderer(tokenizer: "PreTrainedTokenizerBase") -> Callable[[list[dict]], str]:
     """Messages → the prompt the chat template writes before the answer, without the BOS token llama.cpp adds itself."""
     bos = getattr(tokenizer, "bos_token", None)
 

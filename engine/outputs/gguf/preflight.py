@@ -6,11 +6,14 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.errors import UserError
 from engine.outputs.gguf.converter import K_QUANTS, QUANTISER_HELP, converter_dir, find_quantiser, known_architectures
 from engine.units import human_bytes
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt")
 
@@ -92,7 +95,7 @@ def check_free_space(needed: int, free: int, where: Path) -> str | None:
             f"{human_bytes(free)} is free; free some space or choose --output on another disk.")
 
 
-def _base_dir(config: Any) -> Path:
+def _base_dir(config: "RunConfig") -> Path:
     """The local folder of a run's base model (tiny-demo, a folder, or the Hub cache); UserError when it is not here."""
     from engine.models.hub import model_location
 

@@ -13,7 +13,6 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import engine
 from engine.atomic import write_text_atomic
@@ -82,7 +81,7 @@ def _rank_environment() -> dict[str, str]:
             "TORCH_ELASTIC_SHUTDOWN_TIMEOUT": patience}
 
 
-def _run_ranks(plan: RunPlan, listeners: list[Listener], control: Any, command: list[str]) -> RunResult:
+def _run_ranks(plan: RunPlan, listeners: list[Listener], control: RunControl, command: list[str]) -> RunResult:
     """Start the ranks, bridge the control to request files, deliver events, and read the outcome."""
     events = plan.run_dir / EVENTS_FILE
     offset = events.stat().st_size if events.exists() else 0
@@ -119,7 +118,7 @@ def _run_ranks(plan: RunPlan, listeners: list[Listener], control: Any, command: 
                      end.get("final_path"), str(end.get("message") or ""))
 
 
-def _bridge_control(process: subprocess.Popen, control: Any, run_dir: Path) -> None:
+def _bridge_control(process: subprocess.Popen, control: RunControl, run_dir: Path) -> None:
     """Until the ranks exit, turn this process's stop/pause/checkpoint requests into files that rank 0 reads."""
     stop_sent = paused = False
     while process.poll() is None:

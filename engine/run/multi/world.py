@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
+
+T = TypeVar("T")
 
 LAUNCHER_ENV = "SFT_WIZARD_LAUNCHER_PID"
 """Set by sft-wizard's launcher for its ranks: the launcher holds run.lock and judges the outcome."""
@@ -88,7 +90,7 @@ def agree(flags: list[int]) -> list[int]:
     return [int(x) for x in tensor.tolist()]
 
 
-def gather(record: Any) -> list[Any]:
+def gather(record: T) -> list[T]:
     """Every rank's record, in rank order, on every rank (a one-item list with one rank)."""
     if not _initialised():
         return [record]

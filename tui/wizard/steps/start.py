@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from engine.errors import UserError
+from tui.wizard.import_report import ImportReport, report_text
 from tui.wizard.messages import ConfigChosen, RunOpened
 from tui.wizard.steps.base import Step
+
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
 
 
 class StartStep(Step):
@@ -104,21 +110,35 @@ class StartStep(Step):
 
     @on(Input.Submitted, "#import-path")
     def import_code(self, event: Input.Submitted) -> None:
-        from engine.importing.detect import preset_from_file
-        from tui.wizard.import_report import ImportReport, report_text
+        """Say which file is being read and read it in a worker (a TRL config's data read imports `datasets`)."""
+        path = event.value.strip()
+        self.query_one("#import-report", VerticalScroll).display = True
+        self.query_one("#import-result", Static).update(Text(f"reading {path}…", style="dim"))
+        self.read_import(path)
 
+    @work(thread=True, exclusive=True, group="import", exit_on_error=False)
+    def read_import(self, path: str) -> tuple[RunConfig, ImportReport]:
+        """The imported config and its report; a UserError is the worker's error, shown by `import_read`."""
+        from engine.importing.detect import preset_from_file
+
+        imported = preset_from_file(path)
+        return imported.config, ImportReport.of(imported, path)
+
+    @on(Worker.StateChanged)
+    def import_read(self, event: Worker.StateChanged) -> None:
+        """Show the newest import's report and hand its config to the app, or show why it could not be read."""
+        if event.worker.group != "import" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return  # a newer import cancelled this one: its result is never shown
         result_view = self.query_one("#import-result", Static)
-        report_view = self.query_one("#import-report", VerticalScroll)
-        report_view.display = True
-        try:
-            imported = preset_from_file(event.value.strip())
-        except UserError as exc:
-            result_view.update(Text(str(exc), style="red"))
+        if event.state == WorkerState.ERROR:
+            error = event.worker.error
+            said = str(error) if isinstance(error, UserError) else f"the import failed: {type(error).__name__}: {error}"
+            result_view.update(Text(said, style="red"))
             return
-        report = ImportReport.of(imported, event.value.strip())
+        config, report = event.worker.result
         result_view.update(report_text(report) + Text("\nctrl+n: each step in turn, ctrl+g: Review", style="dim"))
-        self.post_message(ConfigChosen(imported.config, None, unsaved=True, import_report=report))
-        report_view.scroll_home(animate=False)
+        self.post_message(ConfigChosen(config, None, unsaved=True, import_report=report))
+        self.query_one("#import-report", VerticalScroll).scroll_home(animate=False)
         self.call_after_refresh(self._show_import_report)
 
     def _show_import_report(self) -> None:

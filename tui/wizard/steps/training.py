@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -15,7 +15,7 @@ from textual.widgets import Collapsible, Input, Label, Select, Static
 from engine.config.resolve import planned_steps
 from engine.config.schema import FieldSpec, schema
 from engine.problems import Problem
-from engine.yamlio import YamlError, load_yaml
+from engine.yamlio import YamlError, YamlValue, load_yaml
 from tui.wizard.state import WizardState
 from tui.wizard.steps.base import Step
 
@@ -54,7 +54,7 @@ class FieldGroup(Collapsible, inherit_css=False):
     """
 
 
-def parse_value(text: str) -> Any:
+def parse_value(text: str) -> YamlValue:
     """A field's text as a YAML-typed value (empty means: use the default)."""
     return load_yaml(text) if text.strip() else None
 
@@ -84,7 +84,7 @@ def _first_sentence(help_text: str, limit: int = 150) -> str:
     return sentence if len(sentence) <= limit else sentence[: limit - 1] + "…"
 
 
-def _text(value: Any) -> str:
+def _text(value: YamlValue) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -170,7 +170,7 @@ class TrainingStep(Step):
         self._summary()
         self.show_problems(self._quick_problems())
 
-    def _set(self, name: str, value: Any) -> None:
+    def _set(self, name: str, value: YamlValue) -> None:
         if value is None:
             self.config.training.pop(name, None)
         else:
