@@ -159,9 +159,9 @@ def _launched(command: str, commands: dict[str, str], told: str) -> str:
 
 def refuse_other_data(dataset: DatasetSection, path: str) -> None:
     """UserError when a local training source is preference, KTO or media data, refused as engine/data refuses it."""
-    from engine.data.formats import apply_column_mapping
-    from engine.data.reading import read_table
-    from engine.data.shapes import refuse_unsupported
+    from engine.data.source.map import apply_column_mapping
+    from engine.data.source.normalise import refuse_unsupported
+    from engine.data.source.read import read_table
 
     for source in dataset.training_sources():
         if not source.path or not Path(source.path).expanduser().exists():

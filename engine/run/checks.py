@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
     from engine.config.run_config import RunConfig
-    from engine.data.lengths import LengthStats
+    from engine.data.label.lengths import LengthStats
     from engine.data.preview import Sample
     from engine.machine.hardware import HardwareReport
 
