@@ -4,11 +4,12 @@ import ast
 import builtins
 import json
 import runpy
+import subprocess
 import symtable
 import sys
 
 import pytest
-from conftest import DEMO_DATA, PRESETS, REPO, force_fp16_amp, write_preset
+from conftest import DEMO_DATA, PRESETS, REPO, force_fp16_amp, run_cli, write_preset
 
 from engine.config.presets import load_preset
 from engine.data.pipeline import prepare_data
@@ -299,3 +300,19 @@ def test_exported_script_maps_message_keys_and_learns_the_chosen_turns_as_the_en
     assert theirs["input_ids"] == ours["input_ids"] and theirs["labels"] == ours["labels"]
     learned = tokenizer.decode([t for t in ours["labels"][0] if t != -100])
     assert "Hi" in learned and "Goodbye!</s>" in learned and "Hello!</s>" not in learned
+
+
+@pytest.mark.slow
+def test_exported_script_runs_with_trl_directly(tmp_path):
+    from engine.models.tiny_demo import ensure_tiny_demo
+
+    ensure_tiny_demo()  # the script names tiny-demo's folder; export-script itself never builds it
+    out_dir = tmp_path / "exported"
+    result = run_cli("export-script", "demo", "--set", "training.num_train_epochs=1",
+                     "--set", f"training.output_dir={out_dir}")
+    assert result.returncode == 0, result.stderr
+    script = tmp_path / "train.py"
+    script.write_text(result.stdout)
+    ran = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert (out_dir / "final" / "adapter_model.safetensors").is_file()
