@@ -341,7 +341,8 @@ def test_axolotl_alpaca_trains_axolotls_exact_prompt_with_its_preamble(tmp_path)
     from engine.data.source.convert import to_training_row
 
     rows = json.loads((IMPORTS / "alpaca_en_demo.json").read_text())[:2]  # the first without an input, then one with
-    for row, axolotl in zip(rows, (AXOLOTL_NO_INPUT, AXOLOTL_WITH_INPUT)):
+    rows.append({**rows[1], "input": " "})  # Axolotl tests `if input_text:`: a blank input is still an input
+    for row, axolotl in zip(rows, (AXOLOTL_NO_INPUT, AXOLOTL_WITH_INPUT, AXOLOTL_WITH_INPUT)):
         trained = to_training_row(row, "alpaca", "alpaca-preamble")
         assert trained["prompt"] + trained["completion"] == axolotl.format(**row)
     config = tmp_path / "axolotl.yml"

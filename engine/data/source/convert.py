@@ -90,7 +90,8 @@ def alpaca_prompt(row: dict, template: str) -> str:
     earlier = "".join(pattern["no_input"].format(instruction=str(user), input="") + str(answer) + "\n\n"
                       for user, answer in row.get("history") or [])
     values = {"instruction": str(row["instruction"]), "input": str(row.get("input") or "")}
-    prompt = pattern["with_input" if values["input"].strip() else "no_input"].format(**values)
+    # Any text at all is an input, as Stanford Alpaca, Axolotl and LLaMA-Factory test it (`if input:`)
+    prompt = pattern["with_input" if values["input"] else "no_input"].format(**values)
     system = str(row.get("system") or "")
     return (system + "\n\n" if system.strip() else "") + earlier + prompt
 
