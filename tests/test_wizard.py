@@ -350,6 +350,22 @@ async def test_start_imports_another_tools_config_as_it_imports_code_off_the_ui_
         assert str(app.query_one("#import-result").render()) == str(refused.value)  # the engine's words, unchanged
         assert app.config.model.name_or_path == "Qwen/Qwen2.5-0.5B-Instruct"  # a refused file replaces nothing
 
+        released.clear()  # an import still reading when the person picks New run must not replace the new config
+        app.query_one("#import-path").focus()
+        await pilot.press("end", "ctrl+u", *list("tests/data/imports/axolotl_chat_template.yml"), "enter")
+        await pilot.pause()
+        options = app.query_one("#start-options")
+        options.focus()
+        options.highlighted = options.get_option_index("new")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.current_step == "model", 10, "the model step of the new run")
+        assert str(app.query_one("#import-result").render()) == "import cancelled: another choice was made"
+        released.set()
+        await wait_until(pilot, lambda: not any(w.is_running for w in app.workers if w.group == "import"), 30,
+                         "the cancelled import's thread")
+        await settle(pilot)
+        assert app.config.model.name_or_path == "tiny-demo" and app.current_step == "model"
+
 
 async def test_a_step_never_shown_does_not_edit_the_config(in_repo):
     """The Method step gets the estimate while hidden; filling its module list then must not replace all-linear."""

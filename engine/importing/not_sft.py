@@ -158,19 +158,23 @@ def _launched(command: str, commands: dict[str, str], told: str) -> str:
 
 
 def refuse_other_data(dataset: DatasetSection, path: str) -> None:
-    """UserError when a local training source is preference, KTO or media data, refused as engine/data refuses it."""
+    """UserError when a local training source is preference, KTO or media data, refused as engine/data refuses it.
+
+    Only the first rows of each file are read: the import answers at once whatever the data's size.
+    """
     from engine.data.source.map import apply_column_mapping
     from engine.data.source.normalise import refuse_unsupported
-    from engine.data.source.read import read_table
+    from engine.data.source.read import head_table
 
     for source in dataset.training_sources():
-        if not source.path or not Path(source.path).expanduser().exists():
-            continue  # a Hub dataset: `check` reads it
         named = f"{path}: its dataset {source.path}"
         try:
-            table = apply_column_mapping(read_table(source.path, source), source, named)
-        except UserError:
-            continue  # data sft-wizard cannot read: `check` says why, as for any preset
+            head = head_table(source.path) if source.path and not source.data_files else None
+            if head is None or len(head) == 0:
+                continue  # a Hub dataset, a folder, an empty file: `check` reads it
+            table = apply_column_mapping(head, source, named)
+        except Exception:  # data sft-wizard cannot read (bytes, syntax, a mapping of missing columns): `check` says why
+            continue
         try:
             refuse_unsupported(table, named, source.key("columns"))
         except UserError as exc:

@@ -32,13 +32,21 @@ def _unix_driver() -> type[Driver]:
         """LinuxDriver whose final stop tells the input thread to end and does not wait for it."""
 
         _leaving = False
+        _suspending = False
+
+        def suspend_application_mode(self) -> None:
+            self._suspending = True  # Textual suspends through stop_application_mode, and resumes input later
+            try:
+                super().suspend_application_mode()
+            finally:
+                self._suspending = False
 
         def stop_application_mode(self) -> None:
-            self._leaving = True
+            self._leaving = not self._suspending
             super().stop_application_mode()
 
         def disable_input(self) -> None:
-            if not self._leaving:  # a suspend (ctrl+z) enables input again later: Textual's own way
+            if not self._leaving:  # a suspend: Textual's own way, so that resuming enables input again
                 super().disable_input()
                 return
             if self.exit_event.is_set():

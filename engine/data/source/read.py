@@ -70,6 +70,22 @@ def read_table(path: str, section: "DatasetSection", split: str | None = None) -
         raise UserError(f"dataset {path!r}: not a local file, and loading it from the Hub failed: {_short(exc)}") from None
 
 
+def head_table(path: str, rows: int = 200) -> Dataset | None:
+    """The first rows of a local data file, streamed so that the rest is never read; None for anything else.
+
+    A quick look at the data's shape (an import's check), not its contents: `check` and training read it whole.
+    """
+    local = Path(path).expanduser()
+    kind = LOCAL_SUFFIXES.get(data_suffix(local))
+    if kind is None or not local.is_file():
+        return None
+    import datasets
+
+    datasets.disable_progress_bars()
+    stream = datasets.load_dataset(kind, data_files=str(local), split="train", streaming=True)
+    return table_from_rows(list(stream.take(rows)))
+
+
 def table_from_rows(rows: list[dict]) -> Dataset:
     """A datasets.Dataset of JSON rows with every column any row has; a column of mixed types is kept as JSON."""
     import datasets

@@ -75,6 +75,8 @@ class StartStep(Step):
     @on(OptionList.OptionSelected, "#start-options")
     def chosen(self, event: OptionList.OptionSelected) -> None:
         choice = event.option.id or ""
+        if self.workers.cancel_group(self, "import"):  # a choice made while a file is read wins: its import is dropped
+            self.query_one("#import-result", Static).update(Text("import cancelled: another choice was made", style="dim"))
         if choice == "draft" and self.draft is not None:
             config, not_restored = self.draft.restore()
             for problem in not_restored:
