@@ -43,7 +43,7 @@ def analysis_processes_kept_between_apps():
     """
     from tui.wizard.job_processes import JOBS, JobProcesses
 
-    def end_one_offs_keep_pool(wait: bool = True) -> None:
+    def end_one_offs_keep_pool(reap: bool = True) -> None:
         for process in list(JOBS._one_off):
             process.kill()
 

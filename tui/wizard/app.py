@@ -401,7 +401,7 @@ class WizardApp(App[int]):
 
             with suppress(OSError):  # a full or read-only disk must not stop the quit
                 save_draft(self.config)
-        self.jobs.terminate(wait=False)  # reaped after the app has closed (tui.launch)
+        self.jobs.terminate(reap=False)  # reaped after the app has closed (tui.launch)
         super().exit(*args, **kwargs)
 
     # actions ---------------------------------------------------------------------------------

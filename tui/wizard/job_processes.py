@@ -136,7 +136,7 @@ class JobProcesses:
         self._one_off: set[BaseProcess] = set()
         """The one-off processes running now (a probe), so that quitting can end them."""
         self._killed: list[BaseProcess] = []
-        """Processes sent a kill and not yet reaped (terminate(wait=False))."""
+        """Processes sent a kill and not yet reaped (terminate(reap=False))."""
 
     def open_pool(self) -> None:
         """Allow jobs again (an app starts); the pool itself starts with the first one."""
@@ -201,11 +201,11 @@ class JobProcesses:
             raise value
         return value
 
-    def terminate(self, wait: bool = True) -> None:
+    def terminate(self, reap: bool = True) -> None:
         """End every analysis process now, without waiting for work in flight (quitting must be instant).
 
         Pool workers may be importing torch for a minute; the executor would wait for them at exit.
-        Waiting threads get BrokenProcessPool, which nobody is left to read. wait=False only sends the kills:
+        Waiting threads get BrokenProcessPool, which nobody is left to read. reap=False only sends the kills:
         the kernel tears the processes down while the app closes, and a later terminate() reaps them.
         """
         self._closed.set()
@@ -220,7 +220,7 @@ class JobProcesses:
             if process.is_alive():
                 process.kill()
         self._killed += processes
-        if wait:
+        if reap:
             for process in self._killed:
                 process.join(1)
             self._killed.clear()
