@@ -1,5 +1,6 @@
 """The wizard driven with keys alone through Pilot, as a user would over SSH."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -421,3 +422,15 @@ async def test_an_import_at_80x24_shows_what_was_not_read_first_and_every_step_s
         assert "not read: template = 'llama3'" in str(app.query_one("#review-import").render())
         run = str(app.query_one("#review-run").render())
         assert str((REPO / "saves" / "llama3-8b" / "lora" / "sft").resolve()) in run and cpu_decision in run
+
+
+def test_the_analysis_processes_work_in_the_folder_the_wizard_runs_in(tmp_path, monkeypatch):
+    """A pool started in one folder serves a later wizard in another: relative paths are read from the wizard's folder."""
+    from tui.wizard.job_processes import JOBS
+
+    for name in ("first", "second"):
+        folder = tmp_path / name
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        JOBS.open_pool()
+        assert JOBS.run(os.getcwd) == str(folder)

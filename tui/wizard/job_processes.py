@@ -83,6 +83,24 @@ def _warm() -> None:
     quiet_libraries()
 
 
+def _working_folder() -> str | None:
+    """This process's working folder, or None when it was deleted."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
+
+
+def _in_folder(folder: str | None, function: Callable[..., Result], *args: object) -> Result:
+    """In a pool process: run function(*args) from folder, the app's working folder (a config's relative paths are the user's).
+
+    The pool outlives the folder the app was in when the pool started (a wizard opened again, the tests' apps).
+    """
+    if folder is not None and folder != _working_folder():
+        os.chdir(folder)
+    return function(*args)
+
+
 def _answer(sender: Connection, cuda_device: str | None, function: Callable[..., object], args: tuple) -> None:
     """In the one-off process: output to the log, CUDA restricted to cuda_device (before torch), run, send (ok, value)."""
     _output_to_log()
@@ -167,7 +185,7 @@ class JobProcesses:
         waiting for a process that is gone.
         """
         quitting = self._quitting
-        future = self.pool().submit(function, *args)
+        future = self.pool().submit(_in_folder, _working_folder(), function, *args)
         wait([future, quitting], return_when=FIRST_COMPLETED)
         if not future.done():
             future.cancel()
