@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import os
 import signal
 import sys
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from engine.errors import EXIT_OK, EXIT_USER_ERROR, UserError
 from tui.hangup import HUNG_UP
 from tui.monitor.sources import InProcessRun
 from tui.stop_signals import install_app_stop_signals
 from tui.wizard.job_processes import JOBS
+
+if TYPE_CHECKING:
+    import argparse
 
 HANGUP_GRACE_SECONDS = 1.0
 """How long after a hang-up (and after training, if any) the process may take to end by itself."""

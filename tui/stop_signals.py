@@ -17,7 +17,7 @@ from tui.monitor.sources import InProcessRun
 
 def install_app_stop_signals(app: App) -> None:
     """Route SIGINT and SIGTERM through the engine's stop path for as long as this process lives."""
-    from engine.run.control import install_stop_signals
+    from engine.run.stop_signals import install_stop_signals
 
     def stop(reason: str) -> None:
         run = InProcessRun.training_now()

@@ -28,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train headless: one line per log step, SIGINT/SIGTERM stop at a step boundary with a checkpoint."""
     from engine.cli.printer import LinePrinter
-    from engine.run.control import RunControl, install_stop_signals
+    from engine.run.control import RunControl
+    from engine.run.stop_signals import install_stop_signals
     from engine.run.multi.launcher import train_or_launch
     from engine.run.multi.process_count import set_process_count
     from engine.run.train import RunRequest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import time
 from contextlib import suppress
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -17,9 +17,6 @@ from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from engine.config.presets import new_run_config
-from engine.config.run_config import RunConfig
-from engine.machine.hardware import HardwareReport, hardware_report
 from tui.shared.footer import KeysFooter
 from tui.wizard.commands import WizardCommands
 from tui.wizard.job_processes import JOBS, Cancelled, JobProcesses
@@ -41,6 +38,10 @@ from tui.wizard.state import WizardState
 from tui.wizard.steps.shows import AppliesPlan, ShowsCheck, ShowsEstimate, ShowsPreview, ShowsProbe, ShowsProblems
 from tui.wizard.widgets import STEP_IDS, StepIndicator
 
+if TYPE_CHECKING:
+    from engine.config.run_config import RunConfig
+    from engine.machine.hardware import HardwareReport
+
 Shown = TypeVar("Shown")
 
 STEP_CLASSES = {"start": "StartStep", "model": "ModelStep", "hardware": "HardwareStep", "method": "MethodStep",
@@ -56,6 +57,13 @@ REFRESH_DELAY = 0.3
 """Seconds of quiet after an edit before estimates and checks rerun (typing stays smooth)."""
 STEP_ACTIONS = frozenset({"next_step", "previous_step", "go", "save_preset", "start_training"})
 """The wizard's keys that act on its steps: off, and out of the footer, while another screen is on top."""
+
+
+def _this_machine() -> HardwareReport:
+    """This machine's GPUs, CPU and memory (NVML is read off the UI thread, never before the first screen)."""
+    from engine.machine.hardware import hardware_report
+
+    return hardware_report()
 
 
 class WizardApp(App[int]):
@@ -79,7 +87,7 @@ class WizardApp(App[int]):
                  warm_imports: bool = True, hardware: Callable[[], HardwareReport] | None = None,
                  jobs: JobProcesses = JOBS) -> None:
         super().__init__()
-        self.state = WizardState(config or new_run_config(), hardware or hardware_report, runs_root)
+        self.state = WizardState(config, hardware or _this_machine, runs_root)
         """The config the steps edit and the newest analysis results."""
         self.first_step = start_step
         self.warm_imports = warm_imports
@@ -113,12 +121,19 @@ class WizardApp(App[int]):
         from tui.hangup import exit_on_hangup
 
         exit_on_hangup(self)
-        self.show_step(self.first_step)
-        self.call_after_refresh(self._first_paint)
+        # A new run's config is made after the first screen (it imports the config code), so its step loads then.
+        new_run = self.state.made_config is None
+        if new_run:
+            self.query_one(StepIndicator).show(self.first_step)
+        else:
+            self.show_step(self.first_step)
+        self.call_after_refresh(self._first_paint, new_run)
 
-    async def _first_paint(self) -> None:
+    async def _first_paint(self, new_run: bool) -> None:
         self.first_paint_seconds = time.perf_counter() - self.started_at
-        # Only now the other steps and the background work start: the first screen never waits for them.
+        # Only now the other steps are mounted and the background work started: the first screen never waits for them.
+        if new_run:
+            self.show_step(self.first_step)
         switcher = self.query_one("#switcher", ContentSwitcher)
         with self.batch_update():
             for step_id in STEP_CLASSES:

@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from engine.config.presets import load_preset
-    from engine.run.control import RunControl, install_stop_signals
+    from engine.run.control import RunControl
+    from engine.run.stop_signals import install_stop_signals
     from engine.run.multi.world import this_world
     from engine.run.train import RunRequest, run_training
 
