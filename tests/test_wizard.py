@@ -269,6 +269,11 @@ async def test_the_save_dialog_shows_its_error_and_escape_or_cancel_leaves_witho
     app = make_app(warm_imports=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
+        await pilot.press("ctrl+s")  # on Start nothing is chosen yet: no save
+        await pilot.pause()
+        assert not isinstance(app.screen, SavePresetDialog)
+        await pilot.press("enter")  # New run
+        await settle(pilot)
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: isinstance(app.screen, SavePresetDialog), what="the save dialog")
         await replace_text(pilot, "bad/name")

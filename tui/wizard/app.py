@@ -57,6 +57,8 @@ REFRESH_DELAY = 0.3
 """Seconds of quiet after an edit before estimates and checks rerun (typing stays smooth)."""
 STEP_ACTIONS = frozenset({"next_step", "previous_step", "go", "save_preset", "start_training"})
 """The wizard's keys that act on its steps: off, and out of the footer, while another screen is on top."""
+START_HIDES = frozenset({"previous_step", "save_preset", "start_training"})
+"""The step keys that do not apply on Start: hidden there."""
 
 
 def _this_machine() -> HardwareReport:
@@ -161,13 +163,22 @@ class WizardApp(App[int]):
             return
         self.query_one("#switcher", ContentSwitcher).current = step_id
         self.query_one(StepIndicator).show(step_id)
+        self.refresh_bindings()  # the footer offers the keys that apply on this step
         step = self.query_one(f"#{step_id}")
         step.load(self.config)
         self.call_after_refresh(step.focus_first)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """The step keys apply to the wizard's steps alone: not over the monitor, its try dialog or any other screen."""
-        return not (action in STEP_ACTIONS and self.screen is not self.screen_stack[0])
+        """The step keys apply to the wizard's steps alone: not over the monitor, its try dialog or any other screen.
+
+        On Start nothing is chosen yet: there is no step back, and no run to save or train.
+        """
+        if action in STEP_ACTIONS and self.screen is not self.screen_stack[0]:
+            return False
+        if action in START_HIDES:
+            with suppress(NoMatches):  # asked before the steps are composed
+                return self.current_step != "start"
+        return True
 
     def is_monitor(self, screen: Screen) -> bool:
         """Whether screen is the monitor (its module is imported once a screen is pushed, not at start)."""
