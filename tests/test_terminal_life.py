@@ -197,6 +197,9 @@ def _close_after_first_screen(moment: str) -> None:
         if moment == "importing":  # the analysis workers are importing torch now
             terminal.drain(1.5)
         elif moment == "dialog":
+            terminal.wait_for("New run")
+            terminal.send(b"\r")  # New run: on Start nothing is chosen yet, so no Save
+            terminal.wait_for(" Save", seconds=30)  # the footer offers it on Model
             terminal.send(b"\x13")  # ctrl+s: the save-preset dialog
             terminal.wait_for("Save preset", "Cancel (Esc)", seconds=30)
         elif moment == "quitting":
