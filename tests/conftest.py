@@ -16,15 +16,16 @@ import pytest
 # then has OpenMP threads spin-waiting on each other (a 2-epoch demo run: 11 s with one thread, 56-124 s with two).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-LONGEST_FILES = ("test_distributed.py", "test_stop_signals.py", "test_journeys.py", "test_wizard.py", "test_gguf_export.py",
-                 "test_train.py", "test_eval.py", "test_disk_full.py", "test_snapshots.py", "test_run_liveness.py",
-                 "test_export_script.py", "test_crash_safe.py", "test_distributed_ui.py", "test_gpu_runtime.py",
-                 "test_tmux_journey.py", "test_resume_changes.py", "test_monitor.py", "test_probe.py")
+LONGEST_FILES = ("test_distributed.py", "test_stop_signals.py", "test_journeys.py", "test_wizard.py",
+                 "test_gguf_export.py", "test_train.py", "test_eval.py", "test_disk_full.py", "test_snapshots.py",
+                 "test_run_liveness.py", "test_export_script.py", "test_crash_safe.py", "test_distributed_ui.py",
+                 "test_gpu_runtime.py", "test_tmux_journey.py", "test_resume_changes.py", "test_monitor.py",
+                 "test_probe.py")
 """The test files that take longest (25-125 s each, per-test wall times summed over a full run), longest first."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the longest files first, so the two test processes finish together instead of one waiting on the last long file.
+    """Run the longest files first, so the two test processes finish together, not one waiting on the last long file.
 
     scripts/test.sh hands out whole files in this order (--dist loadfile --no-loadscope-reorder); the others follow
     in their usual order.

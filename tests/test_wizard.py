@@ -430,7 +430,7 @@ async def test_an_import_at_80x24_shows_what_was_not_read_first_and_every_step_s
 
 
 def test_the_analysis_processes_work_in_the_folder_the_wizard_runs_in(tmp_path, monkeypatch):
-    """A pool started in one folder serves a later wizard in another: relative paths are read from the wizard's folder."""
+    """A pool started in one folder serves a later wizard in another: relative paths are read from the wizard's."""
     from tui.wizard.job_processes import JOBS
 
     for name in ("first", "second"):

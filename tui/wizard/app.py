@@ -62,7 +62,7 @@ START_HIDES = frozenset({"previous_step", "save_preset", "start_training"})
 
 
 def _this_machine() -> HardwareReport:
-    """This machine's GPUs, CPU and memory, read through NVML when asked (its module is imported after the first screen)."""
+    """This machine's GPUs, CPU and memory, read through NVML (its module is imported after the first screen)."""
     from engine.machine.hardware import hardware_report
 
     return hardware_report()

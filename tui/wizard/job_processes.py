@@ -92,7 +92,7 @@ def _working_folder() -> str | None:
 
 
 def _in_folder(folder: str | None, function: Callable[..., Result], *args: object) -> Result:
-    """In a pool process: run function(*args) from folder, the app's working folder (a config's relative paths are the user's).
+    """In a pool process: run function(*args) from folder, the app's working folder (relative paths are the user's).
 
     The pool outlives the folder the app was in when the pool started (a wizard opened again, the tests' apps).
     """

@@ -44,7 +44,7 @@ class WizardState:
 
     @property
     def config(self) -> "RunConfig":
-        """The run config every step edits (a new run's is made here, after the first screen: it imports the config code)."""
+        """The run config every step edits (a new run's is made when first asked for: it imports the config code)."""
         if self.made_config is None:
             from engine.config.presets import new_run_config
 
