@@ -112,7 +112,7 @@ class WizardApp(App[int]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="frame"):
-            yield StepIndicator(id="steps")
+            yield StepIndicator(self.first_step, id="steps")
             with ContentSwitcher(id="switcher", initial=self.first_step):
                 # Only the first step before the first paint; the others are mounted right after it.
                 yield step_class(self.first_step)(self.state, id=self.first_step)
@@ -125,9 +125,7 @@ class WizardApp(App[int]):
         exit_on_hangup(self)
         # A new run's config is made after the first screen (it imports the config code), so its step loads then.
         new_run = self.state.made_config is None
-        if new_run:
-            self.query_one(StepIndicator).show(self.first_step)
-        else:
+        if not new_run:
             self.show_step(self.first_step)
         self.call_after_refresh(self._first_paint, new_run)
 
