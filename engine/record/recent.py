@@ -25,9 +25,13 @@ class RunSummary:
     total_steps: int
     final_loss: float | None
     started: float | None
-    last_checkpoint: str | None
     note: str | None = None
     """What could not be read (damaged lines of events.jsonl, an unreadable run directory), said once."""
+
+    @property
+    def last_checkpoint(self) -> str | None:
+        """The checkpoint a resume would take: read when asked (it checks each checkpoint's files), not for a list."""
+        return latest_checkpoint(self.path)
 
     @property
     def date(self) -> str:
@@ -42,8 +46,7 @@ def summarise_run(run_dir: Path) -> RunSummary:
     state = RunState.from_events(events)
     first_start = next((e["time"] for e in events if e.get("event") == "start"), None)
     return RunSummary(run_dir, state.name or run_dir.name, run_status(events, read_liveness(run_dir)), state.step,
-                      state.total_steps, state.summary()["final_loss"], first_start, latest_checkpoint(run_dir),
-                      log.note(run_dir))
+                      state.total_steps, state.summary()["final_loss"], first_start, log.note(run_dir))
 
 
 def _summary_or_note(run_dir: Path) -> RunSummary:
@@ -51,7 +54,7 @@ def _summary_or_note(run_dir: Path) -> RunSummary:
     try:
         return summarise_run(run_dir)
     except (OSError, ValueError, TypeError, KeyError) as exc:
-        return RunSummary(run_dir, run_dir.name, "unreadable", 0, 0, None, None, None,
+        return RunSummary(run_dir, run_dir.name, "unreadable", 0, 0, None, None,
                           f"{run_dir}: could not be read ({type(exc).__name__}: {exc})")
 
 
