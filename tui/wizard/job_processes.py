@@ -24,6 +24,20 @@ EXIT_SECONDS = 30
 LOG_LIMIT_BYTES = 5 * 2**20
 """An analysis log larger than this is emptied when an app opens the pool."""
 
+
+def analysis_process_count() -> int:
+    """Two analysis processes, or one on a machine of two cores or fewer, where the app keeps a core of its own.
+
+    Each process imports the training libraries (~7 CPU-seconds, ~0.5 GB); a second one only runs the three
+    analyses side by side, which on two cores competes with the UI for the same cores.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity API (macOS)
+        cores = os.cpu_count() or 1
+    return 2 if cores > 2 else 1
+
+
 def _open_log() -> int:
     """analysis_log opened for appending (made if missing), as a file descriptor."""
     path = analysis_log()
@@ -173,8 +187,8 @@ class JobProcesses:
             raise Cancelled()
         if self._pool is None:
             _start_resource_tracker_quietly()
-            self._pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_warm)
+            self._pool = ProcessPoolExecutor(max_workers=analysis_process_count(), initializer=_warm,
+                                             mp_context=multiprocessing.get_context("spawn"))
             atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
         return self._pool
 
