@@ -318,6 +318,15 @@ async def wait_for_import(pilot) -> None:
     await settle(pilot)
 
 
+async def open_import(pilot) -> None:
+    """Choose "Import a file" on Start, as a person does: the path field appears under the choices, focused."""
+    options = pilot.app.query_one("#start-options")
+    options.focus()
+    options.highlighted = options.get_option_index("import")
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: getattr(pilot.app.focused, "id", None) == "import-path", 10, "the import path field")
+
+
 async def test_start_imports_another_tools_config_as_it_imports_code_off_the_ui_thread(in_repo, monkeypatch):
     """The file is read in a worker: the screen says which file while the read waits, then shows the report."""
     import threading
@@ -335,7 +344,7 @@ async def test_start_imports_another_tools_config_as_it_imports_code_off_the_ui_
     app = make_app(runs_root=str(in_repo / "runs"), warm_imports=False)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.query_one("#import-path").focus()
+        await open_import(pilot)
         await pilot.press(*list("tests/data/imports/axolotl_chat_template.yml"), "enter")
         await pilot.pause()
         assert str(app.query_one("#import-result").render()) == "reading tests/data/imports/axolotl_chat_template.yml…"
@@ -347,7 +356,7 @@ async def test_start_imports_another_tools_config_as_it_imports_code_off_the_ui_
         assert segments.path.endswith("axolotl_segments.jsonl")
         assert "not read: datasets" not in str(app.query_one("#import-result").render())
 
-        app.query_one("#import-path").focus()
+        await open_import(pilot)
         await pilot.press("end", "ctrl+u", *list("missing.yml"), "enter")
         await wait_until(pilot, lambda: not str(app.query_one("#import-result").render()).startswith("reading "),
                          60, "the import worker's refusal")
@@ -357,7 +366,7 @@ async def test_start_imports_another_tools_config_as_it_imports_code_off_the_ui_
         assert app.config.model.name_or_path == "Qwen/Qwen2.5-0.5B-Instruct"  # a refused file replaces nothing
 
         released.clear()  # an import still reading when the person picks New run must not replace the new config
-        app.query_one("#import-path").focus()
+        await open_import(pilot)
         await pilot.press("end", "ctrl+u", *list("tests/data/imports/axolotl_chat_template.yml"), "enter")
         await pilot.pause()
         options = app.query_one("#start-options")
@@ -404,7 +413,8 @@ async def test_an_import_at_80x24_shows_what_was_not_read_first_and_every_step_s
         await settle(pilot)
         options = app.query_one("#start-options")
         assert f"run:{elsewhere}" in [options.get_option_at_index(i).id for i in range(options.option_count)]
-        await pilot.press("tab")
+        await pilot.press("down", "enter")  # New run, then Import a file
+        await pilot.pause()
         assert app.focused.id == "import-path"
         await pilot.press(*list("tests/data/imports/llama3_lora_sft.yaml"), "enter")
         await wait_for_import(pilot)

@@ -18,6 +18,8 @@ from textual.widgets import DataTable, Footer, Label, Static
 class EvalScreen(Screen[None]):
     """The run's RUN/eval/ when there is one, else an eval computed now (and written there)."""
 
+    CSS_PATH = "monitor.tcss"  # read into the app's styles when the first of the monitor's screens opens
+
     BINDINGS = [
         Binding("r", "evaluate", "Evaluate again", id="eval_again", tooltip="Judge the run again on its held-out rows"),
         Binding("escape,q", "app.pop_screen", "Back", id="eval_back"),

@@ -14,6 +14,8 @@ from textual.widgets import Input, Label, Static
 class TryPromptScreen(ModalScreen[None]):
     """A prompt box and two answers, formatted with the run's template."""
 
+    CSS_PATH = "monitor.tcss"  # read into the app's styles when the first of the monitor's screens opens
+
     BINDINGS = [Binding("escape", "dismiss", "Close")]
 
     def __init__(self, run_dir: str) -> None:

@@ -21,6 +21,8 @@ RUN_COLORS = ("cyan", "magenta", "yellow", "green")
 class RunsScreen(Screen[None]):
     """The recent runs (or the ones given), any two to four of them compared."""
 
+    CSS_PATH = "monitor.tcss"  # read into the app's styles when the first of the monitor's screens opens
+
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Back", id="runs_back")]
 
     def __init__(self, root: str = "runs", chosen: list[str] | None = None) -> None:

@@ -37,6 +37,8 @@ REDRAW_SECONDS = 0.5
 class MonitorScreen(AfterRunActions, Screen[None]):
     """Watches one run: live in this process, live in another (attach), or finished (replay)."""
 
+    CSS_PATH = "monitor.tcss"  # read into the app's styles when the first of the monitor's screens opens
+
     class Closed(Message):
         """The user left the monitor; `fix` is the out-of-memory change to apply in the wizard, if asked for."""
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
@@ -35,6 +34,7 @@ from tui.wizard.messages import (
     TrainingRequested,
 )
 from tui.wizard.state import WizardState
+from tui.wizard.steps.base import Step
 from tui.wizard.steps.shows import AppliesPlan, ShowsCheck, ShowsEstimate, ShowsPreview, ShowsProbe, ShowsProblems
 from tui.wizard.widgets import STEP_IDS, StepIndicator
 
@@ -53,6 +53,10 @@ def step_class(step_id: str) -> type:
     """The class of a step; only the first step's module is imported before the first screen."""
     module = importlib.import_module(f"tui.wizard.steps.{step_id}")
     return getattr(module, STEP_CLASSES[step_id])
+
+
+FIRST_FRAME_SECONDS = 0.03
+"""How long a frame of the first screen has to reach the terminal before more work starts."""
 REFRESH_DELAY = 0.3
 """Seconds of quiet after an edit before estimates and checks rerun (typing stays smooth)."""
 STEP_ACTIONS = frozenset({"next_step", "previous_step", "go", "save_preset", "start_training"})
@@ -111,12 +115,11 @@ class WizardApp(App[int]):
         self.first_paint_seconds: float | None = None
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="frame"):
-            yield StepIndicator(self.first_step, id="steps")
-            with ContentSwitcher(id="switcher", initial=self.first_step):
-                # Only the first step before the first paint; the others are mounted right after it.
-                yield step_class(self.first_step)(self.state, id=self.first_step)
-            yield Static("", id="status-line")
+        yield StepIndicator(self.first_step, id="steps")
+        with ContentSwitcher(id="switcher", initial=self.first_step):
+            # Only the first step before the first paint; the others are mounted right after it.
+            yield step_class(self.first_step)(self.state, id=self.first_step)
+        yield Static("", id="status-line")
         yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
@@ -129,11 +132,25 @@ class WizardApp(App[int]):
             self.show_step(self.first_step)
         self.call_after_refresh(self._first_paint, new_run)
 
-    async def _first_paint(self, new_run: bool) -> None:
+    def _first_paint(self, new_run: bool) -> None:
         self.first_paint_seconds = time.perf_counter() - self.started_at
-        # Only now the other steps are mounted and the background work started: the first screen never waits for them.
-        if new_run:
-            self.show_step(self.first_step)
+        self._after_frame(self._show_first_step if new_run else self._build_other_steps)
+
+    def _after_frame(self, callback: Callable[[], object]) -> None:
+        """Call back once the frame just drawn has had a moment to reach the terminal.
+
+        Textual's output thread writes the frame, and needs the GIL for it: work started at once would hold the GIL
+        and the frame back (~12 ms at 80x24 on 2 cores).
+        """
+        self.set_timer(FIRST_FRAME_SECONDS, callback)
+
+    def _show_first_step(self) -> None:
+        """A new run's Start step, its choices listed: drawn before the other steps are built."""
+        self.show_step(self.first_step)
+        self.call_after_refresh(self._after_frame, self._build_other_steps)
+
+    async def _build_other_steps(self) -> None:
+        """Mount the steps not shown yet and start the background work: the first screen never waits for them."""
         switcher = self.query_one("#switcher", ContentSwitcher)
         with self.batch_update():
             for step_id in STEP_CLASSES:
@@ -162,8 +179,8 @@ class WizardApp(App[int]):
         self.query_one("#switcher", ContentSwitcher).current = step_id
         self.query_one(StepIndicator).show(step_id)
         self.refresh_bindings()  # the footer offers the keys that apply on this step
-        step = self.query_one(f"#{step_id}")
-        step.load(self.config)
+        step = self.query_one(f"#{step_id}", Step)
+        step.load(self.config if step.shows_config else None)  # a new run's config is made once a step shows it
         self.call_after_refresh(step.focus_first)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

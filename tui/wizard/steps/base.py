@@ -20,6 +20,8 @@ class Step(VerticalScroll):
     """True while load() sets widget values, so their change events are not taken as edits."""
     showing_config = False
     """True once load() has put the config into the widgets: before that, their values are not the config's."""
+    shows_config = True
+    """False for a step drawn from elsewhere (Start lists presets and runs): it is shown without the config made."""
 
     def __init__(self, state: WizardState, *, id: str) -> None:
         super().__init__(id=id)
@@ -51,8 +53,8 @@ class Step(VerticalScroll):
             self.post_message(ConfigEdited(section))
         self.load(self.config)
 
-    def load(self, config: "RunConfig") -> None:
-        """Show the config's values (called whenever the step becomes visible)."""
+    def load(self, config: "RunConfig | None") -> None:
+        """Show the config's values (called whenever the step becomes visible; None for a step that shows no config)."""
         self.loading_values = True
         self.showing_config = True
         try:
@@ -63,7 +65,7 @@ class Step(VerticalScroll):
     def _loaded(self) -> None:
         self.loading_values = False
 
-    def load_values(self, config: "RunConfig") -> None:
+    def load_values(self, config: "RunConfig | None") -> None:
         """Set widget values from the config; steps override this."""
 
     def focus_first(self) -> None:

@@ -1,4 +1,4 @@
-"""Step 1: a new run, a saved preset, tutorial code to import, or a recent run to open."""
+"""Step 1: a new run, a saved preset, a file to import, or a recent run to open."""
 
 from __future__ import annotations
 
@@ -28,21 +28,26 @@ class StartStep(Step):
 
     draft = None
     """The unsaved config kept from an earlier session (engine.config.draft.Draft), if any."""
+    shows_config = False
 
     def compose(self) -> ComposeResult:
         yield Label("Start: pick a preset, start fresh, import tutorial code, or open a recent run", classes="title")
         yield OptionList(id="start-options")
-        yield Label("Import tutorial code or a LLaMA-Factory/Axolotl/TRL YAML (read, never run)", classes="subtitle")
-        yield Input(compact=True, placeholder="course.py", id="import-path")
-        with VerticalScroll(id="import-report"):  # height-limited; focused after an import, arrows scroll it
-            yield Static("", id="import-result")
+
+    def open_import(self) -> None:
+        """Show the path field under the choices and focus it (made when first chosen: the first screen is lighter)."""
+        if not self.query("#import-path"):
+            path = Input(compact=True, placeholder="path of a .py, .ipynb or YAML file, then enter (read, never run)",
+                         id="import-path")
+            report = VerticalScroll(Static("", id="import-result"), id="import-report")  # height-limited, arrows scroll
+            self.mount(path, report)
+        self.call_after_refresh(lambda: self.query_one("#import-path", Input).focus())
 
     def load_values(self, config) -> None:
-        # Listed just after the screen is drawn: reading every preset's YAML must not delay the first screen.
-        self.call_after_refresh(self._list_options)
+        self._list_options()  # a new run's Start is shown just after the first frame, so that frame never waits for it
 
     def _list_options(self) -> None:
-        """The draft (if any), a new run, every preset and the recent runs, in that order."""
+        """The draft (if any), a new run, an import, every preset and the recent runs, in that order."""
         from engine.config.draft import load_draft
         from engine.config.presets import list_presets
         from engine.record.recent import find_runs
@@ -56,6 +61,8 @@ class StartStep(Step):
                                                     f"  {self.draft.model_name or 'no model yet'}, "
                                                     f"edited {saved}, never saved"), id="draft"))
         options.add_option(Option(Text.assemble(("New run", "bold"), "  tiny-demo on the demo data, change anything"), id="new"))
+        options.add_option(Option(Text.assemble(("Import a file", "bold"), "  tutorial code, or a LLaMA-Factory/Axolotl/TRL YAML"),
+                                  id="import"))
         options.add_option(None)
         for preset in list_presets():
             options.add_option(Option(Text.assemble(("preset ", "dim"), (preset.name, "bold"), f"  {preset.description}"),
@@ -75,6 +82,9 @@ class StartStep(Step):
     @on(OptionList.OptionSelected, "#start-options")
     def chosen(self, event: OptionList.OptionSelected) -> None:
         choice = event.option.id or ""
+        if choice == "import":
+            self.open_import()
+            return
         if self.workers.cancel_group(self, "import"):  # a choice made while a file is read wins: its import is dropped
             self.query_one("#import-result", Static).update(Text("import cancelled: another choice was made", style="dim"))
         if choice == "draft" and self.draft is not None:
