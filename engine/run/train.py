@@ -123,18 +123,13 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     A rank of a launched run checks only what its launcher could not (the launcher checked the run directory).
     """
     hardware, gpu_note = _choose_gpus(request, world)  # before the libraries: importing bitsandbytes starts CUDA
-    quiet_libraries()
-    from engine.data.pipeline import prepare_for_training
-    from engine.models.hub import load_tokenizer
-    from engine.models.kernels import decide_model_kernels
-    from engine.run.trainer import trainer_arguments
-
     config = request.config
     run_dir = run_dir_of(config, request.output_dir)
     problems = check_hardware_rules(config, hardware, "preset")
     raise_problems(problems)
     precision, precision_notes = resolve_precision(config, hardware)
-    arguments = trainer_arguments(config, precision, str(run_dir), hardware.training_gpu is not None)  # refusals come now
+    # The run directory and a resume's changes are judged before the libraries are imported (seconds): a run
+    # directory that is taken, or a resume on changed settings, is refused at once.
     owns_run_dir = world.main and not world.launched
     checkpoint = checkpoint_to_resume(run_dir, request.resume) if owns_run_dir else resume_point(run_dir, request.resume)
     events_note = read_event_log(run_dir).note(run_dir) if owns_run_dir else None
@@ -143,6 +138,13 @@ def plan_run(request: RunRequest, world: World = World()) -> RunPlan:
     changes = resume_changes(run_dir, config, fingerprint) if checkpoint and world.main and not trained_to else []
     if changes and owns_run_dir and not request.allow_changes:
         raise UserError(refusal(run_dir, changes))
+    quiet_libraries()
+    from engine.data.pipeline import prepare_for_training
+    from engine.models.hub import load_tokenizer
+    from engine.models.kernels import decide_model_kernels
+    from engine.run.trainer import trainer_arguments
+
+    arguments = trainer_arguments(config, precision, str(run_dir), hardware.training_gpu is not None)  # refusals come now
     kernels = decide_model_kernels(config.model)
     tokenizer = load_tokenizer(config.model)
     data = prepare_for_training(config, tokenizer)
