@@ -97,10 +97,18 @@ def test_chat_compares_base_and_fine_tuned(demo_run):
     assert "base:" in result.stdout and "fine-tuned:" in result.stdout
 
 
+LIBRARIES_AFTER = ("import sys; from tui.__main__ import main; code = main(sys.argv[1:]); "
+                   "print([m for m in ('torch', 'transformers', 'trl', 'peft', 'datasets') if m in sys.modules]); "
+                   "sys.exit(code)")
+"""`sft-wizard ARGS` in a process that prints which training libraries it imported before it exited."""
+
+
 @pytest.mark.slow
-def test_a_finished_run_directory_is_never_clobbered(demo_run):
-    result = run_cli("train", "demo", "--headless", "--output-dir", str(demo_run[0]), *FAST)
+def test_a_finished_run_directory_is_never_clobbered_and_is_refused_before_the_libraries_load(demo_run):
+    result = subprocess.run([sys.executable, "-c", LIBRARIES_AFTER, "train", "demo", "--headless", "--output-dir",
+                             str(demo_run[0]), *FAST], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 2 and "already holds a run (completed)" in result.stderr
+    assert result.stdout.strip() == "[]", result.stdout  # refused at once, not after seconds of imports
 
 
 @pytest.mark.slow
