@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from textual.errors import NoWidget
 from textual.geometry import Size
 from textual.screen import Screen
@@ -17,9 +19,7 @@ def cut_texts(screen: Screen) -> list[str]:
     cuts = []
     palette_keys = [key for key in screen.query(FooterKey) if key.has_class("-command-palette")]
     palette_x = min((key.region.x for key in palette_keys), default=screen.size.width)
-    for widget in screen.walk_children(with_self=False):
-        if not _shown(widget):
-            continue
+    for widget in _shown_widgets(screen):
         try:
             geometry = screen.find_widget(widget)
         except NoWidget:
@@ -39,9 +39,12 @@ def cut_texts(screen: Screen) -> list[str]:
     return cuts
 
 
-def _shown(widget: Widget) -> bool:
-    """Whether the widget and all its ancestors are displayed (a hidden tab or step is not on screen)."""
-    return all(node.display and node.visible for node in widget.ancestors_with_self if isinstance(node, Widget))
+def _shown_widgets(node) -> Iterator[Widget]:
+    """The widgets under node shown with all their ancestors (displayed, visible), parents first; hidden ones' skipped."""
+    for child in node.children:
+        if isinstance(child, Widget) and child.display and child.visible:
+            yield child
+            yield from _shown_widgets(child)
 
 
 def _scrolls_sideways(widget: Widget) -> bool:

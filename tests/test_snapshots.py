@@ -96,3 +96,23 @@ def test_monitor_renders_every_panel_from_a_recorded_run(snap_compare):
     app = MonitorApp.attach(str(RECORDED))
     app.animation_level = "none"
     assert snap_compare(app, terminal_size=SIZE, run_before=replayed)
+
+
+async def test_the_cut_check_names_a_text_past_the_edge_and_passes_over_hidden_widgets():
+    """The check the snapshots and journeys rely on: it can fail, and a hidden step's widgets are not on screen."""
+    from textual.app import App
+    from textual.containers import Vertical
+    from textual.widgets import Static
+
+    class Cut(App):
+        CSS = "#wide, .wide { width: 100; } #hidden { display: none; }"
+
+        def compose(self):
+            yield Static("x" * 100, id="wide")
+            with Vertical(id="hidden"):
+                yield Static("y" * 100, classes="wide")
+
+    app = Cut()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert cut_texts(app.screen) == [f"Static#wide runs 20 columns past its container: {'x' * 90!r}"]
