@@ -139,8 +139,8 @@ class WizardApp(App[int]):
     def _after_frame(self, callback: Callable[[], object]) -> None:
         """Call back once the frame just drawn has had a moment to reach the terminal.
 
-        Textual's output thread writes the frame, and needs the GIL for it: work started at once would hold the GIL
-        and the frame back (~12 ms at 80x24 on 2 cores).
+        Textual's output thread writes the frame and needs the GIL to do it: work started at once would hold the GIL,
+        and with it the frame, for up to a switch interval (5 ms) at each of the thread's writes.
         """
         self.set_timer(FIRST_FRAME_SECONDS, callback)
 
