@@ -11,6 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Callable, TypeVar
 
+from engine.machine.cpus import usable_cpu_count
 from engine.machine.nvml_calls import pynvml_module
 
 if TYPE_CHECKING:
@@ -206,8 +207,7 @@ def _cpu_and_ram() -> tuple[int, int, int]:
         available = int(fields.get("MemAvailable", fields["MemFree"]).split()[0]) * 1024
     except (OSError, KeyError, ValueError):
         pass
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return count, total, available
+    return usable_cpu_count(), total, available
 
 
 def _safe(function: Callable[..., T], *args: object) -> T | None:

@@ -13,6 +13,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from engine.machine.cpus import usable_cpu_count
 from engine.paths import cache_dir
 
 Result = TypeVar("Result")
@@ -31,11 +32,7 @@ def analysis_process_count() -> int:
     Each process imports the training libraries (~7 CPU-seconds, ~0.5 GB); a second one only runs the three
     analyses side by side, which on two cores competes with the UI for the same cores.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # no affinity API (macOS)
-        cores = os.cpu_count() or 1
-    return 2 if cores > 2 else 1
+    return 2 if usable_cpu_count() > 2 else 1
 
 
 def _open_log() -> int:
