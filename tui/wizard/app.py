@@ -111,7 +111,6 @@ class WizardApp(App[int]):
         self.jobs = jobs
         """The processes the background analyses and the probe run in (the UI process never imports torch)."""
         self.jobs.open_pool()
-        self.jobs.pool()  # made before Textual takes over stdout/stderr, which child processes inherit
         self.first_paint_seconds: float | None = None
 
     def compose(self) -> ComposeResult:

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import atexit
-import multiprocessing
 import os
+import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-from engine.machine.cpus import usable_cpu_count
 from engine.paths import cache_dir
+
+if TYPE_CHECKING:  # multiprocessing is imported when the first job starts, after the first screen
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 Result = TypeVar("Result")
 
@@ -32,6 +33,8 @@ def analysis_process_count() -> int:
     Each process imports the training libraries (~7 CPU-seconds, ~0.5 GB); a second one only runs the three
     analyses side by side, which on two cores competes with the UI for the same cores.
     """
+    from engine.machine.cpus import usable_cpu_count
+
     return 2 if usable_cpu_count() > 2 else 1
 
 
@@ -42,31 +45,24 @@ def _open_log() -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
 
-_tracker_started = False
+_tracker_lock = threading.Lock()
 
 
-def _start_resource_tracker_quietly() -> None:
-    """Start multiprocessing's resource tracker with its stderr in analysis_log, not on the terminal.
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker, if it is not running, with this process's stderr as its own.
 
-    A quit ends the pool's processes at once, without the finalizers that release its queues' semaphores; the
-    tracker then cleans them up when the app has exited, and says so on its stderr: after `exited 0`, on the
-    user's terminal, a Python warning about "leaked semaphore objects".
+    The tracker passes sys.stderr's descriptor to its process, and while an app runs, sys.stderr is Textual's print
+    capture, whose descriptor is -1: the spawn would fail. The descriptor it needs is 2, which the app points at
+    analysis_log (tui.shared.driver).
     """
     from multiprocessing import resource_tracker
 
-    global _tracker_started
-    if _tracker_started:  # the fd 2 swap below must never happen while Textual draws on it: once, before the app
-        return
-    _tracker_started = True
-    log = _open_log()
-    terminal = os.dup(2)
-    try:
-        os.dup2(log, 2)  # the tracker is spawned with this process's fd 2 as its own
-        resource_tracker.ensure_running()
-    finally:
-        os.dup2(terminal, 2)
-        os.close(terminal)
-        os.close(log)
+    with _tracker_lock:
+        captured, sys.stderr = sys.stderr, sys.__stderr__ or sys.stderr
+        try:
+            resource_tracker.ensure_running()
+        finally:
+            sys.stderr = captured
 
 
 class Cancelled(Exception):
@@ -74,7 +70,7 @@ class Cancelled(Exception):
 
 
 def analysis_log() -> Path:
-    """The file the analysis processes write their output to: the app draws on the terminal, they never do."""
+    """Where the analysis processes' output goes, and the app process's own stderr while it draws on the terminal."""
     return cache_dir() / "logs" / "analysis.log"
 
 
@@ -158,6 +154,7 @@ class JobProcesses:
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
+        self._making_pool = threading.Lock()
         self._closed = threading.Event()
         """Set by terminate(): no new job may start until an app opens the pool again."""
         self._quitting: Future[None] = Future()
@@ -179,15 +176,23 @@ class JobProcesses:
             pass  # no log yet
 
     def pool(self) -> ProcessPoolExecutor:
-        """The pool (created on first use; spawn, so no Textual state is forked); Cancelled once terminated."""
-        if self._closed.is_set():
-            raise Cancelled()
-        if self._pool is None:
-            _start_resource_tracker_quietly()
-            self._pool = ProcessPoolExecutor(max_workers=analysis_process_count(), initializer=_warm,
-                                             mp_context=multiprocessing.get_context("spawn"))
-            atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
-        return self._pool
+        """The pool (created on first use; spawn, so no Textual state is forked); Cancelled once terminated.
+
+        Its processes, and multiprocessing's resource tracker, inherit this process's stderr: the app points it at
+        analysis_log while it has the terminal (tui.shared.driver), so none of them ever writes on the screen.
+        """
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with self._making_pool:  # the first analyses ask for it at once, from their threads
+            if self._closed.is_set():
+                raise Cancelled()
+            if self._pool is None:
+                _start_resource_tracker()
+                self._pool = ProcessPoolExecutor(max_workers=analysis_process_count(), initializer=_warm,
+                                                 mp_context=multiprocessing.get_context("spawn"))
+                atexit.register(self._pool.shutdown, wait=False, cancel_futures=True)
+            return self._pool
 
     def run(self, function: Callable[..., Result], *args: object) -> Result:
         """Run function(*args) in the pool and wait (call this from a thread worker, never the UI).
@@ -212,8 +217,11 @@ class JobProcesses:
         terminated) once cancelled() is true, or ChildProcessError when the process dies unanswered.
         Call this from a thread worker, never the UI.
         """
+        import multiprocessing
+
         if self._closed.is_set():
             raise Cancelled()
+        _start_resource_tracker()
         context = multiprocessing.get_context("spawn")
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=_answer, args=(sender, cuda_device, function, args))
@@ -241,10 +249,11 @@ class JobProcesses:
         if not self._quitting.done():
             self._quitting.set_result(None)
         processes = list(self._one_off)
-        if self._pool is not None:
-            processes += list((getattr(self._pool, "_processes", None) or {}).values())  # no public way before 3.14
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        with self._making_pool:  # a pool being made now is ended with the others
+            if self._pool is not None:
+                processes += list((getattr(self._pool, "_processes", None) or {}).values())  # no public way before 3.14
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
         for process in processes:
             if process.is_alive():
                 process.kill()
