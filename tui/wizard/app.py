@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import time
 from contextlib import suppress
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
 from textual import on, work
@@ -55,6 +56,8 @@ def step_class(step_id: str) -> type:
     return getattr(module, STEP_CLASSES[step_id])
 
 
+STEPS_CSS = Path(__file__).parent / "steps" / "steps.tcss"
+"""The styles of the steps after Start: read with the first screen when it is another step, else right after it."""
 FIRST_FRAME_SECONDS = 0.03
 """How long a frame of the first screen has to reach the terminal before more work starts."""
 REFRESH_DELAY = 0.3
@@ -92,7 +95,7 @@ class WizardApp(App[int]):
     def __init__(self, config: RunConfig | None = None, start_step: str = "start", runs_root: str = "runs",
                  warm_imports: bool = True, hardware: Callable[[], HardwareReport] | None = None,
                  jobs: JobProcesses = JOBS) -> None:
-        super().__init__()
+        super().__init__(css_path=None if start_step == "start" else [self.CSS_PATH, STEPS_CSS])
         self.state = WizardState(config, hardware or _this_machine, runs_root)
         """The config the steps edit and the newest analysis results."""
         self.first_step = start_step
@@ -150,6 +153,7 @@ class WizardApp(App[int]):
 
     async def _build_other_steps(self) -> None:
         """Mount the steps not shown yet and start the background work: the first screen never waits for them."""
+        self._read_steps_styles()
         switcher = self.query_one("#switcher", ContentSwitcher)
         with self.batch_update():
             for step_id in STEP_CLASSES:
@@ -158,6 +162,15 @@ class WizardApp(App[int]):
         if self.warm_imports:
             self.import_libraries()
         self.refresh_analysis()
+
+    def _read_steps_styles(self) -> None:
+        """Add the other steps' styles to the app's, as Textual does for a screen's CSS_PATH (once)."""
+        if self.stylesheet.has_source(str(STEPS_CSS), ""):
+            return
+        self.css_path.append(STEPS_CSS)
+        self.stylesheet.read(STEPS_CSS)
+        self.stylesheet.parse()  # the sources read before come from the parse cache
+        self.stylesheet.update(self)
 
     @property
     def config(self) -> RunConfig:
