@@ -382,6 +382,41 @@ async def test_start_imports_another_tools_config_as_it_imports_code_off_the_ui_
         assert app.config.model.name_or_path == "tiny-demo" and app.current_step == "model"
 
 
+async def test_start_reads_the_recent_runs_off_the_ui_thread_and_lists_them_after_the_presets(in_repo, monkeypatch):
+    """Listing a run reads its events: with many long runs, Start is drawn and New run can be chosen meanwhile."""
+    import threading
+
+    from engine.record import recent
+
+    released = threading.Event()
+    find = recent.find_runs
+
+    def find_when_released(*args, **kwargs):
+        assert released.wait(10), "the runs were read on the UI thread: Start could not be drawn before them"
+        return find(*args, **kwargs)
+
+    monkeypatch.setattr(recent, "find_runs", find_when_released)
+    earlier = in_repo / "runs" / "earlier"
+    earlier.mkdir(parents=True)
+    (earlier / "events.jsonl").write_text('{"event": "start", "time": 1.0, "name": "earlier"}\n')
+    app = make_app(runs_root=str(in_repo / "runs"), warm_imports=False)
+
+    def listed() -> list[str]:
+        options = app.query("#start-options")
+        return [options.first().get_option_at_index(i).id for i in range(options.first().option_count)] if options else []
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "new" in listed(), 10, "Start's choices")
+        assert not any((option or "").startswith("run:") for option in listed())
+        released.set()
+        await settle(pilot)
+        choices = listed()
+        presets = [index for index, choice in enumerate(choices) if (choice or "").startswith("preset:")]
+        assert presets and choices[-1] == f"run:{earlier}" and presets[-1] < len(choices) - 1
+        await pilot.press("enter")  # the highlight stayed on the first choice: New run
+        assert app.current_step == "model"
+
+
 async def test_a_step_never_shown_does_not_edit_the_config(in_repo):
     """The Method step gets the estimate while hidden; filling its module list then must not replace all-linear."""
     app = make_app("demo", runs_root=str(in_repo / "runs"), warm_imports=False)

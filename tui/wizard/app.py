@@ -267,7 +267,14 @@ class WizardApp(App[int]):
     def analysis_settled(self) -> bool:
         """Whether every edit has been analysed and every newest result is shown (tests wait on this)."""
         return (bool(self._requests) and self._refresh_timer is None and self._answered == self._requests
-                and self._requested_from.get("check") == self.config.to_dict())  # an edit still on its way is not settled
+                and self._requested_from.get("check") == self.config.to_dict()  # an edit still on its way is not settled
+                and self._start_listed())
+
+    def _start_listed(self) -> bool:
+        """Whether the Start step lists every choice (it reads the recent runs in a thread)."""
+        from tui.wizard.steps.start import StartStep
+
+        return all(step.listed for step in self.query(StartStep))
 
     def refresh_analysis(self, *sections: str) -> None:
         """Rerun the estimate, the checks and (when a section it reads changed, or all) the data preview in workers."""

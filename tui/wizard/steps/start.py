@@ -21,6 +21,7 @@ from tui.wizard.steps.base import Step
 
 if TYPE_CHECKING:
     from engine.config.run_config import RunConfig
+    from engine.record.recent import RunSummary
 
 
 class StartStep(Step):
@@ -28,6 +29,8 @@ class StartStep(Step):
 
     draft = None
     """The unsaved config kept from an earlier session (engine.config.draft.Draft), if any."""
+    _runs_listing: Worker | None = None
+    """The worker reading the recent runs while it reads: only the newest one's answer is listed."""
     shows_config = False
 
     def compose(self) -> ComposeResult:
@@ -47,10 +50,9 @@ class StartStep(Step):
         self._list_options()  # a new run's Start is shown just after the first frame, so that frame never waits for it
 
     def _list_options(self) -> None:
-        """The draft (if any), a new run, an import, every preset and the recent runs, in that order."""
+        """The draft (if any), a new run, an import and every preset; the recent runs follow from a thread."""
         from engine.config.draft import load_draft
         from engine.config.presets import list_presets
-        from engine.record.recent import find_runs
 
         options = self.query_one("#start-options", OptionList)
         options.clear_options()
@@ -67,7 +69,32 @@ class StartStep(Step):
         for preset in list_presets():
             options.add_option(Option(Text.assemble(("preset ", "dim"), (preset.name, "bold"), f"  {preset.description}"),
                                       id=f"preset:{preset.path}"))
-        runs = find_runs(self.state.runs_root)
+        options.highlighted = 0
+        self._runs_listing = self.find_recent_runs()
+
+    @work(thread=True, exclusive=True, group="runs", exit_on_error=False)
+    def find_recent_runs(self) -> list[RunSummary]:
+        """The recent runs, newest first: each one's events are read, which a long run makes slow."""
+        from engine.record.recent import find_runs
+
+        return find_runs(self.state.runs_root)
+
+    @property
+    def listed(self) -> bool:
+        """Whether every choice is listed, the recent runs included."""
+        return self._runs_listing is None
+
+    @on(Worker.StateChanged)
+    def runs_found(self, event: Worker.StateChanged) -> None:
+        """List the recent runs under the presets, or say why they could not be read."""
+        if event.worker is not self._runs_listing or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return  # an import's worker, or a listing that a newer one replaced
+        self._runs_listing = None
+        if event.state == WorkerState.ERROR:
+            self.notify(f"recent runs could not be listed: {event.worker.error}", severity="warning", timeout=8)
+            return
+        runs = event.worker.result
+        options = self.query_one("#start-options", OptionList)
         if runs:
             options.add_option(None)
         if len(runs) > 1:
@@ -77,7 +104,6 @@ class StartStep(Step):
             loss = f"loss {run.final_loss:.3f}" if run.final_loss is not None else "no loss yet"
             options.add_option(Option(Text.assemble(("run ", "dim"), (run.name, "bold"), f"  {run.status}, {loss}, {run.date}  ",
                                                     (str(run.path), "dim")), id=f"run:{run.path}"))
-        options.highlighted = 0
 
     @on(OptionList.OptionSelected, "#start-options")
     def chosen(self, event: OptionList.OptionSelected) -> None:
