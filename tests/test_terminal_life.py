@@ -238,6 +238,23 @@ def test_ctrl_q_at_the_first_screen_exits_cleanly_with_every_process():
 
 
 @pytest.mark.slow
+def test_ctrl_q_while_the_other_steps_are_built_prints_no_error():
+    """The steps after Start are mounted just after it is drawn: a quit then must end the app without a traceback."""
+    for delay in (0.0, 0.01, 0.02, 0.025, 0.03, 0.035, 0.04, 0.05, 0.06, 0.08):  # while the steps are mounted
+        terminal = Terminal()
+        try:
+            terminal.wait_for("New run")
+            time.sleep(delay)
+            terminal.send(b"\x11")
+            terminal.wait_gone(GONE_SECONDS)
+            shown = terminal.output.decode(errors="replace")
+            assert "Traceback" not in shown and "Error" not in shown, f"after ctrl+q {delay} s in:\n{shown[-2000:]}"
+            assert terminal.status is not None and os.waitstatus_to_exitcode(terminal.status) == 0
+        finally:
+            terminal.kill_everything()
+
+
+@pytest.mark.slow
 def test_training_finishes_after_the_terminal_is_lost_and_then_the_process_ends(tmp_path):
     run_dir = tmp_path / "run"  # 1 epoch: 33 steps, then an eval and a checkpoint
     terminal = Terminal("train", "demo", "--output-dir", str(run_dir), "--set", "training.num_train_epochs=1")

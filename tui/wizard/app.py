@@ -157,8 +157,13 @@ class WizardApp(App[int]):
         switcher = self.query_one("#switcher", ContentSwitcher)
         with self.batch_update():
             for step_id in STEP_CLASSES:
+                if not switcher.is_attached:  # a quit just after the first screen: the app is closing its screens
+                    return
                 if step_id != self.first_step:
                     await switcher.add_content(step_class(step_id)(self.state, id=step_id))
+        if not switcher.is_attached:
+            return
+        self.jobs.pool()  # made here, on the UI thread, before the analyses' threads ask for it (JobProcesses.pool)
         if self.warm_imports:
             self.import_libraries()
         self.refresh_analysis()
