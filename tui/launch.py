@@ -14,7 +14,7 @@ from engine.errors import EXIT_OK, EXIT_USER_ERROR, UserError
 from tui.hangup import HUNG_UP
 from tui.monitor.sources import InProcessRun
 from tui.stop_signals import install_app_stop_signals
-from tui.wizard.job_processes import JOBS, analysis_log
+from tui.wizard.job_processes import JOBS, trimmed_analysis_log
 
 if TYPE_CHECKING:
     import argparse
@@ -63,7 +63,7 @@ def _run_app(app) -> int:
     _ignore_hangup()
     install_app_stop_signals(app)
     threading.Thread(target=_end_after_hangup, name="hangup-watchdog", daemon=True).start()
-    app.driver_class = prompt_exit_driver(app.driver_class, stray_output=analysis_log())
+    app.driver_class = prompt_exit_driver(app.driver_class, stray_output=trimmed_analysis_log())
     try:
         code = app.run()
     except Exception:  # the terminal went away under the app: training must still finish

@@ -21,8 +21,8 @@ def prompt_exit_driver(base: type[Driver], stray_output: Path | None = None) -> 
 
     With stray_output, the subclass also keeps the screen Textual's alone while the app has it: the process's
     stderr (file descriptor 2, which child processes inherit and C libraries write to) points at that file, and
-    Textual draws on a copy of the terminal's descriptor. A child spawned at any time then never writes over the
-    screen, nor on the terminal after the app has gone.
+    Textual draws on a copy of the terminal's descriptor. A child spawned while the app has the screen then never
+    writes over it, nor on the terminal after the app has gone. A suspend (SIGTSTP) gives fd 2 back meanwhile.
     """
     from textual.drivers.linux_driver import LinuxDriver
 

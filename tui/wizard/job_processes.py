@@ -45,24 +45,21 @@ def _open_log() -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
 
-_tracker_lock = threading.Lock()
-
-
 def _start_resource_tracker() -> None:
     """Start multiprocessing's resource tracker, if it is not running, with this process's stderr as its own.
 
     The tracker passes sys.stderr's descriptor to its process, and while an app runs, sys.stderr is Textual's print
     capture, whose descriptor is -1: the spawn would fail. The descriptor it needs is 2, which the app points at
-    analysis_log (tui.shared.driver).
+    analysis_log (tui.shared.driver). sys.stderr is the whole process's: the app makes the pool on its UI thread, the
+    thread that sets and restores Textual's capture, so no other thread sees it swapped.
     """
     from multiprocessing import resource_tracker
 
-    with _tracker_lock:
-        captured, sys.stderr = sys.stderr, sys.__stderr__ or sys.stderr
-        try:
-            resource_tracker.ensure_running()
-        finally:
-            sys.stderr = captured
+    captured, sys.stderr = sys.stderr, sys.__stderr__ or sys.stderr
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.stderr = captured
 
 
 class Cancelled(Exception):
@@ -72,6 +69,17 @@ class Cancelled(Exception):
 def analysis_log() -> Path:
     """Where the analysis processes' output goes, and the app process's own stderr while it draws on the terminal."""
     return cache_dir() / "logs" / "analysis.log"
+
+
+def trimmed_analysis_log() -> Path:
+    """analysis_log, emptied first when it has grown past LOG_LIMIT_BYTES (each app that opens appends to it)."""
+    path = analysis_log()
+    try:
+        if path.stat().st_size > LOG_LIMIT_BYTES:
+            os.truncate(path, 0)
+    except OSError:
+        pass  # no log yet
+    return path
 
 
 def _output_to_log() -> None:
@@ -169,17 +177,14 @@ class JobProcesses:
         self._closed.clear()
         if self._quitting.done():
             self._quitting = Future()
-        try:
-            if analysis_log().stat().st_size > LOG_LIMIT_BYTES:
-                os.truncate(analysis_log(), 0)
-        except OSError:
-            pass  # no log yet
+        trimmed_analysis_log()
 
     def pool(self) -> ProcessPoolExecutor:
         """The pool (created on first use; spawn, so no Textual state is forked); Cancelled once terminated.
 
-        Its processes, and multiprocessing's resource tracker, inherit this process's stderr: the app points it at
-        analysis_log while it has the terminal (tui.shared.driver), so none of them ever writes on the screen.
+        An app makes it on its UI thread once its first screen is drawn (see _start_resource_tracker). Its processes
+        and multiprocessing's resource tracker inherit this process's stderr, which the app points at analysis_log
+        while it has the terminal (tui.shared.driver): they never write on the screen, nor after the app is gone.
         """
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
@@ -219,9 +224,7 @@ class JobProcesses:
         """
         import multiprocessing
 
-        if self._closed.is_set():
-            raise Cancelled()
-        _start_resource_tracker()
+        self.pool()  # a spawn needs the resource tracker, which the pool's making started
         context = multiprocessing.get_context("spawn")
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(target=_answer, args=(sender, cuda_device, function, args))

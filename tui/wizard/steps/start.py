@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from engine.record.recent import RunSummary
 
 
+FINISHED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+
+
 class StartStep(Step):
     """Where a run comes from."""
 
@@ -87,9 +90,11 @@ class StartStep(Step):
     @on(Worker.StateChanged)
     def runs_found(self, event: Worker.StateChanged) -> None:
         """List the recent runs under the presets, or say why they could not be read."""
-        if event.worker is not self._runs_listing or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+        if event.worker is not self._runs_listing or event.state not in FINISHED:
             return  # an import's worker, or a listing that a newer one replaced
         self._runs_listing = None
+        if event.state == WorkerState.CANCELLED:  # the app is quitting
+            return
         if event.state == WorkerState.ERROR:
             self.notify(f"recent runs could not be listed: {event.worker.error}", severity="warning", timeout=8)
             return
