@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from engine.errors import EXIT_OK, EXIT_USER_ERROR, UserError
 from tui.hangup import HUNG_UP
+from tui.shared.log_file import open_for_append
 from tui.monitor.sources import InProcessRun
 from tui.stop_signals import install_app_stop_signals
 from tui.wizard.job_processes import JOBS, trimmed_analysis_log
@@ -40,10 +41,7 @@ def _leave_terminal(log_path: str | None) -> None:
     for name in ("SIGCONT", "SIGTSTP", "SIGWINCH"):  # Textual's terminal handlers outlive its app
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), signal.SIG_DFL)
-    try:
-        target = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) if log_path else None
-    except OSError:
-        target = None
+    target = open_for_append(log_path) if log_path else None
     if target is None:
         target = os.open(os.devnull, os.O_WRONLY)
     for fd in (1, 2):

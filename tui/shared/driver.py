@@ -10,6 +10,8 @@ from pathlib import Path
 
 from textual.driver import Driver
 
+from tui.shared.log_file import open_for_append
+
 
 def prompt_exit_driver(base: type[Driver], stray_output: Path | None = None) -> type[Driver]:
     """base, or on a Unix terminal its subclass that leaves without waiting out the input thread's polls.
@@ -29,15 +31,6 @@ def prompt_exit_driver(base: type[Driver], stray_output: Path | None = None) -> 
     if base is not LinuxDriver:
         return base
     return _unix_driver(str(stray_output) if stray_output is not None else None)
-
-
-def _open_for_append(path: str) -> int | None:
-    """path opened for appending (its folder made), or None when it cannot be."""
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    except OSError:
-        return None
 
 
 @cache
@@ -83,7 +76,7 @@ def _unix_driver(stray_output: str | None) -> type[Driver]:
             """Point fd 2 at stray_output, Textual's output at a copy of the terminal (kept as is if the file fails)."""
             if stray_output is None:
                 return
-            log = _open_for_append(stray_output)
+            log = open_for_append(stray_output)
             if log is None:
                 return
             if self._terminal is None:

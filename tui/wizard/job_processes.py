@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
 
 from engine.paths import cache_dir
+from tui.shared.log_file import open_for_append
 
 if TYPE_CHECKING:  # multiprocessing is imported when the first job starts, after the first screen
     from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +25,7 @@ POLL_SECONDS = 0.2
 EXIT_SECONDS = 30
 """How long a one-off process that has answered may take to exit before it is killed."""
 LOG_LIMIT_BYTES = 5 * 2**20
-"""An analysis log larger than this is emptied when an app opens the pool."""
+"""An analysis log larger than this is emptied when an app starts."""
 
 
 def analysis_process_count() -> int:
@@ -36,13 +37,6 @@ def analysis_process_count() -> int:
     from engine.machine.cpus import usable_cpu_count
 
     return 2 if usable_cpu_count() > 2 else 1
-
-
-def _open_log() -> int:
-    """analysis_log opened for appending (made if missing), as a file descriptor."""
-    path = analysis_log()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
 
 def _start_resource_tracker() -> None:
@@ -84,7 +78,9 @@ def trimmed_analysis_log() -> Path:
 
 def _output_to_log() -> None:
     """In a child process: send stdout and stderr (the file descriptors, so C libraries' writes too) to analysis_log."""
-    log = _open_log()
+    log = open_for_append(analysis_log())
+    if log is None:  # an unwritable cache: the output stays where the app's own goes
+        return
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)

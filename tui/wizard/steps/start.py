@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 
 FINISHED = (WorkerState.SUCCESS, WorkerState.ERROR, WorkerState.CANCELLED)
+"""A worker's states once it has ended."""
 
 
 class StartStep(Step):
